@@ -1,0 +1,3 @@
+from grantledger.cli import main
+
+main()

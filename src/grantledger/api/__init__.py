@@ -1,0 +1,1 @@
+"""The HTTP surface: Togai's wire format over FastAPI."""

@@ -1,0 +1,62 @@
+"""The application factory: one FastAPI app per process, sharing the database with the others."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from grantledger import __version__
+from grantledger.api import errors
+from grantledger.api.jsonio import WireJSONResponse
+from grantledger.api.observability import RequestContext
+from grantledger.api.paging import PageTokens
+from grantledger.api.routers import credits, health, holds, parties
+from grantledger.clock import Clock, clock_from_env
+from grantledger.config import Settings
+from grantledger.service import sweeper, tenants
+from grantledger.service.context import Context
+from grantledger.store.database import Database
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    ctx = Context(Database(settings.database_url), clock or clock_from_env())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.tokens = PageTokens(await tenants.server_secret(ctx, "page-tokens"))
+        task = None
+        if settings.sweep_interval_seconds > 0:
+            task = asyncio.create_task(sweeper.run_forever(ctx, settings.sweep_interval_seconds))
+        app.state.ready = True
+        try:
+            yield
+        finally:
+            app.state.ready = False
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await ctx.db.dispose()
+
+    app = FastAPI(
+        title="grantledger",
+        version=__version__,
+        description="Credits and entitlements ledger speaking Togai's wire format.",
+        default_response_class=WireJSONResponse,
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    errors.install(app)
+    for module in (health, parties, credits, holds):
+        app.include_router(module.router)
+    app.add_middleware(RequestContext)
+    return app
+
+
+def factory() -> FastAPI:
+    """Entry point for uvicorn's `--factory` (each worker process builds its own app)."""
+    return create_app()

@@ -1,0 +1,92 @@
+"""Every failure leaves as `{"message": ...}` with its status; no stack trace leaves the process."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from grantledger.api.jsonio import WireJSONResponse
+from grantledger.domain.errors import (
+    Conflict,
+    InvalidInput,
+    LedgerError,
+    NotEntitled,
+    NotFound,
+    Unauthorized,
+)
+
+log = logging.getLogger("grantledger.api")
+MAX_MESSAGE = 500
+
+STATUS = {
+    InvalidInput: 400,
+    Unauthorized: 401,
+    NotEntitled: 403,
+    NotFound: 404,
+    Conflict: 409,
+}
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> WireJSONResponse:
+    if len(message) > MAX_MESSAGE:
+        message = message[: MAX_MESSAGE - 1] + "…"
+    return WireJSONResponse({"message": message}, status_code=status, headers=headers)
+
+
+def _where(loc: Sequence[Any]) -> str:
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def describe_validation(errors: Sequence[Any]) -> str:
+    """One sentence naming the first offending field and what to fix."""
+    first = errors[0]
+    kind = first.get("type", "")
+    where = _where(first.get("loc", ()))
+    source = first.get("loc", ("body",))[0] if first.get("loc") else "body"
+    if kind == "json_invalid":
+        return "request body is not valid JSON"
+    if kind == "extra_forbidden":
+        return f"unknown field '{where}' in the request {source}"
+    if kind == "missing":
+        if not where:
+            return "request body is required"
+        return f"{where} is required"
+    message = str(first.get("msg", "is invalid")).removeprefix("Value error, ")
+    if kind.endswith("_type") and "valid" in message:
+        message = message.replace("Input should be", "must be")
+    else:
+        message = message.replace("Input should", "must").replace("String should", "must")
+    extra = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return f"{where or source}: {message}{extra}"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(LedgerError)
+    async def ledger_error(_: Request, exc: LedgerError) -> WireJSONResponse:
+        return error_response(STATUS.get(type(exc), 400), exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> WireJSONResponse:
+        return error_response(400, describe_validation(exc.errors()))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> WireJSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = "no such endpoint"
+        return error_response(exc.status_code, detail, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> WireJSONResponse:
+        request_id = request.headers.get("x-request-id", "-")
+        log.exception("unhandled error on %s %s (request %s)", request.method, request.url.path, request_id)
+        return error_response(500, f"internal error; quote request id {request_id} when reporting it")

@@ -1,0 +1,59 @@
+"""JSON in and out without floats: request numbers parse to Decimal, Decimals print exactly."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+from grantledger.domain.money import canonical
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a valid JSON number")
+
+
+def loads(body: bytes) -> Any:
+    return json.loads(body, parse_float=Decimal, parse_constant=_refuse_constant)
+
+
+class DecimalRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = loads(await self.body())
+        return self._json
+
+
+class WireRoute(APIRoute):
+    """Routes whose JSON bodies are parsed with Decimal numbers."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            return await handler(DecimalRequest(request.scope, request.receive))
+
+        return route
+
+
+def _default(value: object) -> Any:
+    if isinstance(value, Decimal):
+        return orjson.Fragment(canonical(value))
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def dumps(content: Any) -> bytes:
+    return orjson.dumps(content, default=_default, option=orjson.OPT_UTC_Z)
+
+
+class WireJSONResponse(JSONResponse):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content)

@@ -1,0 +1,1 @@
+"""Wire models: request bodies (strict) and response bodies, with their row conversions."""

@@ -1,0 +1,220 @@
+"""Customers and accounts on the wire."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StrictInt, StrictStr
+
+from grantledger.api.schemas.common import Address, EntitySetting, Id50, PaginationOptions
+from grantledger.api.wire import RequestModel, ResponseModel, WireDateTime
+
+Name = Annotated[StrictStr, Field(min_length=3, max_length=255)]
+Email = Annotated[StrictStr, Field(max_length=320)]
+Currency = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$")]
+
+
+class AccountAliasRequest(RequestModel):
+    value: Annotated[StrictStr, Field(min_length=1, max_length=50)]
+    effective_from: WireDateTime | None = None
+    effective_until: WireDateTime | None = None
+
+
+class BillingInformation(RequestModel):
+    email_recipients: list[Email] | None = None
+    additional_email_recipients: list[Email] | None = None
+
+
+class AccountFields(RequestModel):
+    """CreateAccountRequestWithoutCustomerId: every field Togai accepts."""
+
+    id: Id50
+    name: Name
+    invoice_currency: Currency = "USD"
+    aliases: Annotated[
+        list[Annotated[StrictStr, Field(min_length=3, max_length=50)]], Field(max_length=10)
+    ] | None = None
+    account_aliases: list[AccountAliasRequest] | None = None
+    address: Address | None = None
+    primary_email: Email | None = None
+    billing_information: BillingInformation | None = None
+    settings: Annotated[list[EntitySetting], Field(max_length=10)] | None = None
+    net_term_days: StrictInt | None = None
+    metadata: dict[str, StrictStr] | None = None
+    tags: list[StrictStr] | None = None
+    status: Literal["ACTIVE", "DRAFT"] = "ACTIVE"
+
+    def to_row(self) -> dict[str, Any]:
+        aliases = list(self.aliases or []) + [a.value for a in self.account_aliases or []]
+        attributes = self.model_dump(
+            by_alias=True,
+            exclude_none=True,
+            mode="json",
+            exclude={"id", "name", "invoice_currency", "status", "aliases", "account_aliases"},
+        )
+        if self.tags is not None:
+            attributes["tags"] = [t.lower() for t in self.tags]
+        attributes["aliases"] = aliases
+        return {
+            "id": self.id,
+            "name": self.name,
+            "invoice_currency": self.invoice_currency,
+            "status": self.status,
+            "attributes": attributes,
+        }
+
+
+class CreateAccountRequest(AccountFields):
+    customer_id: Annotated[StrictStr, Field(min_length=1, max_length=255)]
+
+    def to_row(self) -> dict[str, Any]:
+        return {**super().to_row(), "customer_id": self.customer_id}
+
+
+class UpdateAccountRequest(RequestModel):
+    name: Name | None = None
+    status: Literal["ACTIVE", "DRAFT"] | None = None
+    invoice_currency: Currency | None = None
+    net_term_days: StrictInt | None = None
+    primary_email: Email | None = None
+    billing_information: BillingInformation | None = None
+    address: Address | None = None
+    metadata: dict[str, StrictStr] | None = None
+    tags: list[StrictStr] | None = None
+
+    def split(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(column changes, pass-through attribute changes)."""
+        columns: dict[str, Any] = {}
+        if self.name is not None:
+            columns["name"] = self.name
+        if self.status is not None:
+            columns["status"] = self.status
+        if self.invoice_currency is not None:
+            columns["invoice_currency"] = self.invoice_currency
+        attributes = self.model_dump(
+            by_alias=True,
+            exclude_none=True,
+            mode="json",
+            exclude={"name", "status", "invoice_currency"},
+        )
+        if self.tags is not None:
+            attributes["tags"] = [t.lower() for t in self.tags]
+        return columns, attributes
+
+
+class AliasOut(ResponseModel):
+    alias: str
+
+
+class AccountOut(ResponseModel):
+    id: str
+    togai_account_id: str
+    togai_customer_id: str
+    name: str
+    customer_id: str
+    status: str
+    invoice_currency: str
+    aliases: list[AliasOut] | None = None
+    net_term_days: int | None = None
+    address: dict[str, Any] | None = None
+    primary_email: str | None = None
+    billing_information: dict[str, Any] | None = None
+    settings: list[dict[str, Any]] | None = None
+    metadata: dict[str, str] | None = None
+    tags: list[str] | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> AccountOut:
+        attrs = dict(row["attributes"])
+        aliases = [AliasOut(alias=a) for a in attrs.pop("aliases", [])]
+        return cls(
+            id=row["id"],
+            togai_account_id=row["togai_account_id"],
+            togai_customer_id=row["togai_customer_id"],
+            name=row["name"],
+            customer_id=row["customer_id"],
+            status=row["status"],
+            invoice_currency=row["invoice_currency"],
+            aliases=aliases,
+            net_term_days=attrs.get("netTermDays"),
+            address=attrs.get("address"),
+            primary_email=attrs.get("primaryEmail"),
+            billing_information=attrs.get("billingInformation"),
+            settings=attrs.get("settings"),
+            metadata=attrs.get("metadata"),
+            tags=attrs.get("tags"),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+class AccountPage(ResponseModel):
+    data: list[AccountOut]
+    next_token: str | None = None
+    context: PaginationOptions | None = None
+
+
+class CreateCustomerRequest(RequestModel):
+    id: Id50
+    name: Name
+    primary_email: Email
+    address: Address
+    settings: Annotated[list[EntitySetting], Field(max_length=10)] | None = None
+    account: AccountFields | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "primary_email": self.primary_email,
+            "address": self.address.model_dump(by_alias=True, exclude_none=True),
+            "settings": [s.model_dump(by_alias=True) for s in self.settings]
+            if self.settings is not None
+            else None,
+        }
+
+
+def billing_address(address: dict[str, Any]) -> str:
+    parts = ("line1", "line2", "city", "state", "postalCode", "country")
+    return ", ".join(str(address[p]) for p in parts if address.get(p))[:1000]
+
+
+class CustomerOut(ResponseModel):
+    id: str
+    togai_customer_id: str
+    name: str
+    primary_email: str
+    billing_address: str
+    address: dict[str, Any]
+    status: str
+    settings: list[dict[str, Any]] | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> CustomerOut:
+        return cls(
+            id=row["id"],
+            togai_customer_id=row["togai_customer_id"],
+            name=row["name"],
+            primary_email=row["primary_email"],
+            billing_address=billing_address(row["address"]),
+            address=row["address"],
+            status=row["status"],
+            settings=row["settings"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+class CreateCustomerResponse(CustomerOut):
+    account: AccountOut | None = None
+
+
+class CustomerPage(ResponseModel):
+    data: list[CustomerOut]
+    next_token: str | None = None
+    context: PaginationOptions | None = None

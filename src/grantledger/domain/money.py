@@ -1,0 +1,60 @@
+"""Exact decimal amounts: parsing limits and the canonical wire form."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from grantledger.domain.errors import InvalidInput
+
+MAX_INTEGER_DIGITS = 18
+MAX_FRACTION_DIGITS = 10
+ZERO = Decimal(0)
+
+
+def to_amount(value: object, field: str, *, allow_zero: bool = False) -> Decimal:
+    """Turn a parsed JSON number into a checked Decimal.
+
+    Accepts int and Decimal only: JSON numbers arrive as those because the API parses
+    floats straight into Decimal. Strings, floats and booleans are refused so that a
+    caller's `"10.5"` or a float that already lost precision never becomes money.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise InvalidInput(f"{field} must be a JSON number")
+    try:
+        amount = Decimal(value)
+    except InvalidOperation as exc:  # pragma: no cover - int/Decimal always convert
+        raise InvalidInput(f"{field} must be a JSON number") from exc
+    if not amount.is_finite():
+        raise InvalidInput(f"{field} must be a finite number")
+    if amount < 0:
+        raise InvalidInput(f"{field} must not be negative")
+    if amount == 0 and not allow_zero:
+        raise InvalidInput(f"{field} must be greater than 0")
+    check_precision(amount, field)
+    return amount
+
+
+def check_precision(amount: Decimal, field: str) -> None:
+    sign, digits, exponent = amount.normalize().as_tuple()
+    assert isinstance(exponent, int)
+    fraction_digits = max(0, -exponent)
+    integer_digits = max(0, len(digits) + exponent)
+    if fraction_digits > MAX_FRACTION_DIGITS:
+        raise InvalidInput(
+            f"{field} has {fraction_digits} decimal places; at most {MAX_FRACTION_DIGITS} are kept"
+        )
+    if integer_digits > MAX_INTEGER_DIGITS:
+        raise InvalidInput(f"{field} has more than {MAX_INTEGER_DIGITS} integer digits")
+
+
+def canonical(amount: Decimal) -> str:
+    """The shortest exact decimal text: no exponent, no trailing zeros (`1000`, `0.3`)."""
+    if amount == 0:
+        return "0"
+    text = format(amount.normalize(), "f")
+    return text
+
+
+def quantize_stored(amount: Decimal) -> Decimal:
+    """Strip representation noise (`1000.0000000000` from NUMERIC columns) without rounding."""
+    return Decimal(canonical(amount))

@@ -1,0 +1,53 @@
+"""Background expiry: writes the EXPIRED transactions of credits whose window has ended.
+
+Reads never wait for it (they judge expiry by date); it keeps the ledger itself current.
+Several processes may sweep at once: the account row lock makes each expiry happen once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from grantledger.service.context import Context
+from grantledger.service.credits import expire_due, lock_account
+from grantledger.store import credits as store
+
+log = logging.getLogger("grantledger.sweeper")
+_BATCH = 200
+
+
+async def sweep_once(ctx: Context) -> int:
+    """Expire every due credit; returns how many accounts were swept."""
+    swept = 0
+    while True:
+
+        async def find(conn: AsyncConnection) -> list[tuple[str, str]]:
+            return await store.accounts_with_due_credits(conn, ctx.now().date(), _BATCH)
+
+        due = await ctx.db.run(find)
+        for org_id, account_id in due:
+
+            async def expire(conn: AsyncConnection, org: str = org_id, acc: str = account_id) -> None:
+                await lock_account(conn, org, acc)
+                await expire_due(ctx, conn, org, acc)
+
+            await ctx.db.run(expire)
+            swept += 1
+        if len(due) < _BATCH:
+            return swept
+
+
+async def run_forever(ctx: Context, interval_seconds: float) -> None:  # float-ok: seconds
+    while True:
+        try:
+            swept = await sweep_once(ctx)
+            if swept:
+                log.info("sweeper expired credits on %d account(s)", swept)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the sweeper must outlive a transient database error
+            log.exception("sweep failed; retrying next interval")
+        await asyncio.sleep(interval_seconds)

@@ -1,0 +1,80 @@
+"""Recompute every cached figure from the append-only ledger and report each difference."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from grantledger.domain.credits import CreditStatus, TransactionType
+from grantledger.service.context import Context
+from grantledger.store import credits as store
+from grantledger.store.credits import CreditRecord
+from grantledger.store.paging import Page
+
+_PAGE = 500
+
+
+def _check_credit(
+    record: CreditRecord, sums: dict[str, Decimal], credited_count: int, held: Decimal
+) -> list[str]:
+    c = record.ledger
+    problems: list[str] = []
+
+    def expect(name: str, cached: Decimal, ledger: Decimal) -> None:
+        if cached != ledger:
+            problems.append(f"credit {c.id}: {name} is {cached} on the row but {ledger} in the ledger")
+
+    if credited_count != 1 or sums[TransactionType.CREDITED] != c.credit_amount:
+        problems.append(
+            f"credit {c.id}: creditAmount {c.credit_amount} but {credited_count} CREDITED "
+            f"transaction(s) totalling {sums[TransactionType.CREDITED]}"
+        )
+    expect("consumedAmount", c.consumed, sums[TransactionType.DEBITED])
+    expect("expiredAmount", c.expired, sums[TransactionType.EXPIRED])
+    expect("voidedAmount", c.voided, sums[TransactionType.VOIDED])
+    expect("holdAmount", c.held, held)
+    if c.remaining < 0:
+        problems.append(f"credit {c.id}: overdrawn by {-c.remaining}")
+    if c.status is CreditStatus.CONSUMED and (c.remaining != 0 or c.held != 0):
+        problems.append(f"credit {c.id}: CONSUMED with {c.remaining} left and {c.held} held")
+    if c.status is CreditStatus.ACTIVE and c.remaining == 0 and c.held == 0:
+        problems.append(f"credit {c.id}: ACTIVE with nothing left (should be CONSUMED)")
+    if (c.status is CreditStatus.VOIDED) != (sums[TransactionType.VOIDED] > 0):
+        problems.append(f"credit {c.id}: status {c.status} disagrees with its VOIDED transactions")
+    return problems
+
+
+async def verify_credits(ctx: Context) -> tuple[int, list[str]]:
+    """(credits checked, problems found)."""
+    checked = 0
+    problems: list[str] = []
+    after: str | None = None
+    while True:
+
+        async def work(conn: AsyncConnection, cursor: str | None = after) -> Page[CreditRecord]:
+            page = await store.all_credits(conn, cursor, _PAGE)
+            by_org: dict[str, list[str]] = defaultdict(list)
+            for r in page.items:
+                by_org[r.org_id].append(r.id)
+            sums: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+            counts: dict[str, int] = defaultdict(int)
+            held: dict[str, Decimal] = defaultdict(Decimal)
+            for org_id, ids in by_org.items():
+                for t in await store.transactions_of(conn, org_id, ids):
+                    sums[t.credit_id][t.transaction_type] += t.amount
+                    if t.transaction_type == TransactionType.CREDITED:
+                        counts[t.credit_id] += 1
+                for h in await store.hold_events_of(conn, org_id, ids):
+                    if h.status == "HELD":
+                        held[h.credit_id] += h.amount
+            for r in page.items:
+                problems.extend(_check_credit(r, sums[r.id], counts[r.id], held[r.id]))
+            return page
+
+        page = await ctx.db.run(work)
+        checked += len(page.items)
+        if page.last_key is None:
+            return checked, problems
+        after = page.last_key

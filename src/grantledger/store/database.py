@@ -1,0 +1,60 @@
+"""The unit of work: one transaction per use case, retried on transient conflicts."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from grantledger.store.engine import create_engine, is_sqlite
+
+T = TypeVar("T")
+
+# PostgreSQL states worth a fresh attempt: serialization failure, deadlock, unique violation
+# (the retried use case re-reads and answers as a replay or a conflict).
+_RETRYABLE_STATES = {"40001", "40P01", "23505"}
+MAX_ATTEMPTS = 8
+
+
+def _sqlstate(error: DBAPIError) -> str | None:
+    orig: Any = error.orig
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        for attr in ("sqlstate", "pgcode"):
+            state = getattr(candidate, attr, None)
+            if isinstance(state, str):
+                return state
+    return None
+
+
+def is_retryable(error: DBAPIError) -> bool:
+    if _sqlstate(error) in _RETRYABLE_STATES:
+        return True
+    if isinstance(error, IntegrityError) and "UNIQUE" in str(error.orig):
+        return True  # SQLite's unique violation has no SQLSTATE
+    return isinstance(error, OperationalError) and "locked" in str(error.orig)
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = is_sqlite(url)
+        self.engine: AsyncEngine = create_engine(url)
+
+    async def run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run `work` in one transaction; on a transient conflict, roll back and run it again."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                async with self.engine.begin() as conn:
+                    return await work(conn)
+            except DBAPIError as error:
+                if attempt == MAX_ATTEMPTS or not is_retryable(error):
+                    raise
+                await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,33 @@
+"""Alembic environment: runs the migrations on the same async engine the service uses."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from grantledger.store.engine import create_engine
+from grantledger.store.tables import metadata
+
+# An advisory lock so that several `serve` processes starting at once migrate one at a time.
+_MIGRATION_LOCK = 71_004_221
+
+
+def _run(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+    context.run_migrations()
+
+
+async def _main() -> None:
+    engine = create_engine(context.config.attributes["url"], pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_run)
+    finally:
+        await engine.dispose()
+
+
+asyncio.run(_main())
