@@ -20,6 +20,8 @@ class Settings:
         return cls(
             database_url=os.environ.get("GRANTLEDGER_DATABASE_URL", DEFAULT_SQLITE_URL),
             bootstrap_key=os.environ.get("GRANTLEDGER_BOOTSTRAP_KEY") or None,
-            sweep_interval_seconds=float(os.environ.get("GRANTLEDGER_SWEEP_INTERVAL", "60")),  # float-ok: seconds, not money
+            sweep_interval_seconds=float(
+                os.environ.get("GRANTLEDGER_SWEEP_INTERVAL", "60")
+            ),  # float-ok: seconds, not money
             log_level=os.environ.get("GRANTLEDGER_LOG_LEVEL", "info"),
         )

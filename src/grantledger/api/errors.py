@@ -32,7 +32,9 @@ STATUS = {
 }
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> WireJSONResponse:
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None
+) -> WireJSONResponse:
     if len(message) > MAX_MESSAGE:
         message = message[: MAX_MESSAGE - 1] + "…"
     return WireJSONResponse({"message": message}, status_code=status, headers=headers)
@@ -88,5 +90,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> WireJSONResponse:
         request_id = request.headers.get("x-request-id", "-")
-        log.exception("unhandled error on %s %s (request %s)", request.method, request.url.path, request_id)
-        return error_response(500, f"internal error; quote request id {request_id} when reporting it")
+        log.exception(
+            "unhandled error on %s %s (request %s)", request.method, request.url.path, request_id
+        )
+        return error_response(
+            500, f"internal error; quote request id {request_id} when reporting it"
+        )

@@ -64,6 +64,10 @@ def page_size(raw: str | None) -> int:
         value = Decimal(raw)
     except InvalidOperation as exc:
         raise InvalidInput("pageSize must be a whole number from 1 to 50") from exc
-    if not value.is_finite() or value != value.to_integral_value() or not 1 <= value <= MAX_PAGE_SIZE:
+    if (
+        not value.is_finite()
+        or value != value.to_integral_value()
+        or not 1 <= value <= MAX_PAGE_SIZE
+    ):
         raise InvalidInput("pageSize must be a whole number from 1 to 50")
     return int(value)

@@ -28,7 +28,9 @@ def _amount(allow_zero: bool) -> Any:
 
 # A JSON number parsed straight into Decimal; strings, floats, NaN and negatives are refused.
 PositiveAmount = Annotated[
-    Decimal, BeforeValidator(_amount(False)), WithJsonSchema({"type": "number", "exclusiveMinimum": 0})
+    Decimal,
+    BeforeValidator(_amount(False)),
+    WithJsonSchema({"type": "number", "exclusiveMinimum": 0}),
 ]
 NonNegativeAmount = Annotated[
     Decimal, BeforeValidator(_amount(True)), WithJsonSchema({"type": "number", "minimum": 0})

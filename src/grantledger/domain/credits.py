@@ -261,7 +261,9 @@ def replay(terms: Credit, events: Iterable[LedgerEvent], at: datetime) -> Credit
         if event.kind == TransactionType.DEBITED:
             state = replace(state, consumed=state.consumed + event.amount)
         elif event.kind == TransactionType.EXPIRED:
-            state = replace(state, status=CreditStatus.EXPIRED, expired=state.expired + event.amount)
+            state = replace(
+                state, status=CreditStatus.EXPIRED, expired=state.expired + event.amount
+            )
         elif event.kind == TransactionType.VOIDED:
             state = replace(state, status=CreditStatus.VOIDED, voided=state.voided + event.amount)
         elif event.kind == HOLD:

@@ -35,7 +35,7 @@ def to_amount(value: object, field: str, *, allow_zero: bool = False) -> Decimal
 
 
 def check_precision(amount: Decimal, field: str) -> None:
-    sign, digits, exponent = amount.normalize().as_tuple()
+    _sign, digits, exponent = amount.normalize().as_tuple()
     assert isinstance(exponent, int)
     fraction_digits = max(0, -exponent)
     integer_digits = max(0, len(digits) + exponent)

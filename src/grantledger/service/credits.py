@@ -303,5 +303,7 @@ async def _replay(
         if state is None:
             continue
         states.append(state)
-        stamps.append(max([record.ledger.created_at, *(e.at for e in events[record.id] if e.at <= at)]))
+        stamps.append(
+            max([record.ledger.created_at, *(e.at for e in events[record.id] if e.at <= at)])
+        )
     return states, stamps

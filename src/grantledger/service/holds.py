@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantledger.domain import credits as rules
-from grantledger.domain.credits import CreditStatus, Line
+from grantledger.domain.credits import CreditStatus, Line, Movement
 from grantledger.domain.errors import Conflict, NotFound
 from grantledger.domain.money import canonical
 from grantledger.service.context import Context
@@ -103,7 +103,12 @@ async def place(
                 line = lines[allocation.line_index]
                 movements.append(
                     transaction(
-                        ctx, record.id, movement, now, invoice_id=invoice_id, entity_id=line.entity_id
+                        ctx,
+                        record.id,
+                        movement,
+                        now,
+                        invoice_id=invoice_id,
+                        entity_id=line.entity_id,
                     )
                 )
             by_id[record.id] = await store.save_ledger_state(conn, record, state, now)
@@ -115,12 +120,15 @@ async def place(
             kind=kind.value,
             request_hash=digest,
             lines=[
-                {**d, "amount": canonical(line.amount)} for d, line in zip(_line_dicts(lines), lines, strict=True)
+                {**d, "amount": canonical(line.amount)}
+                for d, line in zip(_line_dicts(lines), lines, strict=True)
             ],
             status=(HoldStatus.CAPTURED if kind is HoldKind.DEBIT else HoldStatus.HELD).value,
             created_at=now,
             settled_at=now if kind is HoldKind.DEBIT else None,
-            allocations=[AllocationRecord(a.line_index, a.credit_id, a.amount) for a in allocations],
+            allocations=[
+                AllocationRecord(a.line_index, a.credit_id, a.amount) for a in allocations
+            ],
         )
         await store.insert_hold(conn, hold)
         await store.insert_transactions(conn, org_id, movements)
@@ -143,7 +151,9 @@ async def settle(
             return HoldView(hold, account["invoice_currency"])
         if hold.status != HoldStatus.HELD.value:
             verb = "captured" if outcome is HoldStatus.CAPTURED else "released"
-            raise Conflict(f"the hold for invoice {invoice_id} is {hold.status} and cannot be {verb}")
+            raise Conflict(
+                f"the hold for invoice {invoice_id} is {hold.status} and cannot be {verb}"
+            )
         await expire_due(ctx, conn, org_id, account_id)
         records: dict[str, CreditRecord] = {
             r.id: r for r in await store.account_credits(conn, org_id, account_id, lock=True)
@@ -153,6 +163,7 @@ async def settle(
         movements: list[TransactionRecord] = []
         for allocation in hold.allocations:
             record = records[allocation.credit_id]
+            movement: Movement | None
             if outcome is HoldStatus.CAPTURED:
                 state, movement = rules.capture(record.ledger, allocation.amount)
             else:
@@ -160,7 +171,9 @@ async def settle(
             if movement is not None:
                 entity = lines[allocation.line_index].entity_id
                 movements.append(
-                    transaction(ctx, record.id, movement, now, invoice_id=invoice_id, entity_id=entity)
+                    transaction(
+                        ctx, record.id, movement, now, invoice_id=invoice_id, entity_id=entity
+                    )
                 )
             records[record.id] = await store.save_ledger_state(conn, record, state, now)
         await store.settle_hold(conn, hold.id, outcome.value, now)

@@ -30,7 +30,9 @@ async def sweep_once(ctx: Context) -> int:
         due = await ctx.db.run(find)
         for org_id, account_id in due:
 
-            async def expire(conn: AsyncConnection, org: str = org_id, acc: str = account_id) -> None:
+            async def expire(
+                conn: AsyncConnection, org: str = org_id, acc: str = account_id
+            ) -> None:
                 await lock_account(conn, org, acc)
                 await expire_due(ctx, conn, org, acc)
 

@@ -24,7 +24,9 @@ def _check_credit(
 
     def expect(name: str, cached: Decimal, ledger: Decimal) -> None:
         if cached != ledger:
-            problems.append(f"credit {c.id}: {name} is {cached} on the row but {ledger} in the ledger")
+            problems.append(
+                f"credit {c.id}: {name} is {cached} on the row but {ledger} in the ledger"
+            )
 
     if credited_count != 1 or sums[TransactionType.CREDITED] != c.credit_amount:
         problems.append(

@@ -202,7 +202,9 @@ async def accounts_with_due_credits(
         query = query.where(credits.c.account_id == account_id)
     if credit_id is not None:
         query = query.where(credits.c.id == credit_id)
-    rows = await conn.execute(query.distinct().order_by(credits.c.org_id, credits.c.account_id).limit(limit))
+    rows = await conn.execute(
+        query.distinct().order_by(credits.c.org_id, credits.c.account_id).limit(limit)
+    )
     return [(r.org_id, r.account_id) for r in rows]
 
 
@@ -378,7 +380,9 @@ async def insert_hold(conn: AsyncConnection, hold: HoldRecord) -> None:
 
 async def settle_hold(conn: AsyncConnection, hold_id: str, status: str, at: datetime) -> None:
     await conn.execute(
-        credit_holds.update().where(credit_holds.c.id == hold_id).values(status=status, settled_at=at)
+        credit_holds.update()
+        .where(credit_holds.c.id == hold_id)
+        .values(status=status, settled_at=at)
     )
 
 

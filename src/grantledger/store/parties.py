@@ -15,7 +15,9 @@ async def insert_customer(conn: AsyncConnection, values: dict[str, Any]) -> None
     await conn.execute(customers.insert().values(**values))
 
 
-async def get_customer(conn: AsyncConnection, org_id: str, customer_id: str) -> dict[str, Any] | None:
+async def get_customer(
+    conn: AsyncConnection, org_id: str, customer_id: str
+) -> dict[str, Any] | None:
     row = await conn.execute(
         sa.select(customers).where(customers.c.org_id == org_id, customers.c.id == customer_id)
     )

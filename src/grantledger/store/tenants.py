@@ -43,9 +43,7 @@ async def count_keys(conn: AsyncConnection) -> int:
 
 
 async def secret(conn: AsyncConnection, name: str) -> str | None:
-    row = await conn.execute(
-        sa.select(server_secrets.c.value).where(server_secrets.c.name == name)
-    )
+    row = await conn.execute(sa.select(server_secrets.c.value).where(server_secrets.c.name == name))
     return row.scalar_one_or_none()
 
 

@@ -34,7 +34,9 @@ def parse_as_of(raw: str | None) -> datetime | None:
     try:
         return _instant.validate_python(raw)
     except ValidationError as exc:
-        raise InvalidInput("asOf must be an ISO-8601 datetime such as 2024-01-01T00:00:00Z") from exc
+        raise InvalidInput(
+            "asOf must be an ISO-8601 datetime such as 2024-01-01T00:00:00Z"
+        ) from exc
 
 
 @router.post("/credits", response_model=CreateCreditResponse)

@@ -17,7 +17,7 @@ async def _schema_current(request: Request) -> bool:
     try:
         async with request.app.state.ctx.db.engine.connect() as conn:
             row = await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
-            return row.scalar_one_or_none() == head_revision()
+            return bool(row.scalar_one_or_none() == head_revision())
     except Exception:  # any database failure means "not ready", never a 500
         return False
 

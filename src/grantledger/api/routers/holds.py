@@ -29,13 +29,17 @@ async def _place(
 
 
 @router.post("/accounts/{account_id}/credit_holds", response_model=HoldOut)
-async def create_hold(account_id: PathId, body: HoldRequest, org: Org, ctx: Ctx) -> WireJSONResponse:
+async def create_hold(
+    account_id: PathId, body: HoldRequest, org: Org, ctx: Ctx
+) -> WireJSONResponse:
     """Reserve what the credits can cover for an invoice, line by line, in burn-down order."""
     return await _place(body, org, ctx, account_id, HoldKind.HOLD)
 
 
 @router.post("/accounts/{account_id}/credit_debits", response_model=HoldOut)
-async def create_debit(account_id: PathId, body: HoldRequest, org: Org, ctx: Ctx) -> WireJSONResponse:
+async def create_debit(
+    account_id: PathId, body: HoldRequest, org: Org, ctx: Ctx
+) -> WireJSONResponse:
     """Hold and capture in one step."""
     return await _place(body, org, ctx, account_id, HoldKind.DEBIT)
 
@@ -57,7 +61,9 @@ async def release_hold(
 
 
 @router.get("/accounts/{account_id}/credit_holds/{invoice_id}", response_model=HoldOut)
-async def get_hold(account_id: PathId, invoice_id: InvoiceId, org: Org, ctx: Ctx) -> WireJSONResponse:
+async def get_hold(
+    account_id: PathId, invoice_id: InvoiceId, org: Org, ctx: Ctx
+) -> WireJSONResponse:
     return respond(HoldOut.of(await holds.get_hold(ctx, org, account_id, invoice_id)))
 
 
@@ -72,7 +78,9 @@ async def list_holds(
 ) -> WireJSONResponse:
     limit = page_size(size)
     scope = f"{org}:holds:{account_id}"
-    page, unit = await holds.list_holds(ctx, org, account_id, tokens.decode(scope, next_token), limit)
+    page, unit = await holds.list_holds(
+        ctx, org, account_id, tokens.decode(scope, next_token), limit
+    )
     return respond(
         HoldPage(
             data=[HoldOut.of(holds.HoldView(h, unit)) for h in page.items],

@@ -208,7 +208,9 @@ class HoldOut(ResponseModel):
                     entity_type=line.get("entityType"),
                     amount=Decimal(line["amount"]),
                     covered_amount=sum((a.amount for a in allocs), Decimal(0)),
-                    credits=[HoldAllocationOut(credit_id=a.credit_id, amount=a.amount) for a in allocs],
+                    credits=[
+                        HoldAllocationOut(credit_id=a.credit_id, amount=a.amount) for a in allocs
+                    ],
                 )
             )
         requested = sum((line.amount for line in lines), Decimal(0))

@@ -32,9 +32,12 @@ class AccountFields(RequestModel):
     id: Id50
     name: Name
     invoice_currency: Currency = "USD"
-    aliases: Annotated[
-        list[Annotated[StrictStr, Field(min_length=3, max_length=50)]], Field(max_length=10)
-    ] | None = None
+    aliases: (
+        Annotated[
+            list[Annotated[StrictStr, Field(min_length=3, max_length=50)]], Field(max_length=10)
+        ]
+        | None
+    ) = None
     account_aliases: list[AccountAliasRequest] | None = None
     address: Address | None = None
     primary_email: Email | None = None

@@ -125,9 +125,7 @@ def upgrade() -> None:
         sa.Column("credit_id", sa.String(50), sa.ForeignKey("credits.id"), nullable=False),
         sa.Column("amount", Money(), nullable=False),
     )
-    op.create_index(
-        "ix_credit_hold_allocations_credit", "credit_hold_allocations", ["credit_id"]
-    )
+    op.create_index("ix_credit_hold_allocations_credit", "credit_hold_allocations", ["credit_id"])
 
 
 def downgrade() -> None:

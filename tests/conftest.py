@@ -1,0 +1,73 @@
+"""Fixtures: a real server per database backend, and a fresh tenant per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.servers import (
+    REQUIRE_POSTGRES,
+    Server,
+    create_postgres_database,
+    drop_postgres_database,
+)
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def database_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str | None]]:
+    sqlite_path = tmp_path_factory.mktemp("sqlite") / "grantledger.db"
+    pg_url = create_postgres_database()
+    if pg_url is None and REQUIRE_POSTGRES:
+        pytest.exit("PostgreSQL is required (GRANTLEDGER_REQUIRE_POSTGRES=1) but unreachable", 3)
+    yield {"sqlite": f"sqlite:///{sqlite_path}", "postgres": pg_url}
+    if pg_url is not None:
+        drop_postgres_database(pg_url)
+
+
+def database_url_for(backend: str, urls: dict[str, str | None]) -> str:
+    url = urls[backend]
+    if url is None:
+        pytest.skip("PostgreSQL unreachable (set GRANTLEDGER_REQUIRE_POSTGRES=1 to fail instead)")
+    return url
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest,
+    database_urls: dict[str, str | None],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Server]:
+    url = database_url_for(request.param, database_urls)
+    state = tmp_path_factory.mktemp(f"server-{request.param}")
+    srv = Server(database_url=url, clock_file=state / "clock")
+    srv.start(state)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_url(database_urls: dict[str, str | None]) -> str:
+    return database_url_for("postgres", database_urls)
+
+
+@pytest.fixture
+def api(server: Server) -> Iterator[httpx.Client]:
+    """A client authenticated as a brand-new organization."""
+    with server.client() as client:
+        yield client
+    server.set_clock(None)
+
+
+@pytest.fixture
+def clock(server: Server) -> Iterator[Server]:
+    """Freeze the server's clock; restored to the system clock after the test."""
+    yield server
+    server.set_clock(None)
+
+
+def pytest_report_header() -> list[str]:
+    return [f"grantledger test backends: {', '.join(BACKENDS)}"]
