@@ -13,7 +13,7 @@ from grantledger.api import errors
 from grantledger.api.jsonio import WireJSONResponse
 from grantledger.api.observability import RequestContext
 from grantledger.api.paging import PageTokens
-from grantledger.api.routers import credits, health, holds, parties
+from grantledger.api.routers import catalog, credits, entitlements, health, holds, parties
 from grantledger.clock import Clock, clock_from_env
 from grantledger.config import Settings
 from grantledger.service import sweeper, tenants
@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     app.state.ctx = ctx
     errors.install(app)
-    for module in (health, parties, credits, holds):
+    for module in (health, parties, credits, holds, catalog, entitlements):
         app.include_router(module.router)
     app.add_middleware(RequestContext)
     return app

@@ -16,7 +16,9 @@ from grantledger.domain.money import canonical
 
 
 def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a valid JSON number")
+    # A JSONDecodeError (not a bare ValueError) so the API answers "not valid JSON" like any
+    # other malformed body, instead of the framework's generic parse failure.
+    raise json.JSONDecodeError(f"{name} is not a valid JSON number", name, 0)
 
 
 def loads(body: bytes) -> Any:

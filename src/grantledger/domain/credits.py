@@ -105,11 +105,15 @@ def applies_to(
     )
 
 
-def burn_down_key(credit: Credit) -> tuple[int, date, date, datetime, str]:
-    """Total order in which credits are spent: priority, soonest expiry (never last), age, id."""
+def burn_down_key(credit: Credit) -> tuple[int, bool, date, date, datetime, str]:
+    """Total order in which credits are spent: priority, soonest expiry (never last), age, id.
+
+    "Never expires" sorts after every date, 9999-12-31 included, hence the flag before it.
+    """
     return (
         credit.priority,
-        credit.effective_until or date.max,
+        credit.effective_until is None,
+        credit.effective_until or date.min,
         credit.effective_from,
         credit.created_at,
         credit.id,
@@ -258,6 +262,10 @@ def replay(terms: Credit, events: Iterable[LedgerEvent], at: datetime) -> Credit
     for event in sorted(events, key=lambda e: e.at):
         if event.at > at:
             break
+        if state.is_due_for_expiry(event.at.date()):
+            # Every write after the window ends is preceded by the expiry, which writes no
+            # transaction when nothing was left (all held): a later capture leaves it EXPIRED.
+            state = replace(state, status=CreditStatus.EXPIRED)
         if event.kind == TransactionType.DEBITED:
             state = replace(state, consumed=state.consumed + event.amount)
         elif event.kind == TransactionType.EXPIRED:

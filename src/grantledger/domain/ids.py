@@ -16,8 +16,9 @@ def base62(number: int, width: int) -> str:
     if number < 0:
         raise ValueError("base62 encodes non-negative numbers")
     chars: list[str] = []
-    while number:
-        number, digit = divmod(number, 62)
+    rest = number
+    while rest:
+        rest, digit = divmod(rest, 62)
         chars.append(BASE62[digit])
     text = "".join(reversed(chars)) or "0"
     if len(text) > width:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation
 
 from grantledger.domain.errors import InvalidInput
 
@@ -34,8 +34,15 @@ def to_amount(value: object, field: str, *, allow_zero: bool = False) -> Decimal
     return amount
 
 
+def _normalized(amount: Decimal) -> Decimal:
+    """`amount` without trailing zeros, exactly: the default context would round past 28
+    significant digits (and overflow on huge exponents), hiding digits the limits must see."""
+    exact = Context(prec=max(1, len(amount.as_tuple().digits)), Emax=MAX_EMAX, Emin=MIN_EMIN)
+    return amount.normalize(exact)
+
+
 def check_precision(amount: Decimal, field: str) -> None:
-    _sign, digits, exponent = amount.normalize().as_tuple()
+    _sign, digits, exponent = _normalized(amount).as_tuple()
     assert isinstance(exponent, int)
     fraction_digits = max(0, -exponent)
     integer_digits = max(0, len(digits) + exponent)
@@ -51,7 +58,7 @@ def canonical(amount: Decimal) -> str:
     """The shortest exact decimal text: no exponent, no trailing zeros (`1000`, `0.3`)."""
     if amount == 0:
         return "0"
-    text = format(amount.normalize(), "f")
+    text = format(_normalized(amount), "f")
     return text
 
 

@@ -261,7 +261,13 @@ async def transactions_of(
             credit_transactions.c.org_id == org_id,
             credit_transactions.c.credit_id.in_(credit_ids),
         )
-        .order_by(credit_transactions.c.created_at, credit_transactions.c.id)
+        .order_by(
+            credit_transactions.c.created_at,
+            # At one instant (a frozen clock, a grant expired on arrival) the CREDITED
+            # transaction that opens a credit still reads first; ids break the other ties.
+            sa.case((credit_transactions.c.transaction_type == "CREDITED", 0), else_=1),
+            credit_transactions.c.id,
+        )
     )
     return [
         TransactionRecord(

@@ -1,0 +1,229 @@
+"""Account entitlements: plans and purchases, the eight Togai operations, and `/entitled`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from grantledger.api.deps import Ctx, Org, PathId, Tokens, respond
+from grantledger.api.jsonio import WireJSONResponse, WireRoute
+from grantledger.api.paging import page_size
+from grantledger.api.routers.credits import parse_as_of
+from grantledger.api.schemas.common import SuccessResponse
+from grantledger.api.schemas.entitlements import (
+    AssignPlanRequest,
+    CreatePurchaseRequest,
+    EntitlementValue,
+    FeatureCreditEntryOut,
+    FeatureCreditEntryPage,
+    GetEntitlementValuesResponse,
+    GetFeatureCreditsResponse,
+    GrantEntryRequest,
+    IngestEventRequest,
+    PurchaseOut,
+    ScheduleOut,
+    SchedulePage,
+    UpdateFeatureCreditsRequest,
+    ValueRequest,
+)
+from grantledger.api.wire import dump
+from grantledger.domain.entitlements import EntrySource
+from grantledger.domain.errors import InvalidInput
+from grantledger.service import entitlements, events, grants
+from grantledger.service.entitlements import Holding
+from grantledger.service.events import EventInput
+from grantledger.service.grants import GrantInput, PurchaseInput
+
+router = APIRouter(route_class=WireRoute, tags=["Entitlements"])
+EntryId = Annotated[str, Path(min_length=1, max_length=50)]
+
+
+def _values(holdings: list[Holding]) -> GetEntitlementValuesResponse:
+    return GetEntitlementValuesResponse(
+        data=[EntitlementValue(feature_id=h.feature_id, value=h.shown) for h in holdings]
+    )
+
+
+@router.post("/accounts/{account_id}/plans", response_model=ScheduleOut)
+async def assign_plan(
+    account_id: PathId, body: AssignPlanRequest, org: Org, ctx: Ctx
+) -> WireJSONResponse:
+    row = await grants.assign_plan(
+        ctx, org, account_id, body.plan_id, body.effective_from, body.effective_until
+    )
+    return respond(ScheduleOut.of(row))
+
+
+@router.get("/accounts/{account_id}/plans", response_model=SchedulePage)
+async def list_account_plans(account_id: PathId, org: Org, ctx: Ctx) -> WireJSONResponse:
+    rows = await grants.list_schedules(ctx, org, account_id)
+    return respond(SchedulePage(data=[ScheduleOut.of(r) for r in rows]))
+
+
+@router.post("/accounts/{account_id}/purchases", response_model=PurchaseOut)
+async def create_purchase(
+    account_id: PathId, body: CreatePurchaseRequest, org: Org, ctx: Ctx
+) -> WireJSONResponse:
+    spec = PurchaseInput(
+        plan_id=body.price_plan_id,
+        quantities=dict(body.rate_card_quantities),
+        idempotency_key=body.idempotency_key,
+        effective_from=body.effective_from,
+        effective_until=body.effective_until,
+    )
+    return respond(PurchaseOut.of(await grants.purchase(ctx, org, account_id, spec)))
+
+
+@router.get("/purchases/{purchase_id}", response_model=PurchaseOut)
+async def get_purchase(purchase_id: PathId, org: Org, ctx: Ctx) -> WireJSONResponse:
+    return respond(PurchaseOut.of(await grants.get_purchase(ctx, org, purchase_id)))
+
+
+@router.post(
+    "/accounts/{account_id}/features/{feature_id}/entries", response_model=FeatureCreditEntryOut
+)
+async def grant_entry(
+    account_id: PathId, feature_id: PathId, body: GrantEntryRequest, org: Org, ctx: Ctx
+) -> WireJSONResponse:
+    spec = GrantInput(
+        granted=body.granted,
+        source=EntrySource(body.source),
+        effective_from=body.effective_from,
+        effective_until=body.effective_until,
+        idempotency_key=body.idempotency_key,
+    )
+    record = await grants.grant_entry(ctx, org, account_id, feature_id, spec)
+    return respond(FeatureCreditEntryOut.of(record, ctx.now()))
+
+
+@router.put(
+    "/accounts/{account_id}/entitlements/{feature_id}", response_model=GetEntitlementValuesResponse
+)
+async def set_entitlement_value(
+    account_id: PathId, feature_id: PathId, body: ValueRequest, org: Org, ctx: Ctx
+) -> WireJSONResponse:
+    holding = await entitlements.set_value(ctx, org, account_id, feature_id, body.value)
+    return respond(_values([holding]))
+
+
+@router.get("/accounts/{account_id}/entitlements", response_model=GetEntitlementValuesResponse)
+async def get_entitlements(account_id: PathId, org: Org, ctx: Ctx) -> WireJSONResponse:
+    return respond(_values(await entitlements.entitlements(ctx, org, account_id)))
+
+
+@router.get(
+    "/accounts/{account_id}/entitlements/{feature_id}", response_model=GetEntitlementValuesResponse
+)
+async def get_entitlement_value(
+    account_id: PathId, feature_id: PathId, org: Org, ctx: Ctx
+) -> WireJSONResponse:
+    return respond(_values([await entitlements.entitlement(ctx, org, account_id, feature_id)]))
+
+
+@router.post("/accounts/{account_id}/entitlements/{feature_id}", response_model=SuccessResponse)
+async def validate_entitlement_value(
+    account_id: PathId, feature_id: PathId, body: ValueRequest, org: Org, ctx: Ctx
+) -> WireJSONResponse:
+    ok = await entitlements.validate(ctx, org, account_id, feature_id, body.value)
+    return respond(SuccessResponse(success=ok))
+
+
+@router.get(
+    "/accounts/{account_id}/features/{feature_id}", response_model=GetFeatureCreditsResponse
+)
+async def get_feature_credits(
+    account_id: PathId,
+    feature_id: PathId,
+    org: Org,
+    ctx: Ctx,
+    as_of: str | None = Query(None, alias="asOf", description="a past instant (extension)"),
+) -> WireJSONResponse:
+    credits = await entitlements.feature_credits(
+        ctx, org, account_id, feature_id, parse_as_of(as_of)
+    )
+    return respond(
+        GetFeatureCreditsResponse(
+            account_id=account_id,
+            feature_id=feature_id,
+            granted=credits.granted,
+            balance=credits.balance,
+            overage_limit=credits.overage_limit,
+            used_overage=credits.used_overage,
+        )
+    )
+
+
+@router.get(
+    "/accounts/{account_id}/features/{feature_id}/entries",
+    response_model=FeatureCreditEntryPage,
+)
+async def list_feature_credit_entries(
+    account_id: PathId,
+    feature_id: PathId,
+    org: Org,
+    ctx: Ctx,
+    tokens: Tokens,
+    size: str | None = Query(None, alias="pageSize"),
+    next_token: str | None = Query(None, alias="nextToken"),
+) -> WireJSONResponse:
+    limit = page_size(size)
+    scope = f"{org}:entries:{account_id}:{feature_id}"
+    page = await entitlements.list_entries(
+        ctx, org, account_id, feature_id, tokens.decode(scope, next_token), limit
+    )
+    now = ctx.now()
+    return respond(
+        FeatureCreditEntryPage(
+            data=[FeatureCreditEntryOut.of(r, now) for r in page.items],
+            next_token=tokens.encode(scope, page.last_key),
+        )
+    )
+
+
+@router.patch(
+    "/accounts/{account_id}/features/{feature_id}/entries/{entry_id}",
+    response_model=FeatureCreditEntryOut,
+)
+async def update_feature_credit_entry(
+    account_id: PathId,
+    feature_id: PathId,
+    entry_id: EntryId,
+    body: UpdateFeatureCreditsRequest,
+    org: Org,
+    ctx: Ctx,
+) -> WireJSONResponse:
+    record = await entitlements.patch_entry(
+        ctx, org, account_id, feature_id, entry_id, body.effective_until, body.granted
+    )
+    return respond(FeatureCreditEntryOut.of(record, ctx.now()))
+
+
+@router.post(
+    "/accounts/{account_id}/features/{feature_id}/entries/{entry_id}/void",
+    response_model=SuccessResponse,
+)
+async def void_feature_credit_entry(
+    account_id: PathId, feature_id: PathId, entry_id: EntryId, org: Org, ctx: Ctx
+) -> WireJSONResponse:
+    await entitlements.void_entry(ctx, org, account_id, feature_id, entry_id)
+    return respond(SuccessResponse(success=True))
+
+
+@router.post("/entitled", response_model=SuccessResponse)
+async def ingest_entitled_event(body: IngestEventRequest, org: Org, ctx: Ctx) -> WireJSONResponse:
+    """Ingest the event only if the account is entitled to every feature it consumes."""
+    e = body.event
+    names = [a.name for a in e.attributes]
+    if len(names) != len(set(names)):
+        raise InvalidInput("event attributes must have distinct names")
+    event = EventInput(
+        schema_name=e.schema_name,
+        id=e.id,
+        timestamp=e.timestamp,
+        account_id=e.account_id,
+        attributes={a.name: a.value for a in e.attributes},
+        payload=dump(e) | {"timestamp": e.timestamp.isoformat()},
+    )
+    await events.ingest_entitled(ctx, org, event)
+    return respond(SuccessResponse(success=True))

@@ -1,0 +1,584 @@
+"""Rows of the entitlements side: schemas, features, plans, schedules, entries, events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from grantledger.domain.entitlements import Entry, EntrySource
+from grantledger.store.paging import Page, fetch_page
+from grantledger.store.tables import (
+    draws,
+    entitlement_plans,
+    entitlement_values,
+    event_ids,
+    event_schemas,
+    events,
+    feature_entries,
+    feature_entry_changes,
+    feature_schemas,
+    features,
+    purchases,
+    schedules,
+)
+
+Row = dict[str, Any]
+
+
+def _one(row: sa.Row[Any] | None) -> Row | None:
+    return dict(row._mapping) if row is not None else None
+
+
+# --- event schemas -------------------------------------------------------------------------
+
+
+async def insert_schema(conn: AsyncConnection, values: Row) -> None:
+    await conn.execute(event_schemas.insert().values(**values))
+
+
+async def get_schema(conn: AsyncConnection, org_id: str, name: str) -> Row | None:
+    query = sa.select(event_schemas).where(
+        event_schemas.c.org_id == org_id, event_schemas.c.name == name
+    )
+    return _one((await conn.execute(query)).first())
+
+
+async def list_schemas(
+    conn: AsyncConnection, org_id: str, status: str | None, after: str | None, limit: int
+) -> Page[Row]:
+    query = sa.select(event_schemas).where(event_schemas.c.org_id == org_id)
+    if status is not None:
+        query = query.where(event_schemas.c.status == status)
+    page = await fetch_page(conn, query, event_schemas.c.name, after=after, limit=limit)
+    return Page([dict(r._mapping) for r in page.items], page.last_key)
+
+
+async def update_schema(conn: AsyncConnection, org_id: str, name: str, values: Row) -> None:
+    await conn.execute(
+        event_schemas.update()
+        .where(event_schemas.c.org_id == org_id, event_schemas.c.name == name)
+        .values(**values)
+    )
+
+
+# --- features ------------------------------------------------------------------------------
+
+
+async def insert_feature(conn: AsyncConnection, values: Row) -> None:
+    await conn.execute(features.insert().values(**values))
+
+
+async def set_feature_schemas(
+    conn: AsyncConnection, org_id: str, feature_id: str, associations: Sequence[tuple[str, str]]
+) -> None:
+    await conn.execute(
+        feature_schemas.delete().where(
+            feature_schemas.c.org_id == org_id, feature_schemas.c.feature_id == feature_id
+        )
+    )
+    if associations:
+        await conn.execute(
+            feature_schemas.insert(),
+            [
+                {
+                    "org_id": org_id,
+                    "feature_id": feature_id,
+                    "schema_name": schema,
+                    "attribute_name": attribute,
+                    "position": i,
+                }
+                for i, (schema, attribute) in enumerate(associations)
+            ],
+        )
+
+
+async def _associations(
+    conn: AsyncConnection, org_id: str, feature_ids: Sequence[str]
+) -> dict[str, list[tuple[str, str]]]:
+    found: dict[str, list[tuple[str, str]]] = {f: [] for f in feature_ids}
+    if not feature_ids:
+        return found
+    rows = await conn.execute(
+        sa.select(feature_schemas)
+        .where(feature_schemas.c.org_id == org_id, feature_schemas.c.feature_id.in_(feature_ids))
+        .order_by(feature_schemas.c.feature_id, feature_schemas.c.position)
+    )
+    for r in rows:
+        found[r.feature_id].append((r.schema_name, r.attribute_name))
+    return found
+
+
+async def get_feature(conn: AsyncConnection, org_id: str, feature_id: str) -> Row | None:
+    query = sa.select(features).where(features.c.org_id == org_id, features.c.id == feature_id)
+    row = _one((await conn.execute(query)).first())
+    if row is not None:
+        row["associations"] = (await _associations(conn, org_id, [feature_id]))[feature_id]
+    return row
+
+
+async def get_features(
+    conn: AsyncConnection, org_id: str, feature_ids: Sequence[str]
+) -> dict[str, Row]:
+    if not feature_ids:
+        return {}
+    rows = await conn.execute(
+        sa.select(features).where(features.c.org_id == org_id, features.c.id.in_(feature_ids))
+    )
+    found = {r.id: dict(r._mapping) for r in rows}
+    links = await _associations(conn, org_id, list(found))
+    for feature_id, row in found.items():
+        row["associations"] = links[feature_id]
+    return found
+
+
+async def list_features(
+    conn: AsyncConnection, org_id: str, after: str | None, limit: int
+) -> Page[Row]:
+    query = sa.select(features).where(features.c.org_id == org_id)
+    page = await fetch_page(conn, query, features.c.id, after=after, limit=limit)
+    rows = [dict(r._mapping) for r in page.items]
+    links = await _associations(conn, org_id, [r["id"] for r in rows])
+    for row in rows:
+        row["associations"] = links[row["id"]]
+    return Page(rows, page.last_key)
+
+
+async def update_feature(conn: AsyncConnection, org_id: str, feature_id: str, values: Row) -> None:
+    await conn.execute(
+        features.update()
+        .where(features.c.org_id == org_id, features.c.id == feature_id)
+        .values(**values)
+    )
+
+
+async def features_for_schema(
+    conn: AsyncConnection, org_id: str, schema_name: str
+) -> list[tuple[str, str]]:
+    """(feature id, attribute name) of every feature that events of this schema consume."""
+    rows = await conn.execute(
+        sa.select(feature_schemas.c.feature_id, feature_schemas.c.attribute_name)
+        .where(feature_schemas.c.org_id == org_id, feature_schemas.c.schema_name == schema_name)
+        .order_by(feature_schemas.c.feature_id)
+    )
+    return [(r.feature_id, r.attribute_name) for r in rows]
+
+
+# --- plans, schedules, purchases -----------------------------------------------------------
+
+
+async def insert_plan(conn: AsyncConnection, values: Row) -> None:
+    await conn.execute(entitlement_plans.insert().values(**values))
+
+
+async def get_plan(conn: AsyncConnection, org_id: str, plan_id: str) -> Row | None:
+    query = sa.select(entitlement_plans).where(
+        entitlement_plans.c.org_id == org_id, entitlement_plans.c.id == plan_id
+    )
+    return _one((await conn.execute(query)).first())
+
+
+async def list_plans(
+    conn: AsyncConnection, org_id: str, after: str | None, limit: int
+) -> Page[Row]:
+    query = sa.select(entitlement_plans).where(entitlement_plans.c.org_id == org_id)
+    page = await fetch_page(conn, query, entitlement_plans.c.id, after=after, limit=limit)
+    return Page([dict(r._mapping) for r in page.items], page.last_key)
+
+
+async def insert_schedule(conn: AsyncConnection, values: Row) -> None:
+    await conn.execute(schedules.insert().values(**values))
+
+
+async def account_schedules(conn: AsyncConnection, org_id: str, account_id: str) -> list[Row]:
+    """The account's schedules with their plans, oldest first."""
+    rows = await conn.execute(
+        sa.select(
+            schedules,
+            entitlement_plans.c.type.label("plan_type"),
+            entitlement_plans.c.cycle.label("plan_cycle"),
+            entitlement_plans.c.features.label("plan_features"),
+        )
+        .join(
+            entitlement_plans,
+            sa.and_(
+                entitlement_plans.c.org_id == schedules.c.org_id,
+                entitlement_plans.c.id == schedules.c.plan_id,
+            ),
+        )
+        .where(schedules.c.org_id == org_id, schedules.c.account_id == account_id)
+        .order_by(schedules.c.effective_from, schedules.c.id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def close_schedule(conn: AsyncConnection, schedule_id: str, end: Any, at: datetime) -> None:
+    await conn.execute(
+        schedules.update()
+        .where(schedules.c.id == schedule_id)
+        .values(effective_until=end, updated_at=at)
+    )
+
+
+async def insert_purchase(conn: AsyncConnection, values: Row) -> None:
+    await conn.execute(purchases.insert().values(**values))
+
+
+async def purchase_by_key(conn: AsyncConnection, org_id: str, key: str) -> Row | None:
+    query = sa.select(purchases).where(
+        purchases.c.org_id == org_id, purchases.c.idempotency_key == key
+    )
+    return _one((await conn.execute(query)).first())
+
+
+async def get_purchase(conn: AsyncConnection, org_id: str, purchase_id: str) -> Row | None:
+    query = sa.select(purchases).where(purchases.c.org_id == org_id, purchases.c.id == purchase_id)
+    return _one((await conn.execute(query)).first())
+
+
+# --- entries --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntryRecord:
+    entry: Entry
+    account_id: str
+    feature_id: str
+    row_key: str
+    idempotency_key: str | None
+    request_hash: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def _entry(row: sa.Row[Any]) -> EntryRecord:
+    m = row._mapping
+    return EntryRecord(
+        entry=Entry(
+            id=m["id"],
+            source=EntrySource(m["source"]),
+            effective_from=m["effective_from"],
+            effective_until=m["effective_until"],
+            granted=m["granted"],
+            used=m["used"],
+            voided=m["voided_at"] is not None,
+        ),
+        account_id=m["account_id"],
+        feature_id=m["feature_id"],
+        row_key=m["row_key"],
+        idempotency_key=m["idempotency_key"],
+        request_hash=m["request_hash"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def entry_values(org_id: str, record: EntryRecord) -> Row:
+    e = record.entry
+    return {
+        "org_id": org_id,
+        "account_id": record.account_id,
+        "feature_id": record.feature_id,
+        "id": e.id,
+        "row_key": record.row_key,
+        "source": e.source.value,
+        "effective_from": e.effective_from,
+        "effective_until": e.effective_until,
+        "granted": e.granted,
+        "used": e.used,
+        "voided_at": None,
+        "idempotency_key": record.idempotency_key,
+        "request_hash": record.request_hash,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+    }
+
+
+async def insert_entries(
+    conn: AsyncConnection, org_id: str, records: Sequence[EntryRecord], *, ignore_existing: bool
+) -> None:
+    """Insert entries; with `ignore_existing`, entries already there are left as they are."""
+    if not records:
+        return
+    rows = [entry_values(org_id, r) for r in records]
+    if not ignore_existing:
+        await conn.execute(feature_entries.insert(), rows)
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(feature_entries).values(rows)
+    await conn.execute(
+        statement.on_conflict_do_nothing(
+            index_elements=["org_id", "account_id", "feature_id", "id"]
+        )
+    )
+
+
+def _entries_of(org_id: str, account_id: str) -> sa.Select[Any]:
+    return sa.select(feature_entries).where(
+        feature_entries.c.org_id == org_id, feature_entries.c.account_id == account_id
+    )
+
+
+async def get_entry(
+    conn: AsyncConnection,
+    org_id: str,
+    account_id: str,
+    feature_id: str,
+    entry_id: str,
+    *,
+    lock: bool = False,
+) -> EntryRecord | None:
+    query = _entries_of(org_id, account_id).where(
+        feature_entries.c.feature_id == feature_id, feature_entries.c.id == entry_id
+    )
+    if lock:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    return _entry(row) if row else None
+
+
+async def entry_by_key(conn: AsyncConnection, org_id: str, key: str) -> EntryRecord | None:
+    query = sa.select(feature_entries).where(
+        feature_entries.c.org_id == org_id, feature_entries.c.idempotency_key == key
+    )
+    row = (await conn.execute(query)).first()
+    return _entry(row) if row else None
+
+
+async def account_entries(
+    conn: AsyncConnection,
+    org_id: str,
+    account_id: str,
+    feature_ids: Sequence[str] | None = None,
+    *,
+    effective_at: datetime | None = None,
+    lock: bool = False,
+) -> list[EntryRecord]:
+    """Entries of an account (optionally only those usable at an instant), in lock order."""
+    query = _entries_of(org_id, account_id)
+    if feature_ids is not None:
+        query = query.where(feature_entries.c.feature_id.in_(feature_ids))
+    if effective_at is not None:
+        query = query.where(
+            feature_entries.c.voided_at.is_(None),
+            feature_entries.c.effective_from <= effective_at,
+            sa.or_(
+                feature_entries.c.effective_until.is_(None),
+                feature_entries.c.effective_until > effective_at,
+            ),
+        )
+    query = query.order_by(feature_entries.c.feature_id, feature_entries.c.id)
+    if lock:
+        query = query.with_for_update()
+    return [_entry(r) for r in await conn.execute(query)]
+
+
+async def list_entries(
+    conn: AsyncConnection,
+    org_id: str,
+    account_id: str,
+    feature_id: str,
+    after: str | None,
+    limit: int,
+) -> Page[EntryRecord]:
+    query = _entries_of(org_id, account_id).where(feature_entries.c.feature_id == feature_id)
+    page = await fetch_page(
+        conn, query, feature_entries.c.row_key, after=after, limit=limit, descending=True
+    )
+    return Page([_entry(r) for r in page.items], page.last_key)
+
+
+async def save_entry(
+    conn: AsyncConnection, org_id: str, record: EntryRecord, entry: Entry, at: datetime
+) -> None:
+    values: Row = {
+        "granted": entry.granted,
+        "used": entry.used,
+        "effective_until": entry.effective_until,
+        "updated_at": at,
+    }
+    if entry.voided and not record.entry.voided:
+        values["voided_at"] = at
+    await conn.execute(
+        feature_entries.update()
+        .where(
+            feature_entries.c.org_id == org_id,
+            feature_entries.c.account_id == record.account_id,
+            feature_entries.c.feature_id == record.feature_id,
+            feature_entries.c.id == entry.id,
+        )
+        .values(**values)
+    )
+
+
+async def add_used(
+    conn: AsyncConnection,
+    org_id: str,
+    account_id: str,
+    feature_id: str,
+    used: dict[str, Decimal],
+    at: datetime,
+) -> None:
+    for entry_id, value in used.items():
+        await conn.execute(
+            feature_entries.update()
+            .where(
+                feature_entries.c.org_id == org_id,
+                feature_entries.c.account_id == account_id,
+                feature_entries.c.feature_id == feature_id,
+                feature_entries.c.id == entry_id,
+            )
+            .values(used=value, updated_at=at)
+        )
+
+
+async def insert_change(conn: AsyncConnection, values: Row) -> None:
+    await conn.execute(feature_entry_changes.insert().values(**values))
+
+
+async def changes_after(
+    conn: AsyncConnection, org_id: str, account_id: str, feature_id: str, at: datetime
+) -> list[Row]:
+    rows = await conn.execute(
+        sa.select(feature_entry_changes)
+        .where(
+            feature_entry_changes.c.org_id == org_id,
+            feature_entry_changes.c.account_id == account_id,
+            feature_entry_changes.c.feature_id == feature_id,
+            feature_entry_changes.c.created_at > at,
+        )
+        .order_by(feature_entry_changes.c.created_at.desc(), feature_entry_changes.c.id.desc())
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def draws_until(
+    conn: AsyncConnection, org_id: str, account_id: str, feature_id: str, at: datetime
+) -> dict[str, Decimal]:
+    """Σ draws per entry recorded up to `at` (amounts summed here: SQLite stores text)."""
+    rows = await conn.execute(
+        sa.select(draws.c.entry_id, draws.c.amount).where(
+            draws.c.org_id == org_id,
+            draws.c.account_id == account_id,
+            draws.c.feature_id == feature_id,
+            draws.c.created_at <= at,
+        )
+    )
+    used: dict[str, Decimal] = {}
+    for r in rows:
+        used[r.entry_id] = used.get(r.entry_id, Decimal(0)) + r.amount
+    return used
+
+
+# --- values ---------------------------------------------------------------------------------
+
+
+async def set_value(
+    conn: AsyncConnection, org_id: str, account_id: str, feature_id: str, value: str, at: datetime
+) -> None:
+    key = (
+        entitlement_values.c.org_id == org_id,
+        entitlement_values.c.account_id == account_id,
+        entitlement_values.c.feature_id == feature_id,
+    )
+    updated = await conn.execute(
+        entitlement_values.update().where(*key).values(value=value, updated_at=at)
+    )
+    if updated.rowcount == 0:
+        await conn.execute(
+            entitlement_values.insert().values(
+                org_id=org_id,
+                account_id=account_id,
+                feature_id=feature_id,
+                value=value,
+                updated_at=at,
+            )
+        )
+
+
+async def account_values(conn: AsyncConnection, org_id: str, account_id: str) -> dict[str, str]:
+    rows = await conn.execute(
+        sa.select(entitlement_values.c.feature_id, entitlement_values.c.value).where(
+            entitlement_values.c.org_id == org_id, entitlement_values.c.account_id == account_id
+        )
+    )
+    return {r.feature_id: r.value for r in rows}
+
+
+# --- events and draws -----------------------------------------------------------------------
+
+
+async def claim_event_id(
+    conn: AsyncConnection, org_id: str, event_id: str, at: datetime, stale_before: datetime
+) -> bool:
+    """Reserve an event id; False when it was seen after `stale_before`.
+
+    The primary key makes two simultaneous claims of one id impossible: the loser fails
+    on commit of the winner and its retry finds the id taken.
+    """
+    existing = await conn.execute(
+        sa.select(event_ids.c.received_at).where(
+            event_ids.c.org_id == org_id, event_ids.c.event_id == event_id
+        )
+    )
+    seen = existing.scalar_one_or_none()
+    if seen is None:
+        await conn.execute(
+            event_ids.insert().values(org_id=org_id, event_id=event_id, received_at=at)
+        )
+        return True
+    if seen >= stale_before:
+        return False
+    reclaimed = await conn.execute(
+        event_ids.update()
+        .where(
+            event_ids.c.org_id == org_id,
+            event_ids.c.event_id == event_id,
+            event_ids.c.received_at < stale_before,
+        )
+        .values(received_at=at)
+    )
+    return reclaimed.rowcount == 1
+
+
+async def insert_event(conn: AsyncConnection, values: Row) -> None:
+    await conn.execute(events.insert().values(**values))
+
+
+async def insert_draws(conn: AsyncConnection, rows: Sequence[Row]) -> None:
+    if rows:
+        await conn.execute(draws.insert(), list(rows))
+
+
+async def all_entries(conn: AsyncConnection, after: str | None, limit: int) -> Page[Row]:
+    page = await fetch_page(
+        conn, sa.select(feature_entries), feature_entries.c.row_key, after=after, limit=limit
+    )
+    return Page([dict(r._mapping) for r in page.items], page.last_key)
+
+
+async def draw_sums(
+    conn: AsyncConnection, keys: Sequence[tuple[str, str, str, str]]
+) -> dict[tuple[str, str, str, str], Decimal]:
+    """Σ draws per (org, account, feature, entry) for the given entries."""
+    sums: dict[tuple[str, str, str, str], Decimal] = {k: Decimal(0) for k in keys}
+    orgs = {k[0] for k in keys}
+    accounts = {k[1] for k in keys}
+    if not keys:
+        return sums
+    rows = await conn.execute(
+        sa.select(
+            draws.c.org_id, draws.c.account_id, draws.c.feature_id, draws.c.entry_id, draws.c.amount
+        ).where(draws.c.org_id.in_(orgs), draws.c.account_id.in_(accounts))
+    )
+    for r in rows:
+        key = (r.org_id, r.account_id, r.feature_id, r.entry_id)
+        if key in sums:
+            sums[key] += r.amount
+    return sums
