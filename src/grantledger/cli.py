@@ -14,7 +14,7 @@ from grantledger.clock import clock_from_env
 from grantledger.config import Settings
 from grantledger.service import tenants
 from grantledger.service.context import Context
-from grantledger.service.verify import verify_credits
+from grantledger.service.verify import verify_credits, verify_entries
 from grantledger.store.database import Database
 from grantledger.store.migrate import upgrade
 
@@ -103,15 +103,22 @@ def keys_create(org: str = typer.Option(..., "--org", help="Organization name.")
 
 @app.command()
 def verify() -> None:
-    """Recompute every cached balance from the ledger; exit 1 naming each mismatch."""
+    """Recompute every credit and feature entry from the ledger; exit 1 naming each mismatch."""
     settings = Settings.from_env()
-    checked, problems = asyncio.run(_with_context(settings, verify_credits))
+
+    async def both(ctx: Context) -> tuple[int, int, list[str]]:
+        credits_checked, credit_problems = await verify_credits(ctx)
+        entries_checked, entry_problems = await verify_entries(ctx)
+        return credits_checked, entries_checked, credit_problems + entry_problems
+
+    credits_checked, entries_checked, problems = asyncio.run(_with_context(settings, both))
     for problem in problems:
         print(problem)
+    counted = f"{credits_checked} credit(s) and {entries_checked} feature entr(ies) checked"
     if problems:
-        err.print(f"[red]{len(problems)} mismatch(es)[/red] in {checked} credit(s)")
+        err.print(f"[red]{len(problems)} mismatch(es)[/red]; {counted}")
         raise typer.Exit(1)
-    err.print(f"[green]ledger consistent[/green]: {checked} credit(s) checked")
+    err.print(f"[green]ledger consistent[/green]: {counted}")
 
 
 def main() -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantledger.domain.credits import CreditStatus, TransactionType
 from grantledger.service.context import Context
 from grantledger.store import credits as store
+from grantledger.store import entitlements as entitlement_store
 from grantledger.store.credits import CreditRecord
 from grantledger.store.paging import Page
 
@@ -73,6 +75,38 @@ async def verify_credits(ctx: Context) -> tuple[int, list[str]]:
                         held[h.credit_id] += h.amount
             for r in page.items:
                 problems.extend(_check_credit(r, sums[r.id], counts[r.id], held[r.id]))
+            return page
+
+        page = await ctx.db.run(work)
+        checked += len(page.items)
+        if page.last_key is None:
+            return checked, problems
+        after = page.last_key
+
+
+async def verify_entries(ctx: Context) -> tuple[int, list[str]]:
+    """Every feature entry: `used` equals the sum of its draws and `0 <= used <= granted`."""
+    checked = 0
+    problems: list[str] = []
+    after: str | None = None
+    while True:
+
+        async def work(conn: AsyncConnection, cursor: str | None = after) -> Page[dict[str, Any]]:
+            page = await entitlement_store.all_entries(conn, cursor, _PAGE)
+            keys = [(r["org_id"], r["account_id"], r["feature_id"], r["id"]) for r in page.items]
+            sums = await entitlement_store.draw_sums(conn, keys)
+            for row, key in zip(page.items, keys, strict=True):
+                name = (
+                    f"entry {row['id']} (account {row['account_id']}, feature {row['feature_id']})"
+                )
+                if row["used"] != sums[key]:
+                    problems.append(
+                        f"{name}: used is {row['used']} but its draws total {sums[key]}"
+                    )
+                if row["used"] < 0 or row["used"] > row["granted"]:
+                    problems.append(
+                        f"{name}: used {row['used']} outside 0..granted {row['granted']}"
+                    )
             return page
 
         page = await ctx.db.run(work)
