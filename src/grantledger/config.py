@@ -12,7 +12,7 @@ DEFAULT_SQLITE_URL = "sqlite:///./data/grantledger.db"
 class Settings:
     database_url: str
     bootstrap_key: str | None
-    sweep_interval_seconds: float
+    sweep_interval_seconds: float  # float-ok: seconds, not money
     log_level: str
 
     @classmethod
