@@ -1,0 +1,5 @@
+"""`AccountPaginatedResponse` under the module name the Togai client uses."""
+
+from grantledger.client.models.parties import AccountPaginatedResponse
+
+__all__ = ["AccountPaginatedResponse"]

@@ -1,0 +1,5 @@
+"""`AccountsBillingInformation` under the module name the Togai client uses."""
+
+from grantledger.client.models.parties import AccountsBillingInformation
+
+__all__ = ["AccountsBillingInformation"]

@@ -1,0 +1,5 @@
+"""`Address` under the module name the Togai client uses."""
+
+from grantledger.client.models.common import Address
+
+__all__ = ["Address"]

@@ -1,0 +1,5 @@
+"""`CreateEntitySetting` under the module name the Togai client uses."""
+
+from grantledger.client.models.common import CreateEntitySetting
+
+__all__ = ["CreateEntitySetting"]

@@ -1,0 +1,5 @@
+"""`EntitlementPlanPaginatedResponse` under a Togai-style module name."""
+
+from grantledger.client.models.plans import EntitlementPlanPaginatedResponse
+
+__all__ = ["EntitlementPlanPaginatedResponse"]

@@ -1,0 +1,5 @@
+"""`EventAttributeSchema` under the module name the Togai client uses."""
+
+from grantledger.client.models.events import EventAttributeSchema
+
+__all__ = ["EventAttributeSchema"]

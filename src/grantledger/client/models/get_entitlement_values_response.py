@@ -1,0 +1,5 @@
+"""`GetEntitlementValuesResponse` under the module name the Togai client uses."""
+
+from grantledger.client.models.entitlements import GetEntitlementValuesResponse
+
+__all__ = ["GetEntitlementValuesResponse"]
