@@ -43,7 +43,11 @@ async def _with_context(settings: Settings, work):  # type: ignore[no-untyped-de
 
 
 def _curl_example(host: str, port: int, key: str) -> str:
-    return f"curl -s -H 'Authorization: Bearer {key}' http://{host}:{port}/credits"
+    # A wildcard bind address is not a destination a client can always connect to.
+    target = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host)
+    if target is None:
+        target = f"[{host}]" if ":" in host else host
+    return f"curl -s -H 'Authorization: Bearer {key}' http://{target}:{port}/credits"
 
 
 @app.command()

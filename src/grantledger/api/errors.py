@@ -40,6 +40,12 @@ def error_response(
     return WireJSONResponse({"message": message}, status_code=status, headers=headers)
 
 
+def internal_error(method: str, path: str, request_id: str) -> WireJSONResponse:
+    """Log the current exception with its trace; the caller gets only the request id."""
+    log.exception("unhandled error on %s %s (request %s)", method, path, request_id)
+    return error_response(500, f"internal error; quote request id {request_id} when reporting it")
+
+
 def _where(loc: Sequence[Any]) -> str:
     parts = [p for p in loc if p not in ("body", "query", "path", "header")]
     text = ""
@@ -50,11 +56,18 @@ def _where(loc: Sequence[Any]) -> str:
 
 def describe_validation(errors: Sequence[Any]) -> str:
     """One sentence naming the first offending field and what to fix."""
-    first = errors[0]
+    # An unknown field usually explains the rest (`credit_amount` sent for `creditAmount`
+    # also makes `creditAmount` missing), so it is named first.
+    first = next((e for e in errors if e.get("type") == "extra_forbidden"), errors[0])
     kind = first.get("type", "")
     where = _where(first.get("loc", ()))
     source = first.get("loc", ("body",))[0] if first.get("loc") else "body"
     if kind == "json_invalid":
+        # The parser's reason ("NaN is not a valid JSON number", "Expecting ',' delimiter")
+        # is what the caller needs to find the mistake.
+        reason = (first.get("ctx") or {}).get("error")
+        if reason:
+            return f"request body is not valid JSON: {reason}"
         return "request body is not valid JSON"
     if kind == "extra_forbidden":
         return f"unknown field '{where}' in the request {source}"
@@ -67,6 +80,7 @@ def describe_validation(errors: Sequence[Any]) -> str:
         message = message.replace("Input should be", "must be")
     else:
         message = message.replace("Input should", "must").replace("String should", "must")
+        message = message.replace("List should", "must").replace("Dictionary should", "must")
     extra = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     return f"{where or source}: {message}{extra}"
 
@@ -89,10 +103,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> WireJSONResponse:
-        request_id = request.headers.get("x-request-id", "-")
-        log.exception(
-            "unhandled error on %s %s (request %s)", request.method, request.url.path, request_id
-        )
-        return error_response(
-            500, f"internal error; quote request id {request_id} when reporting it"
-        )
+        # Normally RequestContext answers first; this is the last line of defence.
+        request_id = getattr(request.state, "request_id", None) or "-"
+        response = internal_error(request.method, request.url.path, request_id)
+        # This response is built outside the request-id middleware.
+        response.headers["x-request-id"] = request_id
+        return response

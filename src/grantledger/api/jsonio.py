@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Any
@@ -21,8 +22,32 @@ def _refuse_constant(name: str) -> Any:
     raise json.JSONDecodeError(f"{name} is not a valid JSON number", name, 0)
 
 
+# NUL cannot be stored in PostgreSQL text and a lone surrogate cannot be encoded as UTF-8:
+# either would fail deep in the database or the encoder, so both are refused on arrival.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _check_text(value: Any) -> None:
+    if isinstance(value, str):
+        if _UNSTORABLE.search(value):
+            raise json.JSONDecodeError(
+                "strings must not contain NUL (\\u0000) or unpaired surrogate characters",
+                value,
+                0,
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item)
+
+
 def loads(body: bytes) -> Any:
-    return json.loads(body, parse_float=Decimal, parse_constant=_refuse_constant)
+    value = json.loads(body, parse_float=Decimal, parse_constant=_refuse_constant)
+    _check_text(value)
+    return value
 
 
 class DecimalRequest(Request):

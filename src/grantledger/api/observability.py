@@ -11,6 +11,8 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from grantledger.api.errors import error_response, internal_error
+
 log = logging.getLogger("grantledger.access")
 
 REQUESTS = Counter(
@@ -36,19 +38,35 @@ class RequestContext:
             return
         headers = dict(scope.get("headers") or [])
         request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        # The catch-all error handler quotes this id, so it must see the generated one too.
+        scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
+        started_response = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
+                started_response = True
                 status = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
+            if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+                # PostgreSQL text cannot hold NUL: refuse it here, the same on every backend.
+                response = error_response(400, "the URL must not contain NUL (%00) characters")
+                await response(scope, receive, send_with_id)
+                return
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            if started_response:
+                raise
+            # Answered here rather than by the framework's outermost handler, which re-raises
+            # to the server: uvicorn then drops the keep-alive connection under the client.
+            response = internal_error(scope["method"], scope["path"], request_id)
+            await response(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route: Any = scope.get("route")
