@@ -49,3 +49,120 @@ def balance(api: httpx.Client, account_id: str, **params: Any) -> dict[str, Any]
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body
+
+
+# --- entitlements builders ------------------------------------------------------------------
+
+
+def new_schema(api: httpx.Client, attributes: tuple[str, ...] = ("tokens",)) -> str:
+    name = "usage_" + secrets.token_hex(4)
+    r = api.post(
+        "/event_schema",
+        json={
+            "name": name,
+            "attributes": [{"name": a} for a in attributes],
+            "dimensions": [{"name": "region"}],
+        },
+    )
+    assert r.status_code == 201, r.text
+    return name
+
+
+def new_feature(
+    api: httpx.Client,
+    associations: list[tuple[str, str]] | None = None,
+    **fields: Any,
+) -> str:
+    body: dict[str, Any] = {
+        "name": fields.pop("name", "Feature " + secrets.token_hex(3)),
+        "schemaAssociations": [
+            {"schemaName": s, "attributeName": a} for s, a in (associations or [])
+        ],
+        **fields,
+    }
+    r = api.post("/features", json=body)
+    assert r.status_code == 200, r.text
+    feature_id: str = r.json()["id"]
+    return feature_id
+
+
+def new_plan(
+    api: httpx.Client,
+    features: list[dict[str, Any]],
+    plan_type: str = "BILLING",
+    cycle: str = "MONTHLY",
+    **fields: Any,
+) -> str:
+    body = {
+        "name": "Plan " + secrets.token_hex(3),
+        "type": plan_type,
+        "cycle": cycle,
+        "features": features,
+        **fields,
+    }
+    r = api.post("/entitlement_plans", json=body)
+    assert r.status_code == 200, r.text
+    plan_id: str = r.json()["id"]
+    return plan_id
+
+
+def assign_plan(
+    api: httpx.Client, account_id: str, plan_id: str, effective_from: str, **fields: Any
+) -> dict[str, Any]:
+    r = api.post(
+        f"/accounts/{account_id}/plans",
+        json={"planId": plan_id, "effectiveFrom": effective_from, **fields},
+    )
+    assert r.status_code == 200, r.text
+    schedule: dict[str, Any] = r.json()
+    return schedule
+
+
+def grant_entry(
+    api: httpx.Client, account_id: str, feature_id: str, granted: Any, **fields: Any
+) -> dict[str, Any]:
+    r = api.post(
+        f"/accounts/{account_id}/features/{feature_id}/entries",
+        json={"granted": granted, **fields},
+    )
+    assert r.status_code == 200, r.text
+    entry: dict[str, Any] = r.json()
+    return entry
+
+
+def usage_event(
+    schema: str, account_id: str, timestamp: str, event_id: str | None = None, **attributes: str
+) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "schemaName": schema,
+        "timestamp": timestamp,
+        "accountId": account_id,
+        "attributes": [{"name": k, "value": v} for k, v in attributes.items()],
+        "dimensions": {},
+    }
+    if event_id is not None:
+        event["id"] = event_id
+    return {"event": event}
+
+
+def feature_credits(
+    api: httpx.Client, account_id: str, feature_id: str, **params: Any
+) -> dict[str, Any]:
+    r = api.get(f"/accounts/{account_id}/features/{feature_id}", params=params)
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def feature_entries(api: httpx.Client, account_id: str, feature_id: str) -> list[dict[str, Any]]:
+    """Every entry of an account's feature, newest first, across all pages."""
+    found: list[dict[str, Any]] = []
+    params: dict[str, Any] = {}
+    while True:
+        r = api.get(f"/accounts/{account_id}/features/{feature_id}/entries", params=params)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        found.extend(body.get("data", []))
+        if not body.get("nextToken"):
+            return found
+        params = {"nextToken": body["nextToken"]}

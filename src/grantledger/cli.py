@@ -93,6 +93,9 @@ def serve(
         log_level=settings.log_level,
         access_log=False,
         proxy_headers=False,
+        # Longer than a load balancer's idle timeout (commonly 60 s), so the server is never the
+        # side that closes a pooled connection just as a client sends its next request on it.
+        timeout_keep_alive=75,
     )
 
 

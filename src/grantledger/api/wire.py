@@ -60,7 +60,11 @@ def _utc_datetime(value: object) -> datetime:
             raise ValueError("must be an ISO-8601 datetime such as 2024-01-01T00:00:00Z") from exc
     else:
         raise ValueError("must be an ISO-8601 datetime string")
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError as exc:
+        # An offset can push 0001-01-01 or 9999-12-31 past the calendar's ends in UTC.
+        raise ValueError("must fall between 0001-01-01 and 9999-12-31 once in UTC") from exc
 
 
 WireDate = Annotated[

@@ -221,19 +221,49 @@ class CycleWindow:
     ends: datetime | None
 
 
+def _start_or_none(anchor: date, cycle: Cycle, n: int) -> date | None:
+    """Cycle n's start, or None when it would fall after 9999-12-31 (the calendar's end)."""
+    try:
+        return cycle_start(anchor, cycle, n)
+    except (OverflowError, ValueError):
+        return None
+
+
+def _index_at(anchor: date, cycle: Cycle, day: date) -> int:
+    """The number of the cycle containing `day` (which is on or after `anchor`)."""
+    if cycle is Cycle.WEEKLY:
+        return (day - anchor).days // 7
+    step = _MONTHS[cycle]
+    n = ((day.year - anchor.year) * 12 + day.month - anchor.month) // step + 1
+    while n > 0 and ((guess := _start_or_none(anchor, cycle, n)) is None or guess > day):
+        n -= 1
+    return n
+
+
+def _window(start: date, nxt: date | None, end: date | None) -> CycleWindow:
+    # A cycle whose successor cannot be dated runs to the end of the schedule, or forever.
+    stop = min(nxt, end) if nxt is not None and end is not None else (nxt or end)
+    return CycleWindow(start, midnight(start), midnight(stop) if stop is not None else None)
+
+
 def cycles_begun(
     anchor: date, end: date | None, cycle: Cycle, until: datetime, limit: int = 1000
 ) -> list[CycleWindow]:
-    """Every cycle of a schedule that has begun by `until`, clipped to the schedule's end."""
+    """Every cycle of a schedule that has begun by `until` (the latest `limit` of them), clipped
+    to the schedule's end."""
     windows: list[CycleWindow] = []
+    # Keeping the latest cycles (not the first ones) keeps the current cycle of a schedule
+    # back-dated by more than `limit` cycles.
     n = 0
-    while n < limit:
+    last_day = until.date() if end is None else min(until.date(), end - timedelta(days=1))
+    if until >= midnight(anchor) and last_day >= anchor:
+        n = max(0, _index_at(anchor, cycle, last_day) - limit + 1)
+    last = n + limit
+    while n < last:
         start = cycle_start(anchor, cycle, n)
         if midnight(start) > until or (end is not None and start >= end):
             break
-        nxt = cycle_start(anchor, cycle, n + 1)
-        stop = min(nxt, end) if end is not None else nxt
-        windows.append(CycleWindow(start, midnight(start), midnight(stop)))
+        windows.append(_window(start, _start_or_none(anchor, cycle, n + 1), end))
         n += 1
     return windows
 
@@ -244,18 +274,9 @@ def cycle_containing(
     """The cycle in force at `at`, found without walking every earlier cycle."""
     if at < midnight(anchor) or (end is not None and at >= midnight(end)):
         return None
-    day = at.date()
-    if cycle is Cycle.WEEKLY:
-        n = (day - anchor).days // 7
-    else:
-        step = _MONTHS[cycle]
-        n = ((day.year - anchor.year) * 12 + day.month - anchor.month) // step + 1
-        while n > 0 and cycle_start(anchor, cycle, n) > day:
-            n -= 1
+    n = _index_at(anchor, cycle, at.date())
     start = cycle_start(anchor, cycle, n)
-    nxt = cycle_start(anchor, cycle, n + 1)
-    stop = min(nxt, end) if end is not None else nxt
-    return CycleWindow(start, midnight(start), midnight(stop))
+    return _window(start, _start_or_none(anchor, cycle, n + 1), end)
 
 
 def plan_entry_id(schedule_id: str, start: date, source: EntrySource) -> str:
@@ -280,8 +301,11 @@ def parse_validity(text: str) -> tuple[int, int, int]:
 
 def add_validity(start: datetime, validity: str) -> datetime:
     years, months, days = parse_validity(validity)
-    moved = add_months(start.date(), years * 12 + months, start.day)
-    return datetime.combine(moved, start.timetz()) + timedelta(days=days)
+    try:
+        moved = add_months(start.date(), years * 12 + months, start.day)
+        return datetime.combine(moved, start.timetz()) + timedelta(days=days)
+    except (OverflowError, ValueError) as exc:
+        raise InvalidInput(f"validity {validity} runs past 9999-12-31") from exc
 
 
 # --- values ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from grantledger.domain.entitlements import Entry, FeatureCredits, PlanType, Val
 from grantledger.domain.errors import InvalidInput, NotFound
 from grantledger.service.catalog import plan_features
 from grantledger.service.context import Context
-from grantledger.service.grants import ensure_cycle_entries
+from grantledger.service.grants import ensure_cycle_entries, entry_snapshot
 from grantledger.store import entitlements as store
 from grantledger.store import parties
 from grantledger.store.entitlements import EntryRecord
@@ -93,12 +93,7 @@ async def list_entries(
     return await ctx.db.run(work)
 
 
-def _snapshot(entry: Entry) -> Row:
-    return {
-        "granted": str(entry.granted),
-        "effectiveUntil": entry.effective_until.isoformat() if entry.effective_until else None,
-        "voided": entry.voided,
-    }
+_snapshot = entry_snapshot
 
 
 async def _change_entry(

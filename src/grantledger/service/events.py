@@ -16,7 +16,6 @@ from grantledger.domain.money import check_precision
 from grantledger.service.context import Context
 from grantledger.service.grants import ensure_cycle_entries
 from grantledger.store import entitlements as store
-from grantledger.store import parties
 
 
 @dataclass(frozen=True)
@@ -55,15 +54,14 @@ async def ingest_entitled(ctx: Context, org_id: str, event: EventInput) -> None:
     event_id = event.id or ctx.new_id("event")
 
     async def work(conn: AsyncConnection) -> _Outcome:
-        links = await store.features_for_schema(conn, org_id, event.schema_name)
+        links, account_found = await store.features_for_event(
+            conn, org_id, event.schema_name, event.account_id
+        )
         if not links:
             if await store.get_schema(conn, org_id, event.schema_name) is None:
                 raise InvalidInput(f"event schema {event.schema_name} does not exist")
             raise InvalidInput(f"no feature consumes events of schema {event.schema_name}")
-        if (
-            len(event.account_id) > 50
-            or await parties.get_account(conn, org_id, event.account_id) is None
-        ):
+        if len(event.account_id) > 50 or not account_found:
             raise InvalidInput(f"account {event.account_id} does not exist")
         quantities = _quantities(event, links)
         now = ctx.now()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -116,6 +116,13 @@ async def ensure_cycle_entries(
         )
     }
     missing = [w for w in wanted if (w.feature_id, w.entry.id) not in existing]
+    # Several cycles may appear at one instant (a back-dated schedule, a long idle account);
+    # distinct, cycle-ordered row keys keep "newest first" meaning the latest cycle first.
+    missing.sort(key=lambda r: (r.entry.effective_from, r.entry.id))
+    missing = [
+        replace(r, row_key=ctx.new_id("fce", now - timedelta(microseconds=len(missing) - 1 - i)))
+        for i, r in enumerate(missing)
+    ]
     await store.insert_entries(conn, org_id, missing, ignore_existing=True)
 
 
@@ -141,9 +148,13 @@ async def assign_plan(
                 continue
             if old["effective_until"] is not None and old["effective_until"] <= start:
                 continue
+            if end is not None and old["effective_from"] >= end:
+                continue  # begins after the new schedule ends: no overlap, nothing to close
             close = max(start, old["effective_from"])
             await store.close_schedule(conn, old["id"], close, now)
-            await _clip_schedule_entries(conn, org_id, account_id, old["id"], midnight(close), now)
+            await _clip_schedule_entries(
+                ctx, conn, org_id, account_id, old["id"], midnight(close), now
+            )
         schedule = {
             "id": ctx.new_id("sch", now),
             "org_id": org_id,
@@ -160,7 +171,17 @@ async def assign_plan(
     return await ctx.db.run(work)
 
 
+def entry_snapshot(entry: Entry) -> Row:
+    """What an entry change log row keeps of an entry, so `asOf` reads can undo the change."""
+    return {
+        "granted": str(entry.granted),
+        "effectiveUntil": entry.effective_until.isoformat() if entry.effective_until else None,
+        "voided": entry.voided,
+    }
+
+
 async def _clip_schedule_entries(
+    ctx: Context,
     conn: AsyncConnection,
     org_id: str,
     account_id: str,
@@ -178,6 +199,21 @@ async def _clip_schedule_entries(
         clipped = max(close, entry.effective_from)
         changed = replace(entry, effective_until=clipped)
         await store.save_entry(conn, org_id, record, changed, now)
+        # Logged like a PATCH: without it, reads asOf before the change lose the old window.
+        await store.insert_change(
+            conn,
+            {
+                "id": ctx.new_id("fcc", now),
+                "org_id": org_id,
+                "account_id": account_id,
+                "feature_id": record.feature_id,
+                "entry_id": entry.id,
+                "change": "CLOSE",
+                "before": entry_snapshot(entry),
+                "after": entry_snapshot(changed),
+                "created_at": now,
+            },
+        )
 
 
 async def list_schedules(ctx: Context, org_id: str, account_id: str) -> list[Row]:

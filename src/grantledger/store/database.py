@@ -47,11 +47,18 @@ class Database:
     async def run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run `work` in one transaction; on a transient conflict, roll back and run it again."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
+            committing = False
             try:
                 async with self.engine.begin() as conn:
-                    return await work(conn)
+                    result = await work(conn)
+                    committing = True
+                return result
             except DBAPIError as error:
-                if attempt == MAX_ATTEMPTS or not is_retryable(error):
+                # A connection lost before COMMIT leaves nothing behind (the server rolls the
+                # transaction back), so another attempt on a fresh connection is safe; lost
+                # during COMMIT, the outcome is unknown and the error goes up.
+                lost = error.connection_invalidated and not committing
+                if attempt == MAX_ATTEMPTS or not (lost or is_retryable(error)):
                     raise
                 await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
         raise AssertionError("unreachable")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from grantledger.domain.entitlements import Entry, EntrySource
 from grantledger.store.paging import Page, fetch_page
 from grantledger.store.tables import (
+    accounts,
     draws,
     entitlement_plans,
     entitlement_values,
@@ -28,8 +30,13 @@ from grantledger.store.tables import (
     purchases,
     schedules,
 )
+from grantledger.store.types import Money, UTCDateTime
 
 Row = dict[str, Any]
+
+# The statements of `POST /entitled` are built once, with bound parameters: building a
+# SQLAlchemy statement and its cache key on every call cost more CPU than executing it.
+_at = sa.bindparam("at", type_=UTCDateTime())
 
 
 def _one(row: sa.Row[Any] | None) -> Row | None:
@@ -158,16 +165,58 @@ async def update_feature(conn: AsyncConnection, org_id: str, feature_id: str, va
     )
 
 
+_FEATURES_FOR_SCHEMA = (
+    sa.select(feature_schemas.c.feature_id, feature_schemas.c.attribute_name)
+    .where(
+        feature_schemas.c.org_id == sa.bindparam("org_id"),
+        feature_schemas.c.schema_name == sa.bindparam("schema_name"),
+    )
+    .order_by(feature_schemas.c.feature_id)
+)
+
+
 async def features_for_schema(
     conn: AsyncConnection, org_id: str, schema_name: str
 ) -> list[tuple[str, str]]:
     """(feature id, attribute name) of every feature that events of this schema consume."""
-    rows = await conn.execute(
-        sa.select(feature_schemas.c.feature_id, feature_schemas.c.attribute_name)
-        .where(feature_schemas.c.org_id == org_id, feature_schemas.c.schema_name == schema_name)
-        .order_by(feature_schemas.c.feature_id)
-    )
+    rows = await conn.execute(_FEATURES_FOR_SCHEMA, {"org_id": org_id, "schema_name": schema_name})
     return [(r.feature_id, r.attribute_name) for r in rows]
+
+
+_FEATURES_FOR_EVENT = (
+    sa.select(
+        feature_schemas.c.feature_id,
+        feature_schemas.c.attribute_name,
+        sa.exists()
+        .where(
+            accounts.c.org_id == sa.bindparam("org_id"),
+            accounts.c.id == sa.bindparam("account_id"),
+        )
+        .label("account_found"),
+    )
+    .where(
+        feature_schemas.c.org_id == sa.bindparam("org_id"),
+        feature_schemas.c.schema_name == sa.bindparam("schema_name"),
+    )
+    .order_by(feature_schemas.c.feature_id)
+)
+
+
+async def features_for_event(
+    conn: AsyncConnection, org_id: str, schema_name: str, account_id: str
+) -> tuple[list[tuple[str, str]], bool]:
+    """`features_for_schema`, and whether the account exists (known only if a feature is found).
+
+    One round trip instead of two on the real-time gate, where round trips are the cost.
+    """
+    rows = (
+        await conn.execute(
+            _FEATURES_FOR_EVENT,
+            {"org_id": org_id, "schema_name": schema_name, "account_id": account_id},
+        )
+    ).all()
+    found = bool(rows) and bool(rows[0].account_found)
+    return [(r.feature_id, r.attribute_name) for r in rows], found
 
 
 # --- plans, schedules, purchases -----------------------------------------------------------
@@ -196,25 +245,31 @@ async def insert_schedule(conn: AsyncConnection, values: Row) -> None:
     await conn.execute(schedules.insert().values(**values))
 
 
+_ACCOUNT_SCHEDULES = (
+    sa.select(
+        schedules,
+        entitlement_plans.c.type.label("plan_type"),
+        entitlement_plans.c.cycle.label("plan_cycle"),
+        entitlement_plans.c.features.label("plan_features"),
+    )
+    .join(
+        entitlement_plans,
+        sa.and_(
+            entitlement_plans.c.org_id == schedules.c.org_id,
+            entitlement_plans.c.id == schedules.c.plan_id,
+        ),
+    )
+    .where(
+        schedules.c.org_id == sa.bindparam("org_id"),
+        schedules.c.account_id == sa.bindparam("account_id"),
+    )
+    .order_by(schedules.c.effective_from, schedules.c.id)
+)
+
+
 async def account_schedules(conn: AsyncConnection, org_id: str, account_id: str) -> list[Row]:
     """The account's schedules with their plans, oldest first."""
-    rows = await conn.execute(
-        sa.select(
-            schedules,
-            entitlement_plans.c.type.label("plan_type"),
-            entitlement_plans.c.cycle.label("plan_cycle"),
-            entitlement_plans.c.features.label("plan_features"),
-        )
-        .join(
-            entitlement_plans,
-            sa.and_(
-                entitlement_plans.c.org_id == schedules.c.org_id,
-                entitlement_plans.c.id == schedules.c.plan_id,
-            ),
-        )
-        .where(schedules.c.org_id == org_id, schedules.c.account_id == account_id)
-        .order_by(schedules.c.effective_from, schedules.c.id)
-    )
+    rows = await conn.execute(_ACCOUNT_SCHEDULES, {"org_id": org_id, "account_id": account_id})
     return [dict(r._mapping) for r in rows]
 
 
@@ -361,22 +416,36 @@ async def account_entries(
     lock: bool = False,
 ) -> list[EntryRecord]:
     """Entries of an account (optionally only those usable at an instant), in lock order."""
-    query = _entries_of(org_id, account_id)
+    query = _account_entries_query(feature_ids is not None, effective_at is not None, lock)
+    params: Row = {"org_id": org_id, "account_id": account_id}
     if feature_ids is not None:
-        query = query.where(feature_entries.c.feature_id.in_(feature_ids))
+        params["feature_ids"] = list(feature_ids)
     if effective_at is not None:
+        params["at"] = effective_at
+    return [_entry(r) for r in await conn.execute(query, params)]
+
+
+@functools.cache
+def _account_entries_query(by_feature: bool, usable: bool, lock: bool) -> sa.Select[Any]:
+    query = sa.select(feature_entries).where(
+        feature_entries.c.org_id == sa.bindparam("org_id"),
+        feature_entries.c.account_id == sa.bindparam("account_id"),
+    )
+    if by_feature:
+        query = query.where(
+            feature_entries.c.feature_id.in_(sa.bindparam("feature_ids", expanding=True))
+        )
+    if usable:
         query = query.where(
             feature_entries.c.voided_at.is_(None),
-            feature_entries.c.effective_from <= effective_at,
+            feature_entries.c.effective_from <= _at,
             sa.or_(
                 feature_entries.c.effective_until.is_(None),
-                feature_entries.c.effective_until > effective_at,
+                feature_entries.c.effective_until > _at,
             ),
         )
     query = query.order_by(feature_entries.c.feature_id, feature_entries.c.id)
-    if lock:
-        query = query.with_for_update()
-    return [_entry(r) for r in await conn.execute(query)]
+    return query.with_for_update() if lock else query
 
 
 async def list_entries(
@@ -417,6 +486,21 @@ async def save_entry(
     )
 
 
+_SET_USED = (
+    feature_entries.update()
+    .where(
+        feature_entries.c.org_id == sa.bindparam("k_org_id"),
+        feature_entries.c.account_id == sa.bindparam("k_account_id"),
+        feature_entries.c.feature_id == sa.bindparam("k_feature_id"),
+        feature_entries.c.id == sa.bindparam("k_id"),
+    )
+    .values(
+        used=sa.bindparam("used", type_=Money()),
+        updated_at=sa.bindparam("updated_at", type_=UTCDateTime()),
+    )
+)
+
+
 async def add_used(
     conn: AsyncConnection,
     org_id: str,
@@ -427,14 +511,15 @@ async def add_used(
 ) -> None:
     for entry_id, value in used.items():
         await conn.execute(
-            feature_entries.update()
-            .where(
-                feature_entries.c.org_id == org_id,
-                feature_entries.c.account_id == account_id,
-                feature_entries.c.feature_id == feature_id,
-                feature_entries.c.id == entry_id,
-            )
-            .values(used=value, updated_at=at)
+            _SET_USED,
+            {
+                "k_org_id": org_id,
+                "k_account_id": account_id,
+                "k_feature_id": feature_id,
+                "k_id": entry_id,
+                "used": value,
+                "updated_at": at,
+            },
         )
 
 
@@ -519,41 +604,57 @@ async def claim_event_id(
 ) -> bool:
     """Reserve an event id; False when it was seen after `stale_before`.
 
-    The primary key makes two simultaneous claims of one id impossible: the loser fails
-    on commit of the winner and its retry finds the id taken.
+    Insert first (one round trip for a new id, the usual case). The primary key makes two
+    simultaneous claims of one id impossible: PostgreSQL holds the second insert until the
+    first transaction ends, and then does nothing if it committed; the id, found taken, can
+    only be reclaimed if it is stale, and the row lock lets one reclaimer win.
     """
-    existing = await conn.execute(
-        sa.select(event_ids.c.received_at).where(
-            event_ids.c.org_id == org_id, event_ids.c.event_id == event_id
-        )
+    inserted = await conn.execute(
+        _claim_statement(conn.dialect.name),
+        {"org_id": org_id, "event_id": event_id, "received_at": at},
     )
-    seen = existing.scalar_one_or_none()
-    if seen is None:
-        await conn.execute(
-            event_ids.insert().values(org_id=org_id, event_id=event_id, received_at=at)
-        )
+    if inserted.rowcount == 1:
         return True
-    if seen >= stale_before:
-        return False
     reclaimed = await conn.execute(
-        event_ids.update()
-        .where(
-            event_ids.c.org_id == org_id,
-            event_ids.c.event_id == event_id,
-            event_ids.c.received_at < stale_before,
-        )
-        .values(received_at=at)
+        _RECLAIM_EVENT_ID,
+        {"k_org_id": org_id, "k_event_id": event_id, "stale_before": stale_before, "at": at},
     )
     return reclaimed.rowcount == 1
 
 
+@functools.cache
+def _claim_statement(dialect_name: str) -> sa.Insert:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    insert: Any = dialect.insert(event_ids)
+    claim: sa.Insert = insert.on_conflict_do_nothing(index_elements=["org_id", "event_id"])
+    return claim
+
+
+_RECLAIM_EVENT_ID = (
+    event_ids.update()
+    .where(
+        event_ids.c.org_id == sa.bindparam("k_org_id"),
+        event_ids.c.event_id == sa.bindparam("k_event_id"),
+        event_ids.c.received_at < sa.bindparam("stale_before", type_=UTCDateTime()),
+    )
+    .values(received_at=_at)
+)
+
+
+_INSERT_EVENT = events.insert()
+_INSERT_DRAWS = draws.insert()
+
+
 async def insert_event(conn: AsyncConnection, values: Row) -> None:
-    await conn.execute(events.insert().values(**values))
+    await conn.execute(_INSERT_EVENT, values)
 
 
 async def insert_draws(conn: AsyncConnection, rows: Sequence[Row]) -> None:
-    if rows:
-        await conn.execute(draws.insert(), list(rows))
+    # One row (the usual event) as a plain execute: executemany batching costs more than it saves.
+    if len(rows) == 1:
+        await conn.execute(_INSERT_DRAWS, rows[0])
+    elif rows:
+        await conn.execute(_INSERT_DRAWS, list(rows))
 
 
 async def all_entries(conn: AsyncConnection, after: str | None, limit: int) -> Page[Row]:

@@ -37,12 +37,34 @@ class SchemaDimension(RequestModel):
     name: SchemaName
 
 
+class EnrichmentDependency(RequestModel):
+    type: StrictStr
+    key: StrictStr
+    name: StrictStr
+
+
+class EnrichmentField(RequestModel):
+    name: StrictStr
+    type: Literal["ATTRIBUTE", "DIMENSION"]
+    enrichment_type: StrictStr
+    value: StrictStr
+    order: Annotated[StrictInt, Field(ge=-(2**31), le=2**31 - 1)]
+
+
+class Enrichments(RequestModel):
+    """Togai's shape, stored and returned as sent (typed, so no free-form number reaches
+    the JSON columns or the response encoder)."""
+
+    dependencies: list[EnrichmentDependency] | None = None
+    fields: list[EnrichmentField]
+
+
 class CreateEventSchemaRequest(RequestModel):
     name: SchemaName
     description: Annotated[StrictStr, Field(max_length=255)] | None = None
     attributes: Annotated[list[SchemaAttribute], Field(max_length=50)]
     dimensions: Annotated[list[SchemaDimension], Field(max_length=50)]
-    enrichments: Any | None = None
+    enrichments: Enrichments | None = None
     filter_fields: list[StrictStr] | None = None
     event_id_template: StrictStr | None = None
 
@@ -59,7 +81,9 @@ class CreateEventSchemaRequest(RequestModel):
             "extra": {
                 k: v
                 for k, v in {
-                    "enrichments": self.enrichments,
+                    "enrichments": self.enrichments.model_dump(by_alias=True, exclude_none=True)
+                    if self.enrichments is not None
+                    else None,
                     "filterFields": self.filter_fields,
                     "eventIdTemplate": self.event_id_template,
                 }.items()
