@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 
 from grantledger.api.jsonio import WireJSONResponse
 from grantledger.domain.errors import (
+    Busy,
     Conflict,
     InvalidInput,
     LedgerError,
@@ -29,6 +30,7 @@ STATUS = {
     NotEntitled: 403,
     NotFound: 404,
     Conflict: 409,
+    Busy: 503,
 }
 
 
@@ -88,7 +90,8 @@ def describe_validation(errors: Sequence[Any]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(LedgerError)
     async def ledger_error(_: Request, exc: LedgerError) -> WireJSONResponse:
-        return error_response(STATUS.get(type(exc), 400), exc.message)
+        headers = {"Retry-After": str(exc.retry_after_seconds)} if isinstance(exc, Busy) else None
+        return error_response(STATUS.get(type(exc), 400), exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> WireJSONResponse:

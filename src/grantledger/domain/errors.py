@@ -29,3 +29,12 @@ class NotFound(LedgerError):
 
 class Conflict(LedgerError):
     """The request conflicts with existing state: duplicate, replay mismatch, wrong state (409)."""
+
+
+class Busy(LedgerError):
+    """The database stayed contended past every retry; the same request may succeed later (503).
+
+    Nothing was written: the transaction was rolled back before this is raised.
+    """
+
+    retry_after_seconds = 1

@@ -8,8 +8,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from grantledger.domain.errors import Busy
 from grantledger.store.engine import create_engine, is_sqlite
 
 T = TypeVar("T")
@@ -58,9 +60,21 @@ class Database:
                 # transaction back), so another attempt on a fresh connection is safe; lost
                 # during COMMIT, the outcome is unknown and the error goes up.
                 lost = error.connection_invalidated and not committing
-                if attempt == MAX_ATTEMPTS or not (lost or is_retryable(error)):
+                if not (lost or is_retryable(error)):
                     raise
+                if attempt == MAX_ATTEMPTS:
+                    raise Busy(
+                        "the ledger is busy with concurrent changes to the same rows; "
+                        "nothing was written, retry the request"
+                    ) from error
                 await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
+            except PoolTimeout as error:
+                # Every pooled connection stayed taken for the pool's whole timeout: overload,
+                # not a fault of the request.
+                raise Busy(
+                    "the server has no free database connection; "
+                    "nothing was written, retry the request"
+                ) from error
         raise AssertionError("unreachable")
 
     async def dispose(self) -> None:
