@@ -12,6 +12,7 @@ from tests.servers import (
     Server,
     create_postgres_database,
     drop_postgres_database,
+    run_cli,
 )
 
 BACKENDS = ["sqlite", "postgres"]
@@ -23,9 +24,21 @@ def database_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     pg_url = create_postgres_database()
     if pg_url is None and REQUIRE_POSTGRES:
         pytest.exit("PostgreSQL is required (GRANTLEDGER_REQUIRE_POSTGRES=1) but unreachable", 3)
-    yield {"sqlite": f"sqlite:///{sqlite_path}", "postgres": pg_url}
-    if pg_url is not None:
-        drop_postgres_database(pg_url)
+    urls: dict[str, str | None] = {"sqlite": f"sqlite:///{sqlite_path}", "postgres": pg_url}
+    yield urls
+    try:
+        # Everything the suite did through the API must still add up, on both databases.
+        for backend, url in urls.items():
+            if url is None:
+                continue
+            result = run_cli(url, "verify")
+            assert result.returncode == 0, (
+                f"grantledger verify after the whole suite ({backend}):\n"
+                f"{result.stdout}{result.stderr}"
+            )
+    finally:
+        if pg_url is not None:
+            drop_postgres_database(pg_url)
 
 
 def database_url_for(backend: str, urls: dict[str, str | None]) -> str:
