@@ -8,6 +8,24 @@ from typing import Any
 import httpx
 
 
+def ok_json(r: httpx.Response, status: int = 200) -> dict[str, Any]:
+    """The JSON object of a response that must have answered `status`."""
+    assert r.status_code == status, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def error_message(r: httpx.Response, status: int) -> str:
+    """The message of an error that must have answered `status` with exactly
+    `{"message": "<non-empty text>"}` as JSON."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    body = r.json()
+    assert list(body) == ["message"] and isinstance(body["message"], str) and body["message"]
+    message: str = body["message"]
+    return message
+
+
 def new_account(api: httpx.Client, currency: str = "USD", account_id: str | None = None) -> str:
     account_id = account_id or "acc-" + secrets.token_hex(4)
     customer_id = "cus-" + secrets.token_hex(4)
@@ -29,8 +47,9 @@ def new_account(api: httpx.Client, currency: str = "USD", account_id: str | None
     return account_id
 
 
-def grant(api: httpx.Client, account_id: str, amount: Any, **fields: Any) -> dict[str, Any]:
-    request = {
+def credit_request(account_id: str, amount: Any, **fields: Any) -> dict[str, Any]:
+    """One entry of `creditRequests`: a prepaid credit effective since 2020, priority 1."""
+    return {
         "accountId": account_id,
         "purpose": "Prepaid Credit",
         "effectiveFrom": fields.pop("effectiveFrom", "2020-01-01"),
@@ -38,17 +57,17 @@ def grant(api: httpx.Client, account_id: str, amount: Any, **fields: Any) -> dic
         "creditAmount": amount,
         **fields,
     }
-    r = api.post("/credits", json={"creditRequests": [request]})
-    assert r.status_code == 200, r.text
-    credit: dict[str, Any] = r.json()["credits"][0]
+
+
+def grant(api: httpx.Client, account_id: str, amount: Any, **fields: Any) -> dict[str, Any]:
+    request = credit_request(account_id, amount, **fields)
+    answer = ok_json(api.post("/credits", json={"creditRequests": [request]}))
+    credit: dict[str, Any] = answer["credits"][0]
     return credit
 
 
 def balance(api: httpx.Client, account_id: str, **params: Any) -> dict[str, Any]:
-    r = api.get(f"/accounts/{account_id}/credit_balance", params=params)
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
+    return ok_json(api.get(f"/accounts/{account_id}/credit_balance", params=params))
 
 
 # --- entitlements builders ------------------------------------------------------------------
@@ -80,9 +99,7 @@ def new_feature(
         ],
         **fields,
     }
-    r = api.post("/features", json=body)
-    assert r.status_code == 200, r.text
-    feature_id: str = r.json()["id"]
+    feature_id: str = ok_json(api.post("/features", json=body))["id"]
     return feature_id
 
 
@@ -100,34 +117,30 @@ def new_plan(
         "features": features,
         **fields,
     }
-    r = api.post("/entitlement_plans", json=body)
-    assert r.status_code == 200, r.text
-    plan_id: str = r.json()["id"]
+    plan_id: str = ok_json(api.post("/entitlement_plans", json=body))["id"]
     return plan_id
 
 
 def assign_plan(
     api: httpx.Client, account_id: str, plan_id: str, effective_from: str, **fields: Any
 ) -> dict[str, Any]:
-    r = api.post(
-        f"/accounts/{account_id}/plans",
-        json={"planId": plan_id, "effectiveFrom": effective_from, **fields},
+    return ok_json(
+        api.post(
+            f"/accounts/{account_id}/plans",
+            json={"planId": plan_id, "effectiveFrom": effective_from, **fields},
+        )
     )
-    assert r.status_code == 200, r.text
-    schedule: dict[str, Any] = r.json()
-    return schedule
 
 
 def grant_entry(
     api: httpx.Client, account_id: str, feature_id: str, granted: Any, **fields: Any
 ) -> dict[str, Any]:
-    r = api.post(
-        f"/accounts/{account_id}/features/{feature_id}/entries",
-        json={"granted": granted, **fields},
+    return ok_json(
+        api.post(
+            f"/accounts/{account_id}/features/{feature_id}/entries",
+            json={"granted": granted, **fields},
+        )
     )
-    assert r.status_code == 200, r.text
-    entry: dict[str, Any] = r.json()
-    return entry
 
 
 def usage_event(
@@ -148,10 +161,7 @@ def usage_event(
 def feature_credits(
     api: httpx.Client, account_id: str, feature_id: str, **params: Any
 ) -> dict[str, Any]:
-    r = api.get(f"/accounts/{account_id}/features/{feature_id}", params=params)
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
+    return ok_json(api.get(f"/accounts/{account_id}/features/{feature_id}", params=params))
 
 
 def feature_entries(api: httpx.Client, account_id: str, feature_id: str) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -164,7 +165,8 @@ def run_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
 def iter_pages(client: httpx.Client, path: str, **params: object) -> Iterator[dict[str, object]]:
     token = None
     while True:
-        query = {k: v for k, v in params.items() if v is not None}
+        # The callers pass query values httpx accepts; `object` only keeps their types open.
+        query: dict[str, Any] = {k: v for k, v in params.items() if v is not None}
         if token:
             query["nextToken"] = token
         body = client.get(path, params=query).json()

@@ -8,17 +8,8 @@ from typing import Any, cast
 import httpx
 import pytest
 
-from tests.helpers import new_feature, new_plan, new_schema
+from tests.helpers import error_message, new_feature, new_plan, new_schema, ok_json
 from tests.servers import Server, iter_pages
-
-
-def _error(r: httpx.Response, status: int) -> str:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/json")
-    body = r.json()
-    assert list(body) == ["message"] and isinstance(body["message"], str) and body["message"]
-    message: str = body["message"]
-    return message
 
 
 def _all(api: httpx.Client, path: str, **params: Any) -> list[dict[str, Any]]:
@@ -35,10 +26,7 @@ def _schema_body(name: str, **extra: Any) -> dict[str, Any]:
 
 
 def _feature(api: httpx.Client, feature_id: str) -> dict[str, Any]:
-    r = api.get(f"/features/{feature_id}")
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
+    return ok_json(api.get(f"/features/{feature_id}"))
 
 
 # --- event schemas ---------------------------------------------------------------------------
@@ -64,8 +52,12 @@ def test_create_event_schema_answers_201_and_reads_back(clock: Server, api: http
     assert got.status_code == 200, got.text
     assert got.json() == created
     assert api.get(f"/event_schema/{name}", params={"version": 1}).json() == created
-    assert "version 2" in _error(api.get(f"/event_schema/{name}", params={"version": 2}), 404)
-    assert "version" in _error(api.get(f"/event_schema/{name}", params={"version": "x"}), 400)
+    assert "version 2" in error_message(
+        api.get(f"/event_schema/{name}", params={"version": 2}), 404
+    )
+    assert "version" in error_message(
+        api.get(f"/event_schema/{name}", params={"version": "x"}), 400
+    )
 
 
 def test_event_schema_enrichments_round_trip_in_togai_shape(api: httpx.Client) -> None:
@@ -88,9 +80,11 @@ def test_event_schema_enrichments_round_trip_in_togai_shape(api: httpx.Client) -
     # Free-form values (numbers, unknown keys) are refused, not stored.
     for bad in ({"a": 1.5}, {"fields": [{**field, "order": 1.5}]}):
         other = "enriched_" + secrets.token_hex(3)
-        message = _error(api.post("/event_schema", json=_schema_body(other, enrichments=bad)), 400)
+        message = error_message(
+            api.post("/event_schema", json=_schema_body(other, enrichments=bad)), 400
+        )
         assert "enrichments" in message
-        _error(api.get(f"/event_schema/{other}"), 404)
+        error_message(api.get(f"/event_schema/{other}"), 404)
 
 
 def test_event_schema_list_pages_and_filters(api: httpx.Client) -> None:
@@ -106,13 +100,15 @@ def test_event_schema_list_pages_and_filters(api: httpx.Client) -> None:
     assert r.status_code == 200 and r.json()["status"] == "INACTIVE", r.text
     active = [s["name"] for s in _all(api, "/event_schema", status="ACTIVE")]
     assert active == names[1:]
-    _error(api.get("/event_schema", params={"pageSize": 51}), 400)
-    _error(api.get("/event_schema", params={"nextToken": page["nextToken"] + "x"}), 400)
+    error_message(api.get("/event_schema", params={"pageSize": 51}), 400)
+    error_message(api.get("/event_schema", params={"nextToken": page["nextToken"] + "x"}), 400)
 
 
 def test_duplicate_event_schema_is_409(api: httpx.Client) -> None:
     name = new_schema(api)
-    message = _error(api.post("/event_schema", json=_schema_body(name, description="2nd")), 409)
+    message = error_message(
+        api.post("/event_schema", json=_schema_body(name, description="2nd")), 409
+    )
     assert name in message
     assert api.get(f"/event_schema/{name}").json().get("description") is None
 
@@ -134,13 +130,13 @@ def test_event_schema_bad_input_is_400_naming_the_field(
     name = "s_" + secrets.token_hex(4)
     body = {**_schema_body(name), **change}
     body = {k: v for k, v in body.items() if v is not None}
-    assert field in _error(api.post("/event_schema", json=body), 400)
-    _error(api.get(f"/event_schema/{name}"), 404)
+    assert field in error_message(api.post("/event_schema", json=body), 400)
+    error_message(api.get(f"/event_schema/{name}"), 404)
 
 
 def test_unknown_event_schema_is_404(api: httpx.Client) -> None:
-    assert "nope" in _error(api.get("/event_schema/nope"), 404)
-    _error(api.post("/event_schema/nope/activate"), 404)
+    assert "nope" in error_message(api.get("/event_schema/nope"), 404)
+    error_message(api.post("/event_schema/nope/activate"), 404)
 
 
 # --- features --------------------------------------------------------------------------------
@@ -198,7 +194,7 @@ def test_duplicate_feature_id_is_409_and_keeps_the_original(api: httpx.Client) -
     key = "seats-" + secrets.token_hex(3)
     new_feature(api, id=key, name="Seats", valueType="NUMERIC")
     r = api.post("/features", json={"id": key, "name": "Other", "schemaAssociations": []})
-    assert key in _error(r, 409)
+    assert key in error_message(r, 409)
     assert _feature(api, key)["name"] == "Seats"
 
 
@@ -225,19 +221,19 @@ def test_duplicate_feature_id_is_409_and_keeps_the_original(api: httpx.Client) -
 def test_feature_bad_input_is_400_naming_the_field(
     api: httpx.Client, body: dict[str, Any], field: str
 ) -> None:
-    assert field in _error(api.post("/features", json=body), 400)
+    assert field in error_message(api.post("/features", json=body), 400)
     assert _all(api, "/features") == []
 
 
 def test_feature_associations_must_name_real_schemas_and_attributes(api: httpx.Client) -> None:
     schema = new_schema(api, ("tokens",))
     missing = {"name": "x", "schemaAssociations": [{"schemaName": "nope", "attributeName": "t"}]}
-    assert "nope" in _error(api.post("/features", json=missing), 404)
+    assert "nope" in error_message(api.post("/features", json=missing), 404)
     bad_attr = {
         "name": "x",
         "schemaAssociations": [{"schemaName": schema, "attributeName": "images"}],
     }
-    assert "images" in _error(api.post("/features", json=bad_attr), 400)
+    assert "images" in error_message(api.post("/features", json=bad_attr), 400)
     twice = {
         "name": "x",
         "schemaAssociations": [
@@ -245,7 +241,7 @@ def test_feature_associations_must_name_real_schemas_and_attributes(api: httpx.C
             {"schemaName": schema, "attributeName": "tokens"},
         ],
     }
-    assert schema in _error(api.post("/features", json=twice), 400)
+    assert schema in error_message(api.post("/features", json=twice), 400)
     assert _all(api, "/features") == []
 
 
@@ -267,8 +263,8 @@ def test_list_features_pages_with_schema_count(api: httpx.Client) -> None:
     assert counts == [0, 1, 2]
     for item in listed:
         assert {"id", "name", "displayName", "schemaCount", "createdAt"} <= set(item)
-    _error(api.get("/features", params={"pageSize": 0}), 400)
-    _error(api.get("/features", params={"nextToken": "forged.token"}), 400)
+    error_message(api.get("/features", params={"pageSize": 0}), 400)
+    error_message(api.get("/features", params={"nextToken": "forged.token"}), 400)
 
 
 def test_patch_feature_changes_names_and_associations(clock: Server, api: httpx.Client) -> None:
@@ -303,15 +299,17 @@ def test_patch_feature_bad_input_changes_nothing(api: httpx.Client) -> None:
     before = _feature(api, fid)
     bad_attr = [{"schemaName": schema, "attributeName": "nope"}]
     r = api.patch(f"/features/{fid}", json={"name": "Renamed", "schemaAssociations": bad_attr})
-    assert "nope" in _error(r, 400)
+    assert "nope" in error_message(r, 400)
     unknown = [{"schemaName": "missing_schema", "attributeName": "tokens"}]
     r = api.patch(f"/features/{fid}", json={"name": "Renamed", "schemaAssociations": unknown})
-    assert "missing_schema" in _error(r, 404)
-    assert "valueType" in _error(api.patch(f"/features/{fid}", json={"valueType": "ENUM"}), 400)
-    assert "name" in _error(api.patch(f"/features/{fid}", json={"name": ""}), 400)
+    assert "missing_schema" in error_message(r, 404)
+    assert "valueType" in error_message(
+        api.patch(f"/features/{fid}", json={"valueType": "ENUM"}), 400
+    )
+    assert "name" in error_message(api.patch(f"/features/{fid}", json={"name": ""}), 400)
     assert _feature(api, fid) == before
-    _error(api.patch("/features/no-such-feature", json={"name": "Renamed"}), 404)
-    _error(api.get("/features/no-such-feature"), 404)
+    error_message(api.patch("/features/no-such-feature", json={"name": "Renamed"}), 404)
+    error_message(api.get("/features/no-such-feature"), 404)
 
 
 # --- entitlement plans -----------------------------------------------------------------------
@@ -366,7 +364,7 @@ def test_plan_rules(api: httpx.Client) -> None:
 
     def bad(features: list[dict[str, Any]], status: int = 400, **fields: Any) -> str:
         body = {"name": "P", "type": "BILLING", "features": features, **fields}
-        return _error(api.post("/entitlement_plans", json=body), status)
+        return error_message(api.post("/entitlement_plans", json=body), status)
 
     assert "cycle" in bad([{"featureId": flag, "value": "true"}], cycle="DAILY")
     assert "type" in bad([{"featureId": flag, "value": "true"}], type="SUBSCRIPTION")
@@ -389,7 +387,7 @@ def test_plan_rules(api: httpx.Client) -> None:
 
     plan_id = new_plan(api, [{"featureId": flag, "value": "true"}], id="p-" + secrets.token_hex(3))
     assert plan_id in bad([{"featureId": flag, "value": "false"}], 409, id=plan_id)
-    _error(api.get("/entitlement_plans/no-such-plan"), 404)
+    error_message(api.get("/entitlement_plans/no-such-plan"), 404)
 
 
 # --- tenancy ---------------------------------------------------------------------------------
@@ -400,10 +398,10 @@ def test_catalog_is_private_to_its_organization(server: Server, api: httpx.Clien
     fid = new_feature(api, [(schema, "tokens")], id="shared-key")
     plan_id = new_plan(api, [{"featureId": fid, "creditsPerCycle": 10}])
     with server.client() as other:
-        _error(other.get(f"/event_schema/{schema}"), 404)
-        _error(other.get(f"/features/{fid}"), 404)
-        _error(other.patch(f"/features/{fid}", json={"name": "Mine"}), 404)
-        _error(other.get(f"/entitlement_plans/{plan_id}"), 404)
+        error_message(other.get(f"/event_schema/{schema}"), 404)
+        error_message(other.get(f"/features/{fid}"), 404)
+        error_message(other.patch(f"/features/{fid}", json={"name": "Mine"}), 404)
+        error_message(other.get(f"/entitlement_plans/{plan_id}"), 404)
         assert _all(other, "/event_schema") == []
         assert _all(other, "/features") == []
         assert _all(other, "/entitlement_plans") == []
@@ -415,12 +413,12 @@ def test_catalog_is_private_to_its_organization(server: Server, api: httpx.Clien
                 "schemaAssociations": [{"schemaName": schema, "attributeName": "t"}],
             },
         )
-        _error(r, 404)
+        error_message(r, 404)
         # The same names are free in another organization.
         assert other.post("/event_schema", json=_schema_body(schema)).status_code == 201
         other_fid = new_feature(other, [(schema, "tokens")], id="shared-key", name="Theirs")
         assert other_fid == fid
         new_feature(api)
         token = api.get("/features", params={"pageSize": 1}).json()["nextToken"]
-        _error(other.get("/features", params={"pageSize": 1, "nextToken": token}), 400)
+        error_message(other.get("/features", params={"pageSize": 1, "nextToken": token}), 400)
     assert _feature(api, fid)["name"] != "Theirs"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -47,10 +47,14 @@ from togai_client.models import (
     UpdateAccountRequest,
 )
 
+from tests.helpers import ok_json
 from tests.servers import Server
 
 NOW = "2030-06-15T12:00:00Z"
 TODAY = date(2030, 6, 15)
+
+
+T = TypeVar("T", bound="Togai")
 
 
 class Togai:
@@ -104,29 +108,27 @@ class Togai:
 
     def debit(self, account_id: str, invoice_id: str, *lines: tuple[str, Any]) -> dict[str, Any]:
         body = {"invoiceId": invoice_id, "lines": [{"entityId": e, "amount": a} for e, a in lines]}
-        r = self.http.post(f"/accounts/{account_id}/credit_debits", json=body)
-        assert r.status_code == 200, r.text
-        answer: dict[str, Any] = r.json()
-        return answer
+        return ok_json(self.http.post(f"/accounts/{account_id}/credit_debits", json=body))
 
     def hold(self, account_id: str, invoice_id: str, amount: Any) -> dict[str, Any]:
         body = {"invoiceId": invoice_id, "lines": [{"entityId": "api-calls", "amount": amount}]}
-        r = self.http.post(f"/accounts/{account_id}/credit_holds", json=body)
-        assert r.status_code == 200, r.text
-        answer: dict[str, Any] = r.json()
-        return answer
+        return ok_json(self.http.post(f"/accounts/{account_id}/credit_holds", json=body))
 
 
-@pytest.fixture
-def togai(server: Server) -> Iterator[Togai]:
+def frozen_client(server: Server, kind: type[T]) -> Iterator[T]:
     """The official client for a brand-new organization, with the server clock frozen."""
     server.set_clock(NOW)
-    client = Togai(server, server.key())
+    client = kind(server, server.key())
     try:
         yield client
     finally:
         client.close()
         server.set_clock(None)
+
+
+@pytest.fixture
+def togai(server: Server) -> Iterator[Togai]:
+    yield from frozen_client(server, Togai)
 
 
 def raises(exc_type: type[ApiException], call: Callable[[], object]) -> ApiException:
@@ -298,20 +300,21 @@ def test_accounts_create_get_list_update(togai: Togai) -> None:
 
 def test_grant_reads_back_exact_amounts(togai: Togai) -> None:
     account = togai.new_account(currency="EUR")
+    exact = CreditRequest(
+        account_id=account,
+        purpose="Prepaid Credit",
+        effective_from=date(2030, 1, 1),
+        effective_until=date(2030, 12, 31),
+        credit_amount=0.3,
+        priority=2,
+        applicable_entity_ids=["ALL_USAGE_METER_RATE_CARDS", "umg.1znQx9jiIXw.r44fc"],
+        grantor_id="addon.22IZs2ZVEnw.0zDFe",
+        idempotency_key="grant-" + account,
+    )
     answer = togai.credits.create_credit(
         CreateCreditRequest(
             credit_requests=[
-                CreditRequest(
-                    account_id=account,
-                    purpose="Prepaid Credit",
-                    effective_from=date(2030, 1, 1),
-                    effective_until=date(2030, 12, 31),
-                    credit_amount=0.3,
-                    priority=2,
-                    applicable_entity_ids=["ALL_USAGE_METER_RATE_CARDS", "umg.1znQx9jiIXw.r44fc"],
-                    grantor_id="addon.22IZs2ZVEnw.0zDFe",
-                    idempotency_key="grant-" + account,
-                ),
+                exact,
                 CreditRequest(
                     account_id=account,
                     purpose="Goodwill",
@@ -358,23 +361,7 @@ def test_grant_reads_back_exact_amounts(togai: Togai) -> None:
     assert balance.last_updated_at == datetime(2030, 6, 15, 12, tzinfo=UTC)
 
     # The same idempotency key and payload returns the credit it made; nothing new.
-    replay = togai.credits.create_credit(
-        CreateCreditRequest(
-            credit_requests=[
-                CreditRequest(
-                    account_id=account,
-                    purpose="Prepaid Credit",
-                    effective_from=date(2030, 1, 1),
-                    effective_until=date(2030, 12, 31),
-                    credit_amount=0.3,
-                    priority=2,
-                    applicable_entity_ids=["ALL_USAGE_METER_RATE_CARDS", "umg.1znQx9jiIXw.r44fc"],
-                    grantor_id="addon.22IZs2ZVEnw.0zDFe",
-                    idempotency_key="grant-" + account,
-                )
-            ]
-        )
-    )
+    replay = togai.credits.create_credit(CreateCreditRequest(credit_requests=[exact]))
     assert replay is not None and [c.id for c in replay.credits] == [small.id]
     listed = togai.credits.list_credits(account_id=account)
     assert listed is not None and len(listed.data) == 2

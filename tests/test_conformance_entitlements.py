@@ -51,8 +51,9 @@ from togai_client.models import (
     ValidateEntitlementValueRequest,
 )
 
+from tests.helpers import ok_json
 from tests.servers import Server
-from tests.test_conformance_credits import NOW, Togai
+from tests.test_conformance_credits import NOW, Togai, frozen_client
 
 # The server clock (NOW) is 2030-06-15T12:00:00Z.
 NOW_AT = datetime(2030, 6, 15, 12, tzinfo=UTC)
@@ -69,10 +70,7 @@ class Entitled(Togai):
         self.schemas = EventSchemasApi(self.api_client)
 
     def post(self, path: str, body: dict[str, Any], status: int = 200) -> dict[str, Any]:
-        r = self.http.post(path, json=body)
-        assert r.status_code == status, r.text
-        answer: dict[str, Any] = r.json()
-        return answer
+        return ok_json(self.http.post(path, json=body), status)
 
     def new_schema(self, *attributes: str) -> str:
         name = "api calls " + secrets.token_hex(3)
@@ -123,14 +121,7 @@ class Entitled(Togai):
 
 @pytest.fixture
 def tg(server: Server) -> Iterator[Entitled]:
-    """The official client for a brand-new organization, with the server clock frozen."""
-    server.set_clock(NOW)
-    client = Entitled(server, server.key())
-    try:
-        yield client
-    finally:
-        client.close()
-        server.set_clock(None)
+    yield from frozen_client(server, Entitled)
 
 
 def fails(

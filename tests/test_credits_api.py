@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import balance, grant, new_account
+from tests.helpers import balance, credit_request, error_message, grant, new_account, ok_json
 from tests.servers import Server, iter_pages
 
 ZERO_BALANCE = {
@@ -19,31 +19,8 @@ ZERO_BALANCE = {
 }
 
 
-def _request(account_id: str, amount: Any, **fields: Any) -> dict[str, Any]:
-    return {
-        "accountId": account_id,
-        "purpose": "Prepaid Credit",
-        "effectiveFrom": fields.pop("effectiveFrom", "2020-01-01"),
-        "priority": fields.pop("priority", 1),
-        "creditAmount": amount,
-        **fields,
-    }
-
-
-def _error(r: httpx.Response, status: int) -> str:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/json")
-    body = r.json()
-    assert list(body) == ["message"] and isinstance(body["message"], str) and body["message"]
-    message: str = body["message"]
-    return message
-
-
 def _details(api: httpx.Client, credit_id: str) -> dict[str, Any]:
-    r = api.get(f"/credits/{credit_id}")
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
+    return ok_json(api.get(f"/credits/{credit_id}"))
 
 
 def _txns(api: httpx.Client, credit_id: str) -> list[tuple[str, Any]]:
@@ -61,23 +38,13 @@ def _debit(
     line: dict[str, Any] = {"entityId": entity_id, "amount": amount}
     if entity_type is not None:
         line["entityType"] = entity_type
-    r = api.post(
-        f"/accounts/{account_id}/credit_debits",
-        json={"invoiceId": invoice_id or "inv-" + secrets.token_hex(4), "lines": [line]},
-    )
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
+    body = {"invoiceId": invoice_id or "inv-" + secrets.token_hex(4), "lines": [line]}
+    return ok_json(api.post(f"/accounts/{account_id}/credit_debits", json=body))
 
 
 def _hold(api: httpx.Client, account_id: str, invoice_id: str, amount: Any) -> dict[str, Any]:
-    r = api.post(
-        f"/accounts/{account_id}/credit_holds",
-        json={"invoiceId": invoice_id, "lines": [{"entityId": "api-calls", "amount": amount}]},
-    )
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
+    body = {"invoiceId": invoice_id, "lines": [{"entityId": "api-calls", "amount": amount}]}
+    return ok_json(api.post(f"/accounts/{account_id}/credit_holds", json=body))
 
 
 def _list(api: httpx.Client, **params: Any) -> list[dict[str, Any]]:
@@ -106,7 +73,7 @@ def test_grant_returns_an_active_credit_with_one_credited_transaction(
         "/credits",
         json={
             "creditRequests": [
-                _request(
+                credit_request(
                     account,
                     250.5,
                     priority=3,
@@ -151,7 +118,10 @@ def test_grant_returns_an_active_credit_with_one_credited_transaction(
 def test_grant_batch_creates_every_credit(api: httpx.Client) -> None:
     a, b = new_account(api), new_account(api)
     r = api.post(
-        "/credits", json={"creditRequests": [_request(a, 10), _request(b, 20), _request(a, 5)]}
+        "/credits",
+        json={
+            "creditRequests": [credit_request(a, 10), credit_request(b, 20), credit_request(a, 5)]
+        },
     )
     assert r.status_code == 200, r.text
     credits = r.json()["credits"]
@@ -170,8 +140,12 @@ def test_grant_batch_creates_every_credit(api: httpx.Client) -> None:
 )
 def test_grant_batch_is_all_or_nothing(api: httpx.Client, bad: dict[str, Any], status: int) -> None:
     account = new_account(api)
-    batch = [_request(account, 10), {**_request(account, 20), **bad}, _request(account, 30)]
-    _error(api.post("/credits", json={"creditRequests": batch}), status)
+    batch = [
+        credit_request(account, 10),
+        {**credit_request(account, 20), **bad},
+        credit_request(account, 30),
+    ]
+    error_message(api.post("/credits", json={"creditRequests": batch}), status)
     assert _list(api) == []
     assert _figures(balance(api, account)) == ZERO_BALANCE
 
@@ -187,14 +161,14 @@ def test_idempotency_key_replays_and_conflicts(api: httpx.Client) -> None:
 
     # Same key, different payload: 409, and nothing is written.
     for changed in ({"creditAmount": 101}, {"priority": 2}, {"effectiveUntil": "2030-01-01"}):
-        request = {**_request(account, 100, idempotencyKey=key), **changed}
-        message = _error(api.post("/credits", json={"creditRequests": [request]}), 409)
+        request = {**credit_request(account, 100, idempotencyKey=key), **changed}
+        message = error_message(api.post("/credits", json={"creditRequests": [request]}), 409)
         assert key in message
     # A batch mixing a conflicting replay with a new credit creates nothing either.
-    batch = [_request(account, 7), _request(account, 99, idempotencyKey=key)]
-    _error(api.post("/credits", json={"creditRequests": batch}), 409)
+    batch = [credit_request(account, 7), credit_request(account, 99, idempotencyKey=key)]
+    error_message(api.post("/credits", json={"creditRequests": batch}), 409)
     # A batch mixing an exact replay with a new credit returns both, creating one.
-    batch = [_request(account, 100, idempotencyKey=key), _request(account, 7)]
+    batch = [credit_request(account, 100, idempotencyKey=key), credit_request(account, 7)]
     r = api.post("/credits", json={"creditRequests": batch})
     assert r.status_code == 200, r.text
     replayed, new = r.json()["credits"]
@@ -227,8 +201,13 @@ def test_idempotency_keys_are_per_organization(server: Server, api: httpx.Client
 
 def test_duplicate_idempotency_keys_in_one_batch_are_refused(api: httpx.Client) -> None:
     account = new_account(api)
-    batch = [_request(account, 1, idempotencyKey="k"), _request(account, 2, idempotencyKey="k")]
-    assert "idempotencyKey" in _error(api.post("/credits", json={"creditRequests": batch}), 400)
+    batch = [
+        credit_request(account, 1, idempotencyKey="k"),
+        credit_request(account, 2, idempotencyKey="k"),
+    ]
+    assert "idempotencyKey" in error_message(
+        api.post("/credits", json={"creditRequests": batch}), 400
+    )
     assert _list(api) == []
 
 
@@ -289,7 +268,7 @@ def test_void_of_consumed_credit_is_409(api: httpx.Client) -> None:
     account = new_account(api)
     credit = grant(api, account, 5)
     _debit(api, account, 5)
-    assert "CONSUMED" in _error(api.post(f"/credits/{credit['id']}/void"), 409)
+    assert "CONSUMED" in error_message(api.post(f"/credits/{credit['id']}/void"), 409)
     assert _details(api, credit["id"])["status"] == "CONSUMED"
     assert _txns(api, credit["id"]) == [("CREDITED", 5), ("DEBITED", 5)]
 
@@ -299,7 +278,7 @@ def test_void_of_expired_credit_is_409(clock: Server, api: httpx.Client) -> None
     account = new_account(api)
     credit = grant(api, account, 5, effectiveUntil="2027-01-31")
     clock.set_clock("2027-02-01T00:00:00Z")
-    assert "EXPIRED" in _error(api.post(f"/credits/{credit['id']}/void"), 409)
+    assert "EXPIRED" in error_message(api.post(f"/credits/{credit['id']}/void"), 409)
     details = _details(api, credit["id"])
     assert details["status"] == "EXPIRED"
     assert [t["transactionType"] for t in details["transactions"]] == ["CREDITED", "EXPIRED"]
@@ -309,7 +288,7 @@ def test_void_with_outstanding_hold_is_409_until_released(api: httpx.Client) -> 
     account = new_account(api)
     credit = grant(api, account, 10)
     _hold(api, account, "inv-1", 4)
-    message = _error(api.post(f"/credits/{credit['id']}/void"), 409)
+    message = error_message(api.post(f"/credits/{credit['id']}/void"), 409)
     assert "hold" in message
     assert _details(api, credit["id"])["status"] == "ACTIVE"
     assert api.post(f"/accounts/{account}/credit_holds/inv-1/release").status_code == 200
@@ -320,8 +299,8 @@ def test_void_with_outstanding_hold_is_409_until_released(api: httpx.Client) -> 
 
 
 def test_void_unknown_credit_is_404(api: httpx.Client) -> None:
-    _error(api.post("/credits/cred.00000000000.00000/void"), 404)
-    _error(api.get("/credits/cred.00000000000.00000"), 404)
+    error_message(api.post("/credits/cred.00000000000.00000/void"), 404)
+    error_message(api.get("/credits/cred.00000000000.00000"), 404)
 
 
 def test_voided_credit_is_not_spent(api: httpx.Client) -> None:
@@ -553,7 +532,7 @@ def test_balance_figures_match_togai_example(clock: Server, api: httpx.Client) -
 
 
 def test_balance_of_unknown_account_is_404(api: httpx.Client) -> None:
-    _error(api.get("/accounts/nobody/credit_balance"), 404)
+    error_message(api.get("/accounts/nobody/credit_balance"), 404)
 
 
 def test_balance_as_of_past_instants(clock: Server, api: httpx.Client) -> None:
@@ -593,10 +572,10 @@ def test_balance_as_of_past_instants(clock: Server, api: httpx.Client) -> None:
     assert _figures(at("2027-02-09T10:00:00Z")) == _figures(balance(api, account))
     assert balance(api, account)["runningBalance"] == 70
 
-    _error(
+    error_message(
         api.get(f"/accounts/{account}/credit_balance", params={"asOf": "2027-02-11T00:00:00Z"}), 400
     )
-    _error(api.get(f"/accounts/{account}/credit_balance", params={"asOf": "yesterday"}), 400)
+    error_message(api.get(f"/accounts/{account}/credit_balance", params={"asOf": "yesterday"}), 400)
 
 
 def test_balance_as_of_sees_expiry_and_void_history(clock: Server, api: httpx.Client) -> None:
@@ -695,13 +674,13 @@ def test_list_filters(api: httpx.Client) -> None:
     assert _list(api, status="CONSUMED") == []
     listed = api.get("/credits", params={"id": a1["id"]}).json()
     assert listed == {"data": [{**a1}]}
-    assert "status" in _error(api.get("/credits", params={"status": "PROCESSED"}), 400)
+    assert "status" in error_message(api.get("/credits", params={"status": "PROCESSED"}), 400)
 
 
 def test_list_pagination_walks_every_page_once(api: httpx.Client) -> None:
     account = new_account(api)
     other = new_account(api)
-    batch = [_request(account, i + 1) for i in range(51)] + [_request(other, 1)]
+    batch = [credit_request(account, i + 1) for i in range(51)] + [credit_request(other, 1)]
     r = api.post("/credits", json={"creditRequests": batch})
     assert r.status_code == 200, r.text
     ids = [c["id"] for c in r.json()["credits"][:51]]
@@ -734,14 +713,16 @@ def test_list_page_tokens_are_bound_to_the_query(server: Server, api: httpx.Clie
     ok = api.get("/credits", params={"account_id": account, "pageSize": 1, "nextToken": token})
     assert ok.status_code == 200, ok.text
     # The same token with another filter, or no filter, is refused.
-    _error(api.get("/credits", params={"nextToken": token}), 400)
-    _error(
+    error_message(api.get("/credits", params={"nextToken": token}), 400)
+    error_message(
         api.get("/credits", params={"status": "ACTIVE", "account_id": account, "nextToken": token}),
         400,
     )
     # Another organization cannot use it.
     with server.client() as other:
-        _error(other.get("/credits", params={"account_id": account, "nextToken": token}), 400)
+        error_message(
+            other.get("/credits", params={"account_id": account, "nextToken": token}), 400
+        )
     # Forged tokens.
     body, _, signature = token.partition(".")
     for forged in (
@@ -751,9 +732,9 @@ def test_list_page_tokens_are_bound_to_the_query(server: Server, api: httpx.Clie
         "not-a-token",
         "a" * 501,
     ):
-        _error(api.get("/credits", params={"account_id": account, "nextToken": forged}), 400)
+        error_message(api.get("/credits", params={"account_id": account, "nextToken": forged}), 400)
     for size in ("51", "0", "x", "-3", "1.5", "100"):
-        _error(api.get("/credits", params={"pageSize": size}), 400)
+        error_message(api.get("/credits", params={"pageSize": size}), 400)
 
 
 def test_transactions_are_listed_oldest_first(clock: Server, api: httpx.Client) -> None:
@@ -808,11 +789,11 @@ def test_other_tenants_credits_are_invisible(server: Server, api: httpx.Client) 
             other.post(f"/credits/{credit['id']}/void"),
             other.get(f"/accounts/{account}/credit_balance"),
         ):
-            _error(r, 404)
+            error_message(r, 404)
             assert credit["id"] not in r.text or "not found" in r.text
         assert other.get("/credits", params={"id": credit["id"]}).json() == {"data": []}
         assert other.get("/credits", params={"account_id": account}).json() == {"data": []}
-        batch = [_request(account, 5)]
-        _error(other.post("/credits", json={"creditRequests": batch}), 404)
+        batch = [credit_request(account, 5)]
+        error_message(other.post("/credits", json={"creditRequests": batch}), 404)
     assert _details(api, credit["id"])["status"] == "ACTIVE"
     assert len(_list(api)) == 1

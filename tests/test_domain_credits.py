@@ -47,6 +47,7 @@ from grantledger.domain.credits import (
     void,
 )
 from grantledger.domain.errors import Conflict
+from tests.ordering import first_difference
 
 PROPERTY = settings(max_examples=200, deadline=None)
 
@@ -103,21 +104,13 @@ def make_credit(
 def design_cmp(a: Credit, b: Credit) -> int:
     """Ascending priority, earliest effectiveUntil (never-expiring last), earliest
     effectiveFrom, createdAt, id."""
-    if a.priority != b.priority:
-        return -1 if a.priority < b.priority else 1
-    if a.effective_until != b.effective_until:
-        if a.effective_until is None:
-            return 1
-        if b.effective_until is None:
-            return -1
-        return -1 if a.effective_until < b.effective_until else 1
-    if a.effective_from != b.effective_from:
-        return -1 if a.effective_from < b.effective_from else 1
-    if a.created_at != b.created_at:
-        return -1 if a.created_at < b.created_at else 1
-    if a.id != b.id:
-        return -1 if a.id < b.id else 1
-    return 0
+    return first_difference(
+        (a.priority, b.priority),
+        (a.effective_until, b.effective_until),
+        (a.effective_from, b.effective_from),
+        (a.created_at, b.created_at),
+        (a.id, b.id),
+    )
 
 
 def design_applies(ids: Sequence[str] | None, entity_id: str, entity_type: str | None) -> bool:

@@ -53,6 +53,7 @@ from grantledger.domain.entitlements import (
     void,
 )
 from grantledger.domain.errors import InvalidInput, NotEntitled
+from tests.ordering import first_difference
 
 PROPERTY = settings(max_examples=150, deadline=None)
 
@@ -103,21 +104,12 @@ def ref_usable(e: Entry, instant: datetime) -> bool:
 def ref_cmp(a: Entry, b: Entry) -> int:
     """Non-overage first; then earliest effectiveUntil (none = never ends = last), earliest
     effectiveFrom, id."""
-    a_over = a.source is EntrySource.OVERAGE
-    b_over = b.source is EntrySource.OVERAGE
-    if a_over != b_over:
-        return 1 if a_over else -1
-    if a.effective_until != b.effective_until:
-        if a.effective_until is None:
-            return 1
-        if b.effective_until is None:
-            return -1
-        return -1 if a.effective_until < b.effective_until else 1
-    if a.effective_from != b.effective_from:
-        return -1 if a.effective_from < b.effective_from else 1
-    if a.id != b.id:
-        return -1 if a.id < b.id else 1
-    return 0
+    return first_difference(
+        (a.source is EntrySource.OVERAGE, b.source is EntrySource.OVERAGE),
+        (a.effective_until, b.effective_until),
+        (a.effective_from, b.effective_from),
+        (a.id, b.id),
+    )
 
 
 def ref_left(e: Entry) -> Decimal:

@@ -11,6 +11,7 @@ import pytest
 
 from tests.helpers import (
     assign_plan,
+    error_message,
     feature_credits,
     feature_entries,
     grant_entry,
@@ -21,15 +22,6 @@ from tests.helpers import (
     usage_event,
 )
 from tests.servers import Server
-
-
-def _error(r: httpx.Response, status: int) -> str:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/json")
-    body = r.json()
-    assert list(body) == ["message"] and isinstance(body["message"], str) and body["message"]
-    message: str = body["message"]
-    return message
 
 
 def _ok(r: httpx.Response) -> None:
@@ -153,7 +145,7 @@ def test_refusal_is_all_or_nothing_across_features(clock: Server, api: httpx.Cli
     grant_entry(api, s.account, s.tokens, 100)
     grant_entry(api, s.account, s.images, 5)
     grant_entry(api, s.account, s.images, 0.5, source="OVERAGE")
-    message = _error(s.send(NOW, "evt-a", tokens="10", images="6"), 403)
+    message = error_message(s.send(NOW, "evt-a", tokens="10", images="6"), 403)
     assert s.images in message and "6" in message and "5.5" in message
     assert s.tokens not in message
     # Nothing was written: neither feature moved.
@@ -161,7 +153,7 @@ def test_refusal_is_all_or_nothing_across_features(clock: Server, api: httpx.Cli
     assert set(_used(api, s.account, s.tokens).values()) == {0}
     assert set(_used(api, s.account, s.images).values()) == {0}
     # The refused id is spent all the same.
-    assert "evt-a" in _error(s.send(NOW, "evt-a", tokens="10", images="5.5"), 409)
+    assert "evt-a" in error_message(s.send(NOW, "evt-a", tokens="10", images="5.5"), 409)
     _ok(s.send(NOW, "evt-b", tokens="10", images="5.5"))
     assert s.balance(s.tokens) == 90
     assert feature_credits(api, s.account, s.images)["usedOverage"] == 0.5
@@ -170,7 +162,7 @@ def test_refusal_is_all_or_nothing_across_features(clock: Server, api: httpx.Cli
 def test_account_without_any_entry_is_refused(clock: Server, api: httpx.Client) -> None:
     clock.set_clock(NOW)
     s = Setup(api)
-    message = _error(s.send(NOW, tokens="1", images="0"), 403)
+    message = error_message(s.send(NOW, tokens="1", images="0"), 403)
     assert s.tokens in message and "needed 1" in message and "available 0" in message
     # A zero quantity needs nothing.
     _ok(s.send(NOW, tokens="0", images="0"))
@@ -181,11 +173,11 @@ def test_schema_without_features_and_unknown_names(clock: Server, api: httpx.Cli
     s = Setup(api)
     lonely = new_schema(api, ("tokens",))
     r = api.post("/entitled", json=usage_event(lonely, s.account, NOW, tokens="1"))
-    assert lonely in _error(r, 400)
+    assert lonely in error_message(r, 400)
     r = api.post("/entitled", json=usage_event("no_such_schema", s.account, NOW, tokens="1"))
-    assert "no_such_schema" in _error(r, 400)
+    assert "no_such_schema" in error_message(r, 400)
     r = api.post("/entitled", json=usage_event(s.schema, "no-account", NOW, tokens="1", images="0"))
-    assert "no-account" in _error(r, 400)
+    assert "no-account" in error_message(r, 400)
     r = api.post("/entitled", json=usage_event(s.schema, "a" * 60, NOW, tokens="1", images="0"))
     assert 400 <= r.status_code < 500, r.text
     # Dropping the association frees the schema again.
@@ -200,12 +192,12 @@ def test_duplicate_event_ids_within_45_days(clock: Server, api: httpx.Client) ->
     s = Setup(api)
     grant_entry(api, s.account, s.tokens, 100, effectiveFrom="2025-12-01T00:00:00Z")
     _ok(s.send("2026-01-01T00:00:00Z", "dup", tokens="1", images="0"))
-    message = _error(s.send("2026-01-01T00:00:00Z", "dup", tokens="1", images="0"), 409)
+    message = error_message(s.send("2026-01-01T00:00:00Z", "dup", tokens="1", images="0"), 409)
     assert "dup" in message
     # A different body under the same id is still the same event.
-    _error(s.send("2026-01-01T00:00:01Z", "dup", tokens="2", images="0"), 409)
+    error_message(s.send("2026-01-01T00:00:01Z", "dup", tokens="2", images="0"), 409)
     clock.set_clock("2026-02-14T23:59:59Z")
-    _error(s.send("2026-02-14T00:00:00Z", "dup", tokens="1", images="0"), 409)
+    error_message(s.send("2026-02-14T00:00:00Z", "dup", tokens="1", images="0"), 409)
     assert s.balance(s.tokens) == 99
     # Past the window the id may be used again.
     clock.set_clock("2026-02-15T00:00:01Z")
@@ -214,7 +206,7 @@ def test_duplicate_event_ids_within_45_days(clock: Server, api: httpx.Client) ->
     # Ids may be up to 512 characters long, and are remembered whole.
     long_id = "e" * 511 + "1"
     _ok(s.send("2026-02-15T00:00:01Z", long_id, tokens="1", images="0"))
-    _error(s.send("2026-02-15T00:00:01Z", long_id, tokens="1", images="0"), 409)
+    error_message(s.send("2026-02-15T00:00:01Z", long_id, tokens="1", images="0"), 409)
     _ok(s.send("2026-02-15T00:00:01Z", "e" * 511 + "2", tokens="1", images="0"))
     # Ids belong to one organization.
     with clock.client() as other:
@@ -253,8 +245,8 @@ def test_event_timestamp_decides_which_entries_count(clock: Server, api: httpx.C
     later = grant_entry(api, s.account, s.tokens, 10, effectiveFrom="2026-01-09T00:00:00Z")
     # At the 6th only the first entry counted; at the 8th it had ended (until is exclusive).
     _ok(s.send("2026-01-06T00:00:00Z", tokens="3", images="0"))
-    _error(s.send("2026-01-08T00:00:00Z", tokens="3", images="0"), 403)
-    _error(s.send("2026-01-04T23:59:59Z", tokens="1", images="0"), 403)
+    error_message(s.send("2026-01-08T00:00:00Z", tokens="3", images="0"), 403)
+    error_message(s.send("2026-01-04T23:59:59Z", tokens="1", images="0"), 403)
     _ok(s.send("2026-01-09T00:00:00Z", tokens="4", images="0"))
     used = _used(api, s.account, s.tokens)
     assert (used[window["id"]], used[later["id"]]) == (3, 4)
@@ -277,7 +269,7 @@ def test_late_events_draw_from_their_own_plan_cycle(clock: Server, api: httpx.Cl
     # Nothing was read during January; in February a January event still finds January.
     clock.set_clock("2026-02-03T00:00:00Z")
     _ok(s.send("2026-01-31T23:00:00Z", tokens="10", images="1"))
-    _error(s.send("2026-01-31T23:30:00Z", tokens="1", images="0"), 403)
+    error_message(s.send("2026-01-31T23:30:00Z", tokens="1", images="0"), 403)
     _ok(s.send("2026-02-01T00:00:00Z", tokens="10", images="0"))
     used = _used(api, s.account, s.tokens)
     assert used == {f"{sch}#2026-02-01$PRICE_PLAN": 10, f"{sch}#2026-01-01$PRICE_PLAN": 10}
@@ -293,7 +285,7 @@ def test_patched_expiry_drops_the_entry_at_that_instant(clock: Server, api: http
     assert r.status_code == 200, r.text
     clock.set_clock("2026-01-10T12:30:00Z")
     _ok(s.send("2026-01-10T11:59:59Z", tokens="2", images="0"))
-    _error(s.send("2026-01-10T12:00:00Z", tokens="1", images="0"), 403)
+    error_message(s.send("2026-01-10T12:00:00Z", tokens="1", images="0"), 403)
     [after] = feature_entries(api, s.account, s.tokens)
     assert (after["status"], after["used"]) == ("EXPIRED", 2)
     assert s.balance(s.tokens) == 0
@@ -306,7 +298,7 @@ def test_voided_entry_cannot_be_drawn(clock: Server, api: httpx.Client) -> None:
     kept = grant_entry(api, s.account, s.tokens, 1)
     path = f"/accounts/{s.account}/features/{s.tokens}/entries/{voided['id']}/void"
     _ok(api.post(path))
-    _error(s.send(NOW, tokens="2", images="0"), 403)
+    error_message(s.send(NOW, tokens="2", images="0"), 403)
     _ok(s.send(NOW, tokens="1", images="0"))
     assert _used(api, s.account, s.tokens) == {voided["id"]: 0, kept["id"]: 1}
 
@@ -361,24 +353,24 @@ def test_bad_events_are_400_and_change_nothing(clock: Server, api: httpx.Client)
             del event[field]
         else:
             event[field] = value
-        message = _error(api.post("/entitled", json=body), 400)
+        message = error_message(api.post("/entitled", json=body), 400)
         assert named in message, (field, value, message)
         assert s.balance(s.tokens) == 100 and s.balance(s.images) == 100, (field, value)
     # A refused-as-malformed event does not spend its id.
     body = s.event(NOW, "evt-malformed", tokens="ten", images="1")
-    _error(api.post("/entitled", json=body), 400)
+    error_message(api.post("/entitled", json=body), 400)
     body = s.event(NOW, "evt-negative", tokens="-1", images="1")
-    _error(api.post("/entitled", json=body), 400)
+    error_message(api.post("/entitled", json=body), 400)
     _ok(s.send(NOW, "evt-malformed", tokens="1", images="1"))
     _ok(s.send(NOW, "evt-negative", tokens="1", images="1"))
     assert s.balance(s.tokens) == 98
 
 
 def test_bad_envelopes_are_400(api: httpx.Client) -> None:
-    assert "event" in _error(api.post("/entitled", json={}), 400)
-    assert "events" in _error(api.post("/entitled", json={"event": {}, "events": []}), 400)
+    assert "event" in error_message(api.post("/entitled", json={}), 400)
+    assert "events" in error_message(api.post("/entitled", json={"event": {}, "events": []}), 400)
     r = api.post("/entitled", content=b"{not json", headers={"content-type": "application/json"})
-    _error(r, 400)
+    error_message(r, 400)
 
 
 def test_events_cannot_reach_another_organization(clock: Server, api: httpx.Client) -> None:
@@ -392,7 +384,7 @@ def test_events_cannot_reach_another_organization(clock: Server, api: httpx.Clie
         schema = new_schema(other, ("tokens", "images"))
         new_feature(other, [(schema, "tokens")])
         r = other.post("/entitled", json=usage_event(schema, s.account, NOW, tokens="1"))
-        assert s.account in _error(r, 400)
+        assert s.account in error_message(r, 400)
     assert s.balance(s.tokens) == 10 and s.balance(s.images) == 10
 
 
@@ -413,6 +405,6 @@ def test_timestamps_at_the_ends_of_the_calendar(
     assign_plan(api, s.account, plan, "2026-01-01")
     # Cycles that have not begun yet grant nothing; the cycle after 9999-12 cannot be dated.
     for at in ("9999-12-31T23:59:59Z", "9999-12-25T00:00:00Z", "0001-01-01T00:00:00Z"):
-        assert s.tokens in _error(s.send(at, tokens="1", images="0"), 403)
+        assert s.tokens in error_message(s.send(at, tokens="1", images="0"), 403)
     _ok(s.send(NOW, tokens="10", images="1"))
     assert s.balance(s.tokens) == 0

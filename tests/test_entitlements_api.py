@@ -12,6 +12,7 @@ import pytest
 
 from tests.helpers import (
     assign_plan,
+    error_message,
     feature_credits,
     feature_entries,
     grant_entry,
@@ -24,15 +25,6 @@ from tests.helpers import (
 from tests.servers import Server, run_cli
 
 FAR = "9999-12-31T00:00:00Z"
-
-
-def _error(r: httpx.Response, status: int) -> str:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/json")
-    body = r.json()
-    assert list(body) == ["message"] and isinstance(body["message"], str) and body["message"]
-    message: str = body["message"]
-    return message
 
 
 class Metered:
@@ -141,7 +133,9 @@ def test_monthly_plan_resets_usage_on_the_cycle_boundary(clock: Server, api: htt
     assert m.figures(account, asOf="2026-01-20T10:30:00Z") == (100, 100, 20, 0)
     # Before the plan was assigned the ledger held nothing for the account.
     assert m.figures(account, asOf="2026-01-20T09:00:00Z") == (0, 0, None, 0)
-    _error(api.get(f"/accounts/{account}/features/{m.feature}", params={"asOf": "2027-01-01"}), 400)
+    error_message(
+        api.get(f"/accounts/{account}/features/{m.feature}", params={"asOf": "2027-01-01"}), 400
+    )
 
 
 @pytest.mark.parametrize(
@@ -313,7 +307,7 @@ def test_assign_plan_errors(api: httpx.Client) -> None:
 
     def bad(status: int, account_id: str = account, **body: Any) -> str:
         payload = {"planId": billing, "effectiveFrom": "2026-01-01", **body}
-        return _error(api.post(f"/accounts/{account_id}/plans", json=payload), status)
+        return error_message(api.post(f"/accounts/{account_id}/plans", json=payload), status)
 
     assert "PURCHASE" in bad(400, planId=purchase)
     assert "no-plan" in bad(404, planId="no-plan")
@@ -321,7 +315,7 @@ def test_assign_plan_errors(api: httpx.Client) -> None:
     assert "effectiveUntil" in bad(400, effectiveUntil="2026-01-01")
     assert "effectiveFrom" in bad(400, effectiveFrom="2026-01-01T10:00:00Z")
     assert "priceplan" in bad(400, priceplan="x")
-    _error(api.get("/accounts/no-account/plans"), 404)
+    error_message(api.get("/accounts/no-account/plans"), 404)
     assert api.get(f"/accounts/{account}/plans").json() == {"data": []}
 
 
@@ -377,9 +371,11 @@ def test_purchase_grants_credits_per_cycle_times_quantity(clock: Server, api: ht
     again = api.post(f"/accounts/{account}/purchases", json={**body, "idempotencyKey": key})
     assert again.status_code == 200 and again.json() == bought, again.text
     changed = {**body, "rateCardQuantities": {m.feature: 2}, "idempotencyKey": key}
-    assert key in _error(api.post(f"/accounts/{account}/purchases", json=changed), 409)
+    assert key in error_message(api.post(f"/accounts/{account}/purchases", json=changed), 409)
     other = new_account(api)
-    _error(api.post(f"/accounts/{other}/purchases", json={**body, "idempotencyKey": key}), 409)
+    error_message(
+        api.post(f"/accounts/{other}/purchases", json={**body, "idempotencyKey": key}), 409
+    )
     assert len(m.entries(account)) == 1 and m.entries(other) == []
 
     # Without a key, each purchase adds entries.
@@ -421,7 +417,7 @@ def test_purchase_window_and_errors(clock: Server, api: httpx.Client) -> None:
 
     def bad(status: int, account_id: str = account, **fields: Any) -> str:
         body = {"pricePlanId": plan, "rateCardQuantities": {m.feature: 1}, **fields}
-        return _error(api.post(f"/accounts/{account_id}/purchases", json=body), status)
+        return error_message(api.post(f"/accounts/{account_id}/purchases", json=body), status)
 
     assert "BILLING" in bad(400, pricePlanId=billing)
     assert "no-plan" in bad(404, pricePlanId="no-plan")
@@ -438,7 +434,7 @@ def test_purchase_window_and_errors(clock: Server, api: httpx.Client) -> None:
     )
     assert "validity" in bad(400, pricePlanId=monthly, effectiveFrom="9999-12-15")
     assert len(m.entries(account)) == 1
-    _error(api.get("/purchases/purchase.nope"), 404)
+    error_message(api.get("/purchases/purchase.nope"), 404)
 
 
 # --- direct grants and values ---------------------------------------------------------------
@@ -468,7 +464,7 @@ def test_direct_grant_refund_and_idempotency(clock: Server, api: httpx.Client) -
     assert again.status_code == 200 and again.json() == entry, again.text
     changed = {**body, "granted": 0.4}
     r = api.post(f"/accounts/{account}/features/{m.feature}/entries", json=changed)
-    assert key in _error(r, 409)
+    assert key in error_message(r, 409)
     assert m.entries(account) == [entry]
 
     goodwill = grant_entry(api, account, m.feature, 10)
@@ -486,27 +482,29 @@ def test_direct_grant_errors(api: httpx.Client) -> None:
     m = Metered(api)
     account = new_account(api)
     path = f"/accounts/{account}/features/{m.feature}/entries"
-    assert "source" in _error(api.post(path, json={"granted": 5, "source": "PRICE_PLAN"}), 400)
-    assert "source" in _error(api.post(path, json={"granted": 5, "source": "GIFT"}), 400)
-    assert "granted" in _error(api.post(path, json={"granted": 0}), 400)
-    assert "granted" in _error(api.post(path, json={"granted": "5"}), 400)
-    assert "granted" in _error(api.post(path, json={"granted": 1e-11}), 400)
-    assert "granted" in _error(api.post(path, json={}), 400)
+    assert "source" in error_message(
+        api.post(path, json={"granted": 5, "source": "PRICE_PLAN"}), 400
+    )
+    assert "source" in error_message(api.post(path, json={"granted": 5, "source": "GIFT"}), 400)
+    assert "granted" in error_message(api.post(path, json={"granted": 0}), 400)
+    assert "granted" in error_message(api.post(path, json={"granted": "5"}), 400)
+    assert "granted" in error_message(api.post(path, json={"granted": 1e-11}), 400)
+    assert "granted" in error_message(api.post(path, json={}), 400)
     window = {"granted": 5, "effectiveFrom": "2026-02-01T00:00:00Z", "effectiveUntil": "2026-01-01"}
-    assert "effectiveUntil" in _error(api.post(path, json=window), 400)
+    assert "effectiveUntil" in error_message(api.post(path, json=window), 400)
     # Offsets that carry the calendar's first or last day out of range in UTC.
     early = {"granted": 5, "effectiveFrom": "0001-01-01T00:00:00+01:00"}
-    assert "effectiveFrom" in _error(api.post(path, json=early), 400)
+    assert "effectiveFrom" in error_message(api.post(path, json=early), 400)
     late = {"granted": 5, "effectiveUntil": "9999-12-31T23:59:59-01:00"}
-    assert "effectiveUntil" in _error(api.post(path, json=late), 400)
+    assert "effectiveUntil" in error_message(api.post(path, json=late), 400)
     r = api.get(
         f"/accounts/{account}/features/{m.feature}", params={"asOf": "0001-01-01T00:00+01:00"}
     )
-    assert "asOf" in _error(r, 400)
+    assert "asOf" in error_message(r, 400)
     r = api.post(f"/accounts/no-account/features/{m.feature}/entries", json={"granted": 5})
-    assert "no-account" in _error(r, 404)
+    assert "no-account" in error_message(r, 404)
     r = api.post(f"/accounts/{account}/features/no-feature/entries", json={"granted": 5})
-    assert "no-feature" in _error(r, 404)
+    assert "no-feature" in error_message(r, 404)
     assert m.entries(account) == []
 
 
@@ -524,7 +522,7 @@ def test_put_value_sets_and_overrides(api: httpx.Client) -> None:
     assert r.status_code == 200 and r.json()["data"][0]["value"] == "12.5", r.text
 
     def bad(fid: str, value: Any, status: int = 400) -> str:
-        return _error(
+        return error_message(
             api.put(f"/accounts/{account}/entitlements/{fid}", json={"value": value}), status
         )
 
@@ -532,9 +530,11 @@ def test_put_value_sets_and_overrides(api: httpx.Client) -> None:
     assert "NUMERIC" in bad(seats, "ten")
     assert "gold" in bad(tier, "platinum")
     assert "value" in bad(region, 5)
-    _error(api.put(f"/accounts/{account}/entitlements/{flag}", json={}), 400)
-    _error(api.put(f"/accounts/no-account/entitlements/{flag}", json={"value": "true"}), 404)
-    _error(api.put(f"/accounts/{account}/entitlements/no-feature", json={"value": "true"}), 404)
+    error_message(api.put(f"/accounts/{account}/entitlements/{flag}", json={}), 400)
+    error_message(api.put(f"/accounts/no-account/entitlements/{flag}", json={"value": "true"}), 404)
+    error_message(
+        api.put(f"/accounts/{account}/entitlements/no-feature", json={"value": "true"}), 404
+    )
     r = api.get(f"/accounts/{account}/entitlements")
     assert r.status_code == 200, r.text
     assert r.json() == {
@@ -565,11 +565,11 @@ def test_feature_credits_errors_and_empty(api: httpx.Client) -> None:
         "balance": 0,
         "usedOverage": 0,
     }
-    assert "no-account" in _error(api.get(f"/accounts/no-account/features/{m.feature}"), 404)
-    assert "no-feature" in _error(api.get(f"/accounts/{account}/features/no-feature"), 404)
-    _error(api.get(f"/accounts/{account}/features/no-feature/entries"), 404)
+    assert "no-account" in error_message(api.get(f"/accounts/no-account/features/{m.feature}"), 404)
+    assert "no-feature" in error_message(api.get(f"/accounts/{account}/features/no-feature"), 404)
+    error_message(api.get(f"/accounts/{account}/features/no-feature/entries"), 404)
     asof = api.get(f"/accounts/{account}/features/{m.feature}", params={"asOf": "yesterday"})
-    assert "asOf" in _error(asof, 400)
+    assert "asOf" in error_message(asof, 400)
 
 
 def test_entries_are_listed_newest_first_with_paging(clock: Server, api: httpx.Client) -> None:
@@ -599,15 +599,17 @@ def test_entries_are_listed_newest_first_with_paging(clock: Server, api: httpx.C
         token = r.json().get("nextToken")
     assert rest == granted[::-1][2:]
 
-    assert "pageSize" in _error(api.get(path, params={"pageSize": 51}), 400)
-    assert "pageSize" in _error(api.get(path, params={"pageSize": "two"}), 400)
-    assert "nextToken" in _error(api.get(path, params={"nextToken": page["nextToken"][:-2]}), 400)
+    assert "pageSize" in error_message(api.get(path, params={"pageSize": 51}), 400)
+    assert "pageSize" in error_message(api.get(path, params={"pageSize": "two"}), 400)
+    assert "nextToken" in error_message(
+        api.get(path, params={"nextToken": page["nextToken"][:-2]}), 400
+    )
     other_feature = new_feature(api)
     r = api.get(
         f"/accounts/{account}/features/{other_feature}/entries",
         params={"nextToken": page["nextToken"]},
     )
-    _error(r, 400)
+    error_message(r, 400)
     full = api.get(path, params={"pageSize": 50}).json()
     assert len(full["data"]) == 6 and "nextToken" not in full
 
@@ -633,28 +635,32 @@ def test_patch_entry_rules(clock: Server, api: httpx.Client) -> None:
     # granted may come down to exactly what was used, never below it.
     r = api.patch(path, json={"granted": 40})
     assert r.status_code == 200 and r.json()["balance"] == 0, r.text
-    assert "40" in _error(api.patch(path, json={"granted": 39.99}), 400)
-    assert "future" in _error(api.patch(path, json={"effectiveUntil": "2026-01-09T00:00:00Z"}), 400)
-    assert "future" in _error(api.patch(path, json={"effectiveUntil": "2026-01-10T00:00:00Z"}), 400)
-    assert "granted" in _error(api.patch(path, json={"granted": -1}), 400)
-    assert "used" in _error(api.patch(path, json={"used": 0}), 400)
-    assert "effectiveUntil" in _error(api.patch(path, json={"effectiveUntil": "soon"}), 400)
+    assert "40" in error_message(api.patch(path, json={"granted": 39.99}), 400)
+    assert "future" in error_message(
+        api.patch(path, json={"effectiveUntil": "2026-01-09T00:00:00Z"}), 400
+    )
+    assert "future" in error_message(
+        api.patch(path, json={"effectiveUntil": "2026-01-10T00:00:00Z"}), 400
+    )
+    assert "granted" in error_message(api.patch(path, json={"granted": -1}), 400)
+    assert "used" in error_message(api.patch(path, json={"used": 0}), 400)
+    assert "effectiveUntil" in error_message(api.patch(path, json={"effectiveUntil": "soon"}), 400)
     r = api.patch(path, json={"effectiveUntil": "9999-12-31T23:59:59-01:00"})
-    assert "effectiveUntil" in _error(r, 400)
+    assert "effectiveUntil" in error_message(r, 400)
     entry = _by_id(m.entries(account))[plan_entry]
     assert (entry["granted"], entry["effectiveUntil"]) == (40, "2026-01-25T00:00:00Z")
 
     # An expired entry (read as EXPIRED, no sweeper) and a voided one cannot change.
     clock.set_clock("2026-01-25T00:00:00Z")
     assert _by_id(m.entries(account))[plan_entry]["status"] == "EXPIRED"
-    assert "EXPIRED" in _error(api.patch(path, json={"granted": 500}), 400)
+    assert "EXPIRED" in error_message(api.patch(path, json={"granted": 500}), 400)
     overage = m.entry_path(account, f"{sch}#2026-01-01$OVERAGE")
     r = api.post(overage + "/void")
     assert r.status_code == 200 and r.json() == {"success": True}, r.text
-    assert "VOIDED" in _error(api.patch(overage, json={"granted": 500}), 400)
+    assert "VOIDED" in error_message(api.patch(overage, json={"granted": 500}), 400)
 
-    _error(api.patch(m.entry_path(account, "entry.nope"), json={"granted": 1}), 404)
-    _error(api.patch(m.entry_path("no-account", plan_entry), json={"granted": 1}), 404)
+    error_message(api.patch(m.entry_path(account, "entry.nope"), json={"granted": 1}), 404)
+    error_message(api.patch(m.entry_path("no-account", plan_entry), json={"granted": 1}), 404)
 
 
 def test_void_entry_makes_the_remainder_unusable(clock: Server, api: httpx.Client) -> None:
@@ -675,7 +681,7 @@ def test_void_entry_makes_the_remainder_unusable(clock: Server, api: httpx.Clien
     r = api.post(
         "/entitled", json=usage_event(m.schema, account, "2026-02-01T00:00:00Z", tokens="1")
     )
-    _error(r, 403)
+    error_message(r, 403)
     # Voiding again answers the same; the entry stays as it was.
     again = api.post(path + "/void")
     assert again.status_code == 200 and again.json() == {"success": True}, again.text
@@ -683,9 +689,11 @@ def test_void_entry_makes_the_remainder_unusable(clock: Server, api: httpx.Clien
     # An expired entry cannot be voided.
     short = grant_entry(api, account, m.feature, 3, effectiveUntil="2026-02-02T00:00:00Z")
     clock.set_clock("2026-02-03T00:00:00Z")
-    _error(api.post(m.entry_path(account, short["id"]) + "/void"), 400)
-    _error(api.post(m.entry_path(account, "entry.nope") + "/void"), 404)
-    _error(api.post(f"/accounts/{account}/features/no-feature/entries/{entry['id']}/void"), 404)
+    error_message(api.post(m.entry_path(account, short["id"]) + "/void"), 400)
+    error_message(api.post(m.entry_path(account, "entry.nope") + "/void"), 404)
+    error_message(
+        api.post(f"/accounts/{account}/features/no-feature/entries/{entry['id']}/void"), 404
+    )
 
 
 def test_entitlement_values_from_plan_purchases_and_usage(clock: Server, api: httpx.Client) -> None:
@@ -713,9 +721,9 @@ def test_entitlement_values_from_plan_purchases_and_usage(clock: Server, api: ht
     assert one.status_code == 200 and one.json() == {
         "data": [{"featureId": tier, "value": "basic"}]
     }, one.text
-    _error(api.get(f"/accounts/{account}/entitlements/{unheld}"), 404)
-    _error(api.get(f"/accounts/{account}/entitlements/no-feature"), 404)
-    _error(api.get("/accounts/no-account/entitlements"), 404)
+    error_message(api.get(f"/accounts/{account}/entitlements/{unheld}"), 404)
+    error_message(api.get(f"/accounts/{account}/entitlements/no-feature"), 404)
+    error_message(api.get("/accounts/no-account/entitlements"), 404)
 
     # The set value overrides the plan's.
     api.put(f"/accounts/{account}/entitlements/{tier}", json={"value": "gold"})
@@ -775,10 +783,12 @@ def test_validate_per_value_type(api: httpx.Client) -> None:
         (unheld, "true", False),
     ]
     assert [(f, v, _validate(api, account, f, v)) for f, v, _ in cases] == cases
-    _error(api.post(f"/accounts/{account}/entitlements/{on}", json={"value": True}), 400)
-    _error(api.post(f"/accounts/{account}/entitlements/{on}", json={}), 400)
-    _error(api.post(f"/accounts/{account}/entitlements/no-feature", json={"value": "1"}), 404)
-    _error(api.post(f"/accounts/no-account/entitlements/{on}", json={"value": "1"}), 404)
+    error_message(api.post(f"/accounts/{account}/entitlements/{on}", json={"value": True}), 400)
+    error_message(api.post(f"/accounts/{account}/entitlements/{on}", json={}), 400)
+    error_message(
+        api.post(f"/accounts/{account}/entitlements/no-feature", json={"value": "1"}), 404
+    )
+    error_message(api.post(f"/accounts/no-account/entitlements/{on}", json={"value": "1"}), 404)
 
 
 def test_validate_metered_is_a_check_that_consumes_nothing(
@@ -821,34 +831,34 @@ def test_entitlements_are_private_to_their_organization(server: Server, api: htt
     purchase_id = r.json()["id"]
     before = m.entries(account)
     with server.client() as other:
-        _error(other.get(f"/purchases/{purchase_id}"), 404)
-        _error(other.get(f"/accounts/{account}/plans"), 404)
-        _error(
+        error_message(other.get(f"/purchases/{purchase_id}"), 404)
+        error_message(other.get(f"/accounts/{account}/plans"), 404)
+        error_message(
             other.put(f"/accounts/{account}/entitlements/{m.feature}", json={"value": "true"}), 404
         )
-        _error(
+        error_message(
             other.post(f"/accounts/{account}/entitlements/{m.feature}", json={"value": "1"}), 404
         )
         mine = new_account(other)
-        _error(other.get(f"/accounts/{account}/features/{m.feature}"), 404)
-        _error(other.get(f"/accounts/{account}/features/{m.feature}/entries"), 404)
-        _error(other.get(f"/accounts/{account}/entitlements"), 404)
-        _error(other.post(m.entry_path(account, entry["id"]) + "/void"), 404)
-        _error(other.patch(m.entry_path(account, entry["id"]), json={"granted": 1}), 404)
-        _error(
+        error_message(other.get(f"/accounts/{account}/features/{m.feature}"), 404)
+        error_message(other.get(f"/accounts/{account}/features/{m.feature}/entries"), 404)
+        error_message(other.get(f"/accounts/{account}/entitlements"), 404)
+        error_message(other.post(m.entry_path(account, entry["id"]) + "/void"), 404)
+        error_message(other.patch(m.entry_path(account, entry["id"]), json={"granted": 1}), 404)
+        error_message(
             other.post(
                 f"/accounts/{mine}/plans", json={"planId": plan, "effectiveFrom": "2026-01-01"}
             ),
             404,
         )
-        _error(
+        error_message(
             other.post(f"/accounts/{mine}/features/{m.feature}/entries", json={"granted": 1}), 404
         )
         r = other.post(
             f"/accounts/{mine}/purchases",
             json={"pricePlanId": plan, "rateCardQuantities": {m.feature: 1}},
         )
-        _error(r, 404)
+        error_message(r, 404)
     assert m.entries(account) == before and entry in before
 
 

@@ -10,14 +10,8 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import balance, grant, new_account
+from tests.helpers import balance, grant, new_account, ok_json
 from tests.servers import Server, iter_pages
-
-
-def _ok(r: httpx.Response) -> dict[str, Any]:
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
 
 
 def _fail(r: httpx.Response, status: int) -> str:
@@ -48,7 +42,7 @@ def _settle(api: httpx.Client, account: str, invoice: str, verb: str) -> httpx.R
 
 
 def _credit(api: httpx.Client, credit_id: str) -> dict[str, Any]:
-    return _ok(api.get(f"/credits/{credit_id}"))
+    return ok_json(api.get(f"/credits/{credit_id}"))
 
 
 def _txns(api: httpx.Client, credit_id: str) -> list[tuple[Any, ...]]:
@@ -85,7 +79,7 @@ def test_partial_cover_is_reported_per_line_and_per_credit(
     storage_only = grant(api, account, 100, priority=5, applicableEntityIds=["storage"])["id"]
     names = {a: "a", b: "b", storage_only: "storage_only"}
 
-    hold = _ok(
+    hold = ok_json(
         _place(api, account, "inv-1", [("api-calls", 40), ("storage", 10), ("api-calls", 25)])
     )
     assert hold["id"].startswith("hold.")
@@ -118,10 +112,10 @@ def test_capture_writes_debited_transactions_with_invoice_and_entity(
     account = new_account(api)
     a = grant(api, account, 30, priority=0)["id"]
     b = grant(api, account, 50, priority=1)["id"]
-    _ok(_place(api, account, "inv-7", [("api-calls", 40), ("storage", 15)]))
+    ok_json(_place(api, account, "inv-7", [("api-calls", 40), ("storage", 15)]))
     clock.set_clock("2027-04-03T10:00:00Z")
 
-    captured = _ok(_settle(api, account, "inv-7", "capture"))
+    captured = ok_json(_settle(api, account, "inv-7", "capture"))
     assert (captured["status"], captured["settledAt"]) == ("CAPTURED", "2027-04-03T10:00:00Z")
     assert captured["createdAt"] == "2027-04-02T09:00:00Z"
     assert _txns(api, a) == [("CREDITED", 30, None, None), ("DEBITED", 30, "inv-7", "api-calls")]
@@ -141,7 +135,7 @@ def test_capture_writes_debited_transactions_with_invoice_and_entity(
 
     # Capturing again answers the same and writes nothing; releasing now is refused.
     clock.set_clock("2027-04-04T10:00:00Z")
-    assert _ok(_settle(api, account, "inv-7", "capture")) == captured
+    assert ok_json(_settle(api, account, "inv-7", "capture")) == captured
     message = _fail(_settle(api, account, "inv-7", "release"), 409)
     assert "inv-7" in message and "CAPTURED" in message
     assert len(_credit(api, b)["transactions"]) == 3
@@ -154,11 +148,11 @@ def test_release_returns_the_money_and_cannot_be_captured_after(
     clock.set_clock("2027-04-05T09:00:00Z")
     account = new_account(api)
     credit = grant(api, account, 100)["id"]
-    _ok(_place(api, account, "inv-r", [("api-calls", 40)]))
+    ok_json(_place(api, account, "inv-r", [("api-calls", 40)]))
     assert _figures(api, account) == (100, 60)
     clock.set_clock("2027-04-05T09:30:00Z")
 
-    released = _ok(_settle(api, account, "inv-r", "release"))
+    released = ok_json(_settle(api, account, "inv-r", "release"))
     assert (released["status"], released["settledAt"]) == ("RELEASED", "2027-04-05T09:30:00Z")
     # The answer still says what had been reserved, so the caller can reconcile.
     assert released["coveredAmount"] == 40
@@ -170,10 +164,10 @@ def test_release_returns_the_money_and_cannot_be_captured_after(
     # A billing system must not charge an invoice whose reservation it gave back.
     message = _fail(_settle(api, account, "inv-r", "capture"), 409)
     assert "inv-r" in message and "RELEASED" in message
-    assert _ok(_settle(api, account, "inv-r", "release")) == released
+    assert ok_json(_settle(api, account, "inv-r", "release")) == released
     assert _txns(api, credit) == [("CREDITED", 100, None, None)]
     # The money is spendable again, in full, by another invoice.
-    again = _ok(_place(api, account, "inv-r2", [("api-calls", 100)], kind="credit_debits"))
+    again = ok_json(_place(api, account, "inv-r2", [("api-calls", 100)], kind="credit_debits"))
     assert again["coveredAmount"] == 100
     assert _credit(api, credit)["status"] == "CONSUMED"
 
@@ -183,7 +177,7 @@ def test_one_step_debit(clock: Server, api: httpx.Client) -> None:
     account = new_account(api)
     a = grant(api, account, 10, priority=0)["id"]
     b = grant(api, account, 100, priority=1)["id"]
-    debit = _ok(_place(api, account, "inv-d", [("api-calls", 30)], kind="credit_debits"))
+    debit = ok_json(_place(api, account, "inv-d", [("api-calls", 30)], kind="credit_debits"))
     assert (debit["type"], debit["status"]) == ("DEBIT", "CAPTURED")
     assert debit["settledAt"] == debit["createdAt"] == "2027-04-06T09:00:00Z"
     assert debit["lines"][0]["credits"] == [
@@ -195,10 +189,10 @@ def test_one_step_debit(clock: Server, api: httpx.Client) -> None:
     assert _credit(api, b)["holdAmount"] == 0
     assert _figures(api, account) == (80, 80)
     # A debit is already captured: capture answers it unchanged, release is refused.
-    assert _ok(_settle(api, account, "inv-d", "capture")) == debit
+    assert ok_json(_settle(api, account, "inv-d", "capture")) == debit
     assert "CAPTURED" in _fail(_settle(api, account, "inv-d", "release"), 409)
     # Beyond the credits: the uncovered part is reported, nothing overdraws.
-    over = _ok(_place(api, account, "inv-e", [("api-calls", 95)], kind="credit_debits"))
+    over = ok_json(_place(api, account, "inv-e", [("api-calls", 95)], kind="credit_debits"))
     assert (over["coveredAmount"], over["uncoveredAmount"]) == (80, 15)
     assert _figures(api, account) == (0, 0)
     assert _credit(api, b)["status"] == "CONSUMED"
@@ -212,26 +206,26 @@ def test_get_one_hold_and_list_them(clock: Server, api: httpx.Client) -> None:
     for n in range(5):
         clock.set_clock(f"2027-04-07T09:00:0{n}Z")
         kind = "credit_debits" if n == 1 else "credit_holds"
-        created.append(_ok(_place(api, account, f"inv-{n}", [("api-calls", n + 1)], kind=kind)))
+        created.append(ok_json(_place(api, account, f"inv-{n}", [("api-calls", n + 1)], kind=kind)))
     clock.set_clock("2027-04-07T10:00:00Z")
-    released = _ok(_settle(api, account, "inv-2", "release"))
-    captured = _ok(_settle(api, account, "inv-3", "capture"))
+    released = ok_json(_settle(api, account, "inv-2", "release"))
+    captured = ok_json(_settle(api, account, "inv-3", "capture"))
 
-    assert _ok(api.get(f"/accounts/{account}/credit_holds/inv-0")) == created[0]
-    assert _ok(api.get(f"/accounts/{account}/credit_holds/inv-1")) == created[1]
-    assert _ok(api.get(f"/accounts/{account}/credit_holds/inv-2")) == released
-    assert _ok(api.get(f"/accounts/{account}/credit_holds/inv-3")) == captured
+    assert ok_json(api.get(f"/accounts/{account}/credit_holds/inv-0")) == created[0]
+    assert ok_json(api.get(f"/accounts/{account}/credit_holds/inv-1")) == created[1]
+    assert ok_json(api.get(f"/accounts/{account}/credit_holds/inv-2")) == released
+    assert ok_json(api.get(f"/accounts/{account}/credit_holds/inv-3")) == captured
     # Holds belong to their account: the same invoice on another account is not there.
     _fail(api.get(f"/accounts/{other_account}/credit_holds/inv-0"), 404)
 
-    first = _ok(api.get(f"/accounts/{account}/credit_holds", params={"pageSize": 2}))
+    first = ok_json(api.get(f"/accounts/{account}/credit_holds", params={"pageSize": 2}))
     assert [h["invoiceId"] for h in first["data"]] == ["inv-0", "inv-1"]
     assert first["nextToken"]
     listed = list(iter_pages(api, f"/accounts/{account}/credit_holds", pageSize=2))
     assert [h["invoiceId"] for h in listed] == [f"inv-{n}" for n in range(5)]  # oldest first
     assert [h["status"] for h in listed] == ["HELD", "CAPTURED", "RELEASED", "CAPTURED", "HELD"]
     assert listed[2] == released and listed[3] == captured
-    assert _ok(api.get(f"/accounts/{other_account}/credit_holds")) == {"data": []}
+    assert ok_json(api.get(f"/accounts/{other_account}/credit_holds")) == {"data": []}
     # A page token is bound to its account.
     r = api.get(f"/accounts/{other_account}/credit_holds", params={"nextToken": first["nextToken"]})
     assert "nextToken" in _fail(r, 400)
@@ -244,12 +238,12 @@ def test_invoice_id_is_used_once_per_account(clock: Server, api: httpx.Client) -
     credit = grant(api, account, 100)["id"]
     grant(api, neighbour, 100)
     lines = [("api-calls", 10), ("storage", 2.5)]
-    first = _ok(_place(api, account, "inv-1", lines))
+    first = ok_json(_place(api, account, "inv-1", lines))
 
     # The same body again (a retry) gets the first answer and reserves nothing more,
     # also when the numbers are spelled differently.
     clock.set_clock("2027-04-08T09:05:00Z")
-    assert _ok(_place(api, account, "inv-1", lines)) == first
+    assert ok_json(_place(api, account, "inv-1", lines)) == first
     raw = (
         '{"invoiceId":"inv-1","lines":[{"entityId":"api-calls","amount":1.0E+1},'
         '{"entityId":"storage","amount":2.50}]}'
@@ -259,7 +253,7 @@ def test_invoice_id_is_used_once_per_account(clock: Server, api: httpx.Client) -
         content=raw,
         headers={"content-type": "application/json"},
     )
-    assert _ok(r) == first
+    assert ok_json(r) == first
     assert _figures(api, account) == (100, 87.5)
 
     # A different body under the same invoice is a conflict and changes nothing.
@@ -277,17 +271,17 @@ def test_invoice_id_is_used_once_per_account(clock: Server, api: httpx.Client) -
     assert _credit(api, credit)["holdAmount"] == 12.5
 
     # Another account may use the same invoice id.
-    assert _ok(_place(api, neighbour, "inv-1", lines))["id"] != first["id"]
+    assert ok_json(_place(api, neighbour, "inv-1", lines))["id"] != first["id"]
 
     # After the capture, a retry of the original request still answers without a second charge.
-    captured = _ok(_settle(api, account, "inv-1", "capture"))
-    assert _ok(_place(api, account, "inv-1", lines)) == captured
+    captured = ok_json(_settle(api, account, "inv-1", "capture"))
+    assert ok_json(_place(api, account, "inv-1", lines)) == captured
     assert _figures(api, account) == (87.5, 87.5)
     assert [t[0] for t in _txns(api, credit)] == ["CREDITED", "DEBITED", "DEBITED"]
 
     # A one-step debit replays the same way: one charge, the first answer.
-    debit = _ok(_place(api, account, "inv-2", [("api-calls", 7)], kind="credit_debits"))
-    assert _ok(_place(api, account, "inv-2", [("api-calls", 7)], kind="credit_debits")) == debit
+    debit = ok_json(_place(api, account, "inv-2", [("api-calls", 7)], kind="credit_debits"))
+    assert ok_json(_place(api, account, "inv-2", [("api-calls", 7)], kind="credit_debits")) == debit
     assert _figures(api, account) == (80.5, 80.5)
     assert "inv-2" in _fail(_place(api, account, "inv-2", [("api-calls", 7)]), 409)
 
@@ -296,7 +290,7 @@ def test_invoice_id_is_used_once_per_account(clock: Server, api: httpx.Client) -
         _place(api, account, "inv-3", [("api-calls", 1000)], allowPartial=False), 409
     )
     assert (
-        _ok(_place(api, account, "inv-3", [("api-calls", 80.5)], allowPartial=False))[
+        ok_json(_place(api, account, "inv-3", [("api-calls", 80.5)], allowPartial=False))[
             "coveredAmount"
         ]
         == 80.5
@@ -308,8 +302,8 @@ def test_held_money_remains_capturable_after_expiry(clock: Server, api: httpx.Cl
     clock.set_clock("2027-01-10T00:00:00Z")
     account = new_account(api)
     credit = grant(api, account, 100, effectiveUntil="2027-01-31")["id"]
-    _ok(_place(api, account, "inv-a", [("api-calls", 40)]))
-    _ok(_place(api, account, "inv-b", [("api-calls", 10)]))
+    ok_json(_place(api, account, "inv-a", [("api-calls", 40)]))
+    ok_json(_place(api, account, "inv-b", [("api-calls", 10)]))
     assert _figures(api, account) == (100, 50)
 
     clock.set_clock("2027-02-01T00:00:00Z")
@@ -319,14 +313,14 @@ def test_held_money_remains_capturable_after_expiry(clock: Server, api: httpx.Cl
     assert _txns(api, credit) == [("CREDITED", 100, None, None), ("EXPIRED", 50, None, None)]
     assert _figures(api, account) == (0, 0)
     # No new reservation can use the expired credit.
-    late = _ok(_place(api, account, "inv-late", [("api-calls", 1)]))
+    late = ok_json(_place(api, account, "inv-late", [("api-calls", 1)]))
     assert late["coveredAmount"] == 0
 
     clock.set_clock("2027-02-02T00:00:00Z")
-    captured = _ok(_settle(api, account, "inv-a", "capture"))
+    captured = ok_json(_settle(api, account, "inv-a", "capture"))
     assert captured["coveredAmount"] == 40
     clock.set_clock("2027-02-03T00:00:00Z")
-    released = _ok(_settle(api, account, "inv-b", "release"))
+    released = ok_json(_settle(api, account, "inv-b", "release"))
     assert released["status"] == "RELEASED"
     details = _credit(api, credit)
     assert (details["status"], details["holdAmount"], details["consumedAmount"]) == (
@@ -350,18 +344,18 @@ def test_void_waits_for_the_holds_of_that_credit_only(api: httpx.Client) -> None
     account = new_account(api)
     held = grant(api, account, 100, priority=0)["id"]
     free = grant(api, account, 100, priority=1)["id"]
-    _ok(_place(api, account, "inv-1", [("api-calls", 40)]))
-    _ok(_place(api, account, "inv-2", [("api-calls", 5)], kind="credit_debits"))
+    ok_json(_place(api, account, "inv-1", [("api-calls", 40)]))
+    ok_json(_place(api, account, "inv-2", [("api-calls", 5)], kind="credit_debits"))
 
     # The hold is on the first credit only; the second may be voided at once.
-    assert _ok(api.post(f"/credits/{free}/void"))["status"] == "VOIDED"
+    assert ok_json(api.post(f"/credits/{free}/void"))["status"] == "VOIDED"
     message = _fail(api.post(f"/credits/{held}/void"), 409)
     assert held in message and "hold" in message
     assert _credit(api, held)["status"] == "ACTIVE"
 
     # Once captured, the void cancels only what is neither consumed nor reserved.
-    _ok(_settle(api, account, "inv-1", "capture"))
-    voided = _ok(api.post(f"/credits/{held}/void"))
+    ok_json(_settle(api, account, "inv-1", "capture"))
+    voided = ok_json(api.post(f"/credits/{held}/void"))
     assert (voided["status"], voided["consumedAmount"], voided["holdAmount"]) == ("VOIDED", 45, 0)
     assert [t[:2] for t in _txns(api, held)] == [
         ("CREDITED", 100),

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from tests.helpers import error_message, ok_json
 from tests.servers import Server, iter_pages
 
 
@@ -25,28 +26,12 @@ def _customer_body(customer_id: str, **extra: Any) -> dict[str, Any]:
 
 
 def _create_customer(api: httpx.Client, customer_id: str | None = None) -> dict[str, Any]:
-    r = api.post("/customers", json=_customer_body(customer_id or _uid("cus")))
-    assert r.status_code == 201, r.text
-    body: dict[str, Any] = r.json()
-    return body
+    return ok_json(api.post("/customers", json=_customer_body(customer_id or _uid("cus"))), 201)
 
 
 def _create_account(api: httpx.Client, customer_id: str, **extra: Any) -> dict[str, Any]:
     body = {"id": extra.pop("id", _uid("acc")), "name": "Account", "customerId": customer_id}
-    r = api.post("/accounts", json={**body, **extra})
-    assert r.status_code == 201, r.text
-    account: dict[str, Any] = r.json()
-    return account
-
-
-def _assert_error(r: httpx.Response, status: int) -> str:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/json")
-    body = r.json()
-    assert list(body) == ["message"] and isinstance(body["message"], str), body
-    assert body["message"]
-    message: str = body["message"]
-    return message
+    return ok_json(api.post("/accounts", json={**body, **extra}), 201)
 
 
 # --- customers ----------------------------------------------------------------------------
@@ -110,7 +95,7 @@ def test_create_customer_with_inline_account(api: httpx.Client) -> None:
 def test_duplicate_customer_is_409_and_keeps_the_original(api: httpx.Client) -> None:
     original = _create_customer(api)
     r = api.post("/customers", json={**_customer_body(original["id"]), "name": "Someone Else"})
-    assert "already exists" in _assert_error(r, 409)
+    assert "already exists" in error_message(r, 409)
     assert api.get(f"/customers/{original['id']}").json()["name"] == original["name"]
 
 
@@ -121,13 +106,13 @@ def test_customer_whose_inline_account_exists_creates_nothing(api: httpx.Client)
         "/customers",
         json=_customer_body(customer_id, account={"id": existing["id"], "name": "Dup"}),
     )
-    _assert_error(r, 409)
-    _assert_error(api.get(f"/customers/{customer_id}"), 404)
+    error_message(r, 409)
+    error_message(api.get(f"/customers/{customer_id}"), 404)
     assert api.get(f"/accounts/{existing['id']}").json()["name"] == existing["name"]
 
 
 def test_unknown_customer_is_404(api: httpx.Client) -> None:
-    assert "not found" in _assert_error(api.get("/customers/nobody"), 404)
+    assert "not found" in error_message(api.get("/customers/nobody"), 404)
 
 
 def test_list_customers_pages_without_duplicates(api: httpx.Client) -> None:
@@ -157,7 +142,7 @@ def test_customer_validation(api: httpx.Client) -> None:
         ({**base, "nickname": "x"}, "nickname"),
         ({**base, "primaryEmail": 7}, "primaryEmail"),
     ]:
-        assert field in _assert_error(api.post("/customers", json=bad), 400)
+        assert field in error_message(api.post("/customers", json=bad), 400)
     assert api.get("/customers").json()["data"] == []
 
 
@@ -221,20 +206,20 @@ def test_duplicate_account_is_409(api: httpx.Client) -> None:
     r = api.post(
         "/accounts", json={"id": account["id"], "name": "Other", "customerId": customer["id"]}
     )
-    assert "already exists" in _assert_error(r, 409)
+    assert "already exists" in error_message(r, 409)
     assert api.get(f"/accounts/{account['id']}").json()["name"] == "Account"
 
 
 def test_account_for_unknown_customer_is_404_and_creates_nothing(api: httpx.Client) -> None:
     account_id = _uid("acc")
     r = api.post("/accounts", json={"id": account_id, "name": "Orphan", "customerId": "ghost"})
-    assert "ghost" in _assert_error(r, 404)
-    _assert_error(api.get(f"/accounts/{account_id}"), 404)
+    assert "ghost" in error_message(r, 404)
+    error_message(api.get(f"/accounts/{account_id}"), 404)
 
 
 def test_unknown_account_is_404(api: httpx.Client) -> None:
-    _assert_error(api.get("/accounts/nobody"), 404)
-    _assert_error(api.patch("/accounts/nobody", json={"name": "New name"}), 404)
+    error_message(api.get("/accounts/nobody"), 404)
+    error_message(api.patch("/accounts/nobody", json={"name": "New name"}), 404)
 
 
 def test_list_accounts_pages_without_duplicates(api: httpx.Client) -> None:
@@ -294,7 +279,7 @@ def test_patch_account_rejects_bad_input_and_changes_nothing(api: httpx.Client) 
         ({"metadata": {"k": 1}}, "metadata"),
         ({"tags": "not-a-list"}, "tags"),
     ]:
-        assert field in _assert_error(api.patch(path, json=bad), 400)
+        assert field in error_message(api.patch(path, json=bad), 400)
     assert api.get(path).json() == account
 
 
@@ -309,7 +294,7 @@ def test_account_validation(api: httpx.Client) -> None:
         ({**base, "tags": [1]}, "tags"),
         ({**base, "unknownThing": True}, "unknownThing"),
     ]:
-        assert field in _assert_error(api.post("/accounts", json=bad), 400)
+        assert field in error_message(api.post("/accounts", json=bad), 400)
     assert api.get("/accounts").json()["data"] == []
 
 
@@ -319,16 +304,16 @@ def test_parties_are_private_to_their_organization(server: Server, api: httpx.Cl
     with server.client() as other:
         r = other.get(f"/customers/{customer['id']}")
         assert "secret" not in r.text
-        _assert_error(r, 404)
-        _assert_error(other.get(f"/accounts/{account['id']}"), 404)
-        _assert_error(other.patch(f"/accounts/{account['id']}", json={"name": "Stolen"}), 404)
+        error_message(r, 404)
+        error_message(other.get(f"/accounts/{account['id']}"), 404)
+        error_message(other.patch(f"/accounts/{account['id']}", json={"name": "Stolen"}), 404)
         assert other.get("/customers").json()["data"] == []
         assert other.get("/accounts").json()["data"] == []
         # A tenant cannot hang an account on another tenant's customer.
         r = other.post(
             "/accounts", json={"id": _uid("acc"), "name": "Mine", "customerId": customer["id"]}
         )
-        _assert_error(r, 404)
+        error_message(r, 404)
         # The same ids are free in another organization.
         assert other.post("/customers", json=_customer_body(customer["id"])).status_code == 201
         mine = _create_account(other, customer["id"], id=account["id"])
@@ -343,10 +328,10 @@ def test_page_tokens_are_bound_to_org_and_resource(server: Server, api: httpx.Cl
         _create_account(api, customer["id"])
     token = api.get("/customers", params={"pageSize": 1}).json()["nextToken"]
     # Using a customers token on accounts, or in another organization, is refused.
-    _assert_error(api.get("/accounts", params={"nextToken": token}), 400)
+    error_message(api.get("/accounts", params={"nextToken": token}), 400)
     with server.client() as other:
-        _assert_error(other.get("/customers", params={"nextToken": token}), 400)
+        error_message(other.get("/customers", params={"nextToken": token}), 400)
     forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
-    _assert_error(api.get("/customers", params={"nextToken": forged}), 400)
+    error_message(api.get("/customers", params={"nextToken": forged}), 400)
     for size in ("51", "0", "x", "-1", "2.5"):
-        _assert_error(api.get("/accounts", params={"pageSize": size}), 400)
+        error_message(api.get("/accounts", params={"pageSize": size}), 400)
