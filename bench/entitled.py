@@ -1,0 +1,603 @@
+"""Benchmark of the real-time gate, `POST /entitled`, against PostgreSQL's own ceiling.
+
+One run:
+1. creates a fresh PostgreSQL database (random name; dropped at the end, whatever happens);
+2. starts a real `grantledger serve` process on it (`--workers`), as a user would;
+3. through the HTTP API, creates an event schema, one metered feature consuming it, and
+   `--accounts` accounts each holding one entry of that feature with plenty of units;
+4. drives `POST /entitled` from `--clients` concurrent clients for `--seconds` (after a short
+   warm-up), each event drawing 1 unit from a random account, and checks afterwards that the
+   ledger holds exactly the accepted events;
+5. stops the server and runs `pgbench` for `--seconds` with the same client count on the same
+   database, with the transaction an accepted event writes (see `CEILING_SQL`);
+6. prints accepted events/s, p50/p99 latency, pgbench TPS and the ratio product/ceiling, then
+   where the CPU went during the product run (server, load generator, PostgreSQL, machine).
+
+Usage: .venv/bin/python bench/entitled.py [--clients 16] [--accounts 1000] [--seconds 15]
+       [--workers 2]. Set GRANTLEDGER_BENCH_POSTGRES_URL to use another server (default: the
+test suite's GRANTLEDGER_TEST_POSTGRES_URL, else postgres@127.0.0.1:5432).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import os
+import random
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import asyncpg
+import httpx
+
+PG_ADMIN_URL = os.environ.get(
+    "GRANTLEDGER_BENCH_POSTGRES_URL",
+    os.environ.get(
+        "GRANTLEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+    ),
+)
+SCHEMA = "bench_calls"
+ATTRIBUTE = "units"
+FEATURE = "bench-units"
+GRANTED = 1_000_000_000  # never runs out during a run
+WARMUP_SECONDS = 2.0
+T = TypeVar("T")
+
+# What one accepted event writes in grantledger (service/events.py, store/entitlements.py,
+# tables of migration 0002), as one transaction: lock the account's usable entries of the
+# feature in the product's lock order, claim the event id (the dedup primary key), record the
+# event, raise the entry's `used`, append the draw: 7 round trips. The reads the product also
+# does (schema → features, account exists, plan cycles) are left out on purpose: the ceiling is
+# the locking write set alone, so the ratio shows what everything else costs. Ids are random
+# 63-bit numbers drawn by pgbench itself (no extra round trip), prefixed by the client number.
+CEILING_SQL = """\
+\\set a random(1, :naccounts)
+\\set r random(1, 9223372036854775806)
+BEGIN;
+SELECT id AS entry FROM feature_entries
+ WHERE org_id = :org AND account_id = 'acc-' || (:a)::text AND feature_id = :feature
+   AND voided_at IS NULL AND effective_from <= now()
+   AND (effective_until IS NULL OR effective_until > now())
+ ORDER BY feature_id, id FOR UPDATE \\gset
+INSERT INTO event_ids (org_id, event_id, received_at)
+VALUES (:org, 'pgb-' || (:client_id)::text || '-' || (:r)::text, now());
+INSERT INTO events (id, org_id, event_id, account_id, schema_name, timestamp, accepted, reason,
+                    payload, received_at)
+VALUES ('evt.' || (:client_id)::text || '.' || (:r)::text, :org,
+        'pgb-' || (:client_id)::text || '-' || (:r)::text, 'acc-' || (:a)::text, :schema, now(),
+        true, NULL,
+        '{"schemaName":"bench_calls","id":"run-1","timestamp":"2026-01-01T00:00:00+00:00",
+          "accountId":"acc-1","attributes":[{"name":"units","value":"1"}],"dimensions":{}}',
+        now());
+UPDATE feature_entries SET used = used + 1, updated_at = now()
+ WHERE org_id = :org AND account_id = 'acc-' || (:a)::text AND feature_id = :feature
+   AND id = :entry;
+INSERT INTO draws (event_pk, seq, org_id, account_id, feature_id, entry_id, amount, created_at)
+VALUES ('evt.' || (:client_id)::text || '.' || (:r)::text, 0, :org, 'acc-' || (:a)::text,
+        :feature, :entry, 1, now());
+END;
+"""
+
+
+@dataclass
+class LoadResult:
+    seconds: float
+    latencies_ms: list[float] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    # CPU seconds spent during the run, where /proc can tell (Linux).
+    server_cpu: float | None = None
+    generator_cpu: float | None = None
+    database_cpu: float | None = None
+    machine: MachineLoad | None = None
+    sessions_opened: int | None = None
+    rollbacks: int | None = None
+    deadlocks: int | None = None
+
+    @property
+    def accepted(self) -> int:
+        return self.statuses.get(200, 0)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients (and pgbench)")
+    parser.add_argument("--accounts", type=int, default=1000, help="accounts the events spread on")
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of each measured run")
+    parser.add_argument("--workers", type=int, default=2, help="`grantledger serve --workers`")
+    args = parser.parse_args()
+    for name in ("clients", "accounts", "workers"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    if args.seconds <= 0:
+        parser.error("--seconds must be positive")
+    return args
+
+
+# --- where the CPU goes (Linux /proc; None elsewhere) -------------------------------------------
+
+
+def _ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def tree_cpu(pid: int) -> float | None:
+    """CPU seconds used so far by a process and its descendants that are still alive."""
+    try:
+        total, todo = 0, [pid]
+        while todo:
+            current = todo.pop()
+            total += _ticks(current)
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            todo.extend(int(c) for c in children)
+        return total / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def pids_cpu(pids: list[int]) -> dict[int, float]:
+    found: dict[int, float] = {}
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            found[pid] = _ticks(pid) / os.sysconf("SC_CLK_TCK")
+    return found
+
+
+@dataclass(frozen=True)
+class MachineLoad:
+    busy: float  # CPU seconds all processes used
+    wall: float
+    cpus: int
+
+
+def machine_ticks() -> tuple[int, int] | None:
+    """(busy, total) jiffies of the whole machine."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return sum(values) - idle, sum(values)
+
+
+def machine_load(before: tuple[int, int] | None, wall: float) -> MachineLoad | None:
+    after = machine_ticks()
+    if before is None or after is None:
+        return None
+    busy = (after[0] - before[0]) / os.sysconf("SC_CLK_TCK")
+    return MachineLoad(busy=busy, wall=wall, cpus=os.cpu_count() or 1)
+
+
+# --- database -----------------------------------------------------------------------------------
+
+
+def database_url(name: str) -> str:
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    return f"{base}/{name}"
+
+
+async def admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=10)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def ledger_totals(url: str, org_id: str) -> tuple[int, int, Decimal]:
+    """(accepted events, draws, Σ used) as PostgreSQL holds them."""
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        events = await conn.fetchval(
+            "SELECT count(*) FROM events WHERE org_id = $1 AND accepted", org_id
+        )
+        draws = await conn.fetchval("SELECT count(*) FROM draws WHERE org_id = $1", org_id)
+        used = await conn.fetchval(
+            "SELECT coalesce(sum(used), 0) FROM feature_entries WHERE org_id = $1", org_id
+        )
+        return int(events), int(draws), Decimal(used)
+    finally:
+        await conn.close()
+
+
+async def backend_pids(url: str) -> list[int]:
+    """PostgreSQL backends serving this database (the server's pool), for their CPU time."""
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        return [int(r["pid"]) for r in rows]
+    finally:
+        await conn.close()
+
+
+async def database_counters(url: str) -> tuple[int, int, int]:
+    """(connections opened, transactions rolled back, deadlocks) since the database was made.
+
+    Pool churn shows in the first; retried transactions (and refusals) in the second.
+    """
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        row = await conn.fetchrow(
+            "SELECT sessions, xact_rollback, deadlocks FROM pg_stat_database "
+            "WHERE datname = current_database()"
+        )
+        assert row is not None
+        return int(row["sessions"] or 0), int(row["xact_rollback"]), int(row["deadlocks"])
+    finally:
+        await conn.close()
+
+
+async def bench_org(url: str) -> str:
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        return str(await conn.fetchval("SELECT id FROM organizations WHERE name = 'default'"))
+    finally:
+        await conn.close()
+
+
+# --- server -------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """`grantledger serve` exactly as a user starts it, on loopback."""
+
+    def __init__(self, url: str, workers: int, key: str, log_path: Path) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        env = {
+            key_: value
+            for key_, value in os.environ.items()
+            if key_ != "GRANTLEDGER_CLOCK_FILE"  # a file clock would add a read per `now()`
+        }
+        env |= {"GRANTLEDGER_DATABASE_URL": url, "GRANTLEDGER_BOOTSTRAP_KEY": key}
+        command = [sys.executable, "-m", "grantledger", "serve", "--port", str(self.port)]
+        with log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [*command, "--workers", str(workers)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("server exited early:\n" + self.log_path.read_text())
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.base_url + "/readyz", timeout=1).status_code == 200:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError("server did not become ready:\n" + self.log_path.read_text())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+# --- setup and load -----------------------------------------------------------------------------
+
+
+def account_id(n: int) -> str:
+    return f"acc-{n}"
+
+
+async def expect(response: httpx.Response, status: int) -> None:
+    if response.status_code != status:
+        raise RuntimeError(
+            f"{response.request.method} {response.request.url.path} answered "
+            f"{response.status_code}: {response.text}"
+        )
+
+
+async def set_up(sessions: list[httpx.AsyncClient], accounts: int) -> None:
+    client = sessions[0]
+    await expect(
+        await client.post(
+            "/event_schema",
+            json={"name": SCHEMA, "attributes": [{"name": ATTRIBUTE}], "dimensions": []},
+        ),
+        201,
+    )
+    await expect(
+        await client.post(
+            "/features",
+            json={
+                "id": FEATURE,
+                "name": "Bench units",
+                "valueType": "NUMERIC",
+                "schemaAssociations": [{"schemaName": SCHEMA, "attributeName": ATTRIBUTE}],
+            },
+        ),
+        200,
+    )
+
+    async def one(n: int) -> None:
+        client = sessions[n % len(sessions)]
+        async with gates[n % len(sessions)]:
+            await expect(
+                await client.post(
+                    "/customers",
+                    json={
+                        "id": f"cus-{n}",
+                        "name": f"Customer {n}",
+                        "primaryEmail": "billing@example.com",
+                        "address": {"country": "US"},
+                        "account": {"id": account_id(n), "name": f"Account {n}"},
+                    },
+                ),
+                201,
+            )
+            await expect(
+                await client.post(
+                    f"/accounts/{account_id(n)}/features/{FEATURE}/entries",
+                    json={"granted": GRANTED, "effectiveFrom": "2020-01-01T00:00:00Z"},
+                ),
+                200,
+            )
+
+    gates = [asyncio.Semaphore(1) for _ in sessions]
+    await asyncio.gather(*(one(n) for n in range(1, accounts + 1)))
+
+
+async def drive(
+    sessions: list[httpx.AsyncClient], accounts: int, seconds: float, run: str
+) -> LoadResult:
+    """One loop per session, each posting one event at a time until the deadline."""
+    sequence = itertools.count()
+    result = LoadResult(seconds=seconds)
+    started = time.perf_counter()
+    deadline = started + seconds
+
+    async def loop(client: httpx.AsyncClient) -> None:
+        rng = random.Random()
+        while time.perf_counter() < deadline:
+            body = {
+                "event": {
+                    "schemaName": SCHEMA,
+                    "id": f"{run}-{next(sequence)}",
+                    "timestamp": datetime.now(UTC).isoformat(),
+                    "accountId": account_id(rng.randint(1, accounts)),
+                    "attributes": [{"name": ATTRIBUTE, "value": "1"}],
+                    "dimensions": {},
+                }
+            }
+            sent = time.perf_counter()
+            try:
+                response = await client.post("/entitled", json=body)
+            except httpx.HTTPError as error:
+                name = type(error).__name__
+                result.errors[name] = result.errors.get(name, 0) + 1
+                continue
+            elapsed_ms = (time.perf_counter() - sent) * 1000
+            result.statuses[response.status_code] = result.statuses.get(response.status_code, 0) + 1
+            if response.status_code == 200:
+                result.latencies_ms.append(elapsed_ms)
+
+    await asyncio.gather(*(loop(session) for session in sessions))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")  # float-ok: milliseconds, not money
+    index = min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))
+    return ordered[index]
+
+
+async def measure_product(
+    server: ServerProcess, url: str, key: str, args: argparse.Namespace
+) -> tuple[LoadResult, int]:
+    # One client per simulated caller, each with its own keep-alive connection: a single
+    # shared httpx pool serialises on its own bookkeeping and becomes the bottleneck at 32.
+    sessions = [
+        httpx.AsyncClient(
+            base_url=server.base_url,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+        )
+        for _ in range(args.clients)
+    ]
+    try:
+        t0 = time.perf_counter()
+        await set_up(sessions, args.accounts)
+        print(f"set up {args.accounts} accounts in {time.perf_counter() - t0:.1f} s", flush=True)
+        warm = await drive(sessions, args.accounts, WARMUP_SECONDS, "warm")
+        backends = await backend_pids(url)
+        sessions0, rollbacks0, deadlocks0 = await database_counters(url)
+        server0, db0, gen0 = tree_cpu(server.process.pid), pids_cpu(backends), time.process_time()
+        machine0 = machine_ticks()
+        result = await drive(sessions, args.accounts, args.seconds, "run")
+        result.machine = machine_load(machine0, result.seconds)
+        result.generator_cpu = time.process_time() - gen0
+        server1 = tree_cpu(server.process.pid)
+        if server0 is not None and server1 is not None:
+            result.server_cpu = server1 - server0
+        # Our own probe connection counts as one session. PostgreSQL's statistics lag by up to
+        # half a second; the pause lets the run's last transactions be counted.
+        await asyncio.sleep(1)
+        sessions1, rollbacks1, deadlocks1 = await database_counters(url)
+        result.sessions_opened = sessions1 - sessions0 - 1
+        result.rollbacks, result.deadlocks = rollbacks1 - rollbacks0, deadlocks1 - deadlocks0
+        db1 = pids_cpu(backends)
+        if db1:
+            result.database_cpu = sum(v - db0.get(pid, 0.0) for pid, v in db1.items())
+    finally:
+        for session in sessions:
+            await session.aclose()
+    return result, warm.accepted
+
+
+# --- ceiling ------------------------------------------------------------------------------------
+
+
+def run_pgbench(url: str, org_id: str, args: argparse.Namespace) -> float:
+    pgbench = shutil.which("pgbench") or "/usr/bin/pgbench"
+    parts = urlsplit(url)
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+        script.write(CEILING_SQL)
+    try:
+        command = [
+            pgbench,
+            "--no-vacuum",
+            "--protocol=prepared",  # asyncpg prepares and caches its statements too
+            f"--client={args.clients}",
+            f"--jobs={min(args.clients, os.cpu_count() or 1)}",
+            f"--time={max(1, round(args.seconds))}",
+            f"--file={script.name}",
+            f"--define=naccounts={args.accounts}",
+            f"--define=org={org_id}",
+            f"--define=feature={FEATURE}",
+            f"--define=schema={SCHEMA}",
+            f"--host={parts.hostname or '127.0.0.1'}",
+            f"--port={parts.port or 5432}",
+            f"--username={parts.username or 'postgres'}",
+            parts.path.lstrip("/"),
+        ]
+        env = dict(os.environ)
+        if parts.password:
+            env["PGPASSWORD"] = parts.password
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=args.seconds + 120
+        )
+    finally:
+        Path(script.name).unlink(missing_ok=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"pgbench failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    found = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", done.stdout)
+    failed = re.search(r"number of failed transactions: (\d+)", done.stdout)
+    if found is None:
+        raise RuntimeError("no TPS in pgbench output:\n" + done.stdout)
+    if failed is not None and int(failed.group(1)) > 0:
+        raise RuntimeError("pgbench transactions failed:\n" + done.stdout)
+    return float(found.group(1))  # float-ok: a rate, not money
+
+
+def run_fast(work: Coroutine[Any, Any, T]) -> T:
+    """Run on uvloop when it is there (uvicorn[standard] brings it): the load generator
+    shares the CPUs with the server, so every cycle it spends is taken from the product."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(work)
+    return uvloop.run(work)
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def print_cpu(result: LoadResult, pgbench_machine: MachineLoad | None) -> None:
+    """Where the CPU went during the measured product run, per accepted event."""
+    if not result.accepted:
+        return
+    parts = [
+        ("server", result.server_cpu),
+        ("load generator", result.generator_cpu),
+        ("PostgreSQL backends (pooled ones)", result.database_cpu),
+    ]
+    shown = [f"{name} {1000 * cpu / result.accepted:.2f}" for name, cpu in parts if cpu is not None]
+    print("CPU ms per accepted event: " + ", ".join(shown))
+    if result.sessions_opened is not None:
+        print(
+            f"during the product run, PostgreSQL saw {result.sessions_opened} new connections, "
+            f"{result.rollbacks} rolled-back transactions, {result.deadlocks} deadlocks"
+        )
+    own = sum(cpu for _, cpu in parts if cpu is not None) / result.seconds
+    print(f"CPUs used by this benchmark's processes during the product run: {own:.2f}")
+    for label, load in (("product run", result.machine), ("pgbench run", pgbench_machine)):
+        if load is not None:
+            print(
+                f"machine during {label}: {load.busy / load.wall:.2f} of {load.cpus} CPUs busy "
+                "(all processes, other users' included)"
+            )
+
+
+def main() -> int:
+    args = parse_args()
+    name = "gl_bench_" + secrets.token_hex(6)
+    url = database_url(name)
+    key = "gl_bench_" + secrets.token_hex(16)
+    workdir = Path(tempfile.mkdtemp(prefix="gl-bench-"))
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    server: ServerProcess | None = None
+    try:
+        print(
+            f"database {name}; {args.workers} worker(s), {args.clients} clients, "
+            f"{args.accounts} accounts, {args.seconds:g} s per run; {os.cpu_count()} CPU(s)",
+            flush=True,
+        )
+        server = ServerProcess(url, args.workers, key, workdir / "server.log")
+        server.wait_ready()
+        result, warm_accepted = run_fast(measure_product(server, url, key, args))
+        server.stop()
+        server = None
+
+        org_id = asyncio.run(bench_org(url))
+        events, draws, used = asyncio.run(ledger_totals(url, org_id))
+        expected = warm_accepted + result.accepted
+        if not events == draws == expected or used != expected:
+            raise RuntimeError(
+                f"ledger disagrees with the answers: {expected} accepted, {events} events, "
+                f"{draws} draws, {used} units used"
+            )
+
+        machine0, started = machine_ticks(), time.perf_counter()
+        tps = run_pgbench(url, org_id, args)
+        pgbench_machine = machine_load(machine0, time.perf_counter() - started)
+
+        rate = result.accepted / result.seconds
+        other = {s: n for s, n in sorted(result.statuses.items()) if s != 200}
+        print(f"accepted events/s   {rate:10.1f}   ({result.accepted} in {result.seconds:.1f} s)")
+        print(f"latency p50 (ms)    {percentile(result.latencies_ms, 0.50):10.1f}")
+        print(f"latency p99 (ms)    {percentile(result.latencies_ms, 0.99):10.1f}")
+        print(f"pgbench TPS         {tps:10.1f}")
+        print(f"product / ceiling   {rate / tps:10.2f}")
+        if other or result.errors:
+            print(f"not accepted: {other} {result.errors}")
+        print(f"ledger check: {events} events = {draws} draws = {used} units used")
+        print_cpu(result, pgbench_machine)
+        return 0 if not other and not result.errors else 1
+    finally:
+        if server is not None:
+            server.stop()
+        with contextlib.suppress(Exception):
+            asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
