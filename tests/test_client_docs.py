@@ -21,7 +21,10 @@ from tests.servers import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "client.md"
-# The project's shared/ folder (spec documents) sits beside the repository's checkout.
+# The seeds are Togai's client documentation from the project's specification folder, which sits
+# beside the repository's checkout (as CI has it); they are not part of the repository itself.
+# CI names the folder explicitly (.ci/run), and then its absence fails the run.
+SEEDS_REQUIRED = "GRANTLEDGER_SEEDS_DIR" in os.environ
 SEEDS = Path(
     os.environ.get(
         "GRANTLEDGER_SEEDS_DIR", Path(__file__).resolve().parents[2] / "shared" / "seeds"
@@ -105,6 +108,10 @@ def test_seed_examples_run_with_only_the_import_changed(
         FeatureApi,
     )
 
+    if not SEEDS.is_dir():
+        if SEEDS_REQUIRED:
+            pytest.fail(f"GRANTLEDGER_SEEDS_DIR={SEEDS} is not a directory")
+        pytest.skip(f"the specification seeds are not beside this checkout ({SEEDS})")
     key = server.key()
     # The examples read os.environ["BEARER_TOKEN"]; their second Configuration drops the host,
     # which then comes from GRANTLEDGER_HOST.
