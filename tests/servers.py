@@ -84,6 +84,7 @@ class Server:
     database_url: str
     clock_file: Path
     workers: int = 1
+    log_level: str = "warning"
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
@@ -98,7 +99,7 @@ class Server:
             "GRANTLEDGER_DATABASE_URL": self.database_url,
             "GRANTLEDGER_CLOCK_FILE": str(self.clock_file),
             "GRANTLEDGER_SWEEP_INTERVAL": os.environ.get("GRANTLEDGER_TEST_SWEEP_INTERVAL", "0"),
-            "GRANTLEDGER_LOG_LEVEL": "warning",
+            "GRANTLEDGER_LOG_LEVEL": self.log_level,
         }
         self.log_path = log_dir / f"server-{self.port}.log"
         log = self.log_path.open("wb")

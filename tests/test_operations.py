@@ -3,6 +3,7 @@ docs, request ids, 404/405 as JSON, and internal errors that never leak a stack 
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from pathlib import Path
@@ -242,3 +243,33 @@ def test_internal_errors_are_json_without_a_stack_trace(broken: tuple[Server, Pa
     assert server.log_path is not None
     log = server.log_path.read_text()
     assert "req-500" in log and "Traceback" in log  # the details stay with the operator
+
+
+def test_logs_are_json_lines_with_the_request_id(tmp_path: Path) -> None:
+    server = Server(
+        database_url=f"sqlite:///{tmp_path / 'logs.db'}",
+        clock_file=tmp_path / "clock",
+        log_level="info",
+    )
+    server.start(tmp_path)
+    try:
+        with server.client() as api:
+            assert api.get("/customers", headers={"x-request-id": "req-log"}).status_code == 200
+    finally:
+        server.stop()
+    assert server.log_path is not None
+    lines = [
+        json.loads(line)
+        for line in server.log_path.read_text().splitlines()
+        if line.startswith("{")
+    ]
+    access = [line for line in lines if line.get("request_id") == "req-log"]
+    assert len(access) == 1, lines
+    assert access[0]["logger"] == "grantledger.access"
+    assert access[0]["level"] == "info"
+    assert (access[0]["method"], access[0]["path"], access[0]["status"]) == (
+        "GET",
+        "/customers",
+        200,
+    )
+    assert access[0]["org"] and access[0]["ms"] >= 0

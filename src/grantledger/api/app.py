@@ -16,6 +16,7 @@ from grantledger.api.paging import PageTokens
 from grantledger.api.routers import catalog, credits, entitlements, health, holds, parties
 from grantledger.clock import Clock, clock_from_env
 from grantledger.config import Settings
+from grantledger.logs import configure as configure_logs
 from grantledger.service import sweeper, tenants
 from grantledger.service.context import Context
 from grantledger.store.database import Database
@@ -23,6 +24,7 @@ from grantledger.store.database import Database
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
+    configure_logs(settings.log_level)
     ctx = Context(Database(settings.database_url), clock or clock_from_env())
 
     @contextlib.asynccontextmanager

@@ -44,7 +44,13 @@ def error_response(
 
 def internal_error(method: str, path: str, request_id: str) -> WireJSONResponse:
     """Log the current exception with its trace; the caller gets only the request id."""
-    log.exception("unhandled error on %s %s (request %s)", method, path, request_id)
+    log.exception(
+        "unhandled error on %s %s (request %s)",
+        method,
+        path,
+        request_id,
+        extra={"request_id": request_id},
+    )
     return error_response(500, f"internal error; quote request id {request_id} when reporting it")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -75,14 +74,16 @@ class RequestContext:
             LATENCY.labels(scope["method"], template).observe(elapsed)
             if log.isEnabledFor(logging.INFO):
                 log.info(
-                    json.dumps(
-                        {
-                            "request_id": request_id,
-                            "method": scope["method"],
-                            "path": scope["path"],
-                            "status": status,
-                            "ms": round(elapsed * 1000, 2),
-                            "org": (scope.get("state") or {}).get("org_id"),
-                        }
-                    )
+                    "%s %s %s",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    extra={
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                        "org": (scope.get("state") or {}).get("org_id"),
+                    },
                 )
