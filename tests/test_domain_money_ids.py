@@ -150,10 +150,13 @@ def amounts_beyond_limits(draw: st.DrawFn) -> Decimal:
         units = draw(st.integers(1, 10**45))
         if units % 10 == 0:  # keep the last fractional digit significant
             units += 1
-        return Decimal(units).scaleb(-places)
+        # Built from text, which is exact: scaleb and + round to the context's 28 digits and
+        # could bring an amount back within the limits.
+        return Decimal(f"{units}E-{places}")
     places = draw(st.integers(0, MAX_FRACTION_DIGITS))
     integer = draw(st.integers(10**MAX_INTEGER_DIGITS, 10**40))
-    return Decimal(integer) + Decimal(draw(st.integers(0, 10**places - 1))).scaleb(-places)
+    fraction = draw(st.integers(0, 10**places - 1))
+    return Decimal(f"{integer}.{fraction:0{places}d}" if places else str(integer))
 
 
 @PROPERTY
