@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import error_message, ok_json
+from tests.helpers import balance, error_message, grant, ok_json
 from tests.servers import Server, iter_pages
 
 
@@ -278,9 +278,40 @@ def test_patch_account_rejects_bad_input_and_changes_nothing(api: httpx.Client) 
         ({"status": "ARCHIVED"}, "status"),
         ({"metadata": {"k": 1}}, "metadata"),
         ({"tags": "not-a-list"}, "tags"),
+        ({"netTermDays": 10**20}, "netTermDays"),
+        ({"netTermDays": -1}, "netTermDays"),
+        ({"netTermDays": 30.0}, "netTermDays"),
     ]:
         assert field in error_message(api.patch(path, json=bad), 400)
     assert api.get(path).json() == account
+    assert api.get("/accounts").status_code == 200
+
+
+def test_huge_net_term_days_never_creates_an_unreadable_account(api: httpx.Client) -> None:
+    customer = _create_customer(api)
+    account_id = _uid("acc")
+    body = {"id": account_id, "name": "Account", "customerId": customer["id"]}
+    assert "netTermDays" in error_message(
+        api.post("/accounts", json={**body, "netTermDays": 2**63}), 400
+    )
+    assert api.get(f"/accounts/{account_id}").status_code == 404
+    r = api.post("/accounts", json={**body, "netTermDays": 2**31 - 1})
+    assert r.status_code == 201, r.text
+    assert api.get(f"/accounts/{account_id}").json()["netTermDays"] == 2**31 - 1
+
+
+def test_currency_is_fixed_once_the_account_holds_credits(api: httpx.Client) -> None:
+    account = _create_account(api, _create_customer(api)["id"])
+    path = f"/accounts/{account['id']}"
+    # Without credits the currency may still be corrected.
+    assert api.patch(path, json={"invoiceCurrency": "EUR"}).json()["invoiceCurrency"] == "EUR"
+    grant(api, account["id"], 100)
+    message = error_message(api.patch(path, json={"invoiceCurrency": "USD"}), 409)
+    assert "EUR" in message and "USD" in message
+    assert api.get(path).json()["invoiceCurrency"] == "EUR"
+    # The same currency, or any other field, still patches.
+    assert api.patch(path, json={"invoiceCurrency": "EUR", "name": "Kept"}).status_code == 200
+    assert balance(api, account["id"])["unit"] == "EUR"
 
 
 def test_account_validation(api: httpx.Client) -> None:

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantledger.domain.errors import Conflict, NotFound
 from grantledger.service.context import Context
+from grantledger.store import credits as credit_store
 from grantledger.store import parties as store
 from grantledger.store.paging import Page
 
@@ -108,6 +109,16 @@ async def update_account(
         row = await store.get_account(conn, org_id, account_id, lock=True)
         if row is None:
             raise NotFound(f"account {account_id} not found")
+        currency = columns.get("invoice_currency", row["invoice_currency"])
+        # Credits are denominated in the currency the account had when they were granted; a
+        # different unit would mix currencies in one balance. (Grants lock this row too.)
+        if currency != row["invoice_currency"] and await credit_store.account_has_credits(
+            conn, org_id, account_id
+        ):
+            raise Conflict(
+                f"account {account_id} holds credits in {row['invoice_currency']}; "
+                f"its invoiceCurrency cannot change to {currency}"
+            )
         merged = {**row["attributes"], **attributes}
         changes = {**columns, "attributes": merged, "updated_at": ctx.now()}
         await store.update_account(conn, org_id, account_id, changes)

@@ -162,6 +162,13 @@ async def account_credits(
     return [_record(r) for r in await conn.execute(query)]
 
 
+async def account_has_credits(conn: AsyncConnection, org_id: str, account_id: str) -> bool:
+    query = sa.select(
+        sa.exists().where(credits.c.org_id == org_id, credits.c.account_id == account_id)
+    )
+    return bool((await conn.execute(query)).scalar_one())
+
+
 async def list_credits(
     conn: AsyncConnection,
     org_id: str,

@@ -9,6 +9,9 @@ from pydantic import Field, StrictBool, StrictInt, StrictStr
 from grantledger.api.wire import RequestModel, ResponseModel
 
 Id50 = Annotated[StrictStr, Field(min_length=1, max_length=50, pattern=r"\S")]
+# A JSON integer that fits the 32-bit field Togai declares: larger ones would be stored and then
+# fail to serialise on every later read of the resource.
+Int32 = Annotated[StrictInt, Field(ge=-(2**31), le=2**31 - 1)]
 
 
 class Address(RequestModel):
@@ -47,6 +50,7 @@ __all__ = [
     "EntitySetting",
     "ErrorResponse",
     "Id50",
+    "Int32",
     "PaginationOptions",
     "StrictBool",
     "StrictInt",

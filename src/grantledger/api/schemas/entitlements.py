@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictInt, StrictStr
 
-from grantledger.api.schemas.common import Id50
+from grantledger.api.schemas.common import Id50, Int32
 from grantledger.api.wire import (
     Amount,
     NonNegativeAmount,
@@ -316,7 +316,7 @@ class CreatePurchaseRequest(RequestModel):
     idempotency_key: Text255 | None = None
     effective_from: WireDate | None = None
     effective_until: WireDate | None = None
-    quantity: StrictInt | None = None
+    quantity: Int32 | None = None
     type: Literal["ENTITLEMENT_GRANT"] | None = None
 
 

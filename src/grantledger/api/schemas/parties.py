@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictInt, StrictStr
+from pydantic import Field, StrictStr
 
-from grantledger.api.schemas.common import Address, EntitySetting, Id50, PaginationOptions
+from grantledger.api.schemas.common import Address, EntitySetting, Id50, Int32, PaginationOptions
 from grantledger.api.wire import RequestModel, ResponseModel, WireDateTime
 
 Name = Annotated[StrictStr, Field(min_length=3, max_length=255)]
@@ -43,7 +43,7 @@ class AccountFields(RequestModel):
     primary_email: Email | None = None
     billing_information: BillingInformation | None = None
     settings: Annotated[list[EntitySetting], Field(max_length=10)] | None = None
-    net_term_days: StrictInt | None = None
+    net_term_days: Annotated[Int32, Field(ge=0)] | None = None
     metadata: dict[str, StrictStr] | None = None
     tags: list[StrictStr] | None = None
     status: Literal["ACTIVE", "DRAFT"] = "ACTIVE"
@@ -79,7 +79,7 @@ class UpdateAccountRequest(RequestModel):
     name: Name | None = None
     status: Literal["ACTIVE", "DRAFT"] | None = None
     invoice_currency: Currency | None = None
-    net_term_days: StrictInt | None = None
+    net_term_days: Annotated[Int32, Field(ge=0)] | None = None
     primary_email: Email | None = None
     billing_information: BillingInformation | None = None
     address: Address | None = None
