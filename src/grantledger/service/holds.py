@@ -176,7 +176,7 @@ async def settle(
                     )
                 )
             records[record.id] = await store.save_ledger_state(conn, record, state, now)
-        await store.settle_hold(conn, hold.id, outcome.value, now)
+        await store.settle_hold(conn, org_id, hold.id, outcome.value, now)
         await store.insert_transactions(conn, org_id, movements)
         settled = replace(hold, status=outcome.value, settled_at=now)
         return HoldView(settled, account["invoice_currency"])

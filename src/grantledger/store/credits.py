@@ -391,10 +391,12 @@ async def insert_hold(conn: AsyncConnection, hold: HoldRecord) -> None:
         )
 
 
-async def settle_hold(conn: AsyncConnection, hold_id: str, status: str, at: datetime) -> None:
+async def settle_hold(
+    conn: AsyncConnection, org_id: str, hold_id: str, status: str, at: datetime
+) -> None:
     await conn.execute(
         credit_holds.update()
-        .where(credit_holds.c.id == hold_id)
+        .where(credit_holds.c.org_id == org_id, credit_holds.c.id == hold_id)
         .values(status=status, settled_at=at)
     )
 
