@@ -307,6 +307,8 @@ BAD_EVENTS: list[tuple[str, Any, str]] = [
     ("attributes", [{"name": "tokens", "value": "ten"}], "attributes[0].value"),
     ("attributes", [{"name": "tokens", "value": "1e3"}], "attributes[0].value"),
     ("attributes", [{"name": "tokens", "value": "+1"}], "attributes[0].value"),
+    # Digits of other scripts are not JSON-numeric strings (Python would read "٣" as 3).
+    ("attributes", [{"name": "tokens", "value": "\u0663"}], "attributes[0].value"),
     ("attributes", [{"name": "tokens", "value": 1}], "attributes[0].value"),
     ("attributes", [{"name": f"a{i}", "value": "1"} for i in range(11)], "attributes"),
     (

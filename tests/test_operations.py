@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -273,3 +274,21 @@ def test_logs_are_json_lines_with_the_request_id(tmp_path: Path) -> None:
         200,
     )
     assert access[0]["org"] and access[0]["ms"] >= 0
+
+
+def test_oversized_bodies_are_refused_before_they_are_read(api: httpx.Client) -> None:
+    account = new_account(api)
+    padding = "x" * (2 << 20)
+    body = json.dumps(
+        {"creditRequests": [{"accountId": account, "creditAmount": 1, "purpose": padding}]}
+    ).encode()
+    declared = api.post("/credits", content=body, headers={"content-type": "application/json"})
+    assert "larger than" in _json_error(declared, 413)
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit must hold while streaming
+        for start in range(0, len(body), 64 << 10):
+            yield body[start : start + (64 << 10)]
+
+    streamed = api.post("/credits", content=chunks(), headers={"content-type": "application/json"})
+    assert "larger than" in _json_error(streamed, 413)
+    assert api.get("/credits", params={"account_id": account}).json()["data"] == []

@@ -12,6 +12,7 @@ import orjson
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
 from grantledger.domain.money import canonical
 
@@ -50,7 +51,31 @@ def loads(body: bytes) -> Any:
     return value
 
 
+# Far above any valid request (a 50-credit batch or a 10-attribute event is a few KiB); a larger
+# body is refused before it is read whole, so it cannot be buffered, parsed or stored.
+MAX_BODY_BYTES = 1 << 20
+
+
+def _too_large() -> HTTPException:
+    return HTTPException(413, f"request body is larger than {MAX_BODY_BYTES // 1024} KiB")
+
+
 class DecimalRequest(Request):
+    async def body(self) -> bytes:
+        if not hasattr(self, "_body"):
+            declared = self.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+                raise _too_large()
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in self.stream():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise _too_large()
+                chunks.append(chunk)
+            self._body = b"".join(chunks)
+        return self._body
+
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             self._json = loads(await self.body())

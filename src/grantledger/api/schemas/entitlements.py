@@ -417,7 +417,7 @@ class ValueRequest(RequestModel):
     value: Annotated[StrictStr, Field(max_length=255)]
 
 
-NumericString = Annotated[StrictStr, Field(max_length=600, pattern=r"^-?\d{1,512}(\.\d+)?$")]
+NumericString = Annotated[StrictStr, Field(max_length=600, pattern=r"^-?[0-9]{1,512}(\.[0-9]+)?$")]
 
 
 class EventAttribute(RequestModel):
