@@ -16,6 +16,8 @@ from tests.servers import (
 )
 
 BACKENDS = ["sqlite", "postgres"]
+# Backends whose shared database a server migrated and the suite wrote to: verified at the end.
+_SERVED: set[str] = set()
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +31,7 @@ def database_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     try:
         # Everything the suite did through the API must still add up, on both databases.
         for backend, url in urls.items():
-            if url is None:
+            if url is None or backend not in _SERVED:
                 continue
             result = run_cli(url, "verify")
             assert result.returncode == 0, (
@@ -55,6 +57,7 @@ def server(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Server]:
     url = database_url_for(request.param, database_urls)
+    _SERVED.add(request.param)
     state = tmp_path_factory.mktemp(f"server-{request.param}")
     srv = Server(database_url=url, clock_file=state / "clock")
     srv.start(state)

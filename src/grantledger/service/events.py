@@ -54,23 +54,28 @@ async def ingest_entitled(ctx: Context, org_id: str, event: EventInput) -> None:
     event_id = event.id or ctx.new_id("event")
 
     async def work(conn: AsyncConnection) -> _Outcome:
-        links, account_found = await store.features_for_event(
-            conn, org_id, event.schema_name, event.account_id
+        now = ctx.now()
+        reads = await store.features_for_event(
+            conn, org_id, event.schema_name, event.account_id, claim=(event_id, now)
         )
+        links = reads.links
         if not links:
             if await store.get_schema(conn, org_id, event.schema_name) is None:
                 raise InvalidInput(f"event schema {event.schema_name} does not exist")
             raise InvalidInput(f"no feature consumes events of schema {event.schema_name}")
-        if len(event.account_id) > 50 or not account_found:
+        if len(event.account_id) > 50 or not reads.account_found:
             raise InvalidInput(f"account {event.account_id} does not exist")
         quantities = _quantities(event, links)
-        now = ctx.now()
-        if not await store.claim_event_id(conn, org_id, event_id, now, now - rules.EVENT_ID_TTL):
+        stale_before = now - rules.EVENT_ID_TTL
+        if not await store.claim_event_id(
+            conn, org_id, event_id, now, stale_before, inserted=reads.claimed
+        ):
             raise Conflict(f"event id {event_id} was already received in the last 45 days")
         feature_ids = sorted(quantities)
-        await ensure_cycle_entries(
-            ctx, conn, org_id, event.account_id, feature_ids=feature_ids, at=event.timestamp
-        )
+        if reads.on_billing_plan:  # only billing schedules have cycle entries to create
+            await ensure_cycle_entries(
+                ctx, conn, org_id, event.account_id, feature_ids=feature_ids, at=event.timestamp
+            )
         records = await store.account_entries(
             conn, org_id, event.account_id, feature_ids, effective_at=event.timestamp, lock=True
         )
@@ -89,14 +94,14 @@ async def ingest_entitled(ctx: Context, org_id: str, event: EventInput) -> None:
         except NotEntitled as refusal:
             await _record_event(ctx, conn, org_id, event, event_id, now, refusal.message)
             return _Outcome(refusal.message)
-        event_pk = await _record_event(ctx, conn, org_id, event, event_id, now, None)
+        event_pk = ctx.new_id("evt", now)
         current = {(r.feature_id, r.entry.id): r.entry for r in records}
-        used: dict[str, dict[str, Decimal]] = defaultdict(dict)
+        used: dict[tuple[str, str], Decimal] = {}
         rows = []
         for seq, (feature_id, d) in enumerate(planned):
             entry = rules.apply_draw(current[(feature_id, d.entry_id)], d.amount)
             current[(feature_id, d.entry_id)] = entry
-            used[feature_id][d.entry_id] = entry.used
+            used[(feature_id, d.entry_id)] = entry.used
             rows.append(
                 {
                     "event_pk": event_pk,
@@ -109,9 +114,22 @@ async def ingest_entitled(ctx: Context, org_id: str, event: EventInput) -> None:
                     "created_at": now,
                 }
             )
-        for feature_id, values in used.items():
-            await store.add_used(conn, org_id, event.account_id, feature_id, values, now)
-        await store.insert_draws(conn, rows)
+        await store.record_accepted(
+            conn,
+            _event_row(org_id, event, event_id, event_pk, now, None),
+            [
+                {
+                    "k_org_id": org_id,
+                    "k_account_id": event.account_id,
+                    "k_feature_id": feature_id,
+                    "k_id": entry_id,
+                    "used": value,
+                    "updated_at": now,
+                }
+                for (feature_id, entry_id), value in sorted(used.items())
+            ],
+            rows,
+        )
         return _Outcome(None)
 
     outcome = await ctx.db.run(work)
@@ -129,19 +147,22 @@ async def _record_event(
     refusal: str | None,
 ) -> str:
     pk = ctx.new_id("evt", now)
-    await store.insert_event(
-        conn,
-        {
-            "id": pk,
-            "org_id": org_id,
-            "event_id": event_id,
-            "account_id": event.account_id,
-            "schema_name": event.schema_name,
-            "timestamp": event.timestamp,
-            "accepted": refusal is None,
-            "reason": refusal,
-            "payload": event.payload,
-            "received_at": now,
-        },
-    )
+    await store.insert_event(conn, _event_row(org_id, event, event_id, pk, now, refusal))
     return pk
+
+
+def _event_row(
+    org_id: str, event: EventInput, event_id: str, pk: str, now: datetime, refusal: str | None
+) -> dict[str, Any]:
+    return {
+        "id": pk,
+        "org_id": org_id,
+        "event_id": event_id,
+        "account_id": event.account_id,
+        "schema_name": event.schema_name,
+        "timestamp": event.timestamp,
+        "accepted": refusal is None,
+        "reason": refusal,
+        "payload": event.payload,
+        "received_at": now,
+    }

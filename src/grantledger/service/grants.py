@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,6 +25,7 @@ from grantledger.domain.entitlements import (
     purchase_entry_id,
 )
 from grantledger.domain.errors import Conflict, InvalidInput, NotFound
+from grantledger.domain.ids import EPOCH
 from grantledger.domain.money import check_precision
 from grantledger.service.catalog import plan_features
 from grantledger.service.context import Context
@@ -92,6 +94,10 @@ async def ensure_cycle_entries(
     """
     now = ctx.now()
     wanted: list[EntryRecord] = []
+    # Entries are made from the schedules' windows: a plan change (which holds the account row
+    # for update while it closes one schedule and opens another) must not commit between this
+    # read and the insert, or entries of the old window would outlive the change.
+    await parties.share_lock_account(conn, org_id, account_id)
     for schedule in await store.account_schedules(conn, org_id, account_id):
         if schedule["plan_type"] != PlanType.BILLING.value:
             continue
@@ -116,14 +122,27 @@ async def ensure_cycle_entries(
         )
     }
     missing = [w for w in wanted if (w.feature_id, w.entry.id) not in existing]
-    # Several cycles may appear at one instant (a back-dated schedule, a long idle account);
-    # distinct, cycle-ordered row keys keep "newest first" meaning the latest cycle first.
-    missing.sort(key=lambda r: (r.entry.effective_from, r.entry.id))
-    missing = [
-        replace(r, row_key=ctx.new_id("fce", now - timedelta(microseconds=len(missing) - 1 - i)))
-        for i, r in enumerate(missing)
-    ]
-    await store.insert_entries(conn, org_id, missing, ignore_existing=True)
+    await store.insert_entries(conn, org_id, _keyed_by_cycle(ctx, missing), ignore_existing=True)
+
+
+def _keyed_by_cycle(ctx: Context, records: list[EntryRecord]) -> list[EntryRecord]:
+    """Row keys (the "newest first" order of entry lists) from each cycle's start.
+
+    Cycles are created lazily and out of order (the current one by an event, earlier ones by a
+    later read), so creation time would list an old cycle above the current one. Within one
+    start, a rank of microseconds keeps the order deterministic (PRICE_PLAN above OVERAGE).
+    Ids cannot encode instants before 1970: such cycles share that instant, ranked the same way.
+    """
+
+    def start(record: EntryRecord) -> datetime:
+        return max(record.entry.effective_from, EPOCH)
+
+    keyed: list[EntryRecord] = []
+    for begins, group in groupby(sorted(records, key=lambda r: (start(r), r.entry.id)), start):
+        for rank, record in enumerate(group):
+            at = begins + timedelta(microseconds=rank)
+            keyed.append(replace(record, row_key=ctx.new_id("fce", at)))
+    return keyed
 
 
 async def assign_plan(
@@ -143,6 +162,7 @@ async def assign_plan(
                 f"plan {plan_id} is a PURCHASE plan; buy it with POST /accounts/{{id}}/purchases"
             )
         now = ctx.now()
+        closed: list[tuple[str, date]] = []
         for old in await store.account_schedules(conn, org_id, account_id):
             if old["plan_type"] != PlanType.BILLING.value:
                 continue
@@ -151,9 +171,13 @@ async def assign_plan(
             if end is not None and old["effective_from"] >= end:
                 continue  # begins after the new schedule ends: no overlap, nothing to close
             close = max(start, old["effective_from"])
-            await store.close_schedule(conn, old["id"], close, now)
+            await store.close_schedule(conn, org_id, old["id"], close, now)
+            closed.append((old["id"], close))
+        # Entries are clipped only once every schedule is closed, so each kind of row is
+        # locked once, in one order: account, schedules, entries.
+        for schedule_id, close in closed:
             await _clip_schedule_entries(
-                ctx, conn, org_id, account_id, old["id"], midnight(close), now
+                ctx, conn, org_id, account_id, schedule_id, midnight(close), now
             )
         schedule = {
             "id": ctx.new_id("sch", now),

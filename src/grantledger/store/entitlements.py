@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from grantledger.domain.entitlements import Entry, EntrySource
+from grantledger.domain.entitlements import Entry, EntrySource, PlanType
 from grantledger.store.paging import Page, fetch_page
 from grantledger.store.tables import (
     accounts,
@@ -193,6 +193,15 @@ _FEATURES_FOR_EVENT = (
             accounts.c.id == sa.bindparam("account_id"),
         )
         .label("account_found"),
+        sa.exists()
+        .where(
+            schedules.c.org_id == sa.bindparam("org_id"),
+            schedules.c.account_id == sa.bindparam("account_id"),
+            entitlement_plans.c.org_id == schedules.c.org_id,
+            entitlement_plans.c.id == schedules.c.plan_id,
+            entitlement_plans.c.type == PlanType.BILLING.value,
+        )
+        .label("on_billing_plan"),
     )
     .where(
         feature_schemas.c.org_id == sa.bindparam("org_id"),
@@ -202,21 +211,62 @@ _FEATURES_FOR_EVENT = (
 )
 
 
-async def features_for_event(
-    conn: AsyncConnection, org_id: str, schema_name: str, account_id: str
-) -> tuple[list[tuple[str, str]], bool]:
-    """`features_for_schema`, and whether the account exists (known only if a feature is found).
+@functools.cache
+def _features_for_event_claiming() -> sa.Select[Any]:
+    """`_FEATURES_FOR_EVENT` that also claims the event id (PostgreSQL: a data-modifying CTE).
 
-    One round trip instead of two on the real-time gate, where round trips are the cost.
+    PostgreSQL runs the claim to completion whatever the rows; if the request is refused
+    afterwards, the transaction's rollback undoes it.
     """
-    rows = (
-        await conn.execute(
-            _FEATURES_FOR_EVENT,
-            {"org_id": org_id, "schema_name": schema_name, "account_id": account_id},
-        )
-    ).all()
-    found = bool(rows) and bool(rows[0].account_found)
-    return [(r.feature_id, r.attribute_name) for r in rows], found
+    insert: Any = postgresql.insert(event_ids).values(
+        org_id=sa.bindparam("org_id"),
+        event_id=sa.bindparam("event_id"),
+        received_at=sa.bindparam("received_at", type_=UTCDateTime()),
+    )
+    claim = (
+        insert.on_conflict_do_nothing(index_elements=["org_id", "event_id"])
+        .returning(event_ids.c.event_id)
+        .cte("claim")
+    )
+    claimed = sa.select(sa.func.count()).select_from(claim).scalar_subquery().label("claimed")
+    return _FEATURES_FOR_EVENT.add_columns(claimed)
+
+
+@dataclass(frozen=True)
+class EventReads:
+    links: list[tuple[str, str]]  # (feature id, attribute name) of the schema's features
+    account_found: bool  # known only when a feature is found
+    on_billing_plan: bool  # the account has a BILLING schedule (whose cycles may need entries)
+    # The event id was inserted as new (True), was taken (False), or was not tried (None).
+    claimed: bool | None
+
+
+async def features_for_event(
+    conn: AsyncConnection,
+    org_id: str,
+    schema_name: str,
+    account_id: str,
+    claim: tuple[str, datetime] | None = None,
+) -> EventReads:
+    """`features_for_schema`, whether the account exists and whether it has a billing plan.
+
+    With `claim` (event id, instant) on PostgreSQL, also inserts the id as `claim_event_id`
+    does first. One round trip instead of four on the real-time gate, where round trips are
+    the cost.
+    """
+    params: Row = {"org_id": org_id, "schema_name": schema_name, "account_id": account_id}
+    query = _FEATURES_FOR_EVENT
+    claiming = claim is not None and conn.dialect.name == "postgresql"
+    if claiming and claim is not None:
+        query = _features_for_event_claiming()
+        params["event_id"], params["received_at"] = claim
+    rows = (await conn.execute(query, params)).all()
+    return EventReads(
+        links=[(r.feature_id, r.attribute_name) for r in rows],
+        account_found=bool(rows) and bool(rows[0].account_found),
+        on_billing_plan=bool(rows) and bool(rows[0].on_billing_plan),
+        claimed=bool(rows[0].claimed) if claiming and rows else None,
+    )
 
 
 # --- plans, schedules, purchases -----------------------------------------------------------
@@ -273,10 +323,12 @@ async def account_schedules(conn: AsyncConnection, org_id: str, account_id: str)
     return [dict(r._mapping) for r in rows]
 
 
-async def close_schedule(conn: AsyncConnection, schedule_id: str, end: Any, at: datetime) -> None:
+async def close_schedule(
+    conn: AsyncConnection, org_id: str, schedule_id: str, end: Any, at: datetime
+) -> None:
     await conn.execute(
         schedules.update()
-        .where(schedules.c.id == schedule_id)
+        .where(schedules.c.org_id == org_id, schedules.c.id == schedule_id)
         .values(effective_until=end, updated_at=at)
     )
 
@@ -355,6 +407,9 @@ def entry_values(org_id: str, record: EntryRecord) -> Row:
     }
 
 
+_INSERT_CHUNK = 500
+
+
 async def insert_entries(
     conn: AsyncConnection, org_id: str, records: Sequence[EntryRecord], *, ignore_existing: bool
 ) -> None:
@@ -366,12 +421,15 @@ async def insert_entries(
         await conn.execute(feature_entries.insert(), rows)
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(feature_entries).values(rows)
-    await conn.execute(
-        statement.on_conflict_do_nothing(
-            index_elements=["org_id", "account_id", "feature_id", "id"]
+    # A back-dated schedule can add thousands of cycle entries at once; one multi-row statement
+    # of them all would pass the drivers' bound-parameter limits (32767 for asyncpg).
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        statement = dialect.insert(feature_entries).values(rows[start : start + _INSERT_CHUNK])
+        await conn.execute(
+            statement.on_conflict_do_nothing(
+                index_elements=["org_id", "account_id", "feature_id", "id"]
+            )
         )
-    )
 
 
 def _entries_of(org_id: str, account_id: str) -> sa.Select[Any]:
@@ -501,28 +559,6 @@ _SET_USED = (
 )
 
 
-async def add_used(
-    conn: AsyncConnection,
-    org_id: str,
-    account_id: str,
-    feature_id: str,
-    used: dict[str, Decimal],
-    at: datetime,
-) -> None:
-    for entry_id, value in used.items():
-        await conn.execute(
-            _SET_USED,
-            {
-                "k_org_id": org_id,
-                "k_account_id": account_id,
-                "k_feature_id": feature_id,
-                "k_id": entry_id,
-                "used": value,
-                "updated_at": at,
-            },
-        )
-
-
 async def insert_change(conn: AsyncConnection, values: Row) -> None:
     await conn.execute(feature_entry_changes.insert().values(**values))
 
@@ -600,20 +636,28 @@ async def account_values(conn: AsyncConnection, org_id: str, account_id: str) ->
 
 
 async def claim_event_id(
-    conn: AsyncConnection, org_id: str, event_id: str, at: datetime, stale_before: datetime
+    conn: AsyncConnection,
+    org_id: str,
+    event_id: str,
+    at: datetime,
+    stale_before: datetime,
+    inserted: bool | None = None,
 ) -> bool:
     """Reserve an event id; False when it was seen after `stale_before`.
 
-    Insert first (one round trip for a new id, the usual case). The primary key makes two
-    simultaneous claims of one id impossible: PostgreSQL holds the second insert until the
-    first transaction ends, and then does nothing if it committed; the id, found taken, can
-    only be reclaimed if it is stale, and the row lock lets one reclaimer win.
+    Insert first (one round trip for a new id, the usual case; none when `inserted` tells
+    what that insert, already made, did). The primary key makes two simultaneous claims of
+    one id impossible: PostgreSQL holds the second insert until the first transaction ends,
+    and then does nothing if it committed; the id, found taken, can only be reclaimed if it
+    is stale, and the row lock lets one reclaimer win.
     """
-    inserted = await conn.execute(
-        _claim_statement(conn.dialect.name),
-        {"org_id": org_id, "event_id": event_id, "received_at": at},
-    )
-    if inserted.rowcount == 1:
+    if inserted is None:
+        result = await conn.execute(
+            _claim_statement(conn.dialect.name),
+            {"org_id": org_id, "event_id": event_id, "received_at": at},
+        )
+        inserted = result.rowcount == 1
+    if inserted:
         return True
     reclaimed = await conn.execute(
         _RECLAIM_EVENT_ID,
@@ -647,6 +691,66 @@ _INSERT_DRAWS = draws.insert()
 
 async def insert_event(conn: AsyncConnection, values: Row) -> None:
     await conn.execute(_INSERT_EVENT, values)
+
+
+async def record_accepted(
+    conn: AsyncConnection, event: Row, used: Sequence[Row], draw_rows: Sequence[Row]
+) -> None:
+    """Write an accepted event, the new `used` of the entries it drew from, and its draws.
+
+    The caller holds the entries' row locks (`account_entries(..., lock=True)`), so these
+    writes take no lock in a new order. On PostgreSQL they go as one statement (data-modifying
+    CTEs, one round trip instead of three); SQLite cannot modify rows inside WITH.
+    `used` rows carry the keys of `set_used`.
+    """
+    if conn.dialect.name != "postgresql":
+        await insert_event(conn, event)
+        for row in used:
+            await conn.execute(_SET_USED, row)
+        await insert_draws(conn, draw_rows)
+        return
+    params: Row = {f"e_{k}": v for k, v in event.items()}
+    for i, row in enumerate(used):
+        params.update((f"u{i}_{k}", v) for k, v in row.items())
+    for i, row in enumerate(draw_rows):
+        params.update((f"d{i}_{k}", v) for k, v in row.items())
+    await conn.execute(_accepted_statement(len(used), len(draw_rows)), params)
+
+
+@functools.cache
+def _accepted_statement(n_used: int, n_draws: int) -> sa.Executable:
+    ctes: list[Any] = [
+        events.insert()
+        .values({c.name: sa.bindparam(f"e_{c.name}", type_=c.type) for c in events.c})
+        .cte("accepted_event")
+    ]
+    for i in range(n_used):
+        ctes.append(
+            feature_entries.update()
+            .where(
+                feature_entries.c.org_id == sa.bindparam(f"u{i}_k_org_id"),
+                feature_entries.c.account_id == sa.bindparam(f"u{i}_k_account_id"),
+                feature_entries.c.feature_id == sa.bindparam(f"u{i}_k_feature_id"),
+                feature_entries.c.id == sa.bindparam(f"u{i}_k_id"),
+            )
+            .values(
+                used=sa.bindparam(f"u{i}_used", type_=Money()),
+                updated_at=sa.bindparam(f"u{i}_updated_at", type_=UTCDateTime()),
+            )
+            .cte(f"used_{i}")
+        )
+    # One single-row INSERT per draw: a multi-row VALUES statement is not cacheable by
+    # SQLAlchemy and would be compiled again on every event.
+    for i in range(n_draws):
+        ctes.append(
+            draws.insert()
+            .values({c.name: sa.bindparam(f"d{i}_{c.name}", type_=c.type) for c in draws.c})
+            .cte(f"draw_{i}")
+        )
+    # PostgreSQL runs every data-modifying CTE to completion, read or not.
+    main: sa.Select[Any] = sa.select(sa.literal_column("1"))
+    executable: sa.Executable = main.add_cte(*ctes)
+    return executable
 
 
 async def insert_draws(conn: AsyncConnection, rows: Sequence[Row]) -> None:

@@ -48,6 +48,18 @@ async def get_account(
     return dict(found._mapping) if found else None
 
 
+async def share_lock_account(conn: AsyncConnection, org_id: str, account_id: str) -> None:
+    """Wait for, then block, changes that lock the account row for update (a plan change)
+    until commit; readers sharing the lock do not wait for each other. Statements after this
+    one see what such a change committed. (SQLite serializes writers; nothing to do there.)"""
+    query = (
+        sa.select(accounts.c.id)
+        .where(accounts.c.org_id == org_id, accounts.c.id == account_id)
+        .with_for_update(read=True)
+    )
+    await conn.execute(query)
+
+
 async def list_accounts(
     conn: AsyncConnection, org_id: str, after: str | None, limit: int
 ) -> Page[dict[str, Any]]:
