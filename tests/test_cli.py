@@ -332,3 +332,10 @@ def test_printed_curl_targets_a_reachable_address() -> None:
     assert "http://[fe80::1]:81/credits" in _curl_example("fe80::1", 81, "k")
     assert "http://10.1.2.3:8000/credits" in _curl_example("10.1.2.3", 8000, "k")
     assert "'Authorization: Bearer gl_abc'" in _curl_example("127.0.0.1", 1, "gl_abc")
+
+
+def test_verify_on_an_unmigrated_database_says_what_to_do(tmp_path: Path) -> None:
+    result = run_cli(f"sqlite:///{tmp_path / 'never-migrated.db'}", "verify")
+    assert result.returncode == 2
+    assert "grantledger migrate" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout

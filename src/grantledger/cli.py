@@ -1,4 +1,4 @@
-"""`grantledger serve | migrate | keys | verify | demo`."""
+"""`grantledger serve | migrate | keys create | verify`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import sys
 import typer
 import uvicorn
 from rich.console import Console
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from grantledger.clock import clock_from_env
 from grantledger.config import Settings
@@ -38,6 +40,14 @@ async def _with_context(settings: Settings, work):  # type: ignore[no-untyped-de
     ctx = _context(settings)
     try:
         return await work(ctx)
+    except (DBAPIError, OSError) as error:
+        # An operator's mistake (wrong URL, server down, never migrated): say so, no traceback.
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        err.print(
+            f"[red]cannot use the database[/red] {make_url(settings.database_url)!r}: {reason}\n"
+            "Is GRANTLEDGER_DATABASE_URL right, and has `grantledger migrate` been run?"
+        )
+        raise typer.Exit(2) from None
     finally:
         await ctx.db.dispose()
 
