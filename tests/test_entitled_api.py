@@ -410,3 +410,17 @@ def test_timestamps_at_the_ends_of_the_calendar(
         assert s.tokens in error_message(s.send(at, tokens="1", images="0"), 403)
     _ok(s.send(NOW, tokens="10", images="1"))
     assert s.balance(s.tokens) == 0
+
+
+def test_events_of_an_inactive_schema_are_refused(clock: Server, api: httpx.Client) -> None:
+    clock.set_clock(NOW)
+    s = Setup(api)
+    grant_entry(api, s.account, s.tokens, 10)
+    assert api.post(f"/event_schema/{s.schema}/deactivate").status_code == 200
+    message = error_message(s.send(NOW, "evt-off", tokens="1", images="0"), 400)
+    assert s.schema in message and "inactive" in message
+    assert s.balance(s.tokens) == 10
+    # Refused as bad input, the event did not use up its id.
+    assert api.post(f"/event_schema/{s.schema}/activate").status_code == 200
+    _ok(s.send(NOW, "evt-off", tokens="1", images="0"))
+    assert s.balance(s.tokens) == 9

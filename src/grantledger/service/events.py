@@ -63,6 +63,10 @@ async def ingest_entitled(ctx: Context, org_id: str, event: EventInput) -> None:
             if await store.get_schema(conn, org_id, event.schema_name) is None:
                 raise InvalidInput(f"event schema {event.schema_name} does not exist")
             raise InvalidInput(f"no feature consumes events of schema {event.schema_name}")
+        if not reads.schema_active:
+            raise InvalidInput(
+                f"event schema {event.schema_name} is inactive; activate it to accept its events"
+            )
         if len(event.account_id) > 50 or not reads.account_found:
             raise InvalidInput(f"account {event.account_id} does not exist")
         quantities = _quantities(event, links)

@@ -202,6 +202,13 @@ _FEATURES_FOR_EVENT = (
             entitlement_plans.c.type == PlanType.BILLING.value,
         )
         .label("on_billing_plan"),
+        sa.exists()
+        .where(
+            event_schemas.c.org_id == sa.bindparam("org_id"),
+            event_schemas.c.name == sa.bindparam("schema_name"),
+            event_schemas.c.status == "ACTIVE",
+        )
+        .label("schema_active"),
     )
     .where(
         feature_schemas.c.org_id == sa.bindparam("org_id"),
@@ -237,6 +244,7 @@ class EventReads:
     links: list[tuple[str, str]]  # (feature id, attribute name) of the schema's features
     account_found: bool  # known only when a feature is found
     on_billing_plan: bool  # the account has a BILLING schedule (whose cycles may need entries)
+    schema_active: bool  # known only when a feature is found
     # The event id was inserted as new (True), was taken (False), or was not tried (None).
     claimed: bool | None
 
@@ -265,6 +273,7 @@ async def features_for_event(
         links=[(r.feature_id, r.attribute_name) for r in rows],
         account_found=bool(rows) and bool(rows[0].account_found),
         on_billing_plan=bool(rows) and bool(rows[0].on_billing_plan),
+        schema_active=bool(rows) and bool(rows[0].schema_active),
         claimed=bool(rows[0].claimed) if claiming and rows else None,
     )
 
