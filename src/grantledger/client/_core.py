@@ -49,6 +49,9 @@ M = TypeVar("M", bound=BaseModel)
 I_co = TypeVar("I_co", covariant=True)
 
 
+Seconds = float  # float-ok: a duration in seconds, never money
+
+
 @dataclass(frozen=True)
 class Call(Generic[T]):
     """One operation, ready to send: method, encoded path, query, JSON body, answer model."""
@@ -133,13 +136,13 @@ def transport_error(exc: httpx.TransportError, call: Call[Any]) -> ApiException:
     return error
 
 
-def _retry_after_seconds(value: str | None, now: float) -> float | None:
+def _retry_after_seconds(value: str | None, now: Seconds) -> Seconds | None:
     """`Retry-After` as seconds: either delta-seconds or an HTTP date."""
     if value is None:
         return None
     text = value.strip()
     try:
-        return max(0.0, float(text))
+        return max(0.0, float(text))  # float-ok: seconds
     except ValueError:
         pass
     try:
@@ -162,11 +165,13 @@ class RetryPolicy:
     def __init__(self, configuration: Configuration) -> None:
         self.config = configuration
 
-    def _backoff(self, attempt: int) -> float:
+    def _backoff(self, attempt: int) -> Seconds:
         ceiling = min(self.config.max_backoff, self.config.backoff_factor * 2.0**attempt)
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
-    def after_answer(self, call: Call[Any], attempt: int, response: httpx.Response) -> float | None:
+    def after_answer(
+        self, call: Call[Any], attempt: int, response: httpx.Response
+    ) -> Seconds | None:
         """Seconds to wait before retrying this answer, or None to keep it."""
         if response.status_code not in self.config.retry_statuses:
             return None
@@ -179,7 +184,9 @@ class RetryPolicy:
             return None
         return told
 
-    def after_error(self, call: Call[Any], attempt: int, exc: httpx.TransportError) -> float | None:
+    def after_error(
+        self, call: Call[Any], attempt: int, exc: httpx.TransportError
+    ) -> Seconds | None:
         """Seconds to wait before retrying after a transport failure, or None to raise it."""
         if attempt >= self.config.retries:
             return None

@@ -53,7 +53,7 @@ class _Base:
 
     def _delay(
         self, call: Call[Any], attempt: int, outcome: httpx.Response | httpx.TransportError
-    ) -> float | None:
+    ) -> float | None:  # float-ok: seconds
         """Seconds to wait before the next attempt, or None when this outcome is final."""
         if isinstance(outcome, httpx.Response):
             return self.retry_policy.after_answer(call, attempt, outcome)

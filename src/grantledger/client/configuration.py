@@ -45,9 +45,9 @@ class Configuration:
         *,
         timeout: float | httpx.Timeout | None = 30.0,
         retries: int = 3,
-        backoff_factor: float = 0.5,
-        max_backoff: float = 30.0,
-        max_retry_after: float = 120.0,
+        backoff_factor: float = 0.5,  # float-ok: seconds
+        max_backoff: float = 30.0,  # float-ok: seconds
+        max_retry_after: float = 120.0,  # float-ok: seconds
         retry_statuses: Iterable[int] = (429, 503),
         headers: Mapping[str, str] | None = None,
         verify: bool | str = True,
