@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -24,7 +25,7 @@ class EventInput:
     id: str | None
     timestamp: datetime
     account_id: str
-    attributes: dict[str, str]
+    attributes: Sequence[tuple[str, str]]  # (name, numeric text), as sent
     payload: dict[str, Any]
 
 
@@ -33,10 +34,17 @@ class _Outcome:
     refusal: str | None
 
 
-def _quantities(event: EventInput, links: list[tuple[str, str]]) -> dict[str, Decimal]:
+def _named(attributes: Sequence[tuple[str, str]]) -> dict[str, str]:
+    named = dict(attributes)
+    if len(named) != len(attributes):
+        raise InvalidInput("event attributes must have distinct names")
+    return named
+
+
+def _quantities(attributes: dict[str, str], links: list[tuple[str, str]]) -> dict[str, Decimal]:
     quantities: dict[str, Decimal] = {}
     for feature_id, attribute in links:
-        raw = event.attributes.get(attribute)
+        raw = attributes.get(attribute)
         if raw is None:
             raise InvalidInput(
                 f"event lacks attribute {attribute}, the quantity of feature {feature_id}"
@@ -52,6 +60,7 @@ def _quantities(event: EventInput, links: list[tuple[str, str]]) -> dict[str, De
 async def ingest_entitled(ctx: Context, org_id: str, event: EventInput) -> None:
     """Accept and draw, all in one transaction, or refuse (403) having drawn nothing."""
     event_id = event.id or ctx.new_id("event")
+    attributes = _named(event.attributes)
 
     async def work(conn: AsyncConnection) -> _Outcome:
         now = ctx.now()
@@ -69,7 +78,7 @@ async def ingest_entitled(ctx: Context, org_id: str, event: EventInput) -> None:
             )
         if len(event.account_id) > 50 or not reads.account_found:
             raise InvalidInput(f"account {event.account_id} does not exist")
-        quantities = _quantities(event, links)
+        quantities = _quantities(attributes, links)
         stale_before = now - rules.EVENT_ID_TTL
         if not await store.claim_event_id(
             conn, org_id, event_id, now, stale_before, inserted=reads.claimed

@@ -29,7 +29,6 @@ from grantledger.api.schemas.entitlements import (
 )
 from grantledger.api.wire import dump
 from grantledger.domain.entitlements import EntrySource
-from grantledger.domain.errors import InvalidInput
 from grantledger.service import entitlements, events, grants
 from grantledger.service.entitlements import Holding
 from grantledger.service.events import EventInput
@@ -214,15 +213,12 @@ async def void_feature_credit_entry(
 async def ingest_entitled_event(body: IngestEventRequest, org: Org, ctx: Ctx) -> WireJSONResponse:
     """Ingest the event only if the account is entitled to every feature it consumes."""
     e = body.event
-    names = [a.name for a in e.attributes]
-    if len(names) != len(set(names)):
-        raise InvalidInput("event attributes must have distinct names")
     event = EventInput(
         schema_name=e.schema_name,
         id=e.id,
         timestamp=e.timestamp,
         account_id=e.account_id,
-        attributes={a.name: a.value for a in e.attributes},
+        attributes=[(a.name, a.value) for a in e.attributes],
         payload=dump(e) | {"timestamp": e.timestamp.isoformat()},
     )
     await events.ingest_entitled(ctx, org, event)
