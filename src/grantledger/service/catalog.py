@@ -30,13 +30,15 @@ async def create_schema(ctx: Context, org_id: str, values: Row) -> Row:
     return await ctx.db.run(work)
 
 
-async def get_schema(ctx: Context, org_id: str, name: str) -> Row:
+async def get_schema(ctx: Context, org_id: str, name: str, version: int | None = None) -> Row:
     async def work(conn: AsyncConnection) -> Row | None:
         return await store.get_schema(conn, org_id, name)
 
     row = await ctx.db.run(work)
     if row is None:
         raise NotFound(f"event schema {name} not found")
+    if version is not None and version != row["version"]:
+        raise NotFound(f"event schema {name} has no version {version}")
     return row
 
 

@@ -14,7 +14,7 @@ from grantledger.domain.entitlements import Entry, FeatureCredits, PlanType, Val
 from grantledger.domain.errors import InvalidInput, NotFound
 from grantledger.service.catalog import plan_features
 from grantledger.service.context import Context
-from grantledger.service.grants import ensure_cycle_entries, entry_snapshot
+from grantledger.service.grants import change_entry, ensure_cycle_entries
 from grantledger.store import entitlements as store
 from grantledger.store import parties
 from grantledger.store.entitlements import EntryRecord
@@ -93,9 +93,6 @@ async def list_entries(
     return await ctx.db.run(work)
 
 
-_snapshot = entry_snapshot
-
-
 async def _change_entry(
     ctx: Context,
     org_id: str,
@@ -115,21 +112,7 @@ async def _change_entry(
         entry = change(record.entry, now)
         if entry == record.entry:
             return record
-        await store.save_entry(conn, org_id, record, entry, now)
-        await store.insert_change(
-            conn,
-            {
-                "id": ctx.new_id("fcc", now),
-                "org_id": org_id,
-                "account_id": account_id,
-                "feature_id": feature_id,
-                "entry_id": entry_id,
-                "change": kind,
-                "before": _snapshot(record.entry),
-                "after": _snapshot(entry),
-                "created_at": now,
-            },
-        )
+        await change_entry(ctx, conn, org_id, record, entry, kind, now)
         return replace(record, entry=entry, updated_at=now)
 
     return await ctx.db.run(work)

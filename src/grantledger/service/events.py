@@ -130,17 +130,7 @@ async def ingest_entitled(ctx: Context, org_id: str, event: EventInput) -> None:
         await store.record_accepted(
             conn,
             _event_row(org_id, event, event_id, event_pk, now, None),
-            [
-                {
-                    "k_org_id": org_id,
-                    "k_account_id": event.account_id,
-                    "k_feature_id": feature_id,
-                    "k_id": entry_id,
-                    "used": value,
-                    "updated_at": now,
-                }
-                for (feature_id, entry_id), value in sorted(used.items())
-            ],
+            [(*key, value) for key, value in sorted(used.items())],
             rows,
         )
         return _Outcome(None)

@@ -195,13 +195,40 @@ async def assign_plan(
     return await ctx.db.run(work)
 
 
-def entry_snapshot(entry: Entry) -> Row:
+def _snapshot(entry: Entry) -> Row:
     """What an entry change log row keeps of an entry, so `asOf` reads can undo the change."""
     return {
         "granted": str(entry.granted),
         "effectiveUntil": entry.effective_until.isoformat() if entry.effective_until else None,
         "voided": entry.voided,
     }
+
+
+async def change_entry(
+    ctx: Context,
+    conn: AsyncConnection,
+    org_id: str,
+    record: EntryRecord,
+    changed: Entry,
+    kind: str,
+    now: datetime,
+) -> None:
+    """Save a changed entry and log the change (PATCH, VOID or CLOSE) for `asOf` reads."""
+    await store.save_entry(conn, org_id, record, changed, now)
+    await store.insert_change(
+        conn,
+        {
+            "id": ctx.new_id("fcc", now),
+            "org_id": org_id,
+            "account_id": record.account_id,
+            "feature_id": record.feature_id,
+            "entry_id": record.entry.id,
+            "change": kind,
+            "before": _snapshot(record.entry),
+            "after": _snapshot(changed),
+            "created_at": now,
+        },
+    )
 
 
 async def _clip_schedule_entries(
@@ -220,24 +247,9 @@ async def _clip_schedule_entries(
             continue
         if entry.effective_until is not None and entry.effective_until <= close:
             continue
-        clipped = max(close, entry.effective_from)
-        changed = replace(entry, effective_until=clipped)
-        await store.save_entry(conn, org_id, record, changed, now)
         # Logged like a PATCH: without it, reads asOf before the change lose the old window.
-        await store.insert_change(
-            conn,
-            {
-                "id": ctx.new_id("fcc", now),
-                "org_id": org_id,
-                "account_id": account_id,
-                "feature_id": record.feature_id,
-                "entry_id": entry.id,
-                "change": "CLOSE",
-                "before": entry_snapshot(entry),
-                "after": entry_snapshot(changed),
-                "created_at": now,
-            },
-        )
+        changed = replace(entry, effective_until=max(close, entry.effective_from))
+        await change_entry(ctx, conn, org_id, record, changed, "CLOSE", now)
 
 
 async def list_schedules(ctx: Context, org_id: str, account_id: str) -> list[Row]:

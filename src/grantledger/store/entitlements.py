@@ -165,24 +165,6 @@ async def update_feature(conn: AsyncConnection, org_id: str, feature_id: str, va
     )
 
 
-_FEATURES_FOR_SCHEMA = (
-    sa.select(feature_schemas.c.feature_id, feature_schemas.c.attribute_name)
-    .where(
-        feature_schemas.c.org_id == sa.bindparam("org_id"),
-        feature_schemas.c.schema_name == sa.bindparam("schema_name"),
-    )
-    .order_by(feature_schemas.c.feature_id)
-)
-
-
-async def features_for_schema(
-    conn: AsyncConnection, org_id: str, schema_name: str
-) -> list[tuple[str, str]]:
-    """(feature id, attribute name) of every feature that events of this schema consume."""
-    rows = await conn.execute(_FEATURES_FOR_SCHEMA, {"org_id": org_id, "schema_name": schema_name})
-    return [(r.feature_id, r.attribute_name) for r in rows]
-
-
 _FEATURES_FOR_EVENT = (
     sa.select(
         feature_schemas.c.feature_id,
@@ -256,7 +238,8 @@ async def features_for_event(
     account_id: str,
     claim: tuple[str, datetime] | None = None,
 ) -> EventReads:
-    """`features_for_schema`, whether the account exists and whether it has a billing plan.
+    """(feature id, attribute name) of every feature that events of the schema consume, and
+    whether the schema is active, the account exists and it has a billing plan.
 
     With `claim` (event id, instant) on PostgreSQL, also inserts the id as `claim_event_id`
     does first. One round trip instead of four on the real-time gate, where round trips are
@@ -553,19 +536,32 @@ async def save_entry(
     )
 
 
-_SET_USED = (
-    feature_entries.update()
-    .where(
-        feature_entries.c.org_id == sa.bindparam("k_org_id"),
-        feature_entries.c.account_id == sa.bindparam("k_account_id"),
-        feature_entries.c.feature_id == sa.bindparam("k_feature_id"),
-        feature_entries.c.id == sa.bindparam("k_id"),
+def _set_used(prefix: str = "") -> sa.Update:
+    """Set one entry's `used`, bound as `<prefix>used`, `<prefix>updated_at` and the key as
+    `<prefix>k_org_id`, … (SQLAlchemy keeps a column's own name for its SET value)."""
+    return (
+        feature_entries.update()
+        .where(
+            feature_entries.c.org_id == sa.bindparam(f"{prefix}k_org_id"),
+            feature_entries.c.account_id == sa.bindparam(f"{prefix}k_account_id"),
+            feature_entries.c.feature_id == sa.bindparam(f"{prefix}k_feature_id"),
+            feature_entries.c.id == sa.bindparam(f"{prefix}k_entry_id"),
+        )
+        .values(
+            used=sa.bindparam(f"{prefix}used", type_=Money()),
+            updated_at=sa.bindparam(f"{prefix}updated_at", type_=UTCDateTime()),
+        )
     )
-    .values(
-        used=sa.bindparam("used", type_=Money()),
-        updated_at=sa.bindparam("updated_at", type_=UTCDateTime()),
+
+
+def _insert_row(table: sa.Table, prefix: str) -> sa.Insert:
+    """Insert one row of `table`, each column bound as `<prefix><column>`."""
+    return table.insert().values(
+        {c.name: sa.bindparam(f"{prefix}{c.name}", type_=c.type) for c in table.c}
     )
-)
+
+
+_SET_USED = _set_used()
 
 
 async def insert_change(conn: AsyncConnection, values: Row) -> None:
@@ -703,71 +699,55 @@ async def insert_event(conn: AsyncConnection, values: Row) -> None:
 
 
 async def record_accepted(
-    conn: AsyncConnection, event: Row, used: Sequence[Row], draw_rows: Sequence[Row]
+    conn: AsyncConnection,
+    event: Row,
+    used: Sequence[tuple[str, str, Decimal]],
+    draw_rows: Sequence[Row],
 ) -> None:
-    """Write an accepted event, the new `used` of the entries it drew from, and its draws.
+    """Write an accepted event, the new `used` (feature id, entry id, used) of the entries it
+    drew from, and its draws.
 
     The caller holds the entries' row locks (`account_entries(..., lock=True)`), so these
     writes take no lock in a new order. On PostgreSQL they go as one statement (data-modifying
     CTEs, one round trip instead of three); SQLite cannot modify rows inside WITH.
-    `used` rows carry the keys of `set_used`.
     """
+    updates = [
+        {
+            "k_org_id": event["org_id"],
+            "k_account_id": event["account_id"],
+            "k_feature_id": feature_id,
+            "k_entry_id": entry_id,
+            "used": value,
+            "updated_at": event["received_at"],
+        }
+        for feature_id, entry_id, value in used
+    ]
     if conn.dialect.name != "postgresql":
         await insert_event(conn, event)
-        for row in used:
-            await conn.execute(_SET_USED, row)
-        await insert_draws(conn, draw_rows)
+        for update in updates:
+            await conn.execute(_SET_USED, update)
+        if draw_rows:
+            await conn.execute(_INSERT_DRAWS, list(draw_rows))
         return
     params: Row = {f"e_{k}": v for k, v in event.items()}
-    for i, row in enumerate(used):
-        params.update((f"u{i}_{k}", v) for k, v in row.items())
+    for i, update in enumerate(updates):
+        params.update((f"u{i}_{k}", v) for k, v in update.items())
     for i, row in enumerate(draw_rows):
         params.update((f"d{i}_{k}", v) for k, v in row.items())
-    await conn.execute(_accepted_statement(len(used), len(draw_rows)), params)
+    await conn.execute(_accepted_statement(len(updates), len(draw_rows)), params)
 
 
 @functools.cache
 def _accepted_statement(n_used: int, n_draws: int) -> sa.Executable:
-    ctes: list[Any] = [
-        events.insert()
-        .values({c.name: sa.bindparam(f"e_{c.name}", type_=c.type) for c in events.c})
-        .cte("accepted_event")
-    ]
-    for i in range(n_used):
-        ctes.append(
-            feature_entries.update()
-            .where(
-                feature_entries.c.org_id == sa.bindparam(f"u{i}_k_org_id"),
-                feature_entries.c.account_id == sa.bindparam(f"u{i}_k_account_id"),
-                feature_entries.c.feature_id == sa.bindparam(f"u{i}_k_feature_id"),
-                feature_entries.c.id == sa.bindparam(f"u{i}_k_id"),
-            )
-            .values(
-                used=sa.bindparam(f"u{i}_used", type_=Money()),
-                updated_at=sa.bindparam(f"u{i}_updated_at", type_=UTCDateTime()),
-            )
-            .cte(f"used_{i}")
-        )
+    ctes: list[Any] = [_insert_row(events, "e_").cte("accepted_event")]
+    ctes += [_set_used(f"u{i}_").cte(f"used_{i}") for i in range(n_used)]
     # One single-row INSERT per draw: a multi-row VALUES statement is not cacheable by
     # SQLAlchemy and would be compiled again on every event.
-    for i in range(n_draws):
-        ctes.append(
-            draws.insert()
-            .values({c.name: sa.bindparam(f"d{i}_{c.name}", type_=c.type) for c in draws.c})
-            .cte(f"draw_{i}")
-        )
+    ctes += [_insert_row(draws, f"d{i}_").cte(f"draw_{i}") for i in range(n_draws)]
     # PostgreSQL runs every data-modifying CTE to completion, read or not.
     main: sa.Select[Any] = sa.select(sa.literal_column("1"))
     executable: sa.Executable = main.add_cte(*ctes)
     return executable
-
-
-async def insert_draws(conn: AsyncConnection, rows: Sequence[Row]) -> None:
-    # One row (the usual event) as a plain execute: executemany batching costs more than it saves.
-    if len(rows) == 1:
-        await conn.execute(_INSERT_DRAWS, rows[0])
-    elif rows:
-        await conn.execute(_INSERT_DRAWS, list(rows))
 
 
 async def all_entries(conn: AsyncConnection, after: str | None, limit: int) -> Page[Row]:

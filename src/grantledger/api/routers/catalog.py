@@ -23,7 +23,6 @@ from grantledger.api.schemas.entitlements import (
     UpdateFeatureRequest,
 )
 from grantledger.domain.entitlements import PlanType, ValueType
-from grantledger.domain.errors import NotFound
 from grantledger.service import catalog
 from grantledger.service.catalog import FeatureInput, PlanFeature
 
@@ -45,9 +44,7 @@ async def get_event_schema(
     ctx: Ctx,
     version: int | None = Query(None, description="only version 1 exists"),
 ) -> WireJSONResponse:
-    row = await catalog.get_schema(ctx, org, event_schema_name)
-    if version is not None and version != row["version"]:
-        raise NotFound(f"event schema {event_schema_name} has no version {version}")
+    row = await catalog.get_schema(ctx, org, event_schema_name, version)
     return respond(EventSchemaOut.of(row))
 
 
