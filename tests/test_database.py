@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from grantledger.domain.errors import Busy
 from grantledger.store.database import MAX_ATTEMPTS, Database
 from grantledger.store.engine import async_url
+from grantledger.store.errors import Busy
 from grantledger.store.migrate import upgrade
 from grantledger.store.tables import organizations
 

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from grantledger.domain.errors import Unauthorized
+from grantledger.domain.errors import LedgerError
 from grantledger.service import tenants
+
+
+class Unauthorized(LedgerError):
+    """No valid API key (401). Only the API's door raises it."""
+
+    status = 401
 
 
 async def organization(request: Request) -> str:

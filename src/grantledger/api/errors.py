@@ -11,27 +11,10 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from grantledger.api.jsonio import WireJSONResponse
-from grantledger.domain.errors import (
-    Busy,
-    Conflict,
-    InvalidInput,
-    LedgerError,
-    NotEntitled,
-    NotFound,
-    Unauthorized,
-)
+from grantledger.domain.errors import LedgerError
 
 log = logging.getLogger("grantledger.api")
 MAX_MESSAGE = 500
-
-STATUS = {
-    InvalidInput: 400,
-    Unauthorized: 401,
-    NotEntitled: 403,
-    NotFound: 404,
-    Conflict: 409,
-    Busy: 503,
-}
 
 
 def error_response(
@@ -96,8 +79,9 @@ def describe_validation(errors: Sequence[Any]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(LedgerError)
     async def ledger_error(_: Request, exc: LedgerError) -> WireJSONResponse:
-        headers = {"Retry-After": str(exc.retry_after_seconds)} if isinstance(exc, Busy) else None
-        return error_response(STATUS.get(type(exc), 400), exc.message, headers)
+        retry = exc.retry_after_seconds
+        headers = {"Retry-After": str(retry)} if retry is not None else None
+        return error_response(exc.status, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> WireJSONResponse:

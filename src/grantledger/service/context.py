@@ -1,13 +1,18 @@
-"""What every use case needs: the database and the clock."""
+"""What every use case needs: the database and the clock; for one tenant, the tenant too."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from grantledger.clock import Clock
 from grantledger.domain.ids import new_id
 from grantledger.store.database import Database
+from grantledger.store.tx import Tx
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -20,3 +25,28 @@ class Context:
 
     def new_id(self, prefix: str, at: datetime | None = None) -> str:
         return new_id(prefix, at or self.clock.now())
+
+    def tenant(self, org_id: str) -> Tenant:
+        return Tenant(self, org_id)
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """The service context bound to the caller's organization, once, at the API's door.
+
+    A use case of one organization takes a `Tenant`; its unit of work receives a `Tx` carrying
+    the same organization, so no query below can be given another one.
+    """
+
+    ctx: Context
+    org_id: str
+
+    def now(self) -> datetime:
+        return self.ctx.now()
+
+    def new_id(self, prefix: str, at: datetime | None = None) -> str:
+        return self.ctx.new_id(prefix, at)
+
+    async def run(self, work: Callable[[Tx], Awaitable[T]]) -> T:
+        """One transaction; `work` may run more than once (see `Database.run`)."""
+        return await self.ctx.db.run_tenant(self.org_id, work)

@@ -11,8 +11,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from grantledger.domain.errors import Busy
 from grantledger.store.engine import create_engine, is_sqlite
+from grantledger.store.errors import Busy
+from grantledger.store.tx import Tx
 
 T = TypeVar("T")
 
@@ -76,6 +77,10 @@ class Database:
                     "nothing was written, retry the request"
                 ) from error
         raise AssertionError("unreachable")
+
+    async def run_tenant(self, org_id: str, work: Callable[[Tx], Awaitable[T]]) -> T:
+        """`run` with the connection bound to one organization (see `Tx`)."""
+        return await self.run(lambda conn: work(Tx(conn, org_id)))
 
     async def dispose(self) -> None:
         await self.engine.dispose()
