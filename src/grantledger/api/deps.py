@@ -11,7 +11,7 @@ from grantledger.api.auth import organization
 from grantledger.api.jsonio import WireJSONResponse
 from grantledger.api.paging import PageTokens
 from grantledger.api.wire import dump
-from grantledger.service.context import Context
+from grantledger.service.context import Context, Tenant
 
 Org = Annotated[str, Depends(organization)]
 PathId = Annotated[str, Path(min_length=1, max_length=50)]
@@ -29,7 +29,14 @@ async def tokens(request: Request) -> PageTokens:
     return page_tokens
 
 
+async def tenant(request: Request, org_id: Org) -> Tenant:
+    """The service context bound to the caller's organization: the one place a tenant is chosen."""
+    ctx: Context = request.app.state.ctx
+    return ctx.tenant(org_id)
+
+
 Ctx = Annotated[Context, Depends(context)]
+TenantDep = Annotated[Tenant, Depends(tenant)]
 Tokens = Annotated[PageTokens, Depends(tokens)]
 
 
