@@ -19,6 +19,7 @@ from grantledger.store import entitlements as store
 from grantledger.store import parties
 from grantledger.store.entitlements import EntryRecord
 from grantledger.store.paging import Page
+from grantledger.store.tx import Tx
 
 Row = dict[str, Any]
 
@@ -26,7 +27,7 @@ Row = dict[str, Any]
 async def _require(
     conn: AsyncConnection, org_id: str, account_id: str, feature_id: str | None
 ) -> Row | None:
-    if await parties.get_account(conn, org_id, account_id) is None:
+    if await parties.get_account(Tx(conn, org_id), account_id) is None:
         raise NotFound(f"account {account_id} not found")
     if feature_id is None:
         return None

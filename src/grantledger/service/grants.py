@@ -34,6 +34,7 @@ from grantledger.service.fingerprint import fingerprint
 from grantledger.store import entitlements as store
 from grantledger.store import parties
 from grantledger.store.entitlements import EntryRecord
+from grantledger.store.tx import Tx
 
 Row = dict[str, Any]
 
@@ -97,7 +98,7 @@ async def ensure_cycle_entries(
     # Entries are made from the schedules' windows: a plan change (which holds the account row
     # for update while it closes one schedule and opens another) must not commit between this
     # read and the insert, or entries of the old window would outlive the change.
-    await parties.share_lock_account(conn, org_id, account_id)
+    await parties.share_lock_account(Tx(conn, org_id), account_id)
     for schedule in await store.account_schedules(conn, org_id, account_id):
         if schedule["plan_type"] != PlanType.BILLING.value:
             continue
@@ -153,7 +154,7 @@ async def assign_plan(
         raise InvalidInput("effectiveUntil must be after effectiveFrom")
 
     async def work(conn: AsyncConnection) -> Row:
-        await lock_account(conn, org_id, account_id)
+        await lock_account(Tx(conn, org_id), account_id)
         plan = await store.get_plan(conn, org_id, plan_id)
         if plan is None:
             raise NotFound(f"entitlement plan {plan_id} not found")
@@ -254,7 +255,7 @@ async def _clip_schedule_entries(
 
 async def list_schedules(ctx: Context, org_id: str, account_id: str) -> list[Row]:
     async def work(conn: AsyncConnection) -> list[Row]:
-        if await parties.get_account(conn, org_id, account_id) is None:
+        if await parties.get_account(Tx(conn, org_id), account_id) is None:
             raise NotFound(f"account {account_id} not found")
         return await store.account_schedules(conn, org_id, account_id)
 
@@ -289,7 +290,7 @@ async def purchase(ctx: Context, org_id: str, account_id: str, spec: PurchaseInp
     digest = spec.fingerprint()
 
     async def work(conn: AsyncConnection) -> Row:
-        await lock_account(conn, org_id, account_id)
+        await lock_account(Tx(conn, org_id), account_id)
         if spec.idempotency_key is not None:
             prior = await store.purchase_by_key(conn, org_id, spec.idempotency_key)
             if prior is not None:
@@ -400,7 +401,7 @@ async def grant_entry(
     digest = spec.fingerprint(account_id, feature_id)
 
     async def work(conn: AsyncConnection) -> EntryRecord:
-        if await parties.get_account(conn, org_id, account_id) is None:
+        if await parties.get_account(Tx(conn, org_id), account_id) is None:
             raise NotFound(f"account {account_id} not found")
         if await store.get_feature(conn, org_id, feature_id) is None:
             raise NotFound(f"feature {feature_id} not found")

@@ -12,8 +12,11 @@ from grantledger.domain.credits import CreditStatus, TransactionType
 from grantledger.service.context import Context
 from grantledger.store import credits as store
 from grantledger.store import entitlements as entitlement_store
+from grantledger.store.credit_transactions import transactions_of
 from grantledger.store.credits import CreditRecord
+from grantledger.store.holds import hold_events_of
 from grantledger.store.paging import Page
+from grantledger.store.tx import Tx
 
 _PAGE = 500
 
@@ -66,11 +69,12 @@ async def verify_credits(ctx: Context) -> tuple[int, list[str]]:
             counts: dict[str, int] = defaultdict(int)
             held: dict[str, Decimal] = defaultdict(Decimal)
             for org_id, ids in by_org.items():
-                for t in await store.transactions_of(conn, org_id, ids):
+                tx = Tx(conn, org_id)
+                for t in await transactions_of(tx, ids):
                     sums[t.credit_id][t.transaction_type] += t.amount
                     if t.transaction_type == TransactionType.CREDITED:
                         counts[t.credit_id] += 1
-                for h in await store.hold_events_of(conn, org_id, ids):
+                for h in await hold_events_of(tx, ids):
                     if h.status == "HELD":
                         held[h.credit_id] += h.amount
             for r in page.items:
