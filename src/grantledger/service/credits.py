@@ -127,6 +127,32 @@ def _repeat_of(prior: CreditRecord | None, digest: str) -> CreditRecord | None:
     )
 
 
+def _new_credit(
+    tenant: Tenant, request: GrantRequest, account: AccountRecord, digest: str, now: datetime
+) -> CreditRecord:
+    """A fresh credit in the account's currency, as the request describes it."""
+    return CreditRecord(
+        ledger=Credit(
+            id=tenant.new_id("cred", now),
+            priority=request.priority,
+            effective_from=request.effective_from,
+            effective_until=request.effective_until,
+            created_at=now,
+            applicable_entity_ids=request.applicable_entity_ids,
+            credit_amount=request.credit_amount,
+        ),
+        org_id=tenant.org_id,
+        account_id=request.account_id,
+        customer_id=account.customer_id,
+        purpose=request.purpose,
+        credit_unit=account.invoice_currency,
+        grantor_id=request.grantor_id,
+        idempotency_key=request.idempotency_key,
+        request_hash=digest,
+        updated_at=now,
+    )
+
+
 async def grant(tenant: Tenant, requests: Sequence[GrantRequest]) -> list[CreditRecord]:
     """Create every credit or none; a replayed idempotency key returns the credit it made."""
     keys = [r.idempotency_key for r in requests if r.idempotency_key is not None]
@@ -137,7 +163,7 @@ async def grant(tenant: Tenant, requests: Sequence[GrantRequest]) -> list[Credit
             raise InvalidInput("effectiveUntil must not be before effectiveFrom")
 
     async def work(tx: Tx) -> list[CreditRecord]:
-        accounts = {}
+        accounts: dict[str, AccountRecord] = {}
         for account_id in sorted({r.account_id for r in requests}):
             accounts[account_id] = await lock_account(tx, account_id)
         existing = await store.credits_by_idempotency_key(tx, keys)
@@ -150,27 +176,7 @@ async def grant(tenant: Tenant, requests: Sequence[GrantRequest]) -> list[Credit
             if prior is not None:
                 results.append(prior)
                 continue
-            account = accounts[request.account_id]
-            record = CreditRecord(
-                ledger=Credit(
-                    id=tenant.new_id("cred", now),
-                    priority=request.priority,
-                    effective_from=request.effective_from,
-                    effective_until=request.effective_until,
-                    created_at=now,
-                    applicable_entity_ids=request.applicable_entity_ids,
-                    credit_amount=request.credit_amount,
-                ),
-                org_id=tenant.org_id,
-                account_id=request.account_id,
-                customer_id=account.customer_id,
-                purpose=request.purpose,
-                credit_unit=account.invoice_currency,
-                grantor_id=request.grantor_id,
-                idempotency_key=request.idempotency_key,
-                request_hash=digest,
-                updated_at=now,
-            )
+            record = _new_credit(tenant, request, accounts[request.account_id], digest, now)
             await store.insert_credit(tx, record)
             credited = Movement(rules.TransactionType.CREDITED, request.credit_amount)
             movements.append(transaction(tenant, record.id, credited, now))

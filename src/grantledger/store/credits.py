@@ -71,6 +71,7 @@ def _record(row: sa.Row[Any]) -> CreditRecord:
 
 
 async def insert_credit(tx: Tx, record: CreditRecord) -> None:
+    """The row belongs to the transaction's organization, whatever `record.org_id` says."""
     c = record.ledger
     await tx.conn.execute(
         credits.insert().values(
