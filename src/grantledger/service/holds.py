@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 
 from grantledger.domain import credits as rules
 from grantledger.domain.credits import Allocation, CreditStatus, Line, Movement
 from grantledger.domain.errors import Conflict, NotFound
+from grantledger.domain.holds import HoldKind, HoldStatus
 from grantledger.service.context import Tenant
 from grantledger.service.credits import expire_due, lock_account, transaction
 from grantledger.service.fingerprint import fingerprint
@@ -24,17 +24,6 @@ from grantledger.store.holds import AllocationRecord, HoldRecord
 from grantledger.store.paging import Page
 from grantledger.store.parties import AccountRecord
 from grantledger.store.tx import Tx
-
-
-class HoldKind(StrEnum):
-    HOLD = "HOLD"
-    DEBIT = "DEBIT"
-
-
-class HoldStatus(StrEnum):
-    HELD = "HELD"
-    CAPTURED = "CAPTURED"
-    RELEASED = "RELEASED"
 
 
 @dataclass(frozen=True)
@@ -161,10 +150,10 @@ def _new_hold(
         id=tenant.new_id("hold", now),
         account_id=request.account_id,
         invoice_id=request.invoice_id,
-        kind=request.kind.value,
+        kind=request.kind,
         request_hash=digest,
         lines=request.lines,
-        status=(HoldStatus.CAPTURED if debit else HoldStatus.HELD).value,
+        status=HoldStatus.CAPTURED if debit else HoldStatus.HELD,
         created_at=now,
         settled_at=now if debit else None,
         allocations=tuple(
@@ -181,9 +170,9 @@ async def settle(tenant: Tenant, account_id: str, invoice_id: str, outcome: Hold
         hold = await store.get_hold(tx, account_id, invoice_id, lock=True)
         if hold is None:
             raise NotFound(f"no hold for invoice {invoice_id} on account {account_id}")
-        if hold.status == outcome.value:
+        if hold.status is outcome:
             return HoldView(hold, account.invoice_currency)
-        if hold.status != HoldStatus.HELD.value:
+        if hold.status is not HoldStatus.HELD:
             verb = "captured" if outcome is HoldStatus.CAPTURED else "released"
             raise Conflict(
                 f"the hold for invoice {invoice_id} is {hold.status} and cannot be {verb}"
@@ -209,9 +198,9 @@ async def settle(tenant: Tenant, account_id: str, invoice_id: str, outcome: Hold
                     )
                 )
             records[record.id] = await credit_store.save_ledger_state(tx, record, state, now)
-        await store.settle_hold(tx, hold.id, outcome.value, now)
+        await store.settle_hold(tx, hold.id, outcome, now)
         await insert_transactions(tx, movements)
-        settled = replace(hold, status=outcome.value, settled_at=now)
+        settled = replace(hold, status=outcome, settled_at=now)
         return HoldView(settled, account.invoice_currency)
 
     return await tenant.run(work)

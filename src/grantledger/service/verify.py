@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantledger.domain.credits import CreditStatus, TransactionType
+from grantledger.domain.holds import HoldStatus
 from grantledger.service.context import Context
 from grantledger.store import credits as store
 from grantledger.store import entitlements as entitlement_store
@@ -75,7 +76,7 @@ async def verify_credits(ctx: Context) -> tuple[int, list[str]]:
                     if t.transaction_type == TransactionType.CREDITED:
                         counts[t.credit_id] += 1
                 for h in await hold_events_of(tx, ids):
-                    if h.status == "HELD":
+                    if h.status is HoldStatus.HELD:
                         held[h.credit_id] += h.amount
             for r in page.items:
                 problems.extend(_check_credit(r, sums[r.id], counts[r.id], held[r.id]))

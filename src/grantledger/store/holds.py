@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from grantledger.domain.credits import Line
+from grantledger.domain.holds import HoldKind, HoldStatus
 from grantledger.domain.money import canonical
 from grantledger.store.paging import Page, fetch_page
 from grantledger.store.tables import credit_hold_allocations, credit_holds
@@ -29,10 +30,10 @@ class HoldRecord:
     id: str
     account_id: str
     invoice_id: str
-    kind: str
+    kind: HoldKind
     request_hash: str
     lines: tuple[Line, ...]
-    status: str
+    status: HoldStatus
     created_at: datetime
     settled_at: datetime | None
     allocations: tuple[AllocationRecord, ...]
@@ -89,10 +90,10 @@ async def _with_allocations(tx: Tx, rows: Sequence[sa.Row[Any]]) -> list[HoldRec
             id=r.id,
             account_id=r.account_id,
             invoice_id=r.invoice_id,
-            kind=r.kind,
+            kind=HoldKind(r.kind),
             request_hash=r.request_hash,
             lines=_lines(r.lines),
-            status=r.status,
+            status=HoldStatus(r.status),
             created_at=r.created_at,
             settled_at=r.settled_at,
             allocations=tuple(by_hold[r.id]),
@@ -108,10 +109,10 @@ async def insert_hold(tx: Tx, hold: HoldRecord) -> None:
             org_id=tx.org_id,
             account_id=hold.account_id,
             invoice_id=hold.invoice_id,
-            kind=hold.kind,
+            kind=hold.kind.value,
             request_hash=hold.request_hash,
             lines=_stored_lines(hold.lines),
-            status=hold.status,
+            status=hold.status.value,
             created_at=hold.created_at,
             settled_at=hold.settled_at,
         )
@@ -132,11 +133,11 @@ async def insert_hold(tx: Tx, hold: HoldRecord) -> None:
         )
 
 
-async def settle_hold(tx: Tx, hold_id: str, status: str, at: datetime) -> None:
+async def settle_hold(tx: Tx, hold_id: str, status: HoldStatus, at: datetime) -> None:
     await tx.conn.execute(
         credit_holds.update()
         .where(credit_holds.c.org_id == tx.org_id, credit_holds.c.id == hold_id)
-        .values(status=status, settled_at=at)
+        .values(status=status.value, settled_at=at)
     )
 
 
@@ -154,7 +155,7 @@ class CreditHoldEvent:
 
     credit_id: str
     amount: Decimal
-    status: str
+    status: HoldStatus
     created_at: datetime
     settled_at: datetime | None
 
@@ -177,5 +178,6 @@ async def hold_events_of(tx: Tx, credit_ids: Sequence[str]) -> list[CreditHoldEv
         )
     )
     return [
-        CreditHoldEvent(r.credit_id, r.amount, r.status, r.created_at, r.settled_at) for r in rows
+        CreditHoldEvent(r.credit_id, r.amount, HoldStatus(r.status), r.created_at, r.settled_at)
+        for r in rows
     ]

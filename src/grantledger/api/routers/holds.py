@@ -10,8 +10,8 @@ from grantledger.api.deps import PathId, TenantDep, Tokens, respond
 from grantledger.api.jsonio import WireJSONResponse, WireRoute
 from grantledger.api.paging import page_size
 from grantledger.api.schemas.credits import HoldOut, HoldPage, HoldRequest
+from grantledger.domain.holds import HoldKind, HoldStatus
 from grantledger.service import holds
-from grantledger.service.holds import HoldKind, HoldStatus
 
 router = APIRouter(route_class=WireRoute, tags=["Credit holds (extension)"])
 InvoiceId = Annotated[str, Path(min_length=1, max_length=255)]

@@ -17,8 +17,9 @@ from grantledger.api.wire import (
     WireDate,
 )
 from grantledger.domain.credits import Line
+from grantledger.domain.holds import HoldKind
 from grantledger.service.credits import AccountBalance, GrantRequest
-from grantledger.service.holds import HoldKind, HoldPlacement, HoldView
+from grantledger.service.holds import HoldPlacement, HoldView
 from grantledger.store.credit_transactions import TransactionRecord
 from grantledger.store.credits import CreditRecord
 
@@ -230,8 +231,8 @@ class HoldOut(ResponseModel):
             id=hold.id,
             account_id=hold.account_id,
             invoice_id=hold.invoice_id,
-            type=hold.kind,
-            status=hold.status,
+            type=hold.kind.value,
+            status=hold.status.value,
             unit=view.unit,
             requested_amount=requested,
             covered_amount=covered,
