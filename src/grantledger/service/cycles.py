@@ -47,22 +47,17 @@ def _cycle_entries(
         ):
             if granted is None:
                 continue
+            entry = Entry(
+                id=plan_entry_id(schedule.id, window.start, source),
+                source=source,
+                effective_from=window.begins,
+                effective_until=window.ends,
+                granted=granted,
+            )
+            row_key = tenant.new_id("fce", now)
             records.append(
-                EntryRecord(
-                    entry=Entry(
-                        id=plan_entry_id(schedule.id, window.start, source),
-                        source=source,
-                        effective_from=window.begins,
-                        effective_until=window.ends,
-                        granted=granted,
-                    ),
-                    account_id=schedule.account_id,
-                    feature_id=item.feature_id,
-                    row_key=tenant.new_id("fce", now),
-                    idempotency_key=None,
-                    request_hash=None,
-                    created_at=created,
-                    updated_at=now,
+                EntryRecord.new(
+                    entry, schedule.account_id, item.feature_id, row_key, now, created_at=created
                 )
             )
     return records

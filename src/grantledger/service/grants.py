@@ -118,22 +118,15 @@ async def _purchase_plan(tx: Tx, plan_id: str) -> PlanRecord:
 def _purchased_entry(
     tenant: Tenant, bought: PurchaseRecord, grant: PurchaseGrant, now: datetime
 ) -> EntryRecord:
-    return EntryRecord(
-        entry=Entry(
-            id=purchase_entry_id(bought.id, grant.index),
-            source=EntrySource.ENTITLEMENT,
-            effective_from=grant.effective_from,
-            effective_until=grant.effective_until,
-            granted=grant.granted,
-        ),
-        account_id=bought.account_id,
-        feature_id=grant.feature_id,
-        row_key=tenant.new_id("fce", now),
-        idempotency_key=None,
-        request_hash=None,
-        created_at=now,
-        updated_at=now,
+    entry = Entry(
+        id=purchase_entry_id(bought.id, grant.index),
+        source=EntrySource.ENTITLEMENT,
+        effective_from=grant.effective_from,
+        effective_until=grant.effective_until,
+        granted=grant.granted,
     )
+    row_key = tenant.new_id("fce", now)
+    return EntryRecord.new(entry, bought.account_id, grant.feature_id, row_key, now)
 
 
 async def get_purchase(tenant: Tenant, purchase_id: str) -> PurchaseRecord:
@@ -187,21 +180,21 @@ async def grant_entry(
         begins = spec.effective_from or now
         if spec.effective_until is not None and spec.effective_until <= begins:
             raise InvalidInput("effectiveUntil must be after effectiveFrom")
-        record = EntryRecord(
-            entry=Entry(
-                id=tenant.new_id("entry", now),
-                source=spec.source,
-                effective_from=begins,
-                effective_until=spec.effective_until,
-                granted=spec.granted,
-            ),
-            account_id=account_id,
-            feature_id=feature_id,
-            row_key=tenant.new_id("fce", now),
+        entry = Entry(
+            id=tenant.new_id("entry", now),
+            source=spec.source,
+            effective_from=begins,
+            effective_until=spec.effective_until,
+            granted=spec.granted,
+        )
+        record = EntryRecord.new(
+            entry,
+            account_id,
+            feature_id,
+            tenant.new_id("fce", now),
+            now,
             idempotency_key=spec.idempotency_key,
             request_hash=digest,
-            created_at=now,
-            updated_at=now,
         )
         await entries.insert_entries(tx, [record], ignore_existing=False)
         return record

@@ -31,6 +31,31 @@ class EntryRecord:
     created_at: datetime
     updated_at: datetime
 
+    @classmethod
+    def new(
+        cls,
+        entry: Entry,
+        account_id: str,
+        feature_id: str,
+        row_key: str,
+        at: datetime,
+        *,
+        created_at: datetime | None = None,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
+    ) -> EntryRecord:
+        """An entry about to be inserted at `at` (created earlier when it is back-dated)."""
+        return cls(
+            entry=entry,
+            account_id=account_id,
+            feature_id=feature_id,
+            row_key=row_key,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            created_at=created_at or at,
+            updated_at=at,
+        )
+
 
 def entry_record(row: sa.Row[Any]) -> EntryRecord:
     m = row._mapping
