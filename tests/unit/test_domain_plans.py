@@ -21,6 +21,7 @@ from grantledger.domain.plans import (
     PlanFeature,
     check_plan_features,
     closing_day,
+    held_values,
     purchase_grants,
     schedule_in_force,
 )
@@ -196,3 +197,38 @@ def test_a_plan_lists_each_feature_once_with_valid_durations_and_no_purchased_ov
             check_plan_features(plan_type, items)
     else:
         check_plan_features(plan_type, items)
+
+
+# --- held_values -----------------------------------------------------------------------------
+
+plan_items = st.lists(
+    st.builds(
+        PlanFeature,
+        feature_ids,
+        st.none() | st.sampled_from(["on", "off", "10"]),
+        st.none() | amounts,
+        st.none(),
+        st.none(),
+    ),
+    max_size=4,
+    unique_by=lambda f: f.feature_id,
+)
+
+
+@given(
+    st.lists(plan_items, max_size=4),
+    st.dictionaries(feature_ids, st.sampled_from(["gold", "silver", "7"]), max_size=4),
+)
+def test_an_account_value_wins_over_its_plans_and_a_later_plan_over_an_earlier_one(
+    plans: list[list[PlanFeature]], on_account: dict[str, str]
+) -> None:
+    held = held_values(plans, on_account)
+    listed = {f.feature_id for items in plans for f in items}
+    assert set(held) == listed | set(on_account)
+    for feature_id, value in held.items():
+        if feature_id in on_account:
+            assert value == on_account[feature_id]
+            continue
+        # The newest plan listing the feature decides, even with no value (credits only).
+        newest = next(f for items in reversed(plans) for f in items if f.feature_id == feature_id)
+        assert value == newest.value

@@ -5,7 +5,7 @@ Pure rules; the service reads the rows and the store writes what these return.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -55,6 +55,20 @@ def closing_day(
     if end is not None and old_from >= end:
         return None  # begins after the new schedule ends: no overlap, nothing to close
     return max(start, old_from)
+
+
+def held_values(
+    plans_in_force: Iterable[Sequence[PlanFeature]], set_on_account: Mapping[str, str]
+) -> dict[str, str | None]:
+    """Feature id -> the value an account holds: a value set on the account wins; else the
+    last plan (in schedule order) that lists the feature. A feature a plan lists with credits
+    only is held with no value (its value is what remains of the credits)."""
+    held: dict[str, str | None] = {}
+    for items in plans_in_force:
+        for item in items:
+            held[item.feature_id] = item.value
+    held.update(set_on_account)
+    return held
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from decimal import Decimal
 from grantledger.domain import entitlements as rules
 from grantledger.domain.entitlements import Entry, FeatureCredits, PlanType, ValueType
 from grantledger.domain.errors import InvalidInput, NotFound
-from grantledger.domain.plans import schedule_in_force
+from grantledger.domain.plans import PlanFeature, held_values, schedule_in_force
 from grantledger.service.context import Tenant
 from grantledger.service.cycles import ensure_cycle_entries
 from grantledger.service.entry_changes import change_entry
@@ -148,37 +148,35 @@ class Holding:
         return rules.metered_value(self.remaining or Decimal(0))
 
 
-async def _plan_values(tx: Tx, account_id: str, now: datetime) -> dict[str, str | None]:
-    """Feature id -> value of the BILLING plans in force (a later schedule wins)."""
-    found: dict[str, str | None] = {}
+async def _plans_in_force(tx: Tx, account_id: str, now: datetime) -> list[list[PlanFeature]]:
+    """The features of the account's BILLING plans in force at `now`, oldest schedule first."""
+    found: list[list[PlanFeature]] = []
     for planned in await schedules.account_schedules(tx, account_id):
         s = planned.schedule
-        if planned.plan_type is not PlanType.BILLING:
-            continue
-        if not schedule_in_force(s.effective_from, s.effective_until, now):
-            continue
-        for item in planned.features:
-            found[item.feature_id] = item.value
+        if planned.plan_type is PlanType.BILLING and schedule_in_force(
+            s.effective_from, s.effective_until, now
+        ):
+            found.append(list(planned.features))
     return found
 
 
 async def _holdings(tenant: Tenant, tx: Tx, account_id: str) -> dict[str, Holding]:
     now = tenant.now()
     await ensure_cycle_entries(tenant, tx, account_id, at=now)
-    held_values = await _plan_values(tx, account_id, now)
+    in_force = await _plans_in_force(tx, account_id, now)
     remaining: dict[str, Decimal] = {}
     for record in await entries.account_entries(tx, account_id, effective_at=now):
         remaining[record.feature_id] = (
             remaining.get(record.feature_id, Decimal(0)) + record.entry.balance
         )
-    held_values.update(await values.account_values(tx, account_id))
-    held = sorted(set(held_values) | set(remaining))
+    value_of = held_values(in_force, await values.account_values(tx, account_id))
+    held = sorted(set(value_of) | set(remaining))
     known = await features.get_features(tx, held)
     return {
         f: Holding(
             feature_id=f,
             value_type=known[f].value_type,
-            value=held_values.get(f),
+            value=value_of.get(f),
             remaining=remaining.get(f),
         )
         for f in held
