@@ -171,9 +171,7 @@ class FeatureChanges:
     associations: list[Association] | None
 
 
-async def update_feature(
-    tenant: Tenant, feature_id: str, changes: FeatureChanges
-) -> FeatureRecord:
+async def update_feature(tenant: Tenant, feature_id: str, changes: FeatureChanges) -> FeatureRecord:
     async def work(tx: Tx) -> FeatureRecord:
         feature = await features.get_feature(tx, feature_id)
         if feature is None:

@@ -137,9 +137,7 @@ async def get_feature_credits(
     tenant: TenantDep,
     as_of: str | None = Query(None, alias="asOf", description="a past instant (extension)"),
 ) -> WireJSONResponse:
-    credits = await entitlements.feature_credits(
-        tenant, account_id, feature_id, parse_as_of(as_of)
-    )
+    credits = await entitlements.feature_credits(tenant, account_id, feature_id, parse_as_of(as_of))
     return respond(
         GetFeatureCreditsResponse(
             account_id=account_id,

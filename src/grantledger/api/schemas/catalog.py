@@ -256,5 +256,3 @@ class PlanOut(ResponseModel):
 class PlanPage(ResponseModel):
     data: list[PlanOut]
     next_token: str | None = None
-
-

@@ -103,9 +103,7 @@ def _values(org_id: str, record: EntryRecord) -> dict[str, Any]:
 _INSERT_CHUNK = 500
 
 
-async def insert_entries(
-    tx: Tx, records: Sequence[EntryRecord], *, ignore_existing: bool
-) -> None:
+async def insert_entries(tx: Tx, records: Sequence[EntryRecord], *, ignore_existing: bool) -> None:
     """Insert entries; with `ignore_existing`, entries already there are left as they are."""
     if not records:
         return

@@ -70,9 +70,7 @@ async def update_feature(tx: Tx, feature: FeatureRecord) -> None:
     )
 
 
-async def set_feature_schemas(
-    tx: Tx, feature_id: str, associations: Sequence[Association]
-) -> None:
+async def set_feature_schemas(tx: Tx, feature_id: str, associations: Sequence[Association]) -> None:
     await tx.conn.execute(
         feature_schemas.delete().where(
             feature_schemas.c.org_id == tx.org_id, feature_schemas.c.feature_id == feature_id
@@ -100,9 +98,7 @@ async def _associations(tx: Tx, feature_ids: Sequence[str]) -> dict[str, list[As
         return found
     rows = await tx.conn.execute(
         sa.select(feature_schemas)
-        .where(
-            feature_schemas.c.org_id == tx.org_id, feature_schemas.c.feature_id.in_(feature_ids)
-        )
+        .where(feature_schemas.c.org_id == tx.org_id, feature_schemas.c.feature_id.in_(feature_ids))
         .order_by(feature_schemas.c.feature_id, feature_schemas.c.position)
     )
     for r in rows:

@@ -100,9 +100,7 @@ async def changes_after(
     ]
 
 
-async def draws_until(
-    tx: Tx, account_id: str, feature_id: str, at: datetime
-) -> dict[str, Decimal]:
+async def draws_until(tx: Tx, account_id: str, feature_id: str, at: datetime) -> dict[str, Decimal]:
     """Σ draws per entry recorded up to `at` (amounts summed here: SQLite stores text)."""
     rows = await tx.conn.execute(
         sa.select(draws.c.entry_id, draws.c.amount).where(
