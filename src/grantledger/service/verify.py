@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -12,9 +11,10 @@ from grantledger.domain.credits import CreditStatus, TransactionType
 from grantledger.domain.holds import HoldStatus
 from grantledger.service.context import Context
 from grantledger.store import credits as store
-from grantledger.store import entitlements as entitlement_store
 from grantledger.store.credit_transactions import transactions_of
 from grantledger.store.credits import CreditRecord
+from grantledger.store.entitlements import audit as entitlement_audit
+from grantledger.store.entitlements.entries import EntryRecord
 from grantledger.store.holds import hold_events_of
 from grantledger.store.paging import Page
 from grantledger.store.tx import Tx
@@ -96,22 +96,21 @@ async def verify_entries(ctx: Context) -> tuple[int, list[str]]:
     after: str | None = None
     while True:
 
-        async def work(conn: AsyncConnection, cursor: str | None = after) -> Page[dict[str, Any]]:
-            page = await entitlement_store.all_entries(conn, cursor, _PAGE)
-            keys = [(r["org_id"], r["account_id"], r["feature_id"], r["id"]) for r in page.items]
-            sums = await entitlement_store.draw_sums(conn, keys)
-            for row, key in zip(page.items, keys, strict=True):
-                name = (
-                    f"entry {row['id']} (account {row['account_id']}, feature {row['feature_id']})"
-                )
-                if row["used"] != sums[key]:
-                    problems.append(
-                        f"{name}: used is {row['used']} but its draws total {sums[key]}"
-                    )
-                if row["used"] < 0 or row["used"] > row["granted"]:
-                    problems.append(
-                        f"{name}: used {row['used']} outside 0..granted {row['granted']}"
-                    )
+        async def work(
+            conn: AsyncConnection, cursor: str | None = after
+        ) -> Page[tuple[str, EntryRecord]]:
+            page = await entitlement_audit.all_entries(conn, cursor, _PAGE)
+            by_org: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+            for org_id, r in page.items:
+                by_org[org_id].append((r.account_id, r.feature_id, r.entry.id))
+            sums: dict[tuple[str, str, str, str], Decimal] = {}
+            for org_id, keys in by_org.items():
+                # Draws are read per organization, each through its own tenant-bound `Tx`.
+                found = await entitlement_audit.draw_sums(Tx(conn, org_id), keys)
+                sums.update(((org_id, *key), total) for key, total in found.items())
+            for org_id, r in page.items:
+                key = (org_id, r.account_id, r.feature_id, r.entry.id)
+                problems.extend(_check_entry(r, sums[key]))
             return page
 
         page = await ctx.db.run(work)
@@ -119,3 +118,14 @@ async def verify_entries(ctx: Context) -> tuple[int, list[str]]:
         if page.last_key is None:
             return checked, problems
         after = page.last_key
+
+
+def _check_entry(record: EntryRecord, drawn: Decimal) -> list[str]:
+    e = record.entry
+    name = f"entry {e.id} (account {record.account_id}, feature {record.feature_id})"
+    problems: list[str] = []
+    if e.used != drawn:
+        problems.append(f"{name}: used is {e.used} but its draws total {drawn}")
+    if e.used < 0 or e.used > e.granted:
+        problems.append(f"{name}: used {e.used} outside 0..granted {e.granted}")
+    return problems
