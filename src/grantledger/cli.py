@@ -207,13 +207,71 @@ def serve(
     )
 
 
+ORG = typer.Option(..., "--org", help="Organization name.")
+
+
+def _keys(settings: Settings, work):  # type: ignore[no-untyped-def]
+    try:
+        return asyncio.run(_with_context(settings, work))
+    except tenants.UnknownOrganization as unknown:
+        _fail(f"no organization named {unknown.args[0]!r}; see `grantledger keys create`")
+
+
 @keys_app.command("create")
-def keys_create(org: str = typer.Option(..., "--org", help="Organization name.")) -> None:
+def keys_create(
+    org: str = ORG,
+    name: str | None = typer.Option(None, help="A label for the key, shown by `keys list`."),
+) -> None:
     """Print a new API key for ORG (the organization is created if new)."""
     settings = _settings()
     _migrate(settings)
-    key = asyncio.run(_with_context(settings, lambda ctx: tenants.create_key(ctx, org)))
+    print(_keys(settings, lambda ctx: tenants.create_key(ctx, org, name)))
+
+
+@keys_app.command("list")
+def keys_list(org: str = ORG) -> None:
+    """Show ORG's keys: prefix, name, created, revoked. Never the key itself."""
+    settings = _settings()
+    _migrate(settings)
+    records = _keys(settings, lambda ctx: tenants.list_keys(ctx, org))
+    print("prefix\tname\tcreated\trevoked")
+    for record in records:
+        revoked = record.revoked_at.isoformat() if record.revoked_at else "-"
+        created = record.created_at.isoformat()
+        print(f"{record.prefix}\t{record.name or '-'}\t{created}\t{revoked}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    org: str = ORG,
+    prefix: str | None = typer.Option(
+        None, help="The key's prefix as `keys list` shows it (or the whole key)."
+    ),
+    all_keys: bool = typer.Option(False, "--all", help="Revoke every live key of ORG."),
+) -> None:
+    """Revoke one key of ORG (--prefix) or all of them (--all); they answer 401 within a second."""
+    if (prefix is None) == (not all_keys):
+        _fail("name the key with --prefix, or pass --all to revoke every key of the organization")
+    settings = _settings()
+    _migrate(settings)
+    revoked = _keys(settings, lambda ctx: tenants.revoke_keys(ctx, org, prefix))
+    if not revoked:
+        _fail(f"no live key {prefix!r} in organization {org!r}; see `grantledger keys list`")
+    for short in revoked:
+        print(f"revoked {short}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    org: str = ORG,
+    name: str | None = typer.Option(None, help="A label for the new key."),
+) -> None:
+    """Print a new key for ORG and revoke every older one, in one transaction."""
+    settings = _settings()
+    _migrate(settings)
+    key, revoked = _keys(settings, lambda ctx: tenants.rotate_keys(ctx, org, name))
     print(key)
+    err.print(f"revoked {len(revoked)} older key(s): {', '.join(revoked) or '-'}")
 
 
 @app.command()

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from grantledger import __version__
 from grantledger.api import errors
+from grantledger.api.auth import Authenticate
 from grantledger.api.jsonio import WireJSONResponse
 from grantledger.api.observability import RequestContext
 from grantledger.api.paging import PageTokens
@@ -55,6 +56,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     errors.install(app)
     for module in (health, parties, credits, holds, catalog, entitlements):
         app.include_router(module.router)
+    # Outermost last: the request id and the access log cover the door's 401s and 429s too.
+    app.add_middleware(Authenticate, ctx=ctx, limits=settings.limits, router=app.router)
     app.add_middleware(RequestContext)
     return app
 
