@@ -13,11 +13,15 @@ from tests.servers import Server
 
 
 @contextmanager
-def serving(database_url: str, state: Path, workers: int = 1, **env: str) -> Iterator[Server]:
+def serving(
+    database_url: str, state: Path, workers: int = 1, log_level: str = "warning", **env: str
+) -> Iterator[Server]:
     """A server started with `env` added to its environment (Server.start copies os.environ)."""
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
-    srv = Server(database_url=database_url, clock_file=state / "clock", workers=workers)
+    srv = Server(
+        database_url=database_url, clock_file=state / "clock", workers=workers, log_level=log_level
+    )
     try:
         srv.start(state)
     finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -42,12 +43,17 @@ async def sweep_once(ctx: Context) -> int:
             return swept
 
 
-async def run_forever(ctx: Context, interval_seconds: float) -> None:  # float-ok: seconds
+async def run_forever(
+    ctx: Context,
+    interval_seconds: float,  # float-ok: seconds
+    on_success: Callable[[], None] = lambda: None,
+) -> None:
     while True:
         try:
             swept = await sweep_once(ctx)
             if swept:
                 log.info("sweeper expired credits on %d account(s)", swept)
+            on_success()  # a metric: the age of the last good sweep is the sweeper's lag
         except asyncio.CancelledError:
             raise
         except Exception:  # the sweeper must outlive a transient database error
