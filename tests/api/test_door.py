@@ -45,6 +45,21 @@ def test_an_unauthenticated_body_is_never_read(server: Server) -> None:
     assert closed and elapsed < 2
 
 
+def _checkouts(srv: Server) -> float:  # float-ok: a metric value
+    text = httpx.get(srv.base_url + "/metrics").text
+    line = next(x for x in text.splitlines() if x.startswith("grantledger_db_pool_checkouts_total"))
+    return float(line.rpartition(" ")[2])  # float-ok: a metric value
+
+
+def test_a_repeated_wrong_key_costs_no_database_round_trip(server: Server) -> None:
+    wrong = {"Authorization": "Bearer gl_wrong" + str(time.monotonic_ns())}
+    assert httpx.get(server.base_url + "/customers", headers=wrong).status_code == 401
+    before = _checkouts(server)
+    for _ in range(30):
+        assert httpx.get(server.base_url + "/customers", headers=wrong).status_code == 401
+    assert _checkouts(server) == before
+
+
 def test_wrong_key_is_401_on_an_endpoint_and_404_where_there_is_none(server: Server) -> None:
     wrong = {"Authorization": "Bearer x"}
     assert httpx.get(server.base_url + "/customers", headers=wrong).status_code == 401

@@ -49,6 +49,10 @@ POOL_IN_USE = Gauge(
     "Database connections checked out of the pool, summed over live workers",
     multiprocess_mode="livesum",
 )
+POOL_CHECKOUTS = Counter(
+    "grantledger_db_pool_checkouts_total",
+    "Database connections taken from the pool (one per transaction, roughly)",
+)
 SWEEP_SUCCESS = Gauge(
     "grantledger_sweeper_last_success_timestamp_seconds",
     "Unix time of the newest sweep that finished without error (alert on its age)",
@@ -85,6 +89,7 @@ def watch_database(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine.pool, "checkout")
     def _checkout(*_: Any) -> None:
+        POOL_CHECKOUTS.inc()
         POOL_IN_USE.inc()
 
     @event.listens_for(sync_engine.pool, "checkin")
