@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -23,6 +24,9 @@ _UNKNOWN_SECONDS = 10.0  # float-ok: seconds
 _UNKNOWN_MAX = 10_000
 _known: dict[str, tuple[str, float]] = {}  # float-ok: expiry instants
 _unknown: OrderedDict[str, float] = OrderedDict()  # float-ok: expiry instants
+# One database lookup per key at a time: when a busy key's cache entry expires, the requests
+# arriving together share a single query instead of each taking a pooled connection.
+_lookups: dict[str, asyncio.Future[str | None]] = {}
 
 
 class UnknownOrganization(Exception):
@@ -129,10 +133,21 @@ async def authenticate(ctx: Context, key: str) -> str | None:
     if bad is not None and bad > now:
         return None
 
+    pending = _lookups.get(digest)
+    if pending is None:
+        pending = asyncio.ensure_future(_look_up(ctx, digest))
+        _lookups[digest] = pending
+        pending.add_done_callback(lambda _: _lookups.pop(digest, None))
+    # Shielded: one waiter giving up (its client left) must not cancel the others' lookup.
+    return await asyncio.shield(pending)
+
+
+async def _look_up(ctx: Context, digest: str) -> str | None:
     async def work(conn: AsyncConnection) -> str | None:
         return await store.org_for_key(conn, digest)
 
     org_id = await ctx.db.run(work)
+    now = time.monotonic()
     if org_id is not None:
         if len(_known) > _UNKNOWN_MAX:
             _known.clear()  # only live keys land here; a burst of them just re-reads
