@@ -27,6 +27,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+def uvicorn_config(level: str) -> dict[str, Any]:
+    """A `logging.config` dict that makes uvicorn's own loggers write the same JSON lines."""
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {"json": handler},
+        "loggers": {
+            name: {"handlers": ["json"], "level": level.upper(), "propagate": False}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "grantledger")
+        },
+    }
+
+
 def configure(level: str) -> None:
     """Send `grantledger.*` records at `level` and above to stderr as JSON lines (idempotent)."""
     logger = logging.getLogger("grantledger")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -44,12 +45,17 @@ async def _expire(tenant: Tenant, account_id: str) -> None:
     await tenant.run(work)
 
 
-async def run_forever(ctx: Context, interval_seconds: float) -> None:  # float-ok: seconds
+async def run_forever(
+    ctx: Context,
+    interval_seconds: float,  # float-ok: seconds
+    on_success: Callable[[], None] = lambda: None,
+) -> None:
     while True:
         try:
             swept = await sweep_once(ctx)
             if swept:
                 log.info("sweeper expired credits on %d account(s)", swept)
+            on_success()  # a metric: the age of the last good sweep is the sweeper's lag
         except asyncio.CancelledError:
             raise
         except Exception:  # the sweeper must outlive a transient database error

@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from grantledger.api.errors import error_response
 from grantledger.api.jsonio import WireJSONResponse
+from grantledger.api.observability import metrics_registry
 from grantledger.store.migrate import head_revision
 
 router = APIRouter(tags=["Operations"])
@@ -38,4 +39,4 @@ async def readyz(request: Request) -> WireJSONResponse:
 
 @router.get("/metrics")
 async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(metrics_registry()), media_type=CONTENT_TYPE_LATEST)
