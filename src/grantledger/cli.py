@@ -16,7 +16,7 @@ from grantledger.clock import clock_from_env
 from grantledger.config import Settings
 from grantledger.service import tenants
 from grantledger.service.context import Context
-from grantledger.service.verify import verify_credits, verify_entries
+from grantledger.service.verify import verify_ledger
 from grantledger.store.database import Database
 from grantledger.store.migrate import upgrade
 
@@ -33,7 +33,7 @@ err = Console(stderr=True)
 
 
 def _context(settings: Settings) -> Context:
-    return Context(Database(settings.database_url), clock_from_env())
+    return Context(Database(settings.database_url, settings.database), clock_from_env())
 
 
 async def _with_context(settings: Settings, work):  # type: ignore[no-untyped-def]
@@ -123,12 +123,9 @@ def verify() -> None:
     """Recompute every credit and feature entry from the ledger; exit 1 naming each mismatch."""
     settings = Settings.from_env()
 
-    async def both(ctx: Context) -> tuple[int, int, list[str]]:
-        credits_checked, credit_problems = await verify_credits(ctx)
-        entries_checked, entry_problems = await verify_entries(ctx)
-        return credits_checked, entries_checked, credit_problems + entry_problems
-
-    credits_checked, entries_checked, problems = asyncio.run(_with_context(settings, both))
+    credits_checked, entries_checked, problems = asyncio.run(
+        _with_context(settings, verify_ledger)
+    )
     for problem in problems:
         print(problem)
     counted = f"{credits_checked} credit(s) and {entries_checked} feature entr(ies) checked"
