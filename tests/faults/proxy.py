@@ -5,6 +5,8 @@
   database that crashed or a network that drops connections.
 - `black_hole()`: connections stay open and new ones are accepted, but nothing is forwarded in
   either direction: a hung server or a silently dropping firewall, the case that needs timeouts.
+- `mute()`: what the client sends still reaches the server, but no answer comes back: a COMMIT
+  that the server carries out while its reply is lost.
 
 It runs its own event loop in a thread so that synchronous tests can drive it.
 """
@@ -18,7 +20,7 @@ import struct
 import threading
 from typing import Literal
 
-Mode = Literal["pass", "cut", "black_hole"]
+Mode = Literal["pass", "cut", "black_hole", "mute"]
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:
@@ -56,6 +58,9 @@ class FaultProxy:
     def black_hole(self) -> None:
         self._call(self._set("black_hole"))
 
+    def mute(self) -> None:
+        self._call(self._set("mute"))
+
     def restore(self) -> None:
         """Back to forwarding; connections opened during a black hole are reset, since they
         never reached the server and their peer is waiting for an answer that cannot come."""
@@ -76,7 +81,7 @@ class FaultProxy:
 
     async def _set(self, mode: Mode) -> None:
         previous, self.mode = self.mode, mode
-        if mode == "cut" or (mode == "pass" and previous == "black_hole"):
+        if mode == "cut" or (mode == "pass" and previous in ("black_hole", "mute")):
             self._drop_all()
 
     def _drop_all(self) -> None:
@@ -89,7 +94,7 @@ class FaultProxy:
             _reset(client_w)
             return
         self._writers.add(client_w)
-        if self.mode == "black_hole":
+        if self.mode in ("black_hole", "mute"):
             await self._swallow(client_r, client_w)
             return
         try:
@@ -100,7 +105,8 @@ class FaultProxy:
             return
         self._writers.add(server_w)
         await asyncio.gather(
-            self._pump(client_r, server_w, client_w), self._pump(server_r, client_w, server_w)
+            self._pump(client_r, server_w, client_w, upstream=True),
+            self._pump(server_r, client_w, server_w, upstream=False),
         )
 
     async def _swallow(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -111,12 +117,17 @@ class FaultProxy:
         writer.transport.abort()
 
     async def _pump(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, own: asyncio.StreamWriter
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        own: asyncio.StreamWriter,
+        upstream: bool,
     ) -> None:
-        """Copy reader → writer while passing; drop the bytes while black-holed."""
+        """Copy reader → writer while passing; drop the bytes while black-holed (or muted,
+        for answers)."""
         try:
             while data := await reader.read(65536):
-                if self.mode == "pass":
+                if self.mode == "pass" or (self.mode == "mute" and upstream):
                     writer.write(data)
                     await writer.drain()
         except OSError:

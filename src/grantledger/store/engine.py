@@ -68,13 +68,24 @@ def create_engine(url: str, options: DatabaseOptions | None = None) -> AsyncEngi
         connect_args["command_timeout"] = options.statement_timeout + CLIENT_GRACE
         milliseconds = str(int(options.statement_timeout * 1000))
         connect_args["server_settings"] = {"statement_timeout": milliseconds}
-    return create_async_engine(
+    engine = create_async_engine(
         real_url,
         pool_size=options.pool_size,
         max_overflow=options.max_overflow,
         pool_timeout=options.pool_timeout,
         connect_args=connect_args,
     )
+
+    @event.listens_for(engine.sync_engine, "invalidate")
+    def _on_invalidate(dbapi_connection: Any, _record: Any, _error: BaseException | None) -> None:
+        # An invalidated connection is no longer trusted. SQLAlchemy would close it gracefully,
+        # waiting up to 2 s for a server that may have stopped answering (that is often why
+        # it was invalidated); dropping the socket costs the request nothing.
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if driver is not None and not driver.is_closed():
+            driver.terminate()
+
+    return engine
 
 
 def _sqlite_engine(url: str, options: DatabaseOptions) -> AsyncEngine:
