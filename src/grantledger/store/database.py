@@ -85,6 +85,11 @@ class Database:
         self.is_sqlite = is_sqlite(url)
         self.options = options or DatabaseOptions()
         self.engine: AsyncEngine = create_engine(url, self.options)
+        # SQLite has one writer at a time. Left to SQLite's busy handler, which polls with
+        # sleeps of up to 100 ms, waiting writers are served in no order and one can starve
+        # past the busy timeout under a steady load; this queue serves them first come, first
+        # served, so only writers of other processes still meet the busy handler.
+        self._sqlite_writers = asyncio.Lock() if self.is_sqlite else None
 
     async def run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run `work` in one transaction; on a transient conflict, roll back and run it again."""
@@ -124,6 +129,23 @@ class Database:
         raise AssertionError("unreachable")
 
     async def _once(self, work: Callable[[AsyncConnection], Awaitable[T]], snapshot: bool) -> T:
+        if self._sqlite_writers is None or snapshot:
+            return await self._transaction(work, snapshot)
+        try:
+            async with asyncio.timeout(self.options.pool_timeout):
+                await self._sqlite_writers.acquire()
+        except TimeoutError as error:
+            raise Busy(
+                "the server is busy with other writes; nothing was written, retry the request"
+            ) from error
+        try:
+            return await self._transaction(work, snapshot)
+        finally:
+            self._sqlite_writers.release()
+
+    async def _transaction(
+        self, work: Callable[[AsyncConnection], Awaitable[T]], snapshot: bool
+    ) -> T:
         try:
             conn = await self.engine.connect()
         except PoolTimeout as error:
