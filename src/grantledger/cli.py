@@ -18,6 +18,7 @@ from grantledger.service import tenants
 from grantledger.service.context import Context
 from grantledger.service.verify import verify_ledger
 from grantledger.store.database import Database
+from grantledger.store.errors import Busy
 from grantledger.store.migrate import upgrade
 
 app = typer.Typer(
@@ -40,9 +41,12 @@ async def _with_context(settings: Settings, work):  # type: ignore[no-untyped-de
     ctx = _context(settings)
     try:
         return await work(ctx)
-    except (DBAPIError, OSError) as error:
+    except (DBAPIError, OSError, Busy) as error:
         # An operator's mistake (wrong URL, server down, never migrated): say so, no traceback.
-        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        # A database fault (store/errors) names its driver-level cause.
+        cause = (error.__cause__ or error) if isinstance(error, Busy) else error
+        reason = str(getattr(cause, "orig", None) or cause or type(cause).__name__)
+        reason = reason.splitlines()[0]
         err.print(
             f"[red]cannot use the database[/red] {make_url(settings.database_url)!r}: {reason}\n"
             "Is GRANTLEDGER_DATABASE_URL right, and has `grantledger migrate` been run?"
