@@ -18,7 +18,7 @@ from grantledger.store.engine import DatabaseOptions
 from grantledger.store.errors import StatementTimeout
 from grantledger.store.migrate import upgrade
 
-FAST = DatabaseOptions(statement_timeout=0.5, pool_size=2)
+FAST = DatabaseOptions(statement_timeout=0.5, pool_size=1)
 
 
 def test_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -112,6 +112,15 @@ def test_postgres_statement_timeout_is_set_and_keeps_the_connection(pg_url: str)
             # The server cancelled it (not the client's later timer) and the pool still works.
             assert time.monotonic() - started < 0.5 + 0.4
             assert await db.run(show) == "500ms"
+
+            # A read snapshot leaves nothing behind on its pooled connection.
+            async def mode(conn: AsyncConnection) -> tuple[str, str]:
+                isolation = await conn.exec_driver_sql("SHOW transaction_isolation")
+                read_only = await conn.exec_driver_sql("SHOW transaction_read_only")
+                return str(isolation.scalar_one()), str(read_only.scalar_one())
+
+            assert await db.read_snapshot(mode) == ("repeatable read", "on")
+            assert await db.run(mode) == ("read committed", "off")
         finally:
             await db.dispose()
 
