@@ -106,7 +106,13 @@ class Database:
         return await self.run(lambda conn: work(Tx(conn, org_id)))
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        # Closing pooled connections politely waits for the server, which may be the thing
+        # that stopped answering: a shutdown must not hang on it.
+        try:
+            async with asyncio.timeout(self.options.connect_timeout):
+                await self.engine.dispose()
+        except TimeoutError:
+            await self.engine.dispose(close=False)
 
     async def _run(self, work: Callable[[AsyncConnection], Awaitable[T]], snapshot: bool) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
