@@ -46,7 +46,12 @@ def outage(tmp_path: Path) -> Iterator[tuple[Server, FaultProxy, str]]:
     proxy = FaultProxy(admin.hostname or "127.0.0.1", admin.port or 5432).start()
     proxied = url.replace(f"@{admin.hostname}:{admin.port}", f"@127.0.0.1:{proxy.port}")
     assert proxied != url
-    server = Server(database_url=proxied, clock_file=tmp_path / "clock")
+    # The production pool timeout: its bound is part of what is measured.
+    server = Server(
+        database_url=proxied,
+        clock_file=tmp_path / "clock",
+        env={"GRANTLEDGER_DB_POOL_TIMEOUT": "2"},
+    )
     try:
         server.start(tmp_path)
         yield server, proxy, url
