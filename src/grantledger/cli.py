@@ -25,8 +25,9 @@ from grantledger.config import Settings
 from grantledger.logs import uvicorn_config
 from grantledger.service import tenants
 from grantledger.service.context import Context
-from grantledger.service.verify import verify_credits, verify_entries
+from grantledger.service.verify import verify_ledger
 from grantledger.store.database import Database
+from grantledger.store.errors import Busy
 from grantledger.store.migrate import upgrade
 
 app = typer.Typer(
@@ -56,7 +57,9 @@ def _settings() -> Settings:
 
 
 def _database_failure(settings: Settings, error: BaseException) -> NoReturn:
-    reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+    # A database fault (store/errors) names its driver-level cause.
+    cause = (error.__cause__ or error) if isinstance(error, Busy) else error
+    reason = str(getattr(cause, "orig", None) or cause).strip().splitlines()
     url = make_url(settings.database_url).render_as_string(hide_password=True)
     _fail(
         f"cannot use the database {url}: {reason[0] if reason else type(error).__name__}"
@@ -68,7 +71,7 @@ def _database_failure(settings: Settings, error: BaseException) -> NoReturn:
 def _guarded(settings: Settings, work: Callable[[], T]) -> T:
     try:
         return work()
-    except (DBAPIError, OSError) as error:
+    except (DBAPIError, OSError, Busy) as error:
         _database_failure(settings, error)
 
 
@@ -77,14 +80,14 @@ def _migrate(settings: Settings) -> None:
 
 
 def _context(settings: Settings) -> Context:
-    return Context(Database(settings.database_url), clock_from_env())
+    return Context(Database(settings.database_url, settings.database), clock_from_env())
 
 
 async def _with_context(settings: Settings, work):  # type: ignore[no-untyped-def]
     ctx = _context(settings)
     try:
         return await work(ctx)
-    except (DBAPIError, OSError) as error:
+    except (DBAPIError, OSError, Busy) as error:
         # An operator's mistake (wrong URL, server down, never migrated): say so, no traceback.
         _database_failure(settings, error)
     finally:
@@ -279,12 +282,9 @@ def verify() -> None:
     """Recompute every credit and feature entry from the ledger; exit 1 naming each mismatch."""
     settings = _settings()
 
-    async def both(ctx: Context) -> tuple[int, int, list[str]]:
-        credits_checked, credit_problems = await verify_credits(ctx)
-        entries_checked, entry_problems = await verify_entries(ctx)
-        return credits_checked, entries_checked, credit_problems + entry_problems
-
-    credits_checked, entries_checked, problems = asyncio.run(_with_context(settings, both))
+    credits_checked, entries_checked, problems = asyncio.run(
+        _with_context(settings, verify_ledger)
+    )
     for problem in problems:
         print(problem)
     counted = f"{credits_checked} credit(s) and {entries_checked} feature entr(ies) checked"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from grantledger.store.engine import DatabaseOptions
+
 DEFAULT_SQLITE_URL = "sqlite:///./data/grantledger.db"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
@@ -59,6 +61,8 @@ class Settings:
     sweep_interval_seconds: float  # float-ok: seconds, not money
     log_level: str
     limits: Limits
+    # Database faults and settings (docs/operations.md): every wait on the database is bounded.
+    database: DatabaseOptions
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -68,6 +72,7 @@ class Settings:
             sweep_interval_seconds=_seconds("GRANTLEDGER_SWEEP_INTERVAL", "60"),
             log_level=_log_level(),
             limits=Limits.from_env(),
+            database=database_options_from_env(),
         )
 
 
@@ -125,3 +130,26 @@ def _rate(name: str, default: str, workers: int) -> Rate:
         )
     # The bucket lives in each process, so each of N workers keeps its share of the whole.
     return Rate(rate / workers, max(size / workers, 1.0))
+
+
+# --- Database faults and settings ----------------------------------------------------------
+
+
+def database_options_from_env() -> DatabaseOptions:
+    default = DatabaseOptions()
+    return DatabaseOptions(
+        connect_timeout=_limit("GRANTLEDGER_DB_CONNECT_TIMEOUT", default.connect_timeout),
+        pool_timeout=_limit("GRANTLEDGER_DB_POOL_TIMEOUT", default.pool_timeout),
+        statement_timeout=_limit(
+            "GRANTLEDGER_DB_STATEMENT_TIMEOUT", default.statement_timeout, off=True
+        ),
+        pool_size=_count("GRANTLEDGER_DB_POOL_SIZE", str(default.pool_size), minimum=1),
+        max_overflow=_count("GRANTLEDGER_DB_MAX_OVERFLOW", str(default.max_overflow), minimum=0),
+    )
+
+
+def _limit(name: str, default: float, off: bool = False) -> float:  # float-ok: seconds
+    value = _seconds(name, f"{default:g}")
+    if value == 0 and not off:
+        raise SystemExit(f"{name} must be more than 0 seconds")
+    return value

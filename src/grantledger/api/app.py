@@ -26,7 +26,7 @@ from grantledger.store.database import Database
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     configure_logs(settings.log_level)
-    ctx = Context(Database(settings.database_url), clock or clock_from_env())
+    ctx = Context(Database(settings.database_url, settings.database), clock or clock_from_env())
     watch_database(ctx.db.engine)
 
     @contextlib.asynccontextmanager

@@ -54,8 +54,24 @@ def _check_credit(
     return problems
 
 
-async def verify_credits(ctx: Context) -> tuple[int, list[str]]:
-    """(credits checked, problems found)."""
+async def verify_ledger(ctx: Context) -> tuple[int, int, list[str]]:
+    """(credits checked, entries checked, problems found), all read from one snapshot.
+
+    Rows and ledger are read at one instant, so a debit committing between the read of a
+    credit and the read of its transactions cannot look like a mismatch: the check is exactly
+    as clean on a live database as at rest.
+    """
+
+    async def both(conn: AsyncConnection) -> tuple[int, int, list[str]]:
+        credits_checked, credit_problems = await verify_credits(conn)
+        entries_checked, entry_problems = await verify_entries(conn)
+        return credits_checked, entries_checked, credit_problems + entry_problems
+
+    return await ctx.db.read_snapshot(both)
+
+
+async def verify_credits(snapshot: AsyncConnection) -> tuple[int, list[str]]:
+    """(credits checked, problems found), paging through one read transaction."""
     checked = 0
     problems: list[str] = []
     after: str | None = None
@@ -82,14 +98,14 @@ async def verify_credits(ctx: Context) -> tuple[int, list[str]]:
                 problems.extend(_check_credit(r, sums[r.id], counts[r.id], held[r.id]))
             return page
 
-        page = await ctx.db.run(work)
+        page = await work(snapshot)
         checked += len(page.items)
         if page.last_key is None:
             return checked, problems
         after = page.last_key
 
 
-async def verify_entries(ctx: Context) -> tuple[int, list[str]]:
+async def verify_entries(snapshot: AsyncConnection) -> tuple[int, list[str]]:
     """Every feature entry: `used` equals the sum of its draws and `0 <= used <= granted`."""
     checked = 0
     problems: list[str] = []
@@ -113,7 +129,7 @@ async def verify_entries(ctx: Context) -> tuple[int, list[str]]:
                 problems.extend(_check_entry(r, sums[key]))
             return page
 
-        page = await ctx.db.run(work)
+        page = await work(snapshot)
         checked += len(page.items)
         if page.last_key is None:
             return checked, problems
