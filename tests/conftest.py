@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from hypothesis import settings
 
 from tests.servers import (
     REQUIRE_POSTGRES,
@@ -14,6 +16,15 @@ from tests.servers import (
     drop_postgres_database,
     run_cli,
 )
+
+# Hypothesis profiles. A property test asks for a multiple of the profile's `max_examples`
+# (`2 * settings.default.max_examples`), so one switch scales every test and keeps their
+# relative weights: `dev` (the default) is a quarter of Hypothesis' own 100, quick enough for
+# `make unit` in seconds; `ci` (HYPOTHESIS_PROFILE=ci, exported by .ci/run) is twice it.
+# No deadline: the machine running the suite is shared, and a slow example is not a failure.
+settings.register_profile("dev", max_examples=25, deadline=None)
+settings.register_profile("ci", max_examples=200, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 BACKENDS = ["sqlite", "postgres"]
 # Backends whose shared database a server migrated and the suite wrote to: verified at the end.
