@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import httpx
 import pytest
 from hypothesis import settings
 
+from grantledger.client import api_client
 from tests.servers import (
     REQUIRE_POSTGRES,
     Server,
@@ -94,6 +96,20 @@ def clock(server: Server) -> Iterator[Server]:
     """Freeze the server's clock; restored to the system clock after the test."""
     yield server
     server.set_clock(None)
+
+
+@pytest.fixture
+def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:  # float-ok: seconds
+    """The waits the client's retries asked for (sync and async), recorded instead of slept."""
+    waits: list[float] = []  # float-ok: seconds
+
+    async def async_sleep(seconds: float) -> None:  # float-ok: seconds
+        waits.append(seconds)
+
+    # Only the client's own module sees these: the rest of the process sleeps as usual.
+    monkeypatch.setattr(api_client, "time", SimpleNamespace(sleep=waits.append))
+    monkeypatch.setattr(api_client, "asyncio", SimpleNamespace(sleep=async_sleep))
+    return waits
 
 
 def pytest_report_header() -> list[str]:

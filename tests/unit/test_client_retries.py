@@ -1,18 +1,18 @@
-"""Retries, timeouts and error mapping of `grantledger.client`, against a real local HTTP
-endpoint that answers from a script (429/503 with `Retry-After`, slow answers, odd bodies)."""
+"""Retries, timeouts and error mapping of `grantledger.client`: the policy, against an
+`httpx.MockTransport` that answers from a script (429/503 with `Retry-After`, broken
+connections, odd bodies). The waits are recorded, not slept (fixture `slept`), so they are
+checked exactly and no test waits in real time. The same over a real socket:
+tests/api/test_client_wire.py."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 
 from grantledger.client import (
@@ -35,10 +35,10 @@ from grantledger.client.rest import (
     UnauthorizedException,
     UnprocessableEntityException,
 )
-from tests.servers import free_port
 
 PAGE = {"data": [], "nextToken": None}
 CREATED = {"credits": []}
+HOST = "http://sdk.test"
 
 
 @dataclass
@@ -46,81 +46,76 @@ class Seen:
     method: str
     path: str
     body: bytes
-    at: float
+
+
+Answer = tuple[int, dict[str, str], bytes] | httpx.TransportError
 
 
 @dataclass
 class Scripted:
-    """Answers each request with the next scripted (status, headers, body, delay)."""
+    """Answers each request with the next scripted (status, headers, body), or raises the
+    next scripted transport error; 200 `{}` once the script is spent."""
 
-    answers: list[tuple[int, dict[str, str], bytes, float]] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
-    url: str = ""
 
-    def script(
-        self, *answers: tuple[int, dict[str, str], Any] | tuple[int, dict[str, str], Any, float]
-    ) -> None:
-        for status, headers, body, *delay in answers:
+    def script(self, *answers: tuple[int, dict[str, str], Any] | httpx.TransportError) -> None:
+        for answer in answers:
+            if isinstance(answer, httpx.TransportError):
+                self.answers.append(answer)
+                continue
+            status, headers, body = answer
             raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-            self.answers.append((status, headers, raw, delay[0] if delay else 0.0))
+            self.answers.append((status, headers, raw))
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(Seen(request.method, request.url.raw_path.decode(), request.content))
+        answer = self.answers.pop(0) if self.answers else (200, {}, b"{}")
+        if isinstance(answer, httpx.TransportError):
+            raise answer
+        status, headers, raw = answer
+        headers = {"Content-Type": "application/json", **headers}
+        return httpx.Response(status, headers=headers, content=raw, request=request)
 
 
 @pytest.fixture
-def endpoint() -> Iterator[Scripted]:
-    state = Scripted()
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
-            body = self.rfile.read(length) if length else b""
-            with lock:
-                state.seen.append(Seen(self.command, self.path, body, time.monotonic()))
-                status, headers, raw, delay = (
-                    state.answers.pop(0) if state.answers else (200, {}, b"{}", 0.0)
-                )
-            time.sleep(delay)
-            try:
-                self.send_response(status)
-                for name, value in {"Content-Type": "application/json", **headers}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up waiting (timeout tests)
-
-        do_GET = do_POST = do_PATCH = _answer
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
+def endpoint() -> Scripted:
+    return Scripted()
 
 
-def _config(url: str, **options: Any) -> Configuration:
-    # A tiny backoff, so that a wait of about a second can only come from Retry-After.
-    return Configuration(host=url, access_token="k", backoff_factor=0.01, **options)
+def _config(**options: Any) -> Configuration:
+    return Configuration(host=HOST, access_token="k", **options)
 
 
-def test_429_with_retry_after_then_200_is_retried_after_the_given_delay(endpoint: Scripted) -> None:
+def _client(endpoint: Scripted, **options: Any) -> ApiClient:
+    transport = httpx.MockTransport(endpoint.handle)
+    return ApiClient(_config(**options), http_client=httpx.Client(transport=transport))
+
+
+def _async_client(endpoint: Scripted, **options: Any) -> AsyncApiClient:
+    transport = httpx.MockTransport(endpoint.handle)
+    return AsyncApiClient(_config(**options), http_client=httpx.AsyncClient(transport=transport))
+
+
+def _within_backoff(delay: float, attempt: int, factor: float = 0.5) -> bool:  # float-ok: s
+    # Retry n waits a jittered [ceiling/2, ceiling], ceiling = backoff_factor * 2**n.
+    ceiling = factor * 2.0**attempt
+    return ceiling / 2 <= delay <= ceiling
+
+
+def test_429_with_retry_after_then_200_is_retried_after_the_given_delay(
+    endpoint: Scripted, slept: list[float]
+) -> None:
     endpoint.script((429, {"Retry-After": "1"}, {"message": "slow down"}), (200, {}, PAGE))
-    with ApiClient(_config(endpoint.url)) as client:
+    with _client(endpoint) as client:
         page = CreditsApi(client).list_credits(account_id="a", page_size=5)
     assert page.data == [] and page.next_token is None
     first, second = endpoint.seen
     assert first.path == second.path == "/credits?account_id=a&pageSize=5"
-    assert second.at - first.at >= 0.95
+    assert slept == [1.0]
 
 
-def test_async_503_with_retry_after_then_200(endpoint: Scripted) -> None:
+def test_async_503_with_retry_after_then_200(endpoint: Scripted, slept: list[float]) -> None:
     endpoint.script(
         (503, {"Retry-After": "1"}, {"message": "busy"}),
         (
@@ -131,13 +126,26 @@ def test_async_503_with_retry_after_then_200(endpoint: Scripted) -> None:
     )
 
     async def run() -> Decimal:
-        async with AsyncApiClient(_config(endpoint.url)) as client:
+        async with _async_client(endpoint) as client:
             answer = await EntitlementsApi(client).get_feature_credits("a", "f")
             return answer.granted
 
     assert asyncio.run(run()) == Decimal("1.5")
-    first, second = endpoint.seen
-    assert second.at - first.at >= 0.95
+    assert len(endpoint.seen) == 2
+    assert slept == [1.0]
+
+
+def test_a_retry_after_given_as_an_http_date_is_waited_until_then(
+    endpoint: Scripted, slept: list[float]
+) -> None:
+    # A date long past: the answer may be retried at once.
+    endpoint.script(
+        (503, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, {"message": "busy"}),
+        (200, {}, PAGE),
+    )
+    with _client(endpoint) as client:
+        CreditsApi(client).list_credits()
+    assert len(endpoint.seen) == 2 and slept == [0.0]
 
 
 def _credit_request(key: str | None) -> dict[str, Any]:
@@ -151,30 +159,35 @@ def _credit_request(key: str | None) -> dict[str, Any]:
     return {"creditRequests": [request | ({"idempotencyKey": key} if key else {})]}
 
 
-def test_a_write_without_idempotency_key_is_not_retried(endpoint: Scripted) -> None:
+def test_a_write_without_idempotency_key_is_not_retried(
+    endpoint: Scripted, slept: list[float]
+) -> None:
     endpoint.script((429, {"Retry-After": "0"}, {"message": "slow down"}), (200, {}, CREATED))
-    client = ApiClient(_config(endpoint.url))
+    client = _client(endpoint)
     with client, pytest.raises(TooManyRequestsException) as caught:
         CreditsApi(client).create_credit(_credit_request(None))
-    assert len(endpoint.seen) == 1
+    assert len(endpoint.seen) == 1 and slept == []
     error = caught.value
     assert error.status == 429 and error.retry_after == "0"
     assert error.data is not None and error.data.message == "slow down"
 
 
-def test_a_write_with_idempotency_key_is_retried_with_the_same_body(endpoint: Scripted) -> None:
+def test_a_write_with_idempotency_key_is_retried_with_the_same_body(
+    endpoint: Scripted, slept: list[float]
+) -> None:
     endpoint.script((503, {"Retry-After": "0"}, {"message": "busy"}), (200, {}, CREATED))
-    with ApiClient(_config(endpoint.url)) as client:
+    with _client(endpoint) as client:
         assert CreditsApi(client).create_credit(_credit_request("k-1")).credits == []
     first, second = endpoint.seen
     assert first.body == second.body
     # Amounts leave as exact decimal numbers, never through float.
     assert b'"creditAmount":0.1,' in first.body and b'"idempotencyKey":"k-1"' in first.body
+    assert slept == [0.0]
 
 
 @pytest.mark.parametrize(("event_id", "attempts"), [("ev-1", 2), (None, 1)])
 def test_entitled_event_is_retried_only_with_an_event_id(
-    endpoint: Scripted, event_id: str | None, attempts: int
+    endpoint: Scripted, slept: list[float], event_id: str | None, attempts: int
 ) -> None:
     endpoint.script((429, {"Retry-After": "0"}, {"message": "slow"}), (200, {}, {"success": True}))
     event: dict[str, Any] = {
@@ -185,7 +198,7 @@ def test_entitled_event_is_retried_only_with_an_event_id(
     }
     if event_id:
         event["id"] = event_id
-    with ApiClient(_config(endpoint.url)) as client:
+    with _client(endpoint) as client:
         api = EntitlementsApi(client)
         if attempts == 1:
             with pytest.raises(TooManyRequestsException):
@@ -193,22 +206,60 @@ def test_entitled_event_is_retried_only_with_an_event_id(
         else:
             assert api.ingest_entitled_event({"event": event}).success is True
     assert len(endpoint.seen) == attempts
+    assert len(slept) == attempts - 1
 
 
-def test_retries_stop_after_the_configured_count(endpoint: Scripted) -> None:
+def test_retries_stop_after_the_configured_count(endpoint: Scripted, slept: list[float]) -> None:
     endpoint.script(*[(503, {}, {"message": "down"})] * 4)
-    client = ApiClient(_config(endpoint.url, retries=2))
+    client = _client(endpoint, retries=2)
     with client, pytest.raises(ServiceException) as caught:
         CreditsApi(client).get_credit_details("c")
     assert len(endpoint.seen) == 3 and caught.value.status == 503
+    # Without Retry-After, each retry waits the jittered exponential backoff.
+    assert len(slept) == 2
+    assert all(_within_backoff(delay, attempt) for attempt, delay in enumerate(slept)), slept
 
 
-def test_a_retry_after_beyond_the_limit_is_not_waited_for(endpoint: Scripted) -> None:
-    endpoint.script((429, {"Retry-After": "3600"}, {"message": "come back later"}))
-    started = time.monotonic()
-    with ApiClient(_config(endpoint.url)) as client, pytest.raises(TooManyRequestsException):
+def test_backoff_is_capped_at_max_backoff(endpoint: Scripted, slept: list[float]) -> None:
+    endpoint.script(*[(429, {}, {"message": "slow"})] * 6)
+    client = _client(endpoint, retries=5, backoff_factor=1, max_backoff=3)
+    with client, pytest.raises(TooManyRequestsException):
         CreditsApi(client).get_credit_details("c")
-    assert len(endpoint.seen) == 1 and time.monotonic() - started < 1
+    assert len(endpoint.seen) == 6 and len(slept) == 5
+    assert all(delay <= 3 for delay in slept) and all(d >= 1.5 for d in slept[2:]), slept
+
+
+def test_a_retry_after_beyond_the_limit_is_not_waited_for(
+    endpoint: Scripted, slept: list[float]
+) -> None:
+    endpoint.script((429, {"Retry-After": "3600"}, {"message": "come back later"}))
+    with _client(endpoint) as client, pytest.raises(TooManyRequestsException):
+        CreditsApi(client).get_credit_details("c")
+    assert len(endpoint.seen) == 1 and slept == []
+
+
+def test_a_connection_that_never_opened_is_retried_even_for_a_write(
+    endpoint: Scripted, slept: list[float]
+) -> None:
+    # Nothing was sent, so even a write without idempotency key cannot be applied twice.
+    endpoint.script(httpx.ConnectError("refused"), (200, {}, CREATED))
+    with _client(endpoint) as client:
+        assert CreditsApi(client).create_credit(_credit_request(None)).credits == []
+    assert len(endpoint.seen) == 2
+    assert len(slept) == 1 and _within_backoff(slept[0], 0)
+
+
+def test_a_connection_broken_mid_request_is_retried_only_when_safe(
+    endpoint: Scripted, slept: list[float]
+) -> None:
+    endpoint.script(httpx.ReadError("reset"), httpx.ReadError("reset"), (200, {}, PAGE))
+    with _client(endpoint) as client:
+        with pytest.raises(ApiConnectionException) as caught:
+            CreditsApi(client).create_credit(_credit_request(None))  # may have been applied
+        assert len(endpoint.seen) == 1 and slept == []
+        assert caught.value.status == 0 and "connection failed" in (caught.value.reason or "")
+        assert CreditsApi(client).list_credits().data == []  # a read: retried
+    assert len(endpoint.seen) == 3 and len(slept) == 1
 
 
 @pytest.mark.parametrize(
@@ -230,7 +281,7 @@ def test_each_error_status_raises_its_exception(
     endpoint: Scripted, status: int, kind: type[ApiException]
 ) -> None:
     endpoint.script((status, {}, {"message": f"said {status}"}))
-    with ApiClient(_config(endpoint.url, retries=0)) as client, pytest.raises(kind) as caught:
+    with _client(endpoint, retries=0) as client, pytest.raises(kind) as caught:
         CreditsApi(client).void_credit("c")
     error = caught.value
     assert type(error) is kind
@@ -242,25 +293,18 @@ def test_each_error_status_raises_its_exception(
 
 def test_a_body_that_is_not_an_error_message_leaves_data_empty(endpoint: Scripted) -> None:
     endpoint.script((502, {"Content-Type": "text/html"}, b"<html>bad gateway</html>"))
-    client = ApiClient(_config(endpoint.url, retries=0))
+    client = _client(endpoint, retries=0)
     with client, pytest.raises(ServiceException) as caught:
         CreditsApi(client).void_credit("c")
     assert caught.value.data is None and caught.value.body == "<html>bad gateway</html>"
 
 
 def test_timeout_raises_api_timeout_exception(endpoint: Scripted) -> None:
-    endpoint.script((200, {}, PAGE, 1.0))
-    client = ApiClient(_config(endpoint.url, timeout=0.2, retries=0))
+    endpoint.script(httpx.ReadTimeout("no answer"))
+    client = _client(endpoint, retries=0)
     with client, pytest.raises(ApiTimeoutException) as caught:
         CreditsApi(client).list_credits()
-    assert caught.value.status == 0
-
-
-def test_unreachable_server_raises_api_connection_exception() -> None:
-    config = _config(f"http://127.0.0.1:{free_port()}", retries=1)
-    with ApiClient(config) as client, pytest.raises(ApiConnectionException) as caught:
-        CreditsApi(client).list_credits()
-    assert caught.value.status == 0 and "connection failed" in (caught.value.reason or "")
+    assert caught.value.status == 0 and "timed out" in (caught.value.reason or "")
 
 
 def test_retry_after_is_read_as_seconds_or_as_an_http_date() -> None:
