@@ -32,7 +32,7 @@ run: $(RUN_STAMP)
 test: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src/grantledger
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --cov --cov-report=term
 
 # The pure tier alone (domain rules, money and ids, the client's retry policy): seconds, no
 # server, no database.
