@@ -12,7 +12,7 @@ from grantledger import __version__
 from grantledger.api import docs, errors
 from grantledger.api.auth import Authenticate
 from grantledger.api.jsonio import WireJSONResponse
-from grantledger.api.observability import SWEEP_SUCCESS, RequestContext, watch_database
+from grantledger.api.observability import SWEEP_SUCCESS, DatabaseMetrics, RequestContext
 from grantledger.api.paging import PageTokens
 from grantledger.api.routers import catalog, credits, entitlements, health, holds, parties
 from grantledger.clock import Clock, clock_from_env
@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     settings = settings or Settings.from_env()
     configure_logs(settings.log_level)
     ctx = Context(Database(settings.database_url, settings.database), clock or clock_from_env())
-    watch_database(ctx.db.engine)
+    ctx.db.watch(DatabaseMetrics())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

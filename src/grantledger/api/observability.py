@@ -14,9 +14,6 @@ import uuid
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
-from sqlalchemy import event
-from sqlalchemy.engine import ExceptionContext
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -71,29 +68,17 @@ def metrics_registry() -> CollectorRegistry:
     return registry
 
 
-def watch_database(engine: AsyncEngine) -> None:
-    """Count driver errors by kind and connections in use, from SQLAlchemy's own events."""
-    sync_engine = engine.sync_engine
+class DatabaseMetrics:
+    """Driver errors by kind and connections in use, as the store reports them."""
 
-    @event.listens_for(sync_engine, "handle_error")
-    def _error(context: ExceptionContext) -> None:
-        original = context.original_exception
-        text = f"{type(original).__name__} {original}".lower()
-        if context.is_disconnect:
-            kind = "disconnect"
-        elif "timeout" in text or "timed out" in text or "cancel" in text:
-            kind = "timeout"
-        else:
-            kind = "other"
+    def error(self, kind: str) -> None:
         DB_ERRORS.labels(kind).inc()
 
-    @event.listens_for(sync_engine.pool, "checkout")
-    def _checkout(*_: Any) -> None:
+    def checkout(self) -> None:
         POOL_CHECKOUTS.inc()
         POOL_IN_USE.inc()
 
-    @event.listens_for(sync_engine.pool, "checkin")
-    def _checkin(*_: Any) -> None:
+    def checkin(self) -> None:
         POOL_IN_USE.dec()
 
 

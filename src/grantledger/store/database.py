@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from grantledger.store.engine import READ_SNAPSHOT, DatabaseOptions, create_engine, is_sqlite
 from grantledger.store.errors import Busy, OutcomeUnknown, StatementTimeout, Unavailable
 from grantledger.store.tx import Tx
+from grantledger.store.watch import DatabaseObserver, watch
 
 T = TypeVar("T")
 log = logging.getLogger("grantledger.store")
@@ -104,6 +105,10 @@ class Database:
     async def run_tenant(self, org_id: str, work: Callable[[Tx], Awaitable[T]]) -> T:
         """`run` with the connection bound to one organization (see `Tx`)."""
         return await self.run(lambda conn: work(Tx(conn, org_id)))
+
+    def watch(self, observer: DatabaseObserver) -> None:
+        """Tell `observer` of driver errors and pool checkouts (metrics live above the store)."""
+        watch(self.engine, observer)
 
     async def dispose(self) -> None:
         # Closing pooled connections politely waits for the server, which may be the thing

@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantledger.api.errors import error_response
 from grantledger.api.jsonio import WireJSONResponse
 from grantledger.api.observability import metrics_registry
 from grantledger.service.context import Context
-from grantledger.store.migrate import head_revision
+from grantledger.store.migrate import schema_is_current
 
 router = APIRouter(tags=["Operations"])
 
@@ -51,13 +49,8 @@ class _ReadinessProbe:
 
 
 async def _schema_current(ctx: Context) -> bool:
-    async def version(conn: AsyncConnection) -> str | None:
-        row = await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
-        return row.scalar_one_or_none()
-
     try:
-        # A read snapshot takes no write lock on SQLite, unlike an ordinary unit of work.
-        return await ctx.db.read_snapshot(version) == head_revision()
+        return await schema_is_current(ctx.db)
     except Exception:  # any database failure means "not ready", never a 500
         return False
 
