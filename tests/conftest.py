@@ -1,4 +1,5 @@
-"""Fixtures: a real server per database backend, and a fresh tenant per test."""
+"""Fixtures: a real server per database backend, a fresh tenant per test, the client's retry
+waits recorded instead of slept; and the Hypothesis profiles."""
 
 from __future__ import annotations
 
