@@ -72,10 +72,7 @@ async def get_schema(tenant: Tenant, name: str, version: int | None = None) -> E
 async def list_schemas(
     tenant: Tenant, status: str | None, after: str | None, limit: int
 ) -> Page[EventSchemaRecord]:
-    async def work(tx: Tx) -> Page[EventSchemaRecord]:
-        return await event_schemas.list_schemas(tx, status, after, limit)
-
-    return await tenant.run(work)
+    return await tenant.run(lambda tx: event_schemas.list_schemas(tx, status, after, limit))
 
 
 async def set_schema_status(tenant: Tenant, name: str, status: str) -> EventSchemaRecord:
@@ -146,20 +143,13 @@ async def create_feature(tenant: Tenant, spec: FeatureInput) -> FeatureRecord:
 
 
 async def get_feature(tenant: Tenant, feature_id: str) -> FeatureRecord:
-    async def work(tx: Tx) -> FeatureRecord | None:
-        return await features.get_feature(tx, feature_id)
-
-    feature = await tenant.run(work)
-    if feature is None:
-        raise NotFound(f"feature {feature_id} not found")
-    return feature
+    return await tenant.found(
+        lambda tx: features.get_feature(tx, feature_id), f"feature {feature_id} not found"
+    )
 
 
 async def list_features(tenant: Tenant, after: str | None, limit: int) -> Page[FeatureRecord]:
-    async def work(tx: Tx) -> Page[FeatureRecord]:
-        return await features.list_features(tx, after, limit)
-
-    return await tenant.run(work)
+    return await tenant.run(lambda tx: features.list_features(tx, after, limit))
 
 
 @dataclass(frozen=True)
@@ -239,17 +229,10 @@ async def create_plan(tenant: Tenant, spec: PlanInput) -> PlanRecord:
 
 
 async def get_plan(tenant: Tenant, plan_id: str) -> PlanRecord:
-    async def work(tx: Tx) -> PlanRecord | None:
-        return await plans.get_plan(tx, plan_id)
-
-    plan = await tenant.run(work)
-    if plan is None:
-        raise NotFound(f"entitlement plan {plan_id} not found")
-    return plan
+    return await tenant.found(
+        lambda tx: plans.get_plan(tx, plan_id), f"entitlement plan {plan_id} not found"
+    )
 
 
 async def list_plans(tenant: Tenant, after: str | None, limit: int) -> Page[PlanRecord]:
-    async def work(tx: Tx) -> Page[PlanRecord]:
-        return await plans.list_plans(tx, after, limit)
-
-    return await tenant.run(work)
+    return await tenant.run(lambda tx: plans.list_plans(tx, after, limit))

@@ -130,13 +130,9 @@ def _purchased_entry(
 
 
 async def get_purchase(tenant: Tenant, purchase_id: str) -> PurchaseRecord:
-    async def work(tx: Tx) -> PurchaseRecord | None:
-        return await purchases.get_purchase(tx, purchase_id)
-
-    found = await tenant.run(work)
-    if found is None:
-        raise NotFound(f"purchase {purchase_id} not found")
-    return found
+    return await tenant.found(
+        lambda tx: purchases.get_purchase(tx, purchase_id), f"purchase {purchase_id} not found"
+    )
 
 
 @dataclass(frozen=True)

@@ -94,20 +94,13 @@ async def create_customer(
 
 
 async def get_customer(tenant: Tenant, customer_id: str) -> CustomerRecord:
-    async def work(tx: Tx) -> CustomerRecord | None:
-        return await store.get_customer(tx, customer_id)
-
-    record = await tenant.run(work)
-    if record is None:
-        raise NotFound(f"customer {customer_id} not found")
-    return record
+    return await tenant.found(
+        lambda tx: store.get_customer(tx, customer_id), f"customer {customer_id} not found"
+    )
 
 
 async def list_customers(tenant: Tenant, after: str | None, limit: int) -> Page[CustomerRecord]:
-    async def work(tx: Tx) -> Page[CustomerRecord]:
-        return await store.list_customers(tx, after, limit)
-
-    return await tenant.run(work)
+    return await tenant.run(lambda tx: store.list_customers(tx, after, limit))
 
 
 async def create_account(tenant: Tenant, customer_id: str, account: NewAccount) -> AccountRecord:
@@ -121,20 +114,13 @@ async def create_account(tenant: Tenant, customer_id: str, account: NewAccount) 
 
 
 async def get_account(tenant: Tenant, account_id: str) -> AccountRecord:
-    async def work(tx: Tx) -> AccountRecord | None:
-        return await store.get_account(tx, account_id)
-
-    record = await tenant.run(work)
-    if record is None:
-        raise NotFound(f"account {account_id} not found")
-    return record
+    return await tenant.found(
+        lambda tx: store.get_account(tx, account_id), f"account {account_id} not found"
+    )
 
 
 async def list_accounts(tenant: Tenant, after: str | None, limit: int) -> Page[AccountRecord]:
-    async def work(tx: Tx) -> Page[AccountRecord]:
-        return await store.list_accounts(tx, after, limit)
-
-    return await tenant.run(work)
+    return await tenant.run(lambda tx: store.list_accounts(tx, after, limit))
 
 
 async def update_account(tenant: Tenant, account_id: str, changes: AccountChanges) -> AccountRecord:

@@ -6,9 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from grantledger.api.deps import PathId, TenantDep, Tokens, respond
+from grantledger.api.deps import PagingDep, PathId, TenantDep, respond
 from grantledger.api.jsonio import WireJSONResponse, WireRoute
-from grantledger.api.paging import page_size
 from grantledger.api.schemas.catalog import (
     CreateEventSchemaRequest,
     CreateFeatureRequest,
@@ -51,18 +50,15 @@ async def get_event_schema(
 @router.get("/event_schema", response_model=EventSchemaPage)
 async def list_event_schemas(
     tenant: TenantDep,
-    tokens: Tokens,
+    paging: PagingDep,
     status: str | None = Query(None),
-    next_token: str | None = Query(None, alias="nextToken"),
-    size: str | None = Query(None, alias="pageSize"),
 ) -> WireJSONResponse:
-    limit = page_size(size)
-    scope = f"{tenant.org_id}:schemas:{status}"
-    page = await catalog.list_schemas(tenant, status, tokens.decode(scope, next_token), limit)
+    cursor = paging.cursor("schemas", status)
+    page = await catalog.list_schemas(tenant, status, cursor.after, paging.limit)
     return respond(
         EventSchemaPage(
             data=[EventSchemaOut.of(r) for r in page.items],
-            next_token=tokens.encode(scope, page.last_key),
+            next_token=cursor.next(page.last_key),
         )
     )
 
@@ -105,17 +101,14 @@ async def get_feature(feature_id: PathId, tenant: TenantDep) -> WireJSONResponse
 @router.get("/features", response_model=FeaturePage)
 async def list_features(
     tenant: TenantDep,
-    tokens: Tokens,
-    next_token: str | None = Query(None, alias="nextToken"),
-    size: str | None = Query(None, alias="pageSize"),
+    paging: PagingDep,
 ) -> WireJSONResponse:
-    limit = page_size(size)
-    scope = f"{tenant.org_id}:features"
-    page = await catalog.list_features(tenant, tokens.decode(scope, next_token), limit)
+    cursor = paging.cursor("features")
+    page = await catalog.list_features(tenant, cursor.after, paging.limit)
     return respond(
         FeaturePage(
             data=[FeatureListItem.of(r) for r in page.items],
-            next_token=tokens.encode(scope, page.last_key),
+            next_token=cursor.next(page.last_key),
         )
     )
 
@@ -157,16 +150,13 @@ async def get_entitlement_plan(plan_id: PathId, tenant: TenantDep) -> WireJSONRe
 @router.get("/entitlement_plans", response_model=PlanPage)
 async def list_entitlement_plans(
     tenant: TenantDep,
-    tokens: Tokens,
-    next_token: str | None = Query(None, alias="nextToken"),
-    size: str | None = Query(None, alias="pageSize"),
+    paging: PagingDep,
 ) -> WireJSONResponse:
-    limit = page_size(size)
-    scope = f"{tenant.org_id}:plans"
-    page = await catalog.list_plans(tenant, tokens.decode(scope, next_token), limit)
+    cursor = paging.cursor("plans")
+    page = await catalog.list_plans(tenant, cursor.after, paging.limit)
     return respond(
         PlanPage(
             data=[PlanOut.of(r) for r in page.items],
-            next_token=tokens.encode(scope, page.last_key),
+            next_token=cursor.next(page.last_key),
         )
     )

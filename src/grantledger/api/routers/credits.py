@@ -8,9 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import TypeAdapter, ValidationError
 
-from grantledger.api.deps import PathId, TenantDep, Tokens, respond
+from grantledger.api.deps import PagingDep, PathId, TenantDep, respond
 from grantledger.api.jsonio import WireJSONResponse, WireRoute
-from grantledger.api.paging import page_size
 from grantledger.api.schemas.credits import (
     CreateCreditRequest,
     CreateCreditResponse,
@@ -59,28 +58,25 @@ async def get_credit_details(credit_id: PathId, tenant: TenantDep) -> WireJSONRe
 @router.get("/credits", response_model=ListCreditsResponse)
 async def list_credits(
     tenant: TenantDep,
-    tokens: Tokens,
-    next_token: str | None = Query(None, alias="nextToken"),
+    paging: PagingDep,
     status: str | None = Query(None),
     account_id: Annotated[str | None, Query(max_length=50)] = None,
     credit_id: Annotated[str | None, Query(alias="id", max_length=50)] = None,
-    size: str | None = Query(None, alias="pageSize"),
 ) -> WireJSONResponse:
-    limit = page_size(size)
-    scope = f"{tenant.org_id}:credits:{status}:{account_id}:{credit_id}"
+    cursor = paging.cursor("credits", status, account_id, credit_id)
     page = await credits.list_credits(
         tenant,
         status=status,
         account_id=account_id,
         credit_id=credit_id,
-        after=tokens.decode(scope, next_token),
-        limit=limit,
+        after=cursor.after,
+        limit=paging.limit,
     )
     today = tenant.now().date()
     return respond(
         ListCreditsResponse(
             data=[CreditOut.of(r, today) for r in page.items],
-            next_token=tokens.encode(scope, page.last_key),
+            next_token=cursor.next(page.last_key),
         )
     )
 

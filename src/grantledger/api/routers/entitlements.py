@@ -6,9 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from grantledger.api.deps import PathId, TenantDep, Tokens, respond
+from grantledger.api.deps import PagingDep, PathId, TenantDep, respond
 from grantledger.api.jsonio import WireJSONResponse, WireRoute
-from grantledger.api.paging import page_size
 from grantledger.api.routers.credits import parse_as_of
 from grantledger.api.schemas.common import SuccessResponse
 from grantledger.api.schemas.entitlements import (
@@ -158,20 +157,17 @@ async def list_feature_credit_entries(
     account_id: PathId,
     feature_id: PathId,
     tenant: TenantDep,
-    tokens: Tokens,
-    size: str | None = Query(None, alias="pageSize"),
-    next_token: str | None = Query(None, alias="nextToken"),
+    paging: PagingDep,
 ) -> WireJSONResponse:
-    limit = page_size(size)
-    scope = f"{tenant.org_id}:entries:{account_id}:{feature_id}"
+    cursor = paging.cursor("entries", account_id, feature_id)
     page = await entitlements.list_entries(
-        tenant, account_id, feature_id, tokens.decode(scope, next_token), limit
+        tenant, account_id, feature_id, cursor.after, paging.limit
     )
     now = tenant.now()
     return respond(
         FeatureCreditEntryPage(
             data=[FeatureCreditEntryOut.of(r, now) for r in page.items],
-            next_token=tokens.encode(scope, page.last_key),
+            next_token=cursor.next(page.last_key),
         )
     )
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path
 
-from grantledger.api.deps import PathId, TenantDep, Tokens, respond
+from grantledger.api.deps import PagingDep, PathId, TenantDep, respond
 from grantledger.api.jsonio import WireJSONResponse, WireRoute
-from grantledger.api.paging import page_size
 from grantledger.api.schemas.credits import HoldOut, HoldPage, HoldRequest
 from grantledger.domain.holds import HoldKind, HoldStatus
 from grantledger.service import holds
@@ -67,18 +66,13 @@ async def get_hold(
 async def list_holds(
     account_id: PathId,
     tenant: TenantDep,
-    tokens: Tokens,
-    next_token: str | None = Query(None, alias="nextToken"),
-    size: str | None = Query(None, alias="pageSize"),
+    paging: PagingDep,
 ) -> WireJSONResponse:
-    limit = page_size(size)
-    scope = f"{tenant.org_id}:holds:{account_id}"
-    page, unit = await holds.list_holds(
-        tenant, account_id, tokens.decode(scope, next_token), limit
-    )
+    cursor = paging.cursor("holds", account_id)
+    page, unit = await holds.list_holds(tenant, account_id, cursor.after, paging.limit)
     return respond(
         HoldPage(
             data=[HoldOut.of(holds.HoldView(h, unit)) for h in page.items],
-            next_token=tokens.encode(scope, page.last_key),
+            next_token=cursor.next(page.last_key),
         )
     )

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from grantledger.api.deps import PathId, TenantDep, Tokens, respond
+from grantledger.api.deps import PagingDep, PathId, TenantDep, respond
 from grantledger.api.jsonio import WireJSONResponse, WireRoute
-from grantledger.api.paging import page_size
 from grantledger.api.schemas.common import PaginationOptions
 from grantledger.api.schemas.parties import (
     AccountOut,
@@ -42,18 +41,15 @@ async def get_customer(customer_id: PathId, tenant: TenantDep) -> WireJSONRespon
 @router.get("/customers", response_model=CustomerPage)
 async def list_customers(
     tenant: TenantDep,
-    tokens: Tokens,
-    next_token: str | None = Query(None, alias="nextToken"),
-    size: str | None = Query(None, alias="pageSize"),
+    paging: PagingDep,
 ) -> WireJSONResponse:
-    limit = page_size(size)
-    scope = f"{tenant.org_id}:customers"
-    page = await parties.list_customers(tenant, tokens.decode(scope, next_token), limit)
+    cursor = paging.cursor("customers")
+    page = await parties.list_customers(tenant, cursor.after, paging.limit)
     return respond(
         CustomerPage(
             data=[CustomerOut.of(r) for r in page.items],
-            next_token=tokens.encode(scope, page.last_key),
-            context=PaginationOptions(page_size=limit, sort_order="ASC"),
+            next_token=cursor.next(page.last_key),
+            context=PaginationOptions(page_size=paging.limit, sort_order="ASC"),
         )
     )
 
@@ -78,18 +74,15 @@ async def get_account(
 @router.get("/accounts", response_model=AccountPage)
 async def list_accounts(
     tenant: TenantDep,
-    tokens: Tokens,
-    next_token: str | None = Query(None, alias="nextToken"),
-    size: str | None = Query(None, alias="pageSize"),
+    paging: PagingDep,
 ) -> WireJSONResponse:
-    limit = page_size(size)
-    scope = f"{tenant.org_id}:accounts"
-    page = await parties.list_accounts(tenant, tokens.decode(scope, next_token), limit)
+    cursor = paging.cursor("accounts")
+    page = await parties.list_accounts(tenant, cursor.after, paging.limit)
     return respond(
         AccountPage(
             data=[AccountOut.of(r) for r in page.items],
-            next_token=tokens.encode(scope, page.last_key),
-            context=PaginationOptions(page_size=limit, sort_order="ASC"),
+            next_token=cursor.next(page.last_key),
+            context=PaginationOptions(page_size=paging.limit, sort_order="ASC"),
         )
     )
 
