@@ -46,7 +46,7 @@ def _differences(url: str) -> list[Any]:
         return list(compare_metadata(context, metadata))
 
     async def run() -> list[Any]:
-        engine = create_engine(url, pool_size=1)
+        engine = create_engine(url)
         try:
             async with engine.connect() as conn:
                 return await conn.run_sync(compare)

@@ -63,10 +63,13 @@ class Entry:
     granted: Decimal
     used: Decimal = ZERO
     voided: bool = False
+    # Usage a plan change carried in from the cycle it cut short: part of `used`, with no draw.
+    carried: Decimal = ZERO
 
     @property
     def balance(self) -> Decimal:
-        return self.granted - self.used
+        # A voided entry can give nothing more: its remainder is gone, so it shows 0.
+        return ZERO if self.voided else self.granted - self.used
 
     @property
     def is_overage(self) -> bool:

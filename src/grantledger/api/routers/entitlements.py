@@ -33,6 +33,7 @@ from grantledger.service import entitlements, events, grants, schedules
 from grantledger.service.entitlements import Holding
 from grantledger.service.events import EventInput
 from grantledger.service.grants import GrantInput, PurchaseInput
+from grantledger.service.schedules import AssignInput
 
 router = APIRouter(route_class=WireRoute, tags=["Entitlements"])
 EntryId = Annotated[str, Path(min_length=1, max_length=50)]
@@ -48,9 +49,13 @@ def _values(holdings: list[Holding]) -> GetEntitlementValuesResponse:
 async def assign_plan(
     account_id: PathId, body: AssignPlanRequest, tenant: TenantDep
 ) -> WireJSONResponse:
-    schedule = await schedules.assign_plan(
-        tenant, account_id, body.plan_id, body.effective_from, body.effective_until
+    spec = AssignInput(
+        plan_id=body.plan_id,
+        start=body.effective_from,
+        end=body.effective_until,
+        idempotency_key=body.idempotency_key,
     )
+    schedule = await schedules.assign_plan(tenant, account_id, spec)
     return respond(ScheduleOut.of(schedule))
 
 

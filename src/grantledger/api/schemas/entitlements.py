@@ -30,6 +30,7 @@ class AssignPlanRequest(RequestModel):
     plan_id: Id50
     effective_from: WireDate
     effective_until: WireDate | None = None
+    idempotency_key: Text255 | None = None
 
 
 class ScheduleOut(ResponseModel):
@@ -38,6 +39,7 @@ class ScheduleOut(ResponseModel):
     plan_id: str
     effective_from: date
     effective_until: date | None = None
+    idempotency_key: str | None = None
     created_at: datetime
 
     @classmethod
@@ -48,6 +50,7 @@ class ScheduleOut(ResponseModel):
             plan_id=schedule.plan_id,
             effective_from=schedule.effective_from,
             effective_until=schedule.effective_until,
+            idempotency_key=schedule.idempotency_key,
             created_at=schedule.created_at,
         )
 
