@@ -68,8 +68,7 @@ class Entry:
 
     @property
     def balance(self) -> Decimal:
-        # A voided entry can give nothing more: its remainder is gone, so it shows 0.
-        return ZERO if self.voided else self.granted - self.used
+        return self.granted - self.used
 
     @property
     def is_overage(self) -> bool:

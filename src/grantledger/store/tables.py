@@ -235,8 +235,9 @@ purchases = sa.Table(
     sa.Column("quantity", sa.Integer(), nullable=True),
     sa.Column("type", sa.String(20), nullable=True),
     sa.Column("expiry_date", UTCDateTime(), nullable=True),
-    # Togai fields stored and echoed without meaning here (overrides, wallet top-up details).
-    sa.Column("options", sa.JSON(), nullable=True),
+    # Togai fields stored and echoed without meaning here (overrides, wallet top-up details),
+    # as canonical JSON text so their numbers keep every digit.
+    sa.Column("options", sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(["org_id", "account_id"], ["accounts.org_id", "accounts.id"]),
     sa.UniqueConstraint("org_id", "idempotency_key", name="uq_purchases_idempotency_key"),
 )

@@ -19,9 +19,13 @@ from grantledger.api.schemas.entitlements import (
     FeatureCreditEntryPage,
     GetEntitlementValuesResponse,
     GetFeatureCreditsResponse,
+    GetPurchaseOut,
     GrantEntryRequest,
     IngestEventRequest,
+    PurchaseFeatureOut,
+    PurchaseListItem,
     PurchaseOut,
+    PurchasePage,
     ScheduleOut,
     SchedulePage,
     UpdateFeatureCreditsRequest,
@@ -71,17 +75,48 @@ async def create_purchase(
 ) -> WireJSONResponse:
     spec = PurchaseInput(
         plan_id=body.price_plan_id,
-        quantities=dict(body.rate_card_quantities),
+        quantities=dict(body.rate_card_quantities) if body.rate_card_quantities else None,
         idempotency_key=body.idempotency_key,
         effective_from=body.effective_from,
         effective_until=body.effective_until,
+        quantity=body.quantity,
+        type=body.type,
+        expiry_date=body.expiry_date,
+        options=body.options(),
     )
     return respond(PurchaseOut.of(await grants.purchase(tenant, account_id, spec)))
 
 
-@router.get("/purchases/{purchase_id}", response_model=PurchaseOut)
+@router.get("/accounts/{account_id}/purchases", response_model=PurchasePage)
+async def list_account_purchases(
+    account_id: PathId,
+    tenant: TenantDep,
+    tokens: Tokens,
+    size: str | None = Query(None, alias="pageSize"),
+    next_token: str | None = Query(None, alias="nextToken"),
+) -> WireJSONResponse:
+    limit = page_size(size)
+    scope = f"{tenant.org_id}:purchases:{account_id}"
+    page = await grants.list_purchases(
+        tenant, account_id, tokens.decode(scope, next_token), limit
+    )
+    return respond(
+        PurchasePage(
+            data=[PurchaseListItem.of(p) for p in page.items],
+            next_token=tokens.encode(scope, page.last_key),
+        )
+    )
+
+
+@router.get("/purchases/{purchase_id}", response_model=GetPurchaseOut)
 async def get_purchase(purchase_id: PathId, tenant: TenantDep) -> WireJSONResponse:
-    return respond(PurchaseOut.of(await grants.get_purchase(tenant, purchase_id)))
+    bought, granted = await grants.get_purchase(tenant, purchase_id)
+    out = PurchaseOut.of(bought)
+    return respond(
+        GetPurchaseOut(
+            **out.model_dump(), features=[PurchaseFeatureOut.of(g) for g in granted]
+        )
+    )
 
 
 @router.post(

@@ -30,7 +30,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("quantity", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("type", sa.String(20), nullable=True))
         batch.add_column(sa.Column("expiry_date", UTCDateTime(), nullable=True))
-        batch.add_column(sa.Column("options", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("options", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
