@@ -217,7 +217,19 @@ def test_back_dating_across_many_cycles_keeps_the_running_cycle_usage(
     entries = {e["id"]: e for e in m.entries(account)}
     # Weekly cycles from 2025-01-06; the one holding today carries the 90.
     assert entries[f"{new}#2026-11-16$PRICE_PLAN"]["used"] == 90
-    assert entries[f"{new}#2026-11-09$PRICE_PLAN"]["used"] == 0
+    # Cycles already over when it was assigned give nothing more: a late event there is refused.
+    past = entries[f"{new}#2026-11-09$PRICE_PLAN"]
+    assert (past["used"], past["balance"]) == (500, 0)
+    late = {
+        "event": {
+            "schemaName": m.schema,
+            "timestamp": "2026-11-10T00:00:00Z",
+            "accountId": account,
+            "attributes": [{"name": "tokens", "value": "1"}],
+            "dimensions": {},
+        }
+    }
+    assert api.post("/entitled", json=late).status_code == 403
     clock.set_clock("2026-11-23T00:00:00Z")
     assert m.figures(account) == (500, 500, None, 0)
 

@@ -21,7 +21,7 @@ from grantledger.domain.entitlements import (
 )
 from grantledger.domain.ids import EPOCH
 from grantledger.domain.money import ZERO
-from grantledger.domain.plans import carry_split
+from grantledger.domain.plans import Carry, carry_split
 from grantledger.service.context import Tenant
 from grantledger.store import parties
 from grantledger.store.entitlements import entries, schedules
@@ -49,9 +49,14 @@ def _cycle_entries(
     for item in planned.features:
         if wanted is not None and item.feature_id not in wanted:
             continue
-        carry = carry_split(
-            usage.get(item.feature_id, ZERO), item.credits_per_cycle, item.overage_per_cycle
-        )
+        if window.ends is not None and window.ends <= schedule.created_at:
+            # A cycle already over when the schedule was assigned (back-dated): its usage was
+            # drawn under the plan of the time, so the new plan gives nothing more in it.
+            carry = Carry(item.credits_per_cycle or ZERO, item.overage_per_cycle or ZERO)
+        else:
+            carry = carry_split(
+                usage.get(item.feature_id, ZERO), item.credits_per_cycle, item.overage_per_cycle
+            )
         for source, granted, carried in (
             (EntrySource.PRICE_PLAN, item.credits_per_cycle, carry.included),
             (EntrySource.OVERAGE, item.overage_per_cycle, carry.overage),
