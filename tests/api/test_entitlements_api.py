@@ -218,14 +218,16 @@ def test_changing_plan_closes_the_old_schedule_at_the_change_date(
     assert plans[old]["effectiveUntil"] == "2026-01-20"
     assert plans[new]["effectiveFrom"] == "2026-01-20" and "effectiveUntil" not in plans[new]
 
-    assert m.figures(account) == (500, 500, 50, 0)
+    # The 30 drawn in the running cycle carry into the new plan's first cycle.
+    assert m.figures(account) == (500, 470, 50, 0)
     # Before the change was made the old plan's allowance was still in force.
     assert m.figures(account, asOf="2026-01-20T07:00:00Z") == (100, 70, 20, 0)
     entries = _by_id(m.entries(account))
     old_entry = entries[f"{old}#2026-01-01$PRICE_PLAN"]
     assert old_entry["effectiveUntil"] == "2026-01-20T00:00:00Z"
     assert old_entry["status"] == "EXPIRED" and old_entry["used"] == 30
-    assert entries[f"{new}#2026-01-20$PRICE_PLAN"]["effectiveUntil"] == "2026-02-20T00:00:00Z"
+    carried = entries[f"{new}#2026-01-20$PRICE_PLAN"]
+    assert carried["effectiveUntil"] == "2026-02-20T00:00:00Z" and carried["used"] == 30
 
     # The old plan yields no further cycle; the new one turns on its own anniversary.
     clock.set_clock("2026-02-01T00:00:00Z")
@@ -347,7 +349,15 @@ def test_purchase_grants_credits_per_cycle_times_quantity(clock: Server, api: ht
     assert bought["rateCardQuantities"] == {m.feature: 1.2, images: 3}
     assert bought["idempotencyKey"] == key
     got = api.get(f"/purchases/{pid}")
-    assert got.status_code == 200 and got.json() == bought, got.text
+    assert got.status_code == 200, got.text
+    detail = got.json()
+    # GetPurchaseResponse: the Purchase and, per feature, what it granted and has left.
+    features = detail.pop("features")
+    assert detail == bought
+    assert [(f["id"], f["creditsGranted"], f["creditsAvailable"]) for f in features] == [
+        (m.feature, 120, 120),
+        (images, 0.3, 0.3),
+    ]
 
     [tokens] = m.entries(account)
     assert tokens == {
@@ -675,7 +685,8 @@ def test_void_entry_makes_the_remainder_unusable(clock: Server, api: httpx.Clien
     assert r.status_code == 200, r.text
     assert r.json() == {"success": True}
     [voided] = m.entries(account)
-    assert voided["status"] == "VOIDED" and voided["used"] == 4 and voided["balance"] == 6
+    # Voided: the remainder is gone, so the balance shows 0; what was used stays.
+    assert voided["status"] == "VOIDED" and voided["used"] == 4 and voided["balance"] == 0
     assert m.figures(account) == (0, 0, None, 0)
     assert m.figures(account, asOf="2026-02-01T00:30:00Z") == (10, 6, None, 0)
     r = api.post(

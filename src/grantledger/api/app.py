@@ -14,6 +14,7 @@ from grantledger.api.auth import Authenticate
 from grantledger.api.jsonio import WireJSONResponse
 from grantledger.api.observability import SWEEP_SUCCESS, DatabaseMetrics, RequestContext
 from grantledger.api.paging import PageTokens
+from grantledger.api.paths import CollapseSlashes
 from grantledger.api.routers import catalog, credits, entitlements, health, holds, parties
 from grantledger.clock import Clock, clock_from_env
 from grantledger.config import Settings
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     # Outermost last: the request id and the access log cover the door's 401s and 429s too.
     app.add_middleware(Authenticate, ctx=ctx, limits=settings.limits, router=app.router)
     app.add_middleware(RequestContext, router=app.router)
+    app.add_middleware(CollapseSlashes)
     return app
 
 

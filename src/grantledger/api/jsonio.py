@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
-from grantledger.domain.money import canonical
+from grantledger.domain.money import canonical, round_fraction
 
 
 def _refuse_constant(name: str) -> Any:
@@ -45,8 +45,14 @@ def _check_text(value: Any) -> None:
             _check_text(item)
 
 
+def _number(text: str) -> Decimal:
+    # A number with more than 10 fractional digits (a client's float arithmetic) is stored
+    # rounded half-even to 10: docs/api.md, "Amounts".
+    return round_fraction(Decimal(text))
+
+
 def loads(body: bytes) -> Any:
-    value = json.loads(body, parse_float=Decimal, parse_constant=_refuse_constant)
+    value = json.loads(body, parse_float=_number, parse_constant=_refuse_constant)
     _check_text(value)
     return value
 
@@ -100,8 +106,9 @@ def _default(value: object) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
-def dumps(content: Any) -> bytes:
-    return orjson.dumps(content, default=_default, option=orjson.OPT_UTC_Z)
+def dumps(content: Any, *, sort_keys: bool = False) -> bytes:
+    option = orjson.OPT_UTC_Z | (orjson.OPT_SORT_KEYS if sort_keys else 0)
+    return orjson.dumps(content, default=_default, option=option)
 
 
 class WireJSONResponse(JSONResponse):

@@ -121,6 +121,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_headers = False
         self._header_bytes = 0
         self._arm(self._limits.body_timeout, self._body_too_slow)
+        if self.url.startswith(b"//"):
+            # Parsed as is, `//credits` would be host `credits` and path `/`; a client given
+            # Togai's host with its trailing `/` sends exactly that (api/paths.py does the rest).
+            self.url = b"/" + self.url.lstrip(b"/")
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:

@@ -63,6 +63,8 @@ class Entry:
     granted: Decimal
     used: Decimal = ZERO
     voided: bool = False
+    # Usage a plan change carried in from the cycle it cut short: part of `used`, with no draw.
+    carried: Decimal = ZERO
 
     @property
     def balance(self) -> Decimal:

@@ -71,7 +71,7 @@ async def _entries_as_of(
             effective_until=before.effective_until,
             voided=before.voided,
         )
-    return [replace(e, used=used.get(e.id, Decimal(0))) for e in state.values()]
+    return [replace(e, used=e.carried + used.get(e.id, Decimal(0))) for e in state.values()]
 
 
 async def list_entries(

@@ -11,7 +11,7 @@ from typing import Any
 
 from grantledger.domain import entitlements as rules
 from grantledger.domain.errors import Conflict, InvalidInput, NotEntitled
-from grantledger.domain.money import check_precision
+from grantledger.domain.money import ZERO, check_precision, round_fraction
 from grantledger.service.context import Tenant
 from grantledger.service.cycles import ensure_cycle_entries
 from grantledger.store.entitlements import entries, event_schemas, gate
@@ -46,11 +46,9 @@ def _quantities(attributes: dict[str, str], links: list[tuple[str, str]]) -> dic
     quantities: dict[str, Decimal] = {}
     for feature_id, attribute in links:
         raw = attributes.get(attribute)
-        if raw is None:
-            raise InvalidInput(
-                f"event lacks attribute {attribute}, the quantity of feature {feature_id}"
-            )
-        quantity = Decimal(raw)
+        # An event without the attribute consumes none of the feature: associating a new
+        # feature with a schema must not break producers that do not send it yet.
+        quantity = round_fraction(Decimal(raw)) if raw is not None else ZERO
         if quantity < 0:
             raise InvalidInput(f"attribute {attribute} must not be negative")
         check_precision(quantity, f"attribute {attribute}")

@@ -210,8 +210,13 @@ schedules = sa.Table(
     sa.Column("effective_until", sa.Date(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("idempotency_key", sa.String(255), nullable=True),
+    sa.Column("request_hash", sa.String(64), nullable=True),
+    # Ids of the schedules whose running cycle's usage carries into this one's (plan change).
+    sa.Column("replaces", sa.JSON(), nullable=True),
     sa.ForeignKeyConstraint(["org_id", "account_id"], ["accounts.org_id", "accounts.id"]),
     sa.Index("ix_schedules_account", "org_id", "account_id"),
+    sa.UniqueConstraint("org_id", "idempotency_key", name="uq_schedules_idempotency_key"),
 )
 
 purchases = sa.Table(
@@ -227,6 +232,12 @@ purchases = sa.Table(
     sa.Column("effective_from", sa.Date(), nullable=True),
     sa.Column("effective_until", sa.Date(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("quantity", sa.Integer(), nullable=True),
+    sa.Column("type", sa.String(20), nullable=True),
+    sa.Column("expiry_date", UTCDateTime(), nullable=True),
+    # Togai fields stored and echoed without meaning here (overrides, wallet top-up details),
+    # as canonical JSON text so their numbers keep every digit.
+    sa.Column("options", sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(["org_id", "account_id"], ["accounts.org_id", "accounts.id"]),
     sa.UniqueConstraint("org_id", "idempotency_key", name="uq_purchases_idempotency_key"),
 )
@@ -244,7 +255,9 @@ feature_entries = sa.Table(
     sa.Column("effective_from", UTCDateTime(), nullable=False),
     sa.Column("effective_until", UTCDateTime(), nullable=True),
     sa.Column("granted", Money(), nullable=False),
-    sa.Column("used", Money(), nullable=False),  # cache of Σ draws; verified
+    sa.Column("used", Money(), nullable=False),  # cache of carried + Σ draws; verified
+    # Usage carried from the cycle a plan change cut short (part of `used`, with no draw).
+    sa.Column("carried", Money(), nullable=True),
     sa.Column("voided_at", UTCDateTime(), nullable=True),
     sa.Column("idempotency_key", sa.String(255), nullable=True),
     sa.Column("request_hash", sa.String(64), nullable=True),

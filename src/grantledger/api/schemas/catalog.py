@@ -74,6 +74,13 @@ class CreateEventSchemaRequest(RequestModel):
         )
 
 
+class FeatureDetailsOut(ResponseModel):
+    """Togai's FeatureDetails: one object (the 1.0.3 client parses a list as an error)."""
+
+    feature_id: str
+    attribute_name: str
+
+
 class EventSchemaOut(ResponseModel):
     name: str
     version: int
@@ -83,12 +90,14 @@ class EventSchemaOut(ResponseModel):
     dimensions: list[dict[str, Any]]
     enrichments: Any | None = None
     filter_fields: list[str] | None = None
+    feature_details: FeatureDetailsOut | None = None
     event_id_template: str | None = None
     created_at: datetime
     updated_at: datetime
 
     @classmethod
     def of(cls, schema: EventSchemaRecord) -> EventSchemaOut:
+        feature = schema.feature
         return cls(
             name=schema.name,
             version=schema.version,
@@ -98,6 +107,9 @@ class EventSchemaOut(ResponseModel):
             dimensions=schema.dimensions,
             enrichments=schema.enrichments,
             filter_fields=schema.filter_fields,
+            feature_details=FeatureDetailsOut(feature_id=feature[0], attribute_name=feature[1])
+            if feature is not None
+            else None,
             event_id_template=schema.event_id_template,
             created_at=schema.created_at,
             updated_at=schema.updated_at,

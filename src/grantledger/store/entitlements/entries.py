@@ -6,6 +6,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -68,6 +69,7 @@ def entry_record(row: sa.Row[Any]) -> EntryRecord:
             granted=m["granted"],
             used=m["used"],
             voided=m["voided_at"] is not None,
+            carried=m["carried"] or Decimal(0),
         ),
         account_id=m["account_id"],
         feature_id=m["feature_id"],
@@ -92,6 +94,7 @@ def _values(org_id: str, record: EntryRecord) -> dict[str, Any]:
         "effective_until": e.effective_until,
         "granted": e.granted,
         "used": e.used,
+        "carried": e.carried or None,
         "voided_at": None,
         "idempotency_key": record.idempotency_key,
         "request_hash": record.request_hash,
