@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, datetime
 
-from grantledger.domain.entitlements import PlanType, midnight
+from grantledger.domain.entitlements import PlanType, check_reach, midnight
 from grantledger.domain.errors import InvalidInput, NotFound
 from grantledger.domain.plans import closing_day
 from grantledger.service.context import Tenant
@@ -23,6 +23,7 @@ async def assign_plan(
     """Put an account on a BILLING plan; an open plan schedule closes where this one begins."""
     if end is not None and end <= start:
         raise InvalidInput("effectiveUntil must be after effectiveFrom")
+    check_reach(start, tenant.now(), "effectiveFrom")
 
     async def work(tx: Tx) -> ScheduleRecord:
         await lock_account(tx, account_id)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, StrictBool, StrictInt, StrictStr
 
-from grantledger.api.schemas.common import Id50
+from grantledger.api.schemas.common import Id50, NewKey255
 from grantledger.api.wire import (
     Amount,
     PositiveAmount,
@@ -167,7 +167,7 @@ class HoldLineRequest(RequestModel):
 
 
 class HoldRequest(RequestModel):
-    invoice_id: Text255
+    invoice_id: NewKey255
     lines: Annotated[list[HoldLineRequest], Field(min_length=1, max_length=100)]
     allow_partial: StrictBool = True
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StrictStr
 
 from grantledger.api.schemas.catalog import Text255
-from grantledger.api.schemas.common import Id50, Int32
+from grantledger.api.schemas.common import MAX_ITEMS, Id50, Int32
 from grantledger.api.wire import (
     Amount,
     NonNegativeAmount,
@@ -58,7 +58,7 @@ class SchedulePage(ResponseModel):
 
 class CreatePurchaseRequest(RequestModel):
     price_plan_id: Id50
-    rate_card_quantities: Annotated[dict[str, PositiveAmount], Field(min_length=1, max_length=50)]
+    rate_card_quantities: Annotated[dict[Id50, PositiveAmount], Field(min_length=1, max_length=50)]
     idempotency_key: Text255 | None = None
     effective_from: WireDate | None = None
     effective_until: WireDate | None = None
@@ -178,7 +178,13 @@ class EventRequest(RequestModel):
     timestamp: WireDateTime
     account_id: Annotated[StrictStr, Field(min_length=1, max_length=512)]
     attributes: Annotated[list[EventAttribute], Field(max_length=10)]
-    dimensions: dict[str, Annotated[StrictStr, Field(min_length=1, max_length=200)]]
+    dimensions: Annotated[
+        dict[
+            Annotated[StrictStr, Field(min_length=1, max_length=50)],
+            Annotated[StrictStr, Field(min_length=1, max_length=200)],
+        ],
+        Field(max_length=MAX_ITEMS),
+    ]
 
 
 class IngestEventRequest(RequestModel):
