@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import Field, StrictInt, StrictStr
 
@@ -78,7 +78,7 @@ class EventSchemaOut(ResponseModel):
     name: str
     version: int
     description: str | None = None
-    status: str
+    status: Literal["ACTIVE", "INACTIVE"]
     attributes: list[dict[str, Any]]
     dimensions: list[dict[str, Any]]
     enrichments: Any | None = None
@@ -93,7 +93,7 @@ class EventSchemaOut(ResponseModel):
             name=schema.name,
             version=schema.version,
             description=schema.description,
-            status=schema.status,
+            status=cast(Literal["ACTIVE", "INACTIVE"], schema.status),
             attributes=schema.attributes,
             dimensions=schema.dimensions,
             enrichments=schema.enrichments,
@@ -146,7 +146,7 @@ class FeatureOut(ResponseModel):
     display_name: str
     billable_name: str | None = None
     schema_associations: list[AssociationOut]
-    value_type: str
+    value_type: ValueTypeName
     allowed_values: list[str] | None = None
     created_at: datetime
     updated_at: datetime | None = None
@@ -174,7 +174,7 @@ class FeatureListItem(ResponseModel):
     display_name: str
     billable_name: str | None = None
     schema_count: int
-    value_type: str
+    value_type: ValueTypeName
     created_at: datetime
     updated_at: datetime | None = None
 
@@ -227,8 +227,8 @@ class PlanFeatureOut(ResponseModel):
 class PlanOut(ResponseModel):
     id: str
     name: str
-    type: str
-    cycle: str
+    type: Literal["BILLING", "PURCHASE"]
+    cycle: Literal["WEEKLY", "MONTHLY", "QUARTERLY", "ANNUALLY"]
     features: list[PlanFeatureOut]
     created_at: datetime
 

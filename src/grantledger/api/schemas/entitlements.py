@@ -107,8 +107,8 @@ class GrantEntryRequest(RequestModel):
 
 class FeatureCreditEntryOut(ResponseModel):
     id: str
-    source: str
-    status: str
+    source: Literal["ENTITLEMENT", "PRICE_PLAN", "OVERAGE", "REFUND"]
+    status: Literal["ACTIVE", "EXPIRED", "VOIDED"]
     effective_from: datetime
     effective_until: datetime
     granted: Amount

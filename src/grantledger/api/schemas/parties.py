@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import Field, StrictStr, model_validator
 
@@ -139,7 +139,7 @@ class AccountOut(ResponseModel):
     togai_customer_id: str
     name: str
     customer_id: str
-    status: str
+    status: Literal["ACTIVE", "DRAFT"]
     invoice_currency: str
     aliases: list[AliasOut] | None = None
     net_term_days: int | None = None
@@ -162,7 +162,8 @@ class AccountOut(ResponseModel):
             togai_customer_id=account.togai_customer_id,
             name=account.name,
             customer_id=account.customer_id,
-            status=account.status,
+            # Validated by pydantic against the Literal: a value outside it is a server bug.
+            status=cast(Literal["ACTIVE", "DRAFT"], account.status),
             invoice_currency=account.invoice_currency,
             aliases=aliases,
             net_term_days=attrs.get("netTermDays"),
