@@ -191,13 +191,22 @@ def test_long_back_dated_schedule_still_yields_its_current_cycle(
     clock.set_clock("2026-01-10T00:00:00Z")
     m = Metered(api)
     account = new_account(api)
-    # More than a thousand weekly cycles have begun since 2000-01-03 (a Monday).
-    sch = assign_plan(api, account, m.plan(10, None, cycle="WEEKLY"), "2000-01-03")["id"]
+    plan = m.plan(10, None, cycle="WEEKLY")
+    # Assigned from 2000-01-03 (a Monday), then never read until more than a thousand weekly
+    # cycles have begun.
+    clock.set_clock("2000-01-05T00:00:00Z")
+    sch = assign_plan(api, account, plan, "2000-01-03")["id"]
+    clock.set_clock("2026-01-10T00:00:00Z")
     assert m.figures(account) == (10, 10, None, 0)
     newest = api.get(f"/accounts/{account}/features/{m.feature}/entries", params={"pageSize": 1})
     [current] = newest.json()["data"]
     assert current["id"] == f"{sch}#2026-01-05$PRICE_PLAN"
     assert current["status"] == "ACTIVE"
+    # One read made only the latest MAX_CYCLES_PER_READ (60) cycles, not all 1358.
+    made = m.entries(account)
+    assert len(made) == 60 and min(e["effectiveFrom"] for e in made) == "2024-11-18T00:00:00Z"
+    # The first cycle is still found for a read at an instant inside it.
+    assert m.figures(account, asOf="2000-01-06T00:00:00Z") == (10, 10, None, 0)
 
 
 def test_changing_plan_closes_the_old_schedule_at_the_change_date(

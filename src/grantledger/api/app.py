@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from grantledger import __version__
-from grantledger.api import docs, errors
+from grantledger.api import docs, errors, openapi
 from grantledger.api.auth import Authenticate
 from grantledger.api.jsonio import WireJSONResponse
 from grantledger.api.observability import SWEEP_SUCCESS, DatabaseMetrics, RequestContext
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.ctx = ctx
     errors.install(app)
     docs.install(app)
+    openapi.install(app)
     for module in (health, parties, credits, holds, catalog, entitlements):
         app.include_router(module.router)
     # Outermost last: the request id and the access log cover the door's 401s and 429s too.

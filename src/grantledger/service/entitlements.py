@@ -45,6 +45,9 @@ async def feature_credits(
     async def work(tx: Tx) -> FeatureCredits:
         await _require(tx, account_id, feature_id)
         await ensure_cycle_entries(tenant, tx, account_id, feature_ids=[feature_id])
+        if as_of is not None:
+            # A cycle older than the latest MAX_CYCLES_PER_READ may never have been made.
+            await ensure_cycle_entries(tenant, tx, account_id, feature_ids=[feature_id], at=as_of)
         records = await entries.account_entries(tx, account_id, [feature_id])
         if as_of is None:
             return rules.feature_credits([r.entry for r in records], now)

@@ -62,6 +62,7 @@ async def ingest_entitled(tenant: Tenant, event: EventInput) -> None:
     A refused event is still recorded, and that record commits: the 403 is raised only once
     the transaction has ended.
     """
+    rules.check_reach(event.timestamp, tenant.now(), "event timestamp")
     event_id = event.id or tenant.new_id("event")
     attributes = _named(event.attributes)
 

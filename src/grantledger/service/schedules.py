@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 
-from grantledger.domain.entitlements import EntrySource, PlanType, midnight
+from grantledger.domain.entitlements import EntrySource, PlanType, check_reach, midnight
 from grantledger.domain.errors import InvalidInput, NotFound
 from grantledger.domain.plans import closing_day, resumes_on, schedule_in_force
 from grantledger.service.context import Tenant
@@ -45,6 +45,7 @@ async def assign_plan(tenant: Tenant, account_id: str, spec: AssignInput) -> Sch
     if spec.end is not None and spec.end <= spec.start:
         raise InvalidInput("effectiveUntil must be after effectiveFrom")
     digest = spec.fingerprint(account_id)
+    check_reach(spec.start, tenant.now(), "effectiveFrom")
 
     async def work(tx: Tx) -> ScheduleRecord:
         await lock_account(tx, account_id)

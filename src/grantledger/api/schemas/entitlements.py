@@ -10,7 +10,7 @@ from pydantic import Field, StrictInt, StrictStr
 
 from grantledger.api.jsonio import dumps, loads
 from grantledger.api.schemas.catalog import Text255
-from grantledger.api.schemas.common import Id50
+from grantledger.api.schemas.common import MAX_ITEMS, Id50
 from grantledger.api.wire import (
     Amount,
     NonNegativeAmount,
@@ -76,7 +76,7 @@ class WalletTopupDetails(RequestModel):
 class CreatePurchaseRequest(RequestModel):
     price_plan_id: Id50
     rate_card_quantities: (
-        Annotated[dict[str, PositiveAmount], Field(min_length=1, max_length=50)] | None
+        Annotated[dict[Id50, PositiveAmount], Field(min_length=1, max_length=50)] | None
     ) = None
     idempotency_key: Text255 | None = None
     effective_from: WireDate | None = None
@@ -224,8 +224,8 @@ class GrantEntryRequest(RequestModel):
 
 class FeatureCreditEntryOut(ResponseModel):
     id: str
-    source: str
-    status: str
+    source: Literal["ENTITLEMENT", "PRICE_PLAN", "OVERAGE", "REFUND"]
+    status: Literal["ACTIVE", "EXPIRED", "VOIDED"]
     effective_from: datetime
     effective_until: datetime
     granted: Amount
@@ -296,7 +296,13 @@ class EventRequest(RequestModel):
     timestamp: WireDateTime
     account_id: Annotated[StrictStr, Field(min_length=1, max_length=512)]
     attributes: Annotated[list[EventAttribute], Field(max_length=10)]
-    dimensions: dict[str, Annotated[StrictStr, Field(min_length=1, max_length=200)]]
+    dimensions: Annotated[
+        dict[
+            Annotated[StrictStr, Field(min_length=1, max_length=50)],
+            Annotated[StrictStr, Field(min_length=1, max_length=200)],
+        ],
+        Field(max_length=MAX_ITEMS),
+    ]
 
 
 class IngestEventRequest(RequestModel):
