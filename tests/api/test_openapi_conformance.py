@@ -262,6 +262,7 @@ def _walk(server: Server, api: httpx.Client, check: Any) -> dict[str, str]:
         account_id=account,
     )["id"]
     call("GET", "/purchases/{purchase_id}", 200, purchase_id=purchase)
+    call("GET", at + "/purchases", 200, account_id=account)
     fa = at + "/features/{feature_id}"
     entry = call(
         "POST",
