@@ -300,6 +300,7 @@ events = sa.Table(
     sa.Column("reason", sa.String(500), nullable=True),
     sa.Column("payload", sa.JSON(), nullable=False),
     sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_events_event_id", "org_id", "event_id"),
 )
 
 draws = sa.Table(
@@ -314,4 +315,5 @@ draws = sa.Table(
     sa.Column("amount", Money(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Index("ix_draws_entry", "org_id", "account_id", "feature_id", "entry_id"),
+    sa.Index("ix_draws_feature_time", "org_id", "account_id", "feature_id", "created_at"),
 )
