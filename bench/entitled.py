@@ -147,6 +147,7 @@ class LoadResult:
     sessions_opened: int | None = None
     rollbacks: int | None = None
     deadlocks: int | None = None
+    commits: int | None = None
 
     @property
     def accepted(self) -> int:
@@ -278,19 +279,26 @@ async def backend_pids(url: str) -> list[int]:
         await conn.close()
 
 
-async def database_counters(url: str) -> tuple[int, int, int]:
-    """(connections opened, transactions rolled back, deadlocks) since the database was made.
+async def database_counters(url: str) -> tuple[int, int, int, int]:
+    """(connections opened, transactions rolled back, deadlocks, transactions committed) since
+    the database was made.
 
-    Pool churn shows in the first; retried transactions (and refusals) in the second.
+    Pool churn shows in the first; retried transactions (and refusals) in the second; the last
+    tells how many events the group commit put in one transaction.
     """
     conn = await asyncpg.connect(url, timeout=10)
     try:
         row = await conn.fetchrow(
-            "SELECT sessions, xact_rollback, deadlocks FROM pg_stat_database "
+            "SELECT sessions, xact_rollback, deadlocks, xact_commit FROM pg_stat_database "
             "WHERE datname = current_database()"
         )
         assert row is not None
-        return int(row["sessions"] or 0), int(row["xact_rollback"]), int(row["deadlocks"])
+        return (
+            int(row["sessions"] or 0),
+            int(row["xact_rollback"]),
+            int(row["deadlocks"]),
+            int(row["xact_commit"]),
+        )
     finally:
         await conn.close()
 
@@ -566,7 +574,9 @@ async def measure_product(
     try:
         warm = await drive(wires, args.accounts, WARMUP_SECONDS, "warm")
         backends = await backend_pids(url) if url else []
-        sessions0, rollbacks0, deadlocks0 = await database_counters(url) if url else (0, 0, 0)
+        sessions0, rollbacks0, deadlocks0, commits0 = (
+            await database_counters(url) if url else (0, 0, 0, 0)
+        )
         server0, db0, gen0 = tree_cpu(server.process.pid), pids_cpu(backends), time.process_time()
         machine0 = machine_ticks()
         result = await drive(wires, args.accounts, args.seconds, "run")
@@ -579,8 +589,10 @@ async def measure_product(
         # half a second; the pause lets the run's last transactions be counted.
         if url:
             await asyncio.sleep(1)
-            sessions1, rollbacks1, deadlocks1 = await database_counters(url)
+            sessions1, rollbacks1, deadlocks1, commits1 = await database_counters(url)
             result.sessions_opened = sessions1 - sessions0 - 1
+            # Our probe's own transactions (one per counters read) are left out.
+            result.commits = commits1 - commits0 - 1
             result.rollbacks = rollbacks1 - rollbacks0
             result.deadlocks = deadlocks1 - deadlocks0
         db1 = pids_cpu(backends)
@@ -688,7 +700,9 @@ def print_cpu(result: LoadResult, pgbench_machine: MachineLoad | None) -> None:
     if result.sessions_opened is not None:
         print(
             f"during the product run, PostgreSQL saw {result.sessions_opened} new connections, "
-            f"{result.rollbacks} rolled-back transactions, {result.deadlocks} deadlocks"
+            f"{result.rollbacks} rolled-back transactions, {result.deadlocks} deadlocks, "
+            f"{result.commits} commits ({result.accepted / max(1, result.commits or 0):.1f} "
+            "accepted events per commit)"
         )
     own = sum(cpu for _, cpu in parts if cpu is not None) / result.seconds
     print(f"CPUs used by this benchmark's processes during the product run: {own:.2f}")
