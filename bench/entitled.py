@@ -1,23 +1,26 @@
 """Benchmark of the real-time gate, `POST /entitled`, against PostgreSQL's own ceiling.
 
-One run:
-1. creates a fresh PostgreSQL database (random name; dropped at the end, whatever happens);
-2. starts a real `grantledger serve` process on it (`--workers`), as a user would;
-3. through the HTTP API, creates an event schema, one metered feature consuming it, and
-   `--accounts` accounts each holding one entry of that feature with plenty of units;
-4. drives `POST /entitled` from `--clients` concurrent clients for `--seconds` (after a short
+One run measures the `--modes` side by side (default: spread, hot), each on a fresh database:
+1. starts a real `grantledger serve` process on it (`--workers`; SQLite modes
+   `--sqlite-workers`), as a user would;
+2. through the HTTP API, creates an event schema, one metered feature consuming it, and the
+   accounts (`--accounts` for spread, one for hot), each holding one entry of plenty of units;
+3. drives `POST /entitled` from `--clients` concurrent clients for `--seconds` (after a short
    warm-up), each one keep-alive HTTP/1.1 connection written to with prepared bytes (`Wire`,
    so the generator takes little of the CPUs the server shares), each event drawing 1 unit
    from a random account, and checks afterwards that the ledger holds exactly the accepted
    events;
-5. stops the server and runs `pgbench` for `--seconds` with the same client count on the same
-   database, with the transaction an accepted event writes (see `CEILING_SQL`);
-6. prints accepted events/s, p50/p99 latency, pgbench TPS and the ratio product/ceiling, then
-   where the CPU went during the product run (server, load generator, PostgreSQL, machine).
+4. then the ceiling: `pgbench` on the minimal tables of issue 13 in a fresh database of its own
+   (`MINIMAL_SQL`: the essential per-event transaction, which no schema choice of the product
+   can lower), and, as a second figure, on the spread run's database with the transaction an
+   accepted event writes in the product's schema (`CEILING_SQL`);
+5. prints per mode accepted events/s, p50/p99, the ratio to the ceiling, the events per commit
+   and where the CPU went (server, load generator, PostgreSQL, machine), and a summary table.
 
 Usage: .venv/bin/python bench/entitled.py [--clients 16] [--accounts 1000] [--seconds 15]
-       [--workers 2]. Set GRANTLEDGER_BENCH_POSTGRES_URL to use another server (default: the
-test suite's GRANTLEDGER_TEST_POSTGRES_URL, else postgres@127.0.0.1:5432).
+       [--workers 2] [--sqlite-workers 1] [--modes spread,hot,sqlite-spread,sqlite-hot].
+Set GRANTLEDGER_BENCH_POSTGRES_URL to use another server (default: the test suite's
+GRANTLEDGER_TEST_POSTGRES_URL, else postgres@127.0.0.1:5432).
 """
 
 from __future__ import annotations
@@ -160,6 +163,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--accounts", type=int, default=1000, help="accounts the events spread on")
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each measured run")
     parser.add_argument("--workers", type=int, default=2, help="`grantledger serve --workers`")
+    parser.add_argument(
+        "--sqlite-workers",
+        type=int,
+        default=1,
+        help="workers of the SQLite modes (one writer at a time: more processes only queue in "
+        "SQLite's busy handler)",
+    )
     parser.add_argument(
         "--modes",
         default="spread,hot",
@@ -739,7 +749,8 @@ def run_mode(mode: str, args: argparse.Namespace, workdir: Path) -> tuple[ModeRu
     database kept for the product-schema ceiling (the caller drops it)."""
     backend, hot = MODES[mode]
     accounts = 1 if hot else args.accounts
-    mode_args = argparse.Namespace(**{**vars(args), "accounts": accounts})
+    workers = args.sqlite_workers if backend == "sqlite" else args.workers
+    mode_args = argparse.Namespace(**{**vars(args), "accounts": accounts, "workers": workers})
     key = "gl_bench_" + secrets.token_hex(16)
     name = "gl_bench_" + secrets.token_hex(6)
     sqlite_path = workdir / f"{name}.db"
@@ -750,11 +761,11 @@ def run_mode(mode: str, args: argparse.Namespace, workdir: Path) -> tuple[ModeRu
     server: ServerProcess | None = None
     try:
         print(
-            f"\n== {mode}: {backend}, {args.workers} worker(s), {args.clients} clients, "
+            f"\n== {mode}: {backend}, {workers} worker(s), {args.clients} clients, "
             f"{accounts} account(s), {args.seconds:g} s; load average {load_average()}",
             flush=True,
         )
-        server = ServerProcess(url, args.workers, key, workdir / f"{name}.log")
+        server = ServerProcess(url, workers, key, workdir / f"{name}.log")
         server.wait_ready()
         result, warm_accepted = run_fast(
             measure_product(server, url if backend == "postgres" else None, key, mode_args)
