@@ -40,7 +40,8 @@ unit: $(TEST_STAMP)
 	$(BIN)/python -m pytest tests/unit -q
 
 bench: $(TEST_STAMP)
-	$(BIN)/python bench/entitled.py
+	$(BIN)/python bench/entitled.py --modes spread,hot,sqlite-spread,sqlite-hot
+	$(BIN)/python bench/reads.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -126,8 +126,8 @@ def test_the_readme_tour_says_what_the_server_answers(clock: Server, tmp_path: P
     entries = by_path["/accounts/acme-main/features/ai-tokens/entries"]["data"]
     assert entries and all(e["id"].startswith("sch.") for e in entries)
 
-    # "The same event id again → 409; 20,000 tokens → 403 "needed 20000, available 10800",
-    # nothing drawn" — said in a comment, so sent here with the tour's own key.
+    # "The same event id again → 409 "…; it was accepted"; 20,000 tokens → 403 "needed 20000,
+    # available 10800", nothing drawn" — said in a comment, so sent here with the tour's own key.
     key = (tmp_path / "data" / "dev-api-key").read_text().strip()
     event = {
         "schemaName": "ai_call",
@@ -138,7 +138,8 @@ def test_the_readme_tour_says_what_the_server_answers(clock: Server, tmp_path: P
         "dimensions": {},
     }
     with clock.client(key) as api:
-        error_message(api.post("/entitled", json={"event": event}), 409)
+        again = error_message(api.post("/entitled", json={"event": event}), 409)
+        assert again.endswith("; it was accepted"), again
         big = {**event, "id": "req-2", "attributes": [{"name": "tokens", "value": "20000"}]}
         refused = error_message(api.post("/entitled", json={"event": big}), 403)
         assert "needed 20000, available 10800" in refused

@@ -215,7 +215,8 @@ def test_back_dating_across_many_cycles_keeps_the_running_cycle_usage(
     assert plans[old]["effectiveUntil"] == "2026-06-01"
     assert m.figures(account) == (500, 410, None, 0)
     entries = {e["id"]: e for e in m.entries(account)}
-    # Weekly cycles from 2025-12-01 (50 of them, within the 366-day reach); the one holding today carries the 90.
+    # Weekly cycles from 2025-12-01 (50 of them, within the 366-day reach); the one holding
+    # today carries the 90.
     assert entries[f"{new}#2026-11-16$PRICE_PLAN"]["used"] == 90
     # Cycles already over when it was assigned give nothing more: a late event there is refused.
     past = entries[f"{new}#2026-11-09$PRICE_PLAN"]

@@ -116,6 +116,9 @@ credit_transactions = sa.Table(
     sa.Column("entity_id", sa.String(255), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Index("ix_credit_transactions_credit", "credit_id", "created_at"),
+    sa.Index(
+        "ix_credit_transactions_kind_time", "credit_id", "transaction_type", "created_at"
+    ),
 )
 
 credit_holds = sa.Table(
@@ -313,6 +316,7 @@ events = sa.Table(
     sa.Column("reason", sa.String(500), nullable=True),
     sa.Column("payload", sa.JSON(), nullable=False),
     sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_events_event_id", "org_id", "event_id"),
 )
 
 draws = sa.Table(
@@ -327,4 +331,5 @@ draws = sa.Table(
     sa.Column("amount", Money(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Index("ix_draws_entry", "org_id", "account_id", "feature_id", "entry_id"),
+    sa.Index("ix_draws_feature_time", "org_id", "account_id", "feature_id", "created_at"),
 )

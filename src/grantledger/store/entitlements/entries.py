@@ -195,6 +195,31 @@ def _account_entries_query(by_feature: bool, usable: bool, lock: bool) -> sa.Sel
     return query.with_for_update() if lock else query
 
 
+async def entries_around(
+    tx: Tx, account_id: str, feature_id: str, at: datetime, also: Sequence[str]
+) -> list[EntryRecord]:
+    """The feature's entries whose current window holds `at` (voided ones included), and the
+    entries `also` named: what an `asOf` read needs, however many cycles the account has had.
+
+    An entry's start never changes; its end and void may have changed since `at`, which is
+    why the caller names the entries changed after `at` in `also`.
+    """
+    query = _entries_of(tx.org_id, account_id).where(
+        feature_entries.c.feature_id == feature_id,
+        sa.or_(
+            sa.and_(
+                feature_entries.c.effective_from <= at,
+                sa.or_(
+                    feature_entries.c.effective_until.is_(None),
+                    feature_entries.c.effective_until > at,
+                ),
+            ),
+            feature_entries.c.id.in_(list(also)),
+        ),
+    )
+    return [entry_record(r) for r in await tx.conn.execute(query)]
+
+
 async def list_entries(
     tx: Tx, account_id: str, feature_id: str, after: str | None, limit: int
 ) -> Page[EntryRecord]:
