@@ -15,7 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
-from grantledger.store.engine import create_engine
+from grantledger.store.engine import DatabaseOptions, create_engine
 from grantledger.store.migrate import upgrade
 from grantledger.store.tables import metadata
 from tests.servers import REQUIRE_POSTGRES, create_postgres_database, drop_postgres_database
@@ -46,7 +46,7 @@ def _differences(url: str) -> list[Any]:
         return list(compare_metadata(context, metadata))
 
     async def run() -> list[Any]:
-        engine = create_engine(url, pool_size=1)
+        engine = create_engine(url, DatabaseOptions(pool_size=1))
         try:
             async with engine.connect() as conn:
                 return await conn.run_sync(compare)

@@ -12,6 +12,7 @@ from typing import Any
 from grantledger.domain import entitlements as rules
 from grantledger.domain.errors import Conflict, InvalidInput, NotEntitled
 from grantledger.domain.money import check_precision
+from grantledger.service import notify
 from grantledger.service.context import Tenant
 from grantledger.service.cycles import ensure_cycle_entries
 from grantledger.store.entitlements import entries, event_schemas, gate
@@ -82,6 +83,7 @@ async def ingest_entitled(tenant: Tenant, event: EventInput) -> None:
             await gate.insert_event(tx, _event(tenant, event, event_id, now, refusal.message))
             return _Outcome(refusal.message)
         await _record_accepted(tenant, tx, event, event_id, now, records, planned)
+        await notify.after_change(tenant, tx, features={(event.account_id, f) for f, _ in planned})
         return _Outcome(None)
 
     outcome = await tenant.run(work)
