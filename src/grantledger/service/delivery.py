@@ -36,7 +36,13 @@ class Worker:
         self.key = key
         self.settings = settings
         # Redirects are not followed: a 3xx could point a delivery at a private address.
-        self.http = httpx.AsyncClient(timeout=settings.timeout, follow_redirects=False)
+        # No kept-alive connections: an attempt on a socket the receiver closed while idle
+        # would fail without ever reaching it; a fresh connection per attempt cannot.
+        self.http = httpx.AsyncClient(
+            timeout=settings.timeout,
+            follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -74,7 +80,7 @@ class Worker:
         try:
             status_code = await self._send(message, endpoint)
         except Exception as error:  # a timeout, a refused connection, a refused address
-            log.info("webhook %s to %s failed: %s", message.id, endpoint.id, error)
+            log.warning("webhook %s to %s failed: %r", message.id, endpoint.id, error)
         if status_code is not None and 200 <= status_code < 300:
             await self._record(message, attempt, Delivery.DELIVERED, status_code, None)
             return

@@ -16,13 +16,14 @@ from grantledger.store.alerts import AlertRecord, IncidentRecord
 
 Text255 = Annotated[StrictStr, Field(max_length=255)]
 Minutes = Annotated[Int32, Field(ge=0)]
+Status = Literal["ACTIVE", "INACTIVE"]
 Details = Annotated[dict[StrictStr, dict[StrictStr, Any]], Field(max_length=10)]
 
 
 class CreateAlertRequest(RequestModel):
     alert_template_id: Annotated[StrictStr, Field(min_length=1, max_length=50)]
     interval: Minutes
-    status: AlertStatus
+    status: Status
     validity: Minutes | None = None
     description: Text255 | None = None
     entity_details: Details | None = None
@@ -33,7 +34,7 @@ class CreateAlertRequest(RequestModel):
         return AlertInput(
             template_id=self.alert_template_id,
             interval=self.interval,
-            status=self.status,
+            status=AlertStatus(self.status),
             validity=self.validity,
             description=self.description,
             entity_details=self.entity_details,
@@ -44,7 +45,7 @@ class CreateAlertRequest(RequestModel):
 
 class UpdateAlertRequest(RequestModel):
     description: Text255 | None = None
-    status: AlertStatus | None = None
+    status: Status | None = None
     interval: Minutes | None = None
     validity: Minutes | None = None
     parameters: Details | None = None
@@ -52,7 +53,7 @@ class UpdateAlertRequest(RequestModel):
     def to_change(self) -> AlertChange:
         return AlertChange(
             description=self.description,
-            status=self.status,
+            status=AlertStatus(self.status) if self.status else None,
             interval=self.interval,
             validity=self.validity,
             parameters=self.parameters,
