@@ -51,7 +51,7 @@ class Worker:
         """Attempt every due message once; returns how many were attempted."""
         now = REAL_TIME.now()
         # Longer than an attempt can take, so no other process takes a message in flight.
-        lease = now + timedelta(seconds=self.settings.timeout + 30)
+        lease = now + timedelta(seconds=2 * self.settings.timeout + 5)
 
         async def claim(conn: AsyncConnection) -> list[MessageRecord]:
             return await outbox.claim_due(conn, now, lease, BATCH)
