@@ -25,7 +25,7 @@ def hub(
 ) -> Iterator[Server]:
     directory = tmp_path_factory.mktemp(f"notify-{request.param}")
     for url in fresh_database(request.param, directory):
-        server = notify_server(url, directory)
+        server = notify_server(url, directory, GRANTLEDGER_SWEEP_INTERVAL="0.5")
         try:
             yield server
         finally:
@@ -268,3 +268,39 @@ def test_concurrent_crossings_open_one_incident_and_top_up_once(
     assert str(balance["runningBalance"]) == "100"
     state = ok_json(api.get(f"/accounts/{topped}/auto_topup"))
     assert state["topupsThisMonth"] == 1
+
+
+def test_time_alone_expires_and_warns_through_the_sweeper(api: httpx.Client, hub: Server) -> None:
+    """No request after the clock moves: the sweeper expires the credit and fires the alert."""
+    hub.set_clock("2031-01-10T12:00:00Z")
+    receiver = Receiver()
+    try:
+        types = ["credit.expired", "incident.opened"]
+        created = endpoint(api, receiver.url, eventTypes=types)
+        account = new_account(api)
+        short = grant(api, account, 5, effectiveFrom="2031-01-01", effectiveUntil="2031-01-11")
+        later = grant(api, account, 9, effectiveFrom="2031-01-01", effectiveUntil="2031-01-25")
+        ok_json(
+            api.post(
+                "/alerts",
+                json={
+                    "alertTemplateId": "credit_expiring",
+                    "interval": 1440,
+                    "status": "ACTIVE",
+                    "entityDetails": {"account": {"id": account}},
+                    "parameters": {"window": {"days": 7}},
+                },
+            )
+        )
+        first = receiver.wait_for(lambda rs: len(rs) >= 1)  # `short` is within 7 days
+        assert first[0].json["data"]["reportData"]["credit"]["id"] == short["id"]
+        hub.set_clock("2031-01-20T00:00:00Z")
+        got = receiver.wait_for(lambda rs: len(rs) >= 3)
+        [expired] = [r.json["data"] for r in got[1:] if r.json["type"] == "credit.expired"]
+        [warned] = [r.json["data"] for r in got[1:] if r.json["type"] == "incident.opened"]
+        assert expired["id"] == short["id"] and expired["status"] == "EXPIRED"
+        assert warned["reportData"]["credit"]["id"] == later["id"]
+        for message in got:
+            verified(created["secret"], message)
+    finally:
+        receiver.close()

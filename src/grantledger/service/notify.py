@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from grantledger.domain import alerts as rules
 from grantledger.domain import credits as credit_rules
 from grantledger.domain import entitlements as entitlement_rules
@@ -20,7 +22,7 @@ from grantledger.domain.alerts import IncidentStatus, Verdict
 from grantledger.domain.credits import CreditStatus
 from grantledger.domain.holds import HoldStatus
 from grantledger.service import topup
-from grantledger.service.context import Tenant
+from grantledger.service.context import Context, Tenant
 from grantledger.service.outbox import Outbox, renderers
 from grantledger.store import alerts as alert_store
 from grantledger.store import credits as credit_store
@@ -288,3 +290,21 @@ async def _resolve(
     render = renderers()
     if resolved is not None and out.wants("incident.resolved") and render is not None:
         out.emit("incident.resolved", render.incident(resolved))
+
+
+async def sweep_expiring(ctx: Context) -> int:
+    """Judge credit_expiring alerts as time passes (no write needed); returns accounts judged."""
+
+    async def find(conn: AsyncConnection) -> list[tuple[str, str]]:
+        return await alert_store.accounts_with_expiring_credits(conn, ctx.now().date())
+
+    due = await ctx.db.run(find)
+    for org_id, account_id in due:
+        tenant = ctx.tenant(org_id)
+
+        async def work(tx: Tx, account_id: str = account_id, tenant: Tenant = tenant) -> None:
+            await parties.get_account(tx, account_id, lock=True)
+            await after_change(tenant, tx, account_id)
+
+        await tenant.run(work)
+    return len(due)

@@ -35,6 +35,7 @@ async def sweep_once(ctx: Context) -> int:
             await _expire(ctx.tenant(org_id), account_id)
             swept += 1
         if len(due) < _BATCH:
+            await notify.sweep_expiring(ctx)
             return swept
 
 

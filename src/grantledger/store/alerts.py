@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -231,9 +231,13 @@ async def feature_account_ids(tx: Tx, feature_id: str) -> list[str]:
 async def accounts_with_expiring_credits(
     conn: AsyncConnection, today: date
 ) -> list[tuple[str, str]]:
-    """(org, account) pairs with an ACTIVE credit inside some ACTIVE credit_expiring window."""
+    """(org, account) pairs with an ACTIVE credit inside an ACTIVE credit_expiring alert's
+    window that the alert has not fired for yet: what the sweeper must judge as time passes."""
+    fired = alert_states.alias("fired")
     query = (
-        sa.select(credits.c.org_id, credits.c.account_id)
+        sa.select(
+            credits.c.org_id, credits.c.account_id, credits.c.effective_until, alerts.c.window_days
+        )
         .join(
             alerts,
             sa.and_(
@@ -243,15 +247,27 @@ async def accounts_with_expiring_credits(
                 sa.or_(alerts.c.account_id.is_(None), alerts.c.account_id == credits.c.account_id),
             ),
         )
+        .outerjoin(
+            fired,
+            sa.and_(
+                fired.c.org_id == credits.c.org_id,
+                fired.c.alert_id == alerts.c.id,
+                fired.c.subject_id == credits.c.id,
+            ),
+        )
         .where(
             credits.c.status == "ACTIVE",
             credits.c.effective_until.is_not(None),
             credits.c.effective_until >= today,
+            fired.c.alert_id.is_(None),
         )
-        .distinct()
     )
-    rows = (await conn.execute(query)).all()
-    return sorted((o, a) for o, a in rows)
+    due = {
+        (org, account)
+        for org, account, until, days in (await conn.execute(query)).all()
+        if until < today + timedelta(days=days)
+    }
+    return sorted(due)
 
 
 async def recent_holds(tx: Tx, account_id: str, since: datetime) -> list[HoldRecord]:
