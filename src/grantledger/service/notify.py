@@ -86,7 +86,9 @@ async def evaluate_alert(tenant: Tenant, tx: Tx, alert: AlertRecord) -> None:
     else:
         accounts = [alert.account_id] if alert.account_id else await alert_store.org_account_ids(tx)
         for account_id in accounts:
-            records = await credit_store.account_credits(tx, account_id)
+            records = await credit_store.account_credits(
+                tx, account_id, statuses=[CreditStatus.ACTIVE]
+            )
             await _judge_credit_alerts(tenant, tx, [alert], account_id, records, out, now)
     await out.flush(tx)
 
@@ -94,7 +96,8 @@ async def evaluate_alert(tenant: Tenant, tx: Tx, alert: AlertRecord) -> None:
 async def _account_changed(
     tenant: Tenant, tx: Tx, account_id: str, out: Outbox, now: datetime
 ) -> None:
-    records = await credit_store.account_credits(tx, account_id)
+    # Only ACTIVE credits count toward a balance: an account's long history is not read.
+    records = await credit_store.account_credits(tx, account_id, statuses=[CreditStatus.ACTIVE])
     granted = await topup.after_change(tenant, tx, account_id, records, now)
     if granted is not None:
         records = [*records, granted]
@@ -103,7 +106,9 @@ async def _account_changed(
             credit = json.loads(render.credit(granted, now.date()))
             out.emit("auto_topup.granted", json.dumps({**credit, "accountId": account_id}))
     if out.listening:
-        await _credit_events(tx, records, out, now)
+        await _credit_events(
+            tx, await alert_store.recent_credits(tx, account_id, now - RECENT), out, now
+        )
         await _hold_events(tx, account_id, out, now)
     alerts = await alert_store.active_alerts(
         tx, account_id, [rules.CREDIT_BALANCE_BELOW, rules.CREDIT_EXPIRING]

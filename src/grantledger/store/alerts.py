@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from grantledger.store.credits import CreditRecord
+from grantledger.store.credits import _record as credit_record
 from grantledger.store.holds import HoldRecord, _with_allocations
 from grantledger.store.paging import Page, fetch_page
 from grantledger.store.tables import (
@@ -279,3 +281,13 @@ async def recent_holds(tx: Tx, account_id: str, since: datetime) -> list[HoldRec
     )
     rows = (await tx.conn.execute(query.order_by(credit_holds.c.id))).all()
     return await _with_allocations(tx, rows)
+
+
+async def recent_credits(tx: Tx, account_id: str, since: datetime) -> list[CreditRecord]:
+    """Credits of the account created or changed since an instant: candidates for credit.*."""
+    query = sa.select(credits).where(
+        credits.c.org_id == tx.org_id,
+        credits.c.account_id == account_id,
+        credits.c.updated_at >= since,
+    )
+    return [credit_record(r) for r in await tx.conn.execute(query.order_by(credits.c.id))]
