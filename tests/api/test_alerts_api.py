@@ -4,6 +4,7 @@ input over raw HTTP, on SQLite and PostgreSQL (the suite's shared servers)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from togai_client.models import (
 )
 
 from tests.helpers import error_message, grant, new_account, ok_json
+from tests.notify_servers import notify_server
 from tests.servers import Server
 
 NOW = "2030-03-10T12:00:00Z"
@@ -218,8 +220,19 @@ def test_tenants_never_see_each_others_alerts(server: Server, api: httpx.Client)
         assert other.get("/webhook_endpoints").json()["data"] == []
 
 
-def test_webhook_urls_to_private_addresses_are_refused(api: httpx.Client) -> None:
-    # The suite's servers do not set GRANTLEDGER_WEBHOOK_ALLOW_PRIVATE.
+@pytest.fixture
+def guarded(server: Server, tmp_path: Path) -> Iterator[httpx.Client]:
+    """A server on the same database without GRANTLEDGER_WEBHOOK_ALLOW_PRIVATE."""
+    strict = notify_server(server.database_url, tmp_path, GRANTLEDGER_WEBHOOK_ALLOW_PRIVATE="0")
+    try:
+        with strict.client() as client:
+            yield client
+    finally:
+        strict.stop()
+
+
+def test_webhook_urls_to_private_addresses_are_refused(guarded: httpx.Client) -> None:
+    api = guarded
     for url in (
         "http://127.0.0.1:8080/hook",
         "http://localhost/hook",  # refused after DNS resolution

@@ -125,6 +125,7 @@ def test_every_event_type_arrives_once_signed(api: httpx.Client, hub: Server) ->
         [topup] = receiver.of_type("auto_topup.granted")
         assert topup.json["data"]["accountId"] == account
         assert topup.json["data"]["purpose"] == "Auto top-up"
+        assert b'"creditAmount":100,' in topup.body  # exact, as the API writes it
         placed = [r.json["data"]["invoiceId"] for r in receiver.of_type("hold.placed")]
         assert {"inv-h1", "inv-h2"} <= set(placed)  # debits are holds captured at once
         assert receiver.of_type("hold.captured")[0].json["data"]["status"] == "CAPTURED"

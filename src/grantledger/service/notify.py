@@ -27,7 +27,7 @@ from grantledger.service.outbox import Outbox, renderers
 from grantledger.store import alerts as alert_store
 from grantledger.store import credits as credit_store
 from grantledger.store import outbox as marks
-from grantledger.store import parties, webhooks
+from grantledger.store import parties
 from grantledger.store.alerts import AlertRecord, IncidentRecord
 from grantledger.store.credits import CreditRecord
 from grantledger.store.entitlements import entries
@@ -59,7 +59,7 @@ async def after_change(
     `features`: (account, feature) pairs whose entitlement balance changed.
     """
     now = tenant.now()
-    out = Outbox(tenant, await webhooks.active_endpoints(tx), now)
+    out = Outbox(tenant, tx, now)
     for account_id in account_ids:
         await _account_changed(tenant, tx, account_id, out, now)
     for pair_account, feature_id in sorted(set(features)):
@@ -67,13 +67,13 @@ async def after_change(
         for alert in alerts:
             if alert.feature_id == feature_id:
                 await _judge_feature(tenant, tx, alert, pair_account, out, now)
-    await out.flush(tx)
+    await out.flush()
 
 
 async def evaluate_alert(tenant: Tenant, tx: Tx, alert: AlertRecord) -> None:
     """Judge a just created or activated alert: a condition that already holds opens now."""
     now = tenant.now()
-    out = Outbox(tenant, await webhooks.active_endpoints(tx), now)
+    out = Outbox(tenant, tx, now)
     if alert.template_id == rules.FEATURE_BALANCE_BELOW:
         assert alert.feature_id is not None
         accounts = (
@@ -90,7 +90,7 @@ async def evaluate_alert(tenant: Tenant, tx: Tx, alert: AlertRecord) -> None:
                 tx, account_id, statuses=[CreditStatus.ACTIVE]
             )
             await _judge_credit_alerts(tenant, tx, [alert], account_id, records, out, now)
-    await out.flush(tx)
+    await out.flush()
 
 
 async def _account_changed(
@@ -102,10 +102,13 @@ async def _account_changed(
     if granted is not None:
         records = [*records, granted]
         render = renderers()
-        if out.wants("auto_topup.granted") and render is not None:
-            credit = json.loads(render.credit(granted, now.date()))
-            out.emit("auto_topup.granted", json.dumps({**credit, "accountId": account_id}))
-    if out.listening:
+        if await out.wants("auto_topup.granted") and render is not None:
+            # Spliced as text: a JSON round trip would read the amounts as floats.
+            credit = render.credit(granted, now.date())
+            out.emit(
+                "auto_topup.granted", f'{credit[:-1]}, "accountId": {json.dumps(account_id)}}}'
+            )
+    if await out.listening():
         await _credit_events(
             tx, await alert_store.recent_credits(tx, account_id, now - RECENT), out, now
         )
@@ -130,7 +133,7 @@ async def _credit_events(
         if kind is not None and r.updated_at >= since:
             by_kind.setdefault(kind, []).append(r)
     for kind, found in sorted(by_kind.items()):
-        if not out.wants(kind):
+        if not await out.wants(kind):
             continue
         first = await marks.mark_once(tx, kind, [r.id for r in found])
         for r in found:
@@ -152,7 +155,7 @@ async def _hold_events(tx: Tx, account_id: str, out: Outbox, now: datetime) -> N
         if settled is not None:
             facts.append(settled)
         for kind in facts:
-            if out.wants(kind) and await marks.mark_once(tx, kind, [hold.id]):
+            if await out.wants(kind) and await marks.mark_once(tx, kind, [hold.id]):
                 out.emit(kind, render.hold(hold, account.invoice_currency))
 
 
@@ -279,7 +282,7 @@ async def _open(
     )
     await alert_store.insert_incident(tx, incident)
     render = renderers()
-    if out.wants("incident.opened") and render is not None:
+    if await out.wants("incident.opened") and render is not None:
         out.emit("incident.opened", render.incident(incident))
 
 
@@ -293,7 +296,7 @@ async def _resolve(
         return  # closed by hand: the line is re-armed, nothing to announce
     resolved = await alert_store.set_incident_status(tx, incident_id, IncidentStatus.RESOLVED, now)
     render = renderers()
-    if resolved is not None and out.wants("incident.resolved") and render is not None:
+    if resolved is not None and await out.wants("incident.resolved") and render is not None:
         out.emit("incident.resolved", render.incident(resolved))
 
 

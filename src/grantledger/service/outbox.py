@@ -16,6 +16,7 @@ from grantledger.clock import SystemClock
 from grantledger.domain.webhooks import Delivery
 from grantledger.service.context import Tenant
 from grantledger.store import outbox as store
+from grantledger.store import webhooks
 from grantledger.store.alerts import IncidentRecord
 from grantledger.store.credits import CreditRecord
 from grantledger.store.holds import HoldRecord
@@ -52,23 +53,34 @@ def _iso(at: datetime) -> str:
 
 @dataclass
 class Outbox:
-    """The messages one transaction will write: one per (event, endpoint that wants it)."""
+    """The messages one transaction will write: one per (event, endpoint that wants it).
+
+    The endpoints are read at the first question, so a write that announces nothing (most
+    `/entitled` draws) costs no query for them.
+    """
 
     tenant: Tenant
-    endpoints: list[EndpointRecord]
+    tx: Tx
     now: datetime
+    endpoints: list[EndpointRecord] | None = None
     messages: list[MessageRecord] = field(default_factory=list)
 
-    @property
-    def listening(self) -> bool:
-        return bool(self.endpoints) and renderers() is not None
+    async def _endpoints(self) -> list[EndpointRecord]:
+        if self.endpoints is None:
+            self.endpoints = await webhooks.active_endpoints(self.tx)
+        return self.endpoints
 
-    def wants(self, event_type: str) -> bool:
-        return self.listening and any(e.wants(event_type) for e in self.endpoints)
+    async def listening(self) -> bool:
+        return renderers() is not None and bool(await self._endpoints())
+
+    async def wants(self, event_type: str) -> bool:
+        if renderers() is None:
+            return False
+        return any(e.wants(event_type) for e in await self._endpoints())
 
     def emit(self, event_type: str, data_json: str) -> None:
         stamp = REAL_TIME.now()
-        for endpoint in self.endpoints:
+        for endpoint in self.endpoints or []:
             if not endpoint.wants(event_type):
                 continue
             message_id = self.tenant.new_id("msg", stamp)
@@ -89,6 +101,6 @@ class Outbox:
                 )
             )
 
-    async def flush(self, tx: Tx) -> None:
-        await store.insert_messages(tx, self.messages)
+    async def flush(self) -> None:
+        await store.insert_messages(self.tx, self.messages)
         self.messages = []
