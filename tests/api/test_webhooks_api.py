@@ -305,3 +305,39 @@ def test_time_alone_expires_and_warns_through_the_sweeper(api: httpx.Client, hub
             verified(created["secret"], message)
     finally:
         receiver.close()
+
+
+def test_a_rotated_secret_signs_what_follows(api: httpx.Client) -> None:
+    receiver = Receiver()
+    try:
+        created = endpoint(api, receiver.url, eventTypes=["credit.granted"])
+        account = new_account(api)
+        grant(api, account, 1)
+        [before] = receiver.wait_for(lambda rs: len(rs) >= 1)
+        verified(created["secret"], before)
+        rotated = ok_json(api.post(f"/webhook_endpoints/{created['id']}/rotate_secret"))
+        grant(api, account, 2)
+        after = receiver.wait_for(lambda rs: len(rs) >= 2)[1]
+        verified(rotated["secret"], after)
+        with pytest.raises(Exception, match="signature"):
+            verified(created["secret"], after)
+    finally:
+        receiver.close()
+
+
+def test_bad_endpoint_input_is_a_400_and_changes_nothing(api: httpx.Client) -> None:
+    for body in (
+        {"url": "http://127.0.0.1:9/h", "eventTypes": ["credit.granted", "credit.nope"]},
+        {"url": "http://127.0.0.1:9/h", "eventTypes": []},
+        {"url": "http://127.0.0.1:9/h", "secret": "mine"},
+        {"url": ""},
+        {},
+    ):
+        assert api.post("/webhook_endpoints", json=body).status_code == 400, body
+    assert ok_json(api.get("/webhook_endpoints"))["data"] == []
+    created = endpoint(api, "http://127.0.0.1:9/h")
+    path = f"/webhook_endpoints/{created['id']}"
+    assert api.patch(path, json={"status": "PAUSED"}).status_code == 400
+    assert api.patch(path, json={"url": "gopher://x"}).status_code == 400
+    assert ok_json(api.get(path))["status"] == "ACTIVE"
+    assert api.get("/webhook_endpoints/whep.none/deliveries").status_code == 404
