@@ -16,6 +16,7 @@ from grantledger.api.paging import PageTokens
 from grantledger.api.routers import catalog, credits, entitlements, health, holds, parties
 from grantledger.clock import Clock, clock_from_env
 from grantledger.config import Settings
+from grantledger.console import routes as console
 from grantledger.logs import configure as configure_logs
 from grantledger.service import sweeper, tenants
 from grantledger.service.context import Context
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     errors.install(app)
     for module in (health, parties, credits, holds, catalog, entitlements):
         app.include_router(module.router)
+    console.install(app)
     app.add_middleware(RequestContext)
     return app
 

@@ -1,0 +1,221 @@
+"""Every call the console makes into the service layer, answered as the API's wire dicts.
+
+The console shows what the API returns: each result goes through the API's own response
+model (`…Out.of`) and `dump`, so a figure on a page is the JSON figure, digit for digit.
+This module is the only place that knows the use cases' signatures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from grantledger.api.schemas.credits import (
+    CreditBalanceResponse,
+    CreditOut,
+    CreditTransactionOut,
+    HoldOut,
+)
+from grantledger.api.schemas.entitlements import (
+    EventSchemaOut,
+    FeatureCreditEntryOut,
+    FeatureListItem,
+    PlanOut,
+    ScheduleOut,
+)
+from grantledger.api.schemas.parties import AccountOut
+from grantledger.api.wire import dump
+from grantledger.domain.credits import HOLD as HOLD_EVENT
+from grantledger.domain.credits import UNHOLD as UNHOLD_EVENT
+from grantledger.domain.credits import Credit, LedgerEvent
+from grantledger.domain.entitlements import EntrySource
+from grantledger.domain.errors import NotFound
+from grantledger.service import catalog, credits, entitlements, grants, holds, parties
+from grantledger.service.context import Tenant
+from grantledger.service.credits import GrantRequest
+from grantledger.service.grants import GrantInput
+from grantledger.service.holds import HoldStatus
+from grantledger.store import credits as credit_store
+from grantledger.store import entitlements as entitlement_store
+from grantledger.store.tx import Tx
+
+Wire = dict[str, Any]
+
+
+async def account(t: Tenant, account_id: str) -> Wire:
+    return dump(AccountOut.of(await parties.get_account(t.ctx, t.org_id, account_id)))
+
+
+async def balance(t: Tenant, account_id: str, as_of: datetime | None = None) -> Wire:
+    found = await credits.account_balance(t.ctx, t.org_id, account_id, as_of)
+    return dump(CreditBalanceResponse.of(found))
+
+
+async def credit(t: Tenant, credit_id: str) -> tuple[Wire, list[Wire]]:
+    record, transactions = await credits.credit_details(t.ctx, t.org_id, credit_id)
+    return (
+        dump(CreditOut.of(record, t.now().date())),
+        [dump(CreditTransactionOut.of(x)) for x in transactions],
+    )
+
+
+async def grant_credit(
+    t: Tenant,
+    account_id: str,
+    amount: Decimal,
+    purpose: str,
+    effective_from: date,
+    effective_until: date | None,
+    priority: int,
+    grantor: str,
+    idempotency_key: str,
+) -> Wire:
+    request = GrantRequest(
+        account_id=account_id,
+        purpose=purpose,
+        effective_from=effective_from,
+        effective_until=effective_until,
+        credit_amount=amount,
+        priority=priority,
+        grantor_id=grantor,
+        idempotency_key=idempotency_key,
+    )
+    [record] = await credits.grant(t.ctx, t.org_id, [request])
+    return dump(CreditOut.of(record, t.now().date()))
+
+
+async def void_credit(t: Tenant, credit_id: str) -> Wire:
+    return dump(CreditOut.of(await credits.void(t.ctx, t.org_id, credit_id), t.now().date()))
+
+
+async def settle_hold(t: Tenant, account_id: str, invoice_id: str, capture: bool) -> Wire:
+    outcome = HoldStatus.CAPTURED if capture else HoldStatus.RELEASED
+    return dump(HoldOut.of(await holds.settle(t.ctx, t.org_id, account_id, invoice_id, outcome)))
+
+
+async def hold(t: Tenant, account_id: str, invoice_id: str) -> Wire:
+    return dump(HoldOut.of(await holds.get_hold(t.ctx, t.org_id, account_id, invoice_id)))
+
+
+async def grant_entry(
+    t: Tenant,
+    account_id: str,
+    feature_id: str,
+    granted: Decimal,
+    source: EntrySource,
+    effective_until: datetime | None,
+    idempotency_key: str,
+) -> Wire:
+    spec = GrantInput(
+        granted=granted,
+        source=source,
+        effective_from=None,
+        effective_until=effective_until,
+        idempotency_key=idempotency_key,
+    )
+    record = await grants.grant_entry(t.ctx, t.org_id, account_id, feature_id, spec)
+    return dump(FeatureCreditEntryOut.of(record, t.now()))
+
+
+async def void_entry(t: Tenant, account_id: str, feature_id: str, entry_id: str) -> Wire:
+    record = await entitlements.void_entry(t.ctx, t.org_id, account_id, feature_id, entry_id)
+    return dump(FeatureCreditEntryOut.of(record, t.now()))
+
+
+async def assign_plan(
+    t: Tenant, account_id: str, plan_id: str, start: date, end: date | None
+) -> Wire:
+    row = await grants.assign_plan(t.ctx, t.org_id, account_id, plan_id, start, end)
+    return dump(ScheduleOut.of(row))
+
+
+async def schedules(t: Tenant, account_id: str) -> list[Wire]:
+    rows = await grants.list_schedules(t.ctx, t.org_id, account_id)
+    return [dump(ScheduleOut.of(r)) for r in rows]
+
+
+async def feature_credits(t: Tenant, account_id: str, feature_id: str) -> Wire:
+    found = await entitlements.feature_credits(t.ctx, t.org_id, account_id, feature_id, None)
+    return {
+        "granted": found.granted,
+        "balance": found.balance,
+        "overageLimit": found.overage_limit,
+        "usedOverage": found.used_overage,
+    }
+
+
+async def entries(
+    t: Tenant, account_id: str, feature_id: str, after: str | None, limit: int
+) -> tuple[list[Wire], str | None]:
+    page = await entitlements.list_entries(t.ctx, t.org_id, account_id, feature_id, after, limit)
+    now = t.now()
+    return [dump(FeatureCreditEntryOut.of(r, now)) for r in page.items], page.last_key
+
+
+async def features(t: Tenant, after: str | None, limit: int) -> tuple[list[Wire], str | None]:
+    page = await catalog.list_features(t.ctx, t.org_id, after, limit)
+    return [dump(FeatureListItem.of(r)) for r in page.items], page.last_key
+
+
+async def schemas(t: Tenant, after: str | None, limit: int) -> tuple[list[Wire], str | None]:
+    page = await catalog.list_schemas(t.ctx, t.org_id, None, after, limit)
+    return [dump(EventSchemaOut.of(r)) for r in page.items], page.last_key
+
+
+async def plans(t: Tenant, after: str | None, limit: int) -> tuple[list[Wire], str | None]:
+    page = await catalog.list_plans(t.ctx, t.org_id, after, limit)
+    return [dump(PlanOut.of(r)) for r in page.items], page.last_key
+
+
+# --- reads inside one of the console's own transactions ----------------------------------
+
+
+@dataclass(frozen=True)
+class CreditLine:
+    ledger: Credit
+    purpose: str
+    grantor_id: str | None
+
+
+async def account_credits(tx: Tx, account_id: str) -> list[CreditLine]:
+    """The account's credits as the ledger last left them."""
+    records = await credit_store.account_credits(tx.conn, tx.org_id, account_id)
+    return [CreditLine(r.ledger, r.purpose, r.grantor_id) for r in records]
+
+
+async def credit_header(t: Tenant, credit_id: str) -> Wire:
+    """One credit as `GET /credits` lists it (its transactions are paged separately)."""
+    page = await credits.list_credits(
+        t.ctx, t.org_id, status=None, account_id=None, credit_id=credit_id, after=None, limit=1
+    )
+    if not page.items:
+        raise NotFound(f"credit {credit_id} not found")
+    return dump(CreditOut.of(page.items[0], t.now().date()))
+
+
+async def ledger_events(
+    tx: Tx, credit_ids: Sequence[str]
+) -> tuple[dict[str, list[LedgerEvent]], list[tuple[str, str, Decimal, datetime]]]:
+    """What `asOf` replays, per credit (transactions, then holds and their settlements, the
+    order `service.credits` builds them in), and the transactions as (credit, type, amount, at).
+    """
+    events: dict[str, list[LedgerEvent]] = {i: [] for i in credit_ids}
+    moves: list[tuple[str, str, Decimal, datetime]] = []
+    for x in await credit_store.transactions_of(tx.conn, tx.org_id, list(credit_ids)):
+        moves.append((x.credit_id, x.transaction_type, x.amount, x.created_at))
+        if x.transaction_type != "CREDITED":
+            events[x.credit_id].append(LedgerEvent(x.created_at, x.transaction_type, x.amount))
+    for h in await credit_store.hold_events_of(tx.conn, tx.org_id, list(credit_ids)):
+        events[h.credit_id].append(LedgerEvent(h.created_at, HOLD_EVENT, h.amount))
+        if h.settled_at is not None:
+            events[h.credit_id].append(LedgerEvent(h.settled_at, UNHOLD_EVENT, h.amount))
+    return events, moves
+
+
+async def feature_entries(tx: Tx, account_id: str, feature_id: str, now: datetime) -> list[Wire]:
+    """Every entry of one feature (for the per-cycle bars), as wire dicts."""
+    records = await entitlement_store.account_entries(tx.conn, tx.org_id, account_id, [feature_id])
+    return [dump(FeatureCreditEntryOut.of(r, now)) for r in records]

@@ -1,0 +1,264 @@
+"""The console's URLs under `/console`. Pages are GETs; every change is a guarded POST."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from importlib.resources import files
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import RedirectResponse
+
+from grantledger.console import actions, guard, ledger, queries, sessions, views
+from grantledger.console.guard import Refused
+from grantledger.console.render import headers, page
+from grantledger.console.sessions import Session
+from grantledger.domain.errors import LedgerError
+from grantledger.service.context import Context
+from grantledger.store.tx import Tx
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+_CSS = files("grantledger.console").joinpath("static/console.css").read_bytes()
+MAX_KEY = 200
+
+
+def _ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+def _see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303, headers=headers())
+
+
+def account_url(account_id: str, **query: str) -> str:
+    url = f"/console/accounts/{quote(account_id, safe='')}"
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+async def _answer(
+    request: Request, work: Callable[[Session | None], Awaitable[Response]], *, signed_in: bool
+) -> Response:
+    """Run a handler; refusals and ledger errors become an HTML page with their status."""
+    session = await guard.session_of(request)
+    if session is not None:
+        request.state.org_id = session.org_id  # for the access log line, as the API does
+    if signed_in and session is None and request.method == "GET":
+        return _see_other("/console")
+    try:
+        return await work(session)
+    except Refused as refusal:
+        return page("error.html", refusal.status, message=refusal.message, session=session)
+    except LedgerError as error:
+        return page("error.html", error.status, message=error.message, session=session)
+
+
+def _id(value: str, what: str) -> str:
+    if not 1 <= len(value) <= 50:
+        raise Refused(404, f"no such {what}")
+    return value
+
+
+def _cursor(request: Request, name: str) -> str | None:
+    value = request.query_params.get(name)
+    return value if value and len(value) <= 100 else None
+
+
+# --- sign-in and sign-out ---------------------------------------------------------------------
+
+
+@router.get("")
+@router.get("/")
+async def sign_in_form(request: Request) -> Response:
+    if await guard.session_of(request) is not None:
+        return _see_other("/console/accounts")
+    token = guard.signin_token(request)
+    response = page("signin.html", csrf=token, error=None, session=None)
+    guard.set_cookie(request, response, guard.SIGNIN_COOKIE, token, 3600)
+    return response
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request) -> Response:
+    async def work(_: Session | None) -> Response:
+        guard.check_origin(request)
+        form = await guard.read_form(request)
+        guard.check_token(request.cookies.get(guard.SIGNIN_COOKIE, ""), form)
+        key = form.get("apiKey", "").strip()
+        started = await sessions.sign_in(_ctx(request), key) if 0 < len(key) <= MAX_KEY else None
+        if started is None:
+            token = guard.signin_token(request)
+            return page(
+                "signin.html", 401, csrf=token, error="That API key is not valid.", session=None
+            )
+        cookie, _session = started
+        response = _see_other("/console/accounts")
+        guard.start_session(request, response, cookie)
+        guard.clear_cookie(request, response, guard.SIGNIN_COOKIE)
+        return response
+
+    return await _answer(request, work, signed_in=False)
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request) -> Response:
+    async def work(session: Session | None) -> Response:
+        signed, _form = await guard.guarded_form(request, session)
+        await sessions.sign_out(_ctx(request), signed.token_hash)
+        response = _see_other("/console")
+        guard.clear_cookie(request, response, guard.COOKIE)
+        return response
+
+    return await _answer(request, work, signed_in=True)
+
+
+@router.get("/static/console.css")
+async def stylesheet() -> Response:
+    return Response(_CSS, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+@router.get("/accounts")
+async def accounts_page(request: Request) -> Response:
+    async def work(session: Session | None) -> Response:
+        assert session is not None
+        t = session.tenant(_ctx(request))
+        q = request.query_params.get("q", "").strip()[:100]
+        after = _cursor(request, "after")
+
+        async def reads(tx: Tx) -> tuple[object, object]:
+            found = await queries.search_accounts(tx, q, after)
+            figures = await queries.balances(tx, [a.id for a in found.items], t.now().date())
+            return found, figures
+
+        found, figures = await t.run(reads)
+        return page("accounts.html", session=session, q=q, found=found, figures=figures)
+
+    return await _answer(request, work, signed_in=True)
+
+
+@router.get("/accounts/{account_id}")
+async def account_page(request: Request, account_id: str) -> Response:
+    async def work(session: Session | None) -> Response:
+        assert session is not None
+        t = session.tenant(_ctx(request))
+        names = ("credits", "holds", "ledger", "events", "actions")
+        cursors = {n: _cursor(request, n) for n in names}
+        view = await views.account_page(t, _id(account_id, "account"), cursors)
+        done = request.query_params.get("done", "")
+        return page(
+            "account.html",
+            session=session,
+            v=view,
+            notice=actions.DONE.get(done),
+            notice_id=_cursor(request, "id"),
+            today=t.now().date().isoformat(),
+            url=account_url(account_id),
+        )
+
+    return await _answer(request, work, signed_in=True)
+
+
+@router.get("/accounts/{account_id}/credits/{credit_id}")
+async def credit_page(request: Request, account_id: str, credit_id: str) -> Response:
+    async def work(session: Session | None) -> Response:
+        assert session is not None
+        t = session.tenant(_ctx(request))
+        credit = await ledger.credit_header(t, _id(credit_id, "credit"))
+        if credit["accountId"] != account_id:
+            raise Refused(404, f"credit {credit_id} is not a credit of account {account_id}")
+        after = _cursor(request, "ledger")
+        txns = await t.run(lambda tx: queries.transactions(tx, credit_id=credit_id, after=after))
+        return page(
+            "credit.html",
+            session=session,
+            credit=credit,
+            txns=txns,
+            account_id=account_id,
+            url=account_url(account_id),
+        )
+
+    return await _answer(request, work, signed_in=True)
+
+
+@router.get("/accounts/{account_id}/features/{feature_id}")
+async def feature_page(request: Request, account_id: str, feature_id: str) -> Response:
+    async def work(session: Session | None) -> Response:
+        assert session is not None
+        t = session.tenant(_ctx(request))
+        cursors = {n: _cursor(request, n) for n in ("entries", "draws")}
+        view = await views.feature_page(
+            t,
+            _id(account_id, "account"),
+            _id(feature_id, "feature"),
+            cursors,
+            _cursor(request, "entry"),
+        )
+        return page(
+            "feature.html",
+            session=session,
+            v=view,
+            url=account_url(account_id),
+            bar_width=views.BAR_WIDTH,
+        )
+
+    return await _answer(request, work, signed_in=True)
+
+
+@router.get("/catalog")
+async def catalog_page(request: Request) -> Response:
+    async def work(session: Session | None) -> Response:
+        assert session is not None
+        t = session.tenant(_ctx(request))
+        features = await ledger.features(t, _cursor(request, "features"), queries.PAGE)
+        schemas = await ledger.schemas(t, _cursor(request, "schemas"), queries.PAGE)
+        plans = await ledger.plans(t, _cursor(request, "plans"), queries.PAGE)
+        return page(
+            "catalog.html", session=session, features=features, schemas=schemas, plans=plans
+        )
+
+    return await _answer(request, work, signed_in=True)
+
+
+# --- actions ----------------------------------------------------------------------------------
+
+
+@router.post("/accounts/{account_id}/actions/{name}")
+async def act(request: Request, account_id: str, name: str) -> Response:
+    async def work(session: Session | None) -> Response:
+        signed, form = await guard.guarded_form(request, session)
+        build = actions.ACTIONS.get(name)
+        if build is None:
+            raise Refused(404, f"no console action {name}")
+        t = signed.tenant(_ctx(request))
+        await ledger.account(t, _id(account_id, "account"))
+        plan = build(t, signed.actor, account_id, form)
+        if form.get("confirm") != "yes":
+            return page(
+                "confirm.html",
+                session=signed,
+                plan=plan,
+                action=name,
+                account_id=account_id,
+                url=account_url(account_id),
+            )
+        result = await plan.run()
+        now = t.now()
+        detail = {k: v for k, v in plan.fields.items() if k != "idempotencyKey"}
+        created = str(result.get("id", ""))
+        if created:
+            detail["resultId"] = created
+        await t.run(
+            lambda tx: queries.record_action(
+                tx, t.new_id("cact", now), signed.actor, name, account_id, plan.target, detail, now
+            )
+        )
+        return _see_other(account_url(account_id, done=name, id=created) + "#notice")
+
+    return await _answer(request, work, signed_in=True)
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)

@@ -1,0 +1,268 @@
+"""What each page shows, gathered from the service layer and the console's own reads."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from grantledger.console import chart, ledger, queries, svg
+from grantledger.console.ledger import CreditLine, Wire
+from grantledger.domain import credits as rules
+from grantledger.domain.credits import CreditStatus
+from grantledger.domain.money import canonical
+from grantledger.service.context import Tenant
+from grantledger.store.tx import Tx
+
+MAX_FEATURES = 20
+CREDITS_PAGE = 25
+
+
+@dataclass(frozen=True)
+class Split:
+    """A credit's five parts, as on a reader's day (expired money shown as expired even before
+    the sweeper writes it, as the API's reads do)."""
+
+    line: CreditLine
+    status: str
+    consumed: str
+    held: str
+    remaining: str
+    expired: str
+    voided: str
+
+
+def split(line: CreditLine, today: date) -> Split:
+    state, _ = rules.expire(line.ledger, today)
+    return Split(
+        line=line,
+        status=line.ledger.status_on(today).value,
+        consumed=canonical(state.consumed),
+        held=canonical(state.held),
+        remaining=canonical(state.remaining),
+        expired=canonical(state.expired),
+        voided=canonical(state.voided),
+    )
+
+
+def burn_down(lines: list[CreditLine], today: date) -> list[CreditLine]:
+    """Spendable credits in the order the next debit takes them, then the rest, newest first."""
+    live = [c for c in lines if c.ledger.status_on(today) is CreditStatus.ACTIVE]
+    live.sort(key=lambda c: rules.burn_down_key(c.ledger))
+    done = [c for c in lines if c.ledger.status_on(today) is not CreditStatus.ACTIVE]
+    done.sort(key=lambda c: c.ledger.created_at, reverse=True)
+    return live + done
+
+
+@dataclass(frozen=True)
+class Figures:
+    balance: Wire
+    hold_amount: str
+
+
+def figures(balance: Wire) -> Figures:
+    held = balance["availableBalance"] - balance["runningBalance"]
+    return Figures(balance, canonical(held))
+
+
+@dataclass(frozen=True)
+class AccountPage:
+    account: Wire
+    figures: Figures
+    chart: svg.ChartSvg
+    credits: list[Split]
+    credits_offset: int
+    credits_next: int | None
+    credit_count: int
+    holds: Any
+    ledger: Any
+    events: Any
+    actions: Any
+    features: list[tuple[str, Wire]]
+    schedules: list[Wire]
+
+
+async def account_page(t: Tenant, account_id: str, cursors: dict[str, str | None]) -> AccountPage:
+    account = await ledger.account(t, account_id)
+    balance = await ledger.balance(t, account_id)
+    now = t.now()
+    today = now.date()
+
+    async def reads(tx: Tx) -> tuple[Any, ...]:
+        lines = await ledger.account_credits(tx, account_id)
+        events, moves = await ledger.ledger_events(tx, [c.ledger.id for c in lines])
+        return (
+            lines,
+            events,
+            moves,
+            await queries.open_holds(tx, account_id, cursors.get("holds")),
+            await queries.transactions(tx, account_id=account_id, after=cursors.get("ledger")),
+            await queries.event_log(tx, account_id, cursors.get("events")),
+            await queries.actions(tx, account_id, cursors.get("actions")),
+            await queries.account_feature_ids(tx, account_id),
+        )
+
+    lines, events, moves, holds, txns, event_log, actions, feature_ids = await t.run(reads)
+    terms = [c.ledger for c in lines]
+    points = chart.series(terms, events, chart.marks_of(terms, moves), now)
+    schedules = await ledger.schedules(t, account_id)
+    for plan_feature in await _plan_feature_ids(t, schedules):
+        if plan_feature not in feature_ids:
+            feature_ids.append(plan_feature)
+    features = [
+        (f, await ledger.feature_credits(t, account_id, f)) for f in feature_ids[:MAX_FEATURES]
+    ]
+    offset = _offset(cursors.get("credits"))
+    ordered = burn_down(lines, today)
+    shown = ordered[offset : offset + CREDITS_PAGE]
+    return AccountPage(
+        account=account,
+        figures=figures(balance),
+        chart=svg.render(points),
+        credits=[split(c, today) for c in shown],
+        credits_offset=offset,
+        credits_next=offset + CREDITS_PAGE if offset + CREDITS_PAGE < len(ordered) else None,
+        credit_count=len(ordered),
+        holds=holds,
+        ledger=txns,
+        events=event_log,
+        actions=actions,
+        features=features,
+        schedules=schedules,
+    )
+
+
+async def _plan_feature_ids(t: Tenant, schedules: list[Wire]) -> list[str]:
+    found: list[str] = []
+    plan_ids = {s["planId"] for s in schedules}
+    after: str | None = None
+    while plan_ids:
+        plans, after = await ledger.plans(t, after, 50)
+        for plan in plans:
+            if plan["id"] in plan_ids:
+                found += [f["featureId"] for f in plan["features"] if "creditsPerCycle" in f]
+        if after is None:
+            break
+    return sorted(set(found))
+
+
+def _offset(raw: str | None) -> int:
+    return int(raw) if raw and raw.isdigit() and len(raw) < 9 else 0
+
+
+# --- a feature of an account -----------------------------------------------------------------
+
+_CYCLE = re.compile(r"#(\d{4}-\d{2}-\d{2})\$(PRICE_PLAN|OVERAGE)$")
+MAX_CYCLES = 12
+BAR_WIDTH = 420
+
+
+def entry_kind(entry: Wire) -> str:
+    """PRICE_PLAN, OVERAGE, PURCHASE or GRANT (a direct grant; REFUND shows its source)."""
+    if entry["id"].endswith("$PURCHASE"):
+        return "PURCHASE"
+    if entry["source"] in ("PRICE_PLAN", "OVERAGE"):
+        return str(entry["source"])
+    return "GRANT"
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: str
+    width: str
+
+
+@dataclass(frozen=True)
+class CycleBars:
+    start: str
+    granted: Bar
+    used: Bar
+    overage_limit: Bar
+    used_overage: Bar
+
+
+def cycles(entries: list[Wire]) -> list[CycleBars]:
+    """Granted, used, overage allowed and overage used per plan cycle (the latest cycles)."""
+    per: dict[str, dict[str, Wire]] = {}
+    for entry in entries:
+        match = _CYCLE.search(entry["id"])
+        if match and entry["status"] != "VOIDED":
+            per.setdefault(match.group(1), {})[match.group(2)] = entry
+    starts = sorted(per)[-MAX_CYCLES:]
+    zero = Decimal(0)
+    top = max(
+        [zero] + [e["granted"] for s in starts for e in per[s].values()],
+    ) or Decimal(1)
+
+    def bar(label: str, value: Decimal) -> Bar:
+        width = (Decimal(BAR_WIDTH) * value / top).quantize(Decimal("0.1"))
+        return Bar(label, canonical(value), str(width))
+
+    out: list[CycleBars] = []
+    for start in reversed(starts):
+        plan = per[start].get("PRICE_PLAN")
+        over = per[start].get("OVERAGE")
+        out.append(
+            CycleBars(
+                start=start,
+                granted=bar("granted", plan["granted"] if plan else zero),
+                used=bar("used", plan["used"] if plan else zero),
+                overage_limit=bar("overage allowed", over["granted"] if over else zero),
+                used_overage=bar("overage used", over["used"] if over else zero),
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class FeaturePage:
+    account: Wire
+    feature_id: str
+    credits: Wire
+    cycles: list[CycleBars]
+    entries: list[Wire]
+    entries_next: str | None
+    draws: Any
+    entry_filter: str | None
+
+
+async def feature_page(
+    t: Tenant,
+    account_id: str,
+    feature_id: str,
+    cursors: dict[str, str | None],
+    entry_filter: str | None,
+) -> FeaturePage:
+    account = await ledger.account(t, account_id)
+    credits = await ledger.feature_credits(t, account_id, feature_id)
+    entries, entries_next = await ledger.entries(
+        t, account_id, feature_id, cursors.get("entries"), queries.PAGE
+    )
+    now = t.now()
+
+    async def reads(tx: Tx) -> tuple[Any, Any]:
+        return (
+            await ledger.feature_entries(tx, account_id, feature_id, now),
+            await queries.event_log(
+                tx, account_id, cursors.get("draws"), feature_id=feature_id, entry_id=entry_filter
+            ),
+        )
+
+    every, draws = await t.run(reads)
+    return FeaturePage(
+        account=account,
+        feature_id=feature_id,
+        credits=credits,
+        cycles=cycles(every),
+        entries=[{**e, "kind": entry_kind(e)} for e in entries],
+        entries_next=entries_next,
+        draws=draws,
+        entry_filter=entry_filter,
+    )
+
+
+def today_text(now: datetime) -> str:
+    return now.date().isoformat()
