@@ -10,7 +10,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from grantledger.console.chart import Point
 from grantledger.domain.money import canonical
 
-WIDTH = 760
+WIDTH = 960
 HEIGHT = 240
 LEFT, RIGHT, TOP, BOTTOM = 70, 16, 14, 34
 _PIXEL = Decimal("0.1")
@@ -22,6 +22,7 @@ class Marker:
     y: str
     kind: str
     at: str
+    instant: str  # the exact instant, as the API writes instants (`asOf` takes it as is)
     amount: str
     available: str
     running: str
@@ -87,6 +88,7 @@ def render(points: Sequence[Point]) -> ChartSvg:
             y=_px(y(p.figures.available_balance)),
             kind=p.mark.kind,
             at=stamp(p.at),
+            instant=p.at.isoformat().replace("+00:00", "Z"),
             amount=canonical(p.mark.amount),
             available=canonical(p.figures.available_balance),
             running=canonical(p.figures.running_balance),
@@ -96,7 +98,9 @@ def render(points: Sequence[Point]) -> ChartSvg:
         if p.mark is not None
     ]
     y_ticks = [Tick(_px(y(top * k / 4)), canonical(top * k / 4)) for k in range(5)]
-    x_ticks = [Tick(_px(x(at)), stamp(at)[:10]) for at in (t0, t0 + (t1 - t0) / 2, t1)]
+    # Days for a long history; clock times when the whole history fits in two days.
+    cut = slice(0, 10) if t1 - t0 > timedelta(days=2) else slice(11, 19)
+    x_ticks = [Tick(_px(x(at)), stamp(at)[cut]) for at in (t0, t0 + (t1 - t0) / 2, t1)]
     return ChartSvg(
         WIDTH,
         HEIGHT,
