@@ -24,7 +24,7 @@ def _history(seed: int) -> tuple[list[Credit], dict[str, list[LedgerEvent]]]:
     for n in range(rng.randint(1, 5)):
         created = START + timedelta(days=rng.randint(0, 60), seconds=rng.randint(0, 86399))
         until = created.date() + timedelta(days=rng.randint(0, 90)) if rng.random() < 0.7 else None
-        amount = Decimal(rng.randint(1, 100_000)) / 100
+        amount = Decimal(rng.randint(1, 10_000)) / 100  # small: often spent to the last cent
         credit = Credit(f"c{n}", rng.randint(0, 2), created.date(), until, created, None, amount)
         terms.append(credit)
         left, held, at, log = amount, Decimal(0), created, []
