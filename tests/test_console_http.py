@@ -217,3 +217,32 @@ def test_event_log_shows_refusals_and_draws(server: Server, org: tuple[str, Cons
     assert "ev-ok" in draws and "ev-no" not in draws
     assert "GRANT" in feature_page.text.split('data-testid="entries-table"')[1]
     assert console.get("/console/catalog").text.count(feature) >= 1
+
+
+def test_pages_escape_what_they_show_and_refuse_the_unknown(
+    server: Server, org: tuple[str, Console]
+) -> None:
+    key, console = org
+    with server.client(key) as api:
+        account = new_account(api)
+        credit = grant(api, account, 5)
+        r = api.patch(f"/accounts/{account}", json={"name": "<script>alert(1)</script>"})
+        assert r.status_code == 200, r.text
+        other = new_account(api)
+    page = console.get(f"/console/accounts/{account}").text
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    # A credit page shows the credit as the API does; under another account it is not found.
+    detail = console.get(f"/console/accounts/{account}/credits/{credit['id']}")
+    assert detail.status_code == 200 and "CREDITED" in detail.text
+    assert console.get(f"/console/accounts/{other}/credits/{credit['id']}").status_code == 404
+    assert console.act(account, "no-such-action").status_code == 404
+    assert console.get("/console/accounts/" + "x" * 51).status_code == 404
+    # Without a session: pages send to the sign-in form, posts are refused.
+    with httpx.Client(base_url=server.base_url, headers={"Origin": server.base_url}) as anon:
+        r = anon.get(f"/console/accounts/{account}")
+        assert r.status_code == 303 and r.headers["location"] == "/console"
+        url = f"/console/accounts/{account}/actions/grant-credit"
+        r = anon.post(url, data={"amount": "5", "purpose": "x", "confirm": "yes"})
+        assert r.status_code == 403
+        r = anon.post(url, content=b"{}", headers={"Content-Type": "application/json"})
+        assert r.status_code == 403

@@ -165,6 +165,10 @@ async def schemas(t: Tenant, after: str | None, limit: int) -> tuple[list[Wire],
     return [dump(EventSchemaOut.of(r)) for r in page.items], page.last_key
 
 
+async def plan(t: Tenant, plan_id: str) -> Wire:
+    return dump(PlanOut.of(await catalog.get_plan(t.ctx, t.org_id, plan_id)))
+
+
 async def plans(t: Tenant, after: str | None, limit: int) -> tuple[list[Wire], str | None]:
     page = await catalog.list_plans(t.ctx, t.org_id, after, limit)
     return [dump(PlanOut.of(r)) for r in page.items], page.last_key

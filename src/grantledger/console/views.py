@@ -135,17 +135,12 @@ async def account_page(t: Tenant, account_id: str, cursors: dict[str, str | None
 
 
 async def _plan_feature_ids(t: Tenant, schedules: list[Wire]) -> list[str]:
-    found: list[str] = []
-    plan_ids = {s["planId"] for s in schedules}
-    after: str | None = None
-    while plan_ids:
-        plans, after = await ledger.plans(t, after, 50)
-        for plan in plans:
-            if plan["id"] in plan_ids:
-                found += [f["featureId"] for f in plan["features"] if "creditsPerCycle" in f]
-        if after is None:
-            break
-    return sorted(set(found))
+    """Features with credits per cycle in the plans the account is or was on."""
+    found: set[str] = set()
+    for plan_id in sorted({s["planId"] for s in schedules}):
+        plan = await ledger.plan(t, plan_id)
+        found.update(f["featureId"] for f in plan["features"] if "creditsPerCycle" in f)
+    return sorted(found)
 
 
 def _offset(raw: str | None) -> int:
