@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from urllib.parse import quote, urlencode
@@ -18,6 +19,7 @@ from grantledger.service.context import Context
 from grantledger.store.tx import Tx
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+log = logging.getLogger("grantledger.console")
 _CSS = files("grantledger.console").joinpath("static/console.css").read_bytes()
 MAX_KEY = 200
 
@@ -250,11 +252,28 @@ async def act(request: Request, account_id: str, name: str) -> Response:
         created = str(result.get("id", ""))
         if created:
             detail["resultId"] = created
-        await t.run(
-            lambda tx: queries.record_action(
-                tx, t.new_id("cact", now), signed.actor, name, account_id, plan.target, detail, now
+        try:
+            await t.run(
+                lambda tx: queries.record_action(
+                    tx,
+                    t.new_id("cact", now),
+                    signed.actor,
+                    name,
+                    account_id,
+                    plan.target,
+                    detail,
+                    now,
+                )
             )
-        )
+        except LedgerError:
+            # The action itself committed: answering "not done" would be wrong; the log says
+            # which entry of the action log is missing.
+            log.warning(
+                "console action %s on %s done but not logged",
+                name,
+                account_id,
+                extra={"org": signed.org_id, "actor": signed.actor, "detail": detail},
+            )
         return _see_other(account_url(account_id, done=name, id=created) + "#notice")
 
     return await _answer(request, work, signed_in=True)
