@@ -13,7 +13,7 @@ _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 _HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 
 
-def testid_text(html: str, name: str) -> str:
+def text_by_testid(html: str, name: str) -> str:
     found = re.search(rf'data-testid="{name}"[^>]*>([^<]*)<', html)
     assert found, f"no data-testid={name} in the page"
     return found.group(1).strip()

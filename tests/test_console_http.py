@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from grantledger.api.jsonio import dumps
-from tests.console_client import Console, testid_text
+from tests.console_client import Console, text_by_testid
 from tests.helpers import (
     balance,
     feature_credits,
@@ -186,7 +186,7 @@ def test_account_page_with_10000_ledger_rows_is_paged_and_fast(
         elapsed = time.perf_counter() - started
     print(f"account page with 10,000 ledger rows: {elapsed:.3f} s")  # float-ok: seconds
     assert page.status_code == 200
-    assert testid_text(page.text, "available-balance") == str(expected["availableBalance"])
+    assert text_by_testid(page.text, "available-balance") == str(expected["availableBalance"])
     ledger = page.text.split('data-testid="ledger-table"')[1].split("</table>")[0]
     assert ledger.count("<tr>") == 26  # a header and one page of 25
     assert page.text.count('class="mark debit"') <= 12
