@@ -51,20 +51,39 @@ def purposes(api: httpx.Client, account: str) -> list[str]:
     return [c["purpose"] for c in api.get("/credits", params={"accountId": account}).json()["data"]]
 
 
+def wait_for(driver: Any, how: str, what: str) -> Any:
+    """The element once the page that has it is loaded: a click that submits a form returns
+    before the next page arrives."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, 15).until(
+        expected_conditions.presence_of_element_located((how, what))
+    )
+
+
+def wait_until(driver: Any, condition: Any) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 15).until(condition)
+
+
 def by_testid(driver: Any, name: str) -> Any:
-    return driver.find_element(_by().CSS_SELECTOR, f'[data-testid="{name}"]')
+    return wait_for(driver, _by().CSS_SELECTOR, f'[data-testid="{name}"]')
 
 
 def text_of(driver: Any, name: str) -> str:
     return str(by_testid(driver, name).text).strip()
 
 
-def sign_in(driver: Any, server: Server, key: str) -> None:
+def sign_in(driver: Any, server: Server, key: str, *, expect: str = "accounts-table") -> None:
+    """Post the sign-in form and wait for the page it leads to (`expect` is on it)."""
     driver.get(server.base_url + "/console")
     box = driver.find_element(_by().NAME, "apiKey")
     box.clear()
     box.send_keys(key)
     box.submit()
+    by_testid(driver, expect)
 
 
 def chart_marks(driver: Any, kind: str) -> list[dict[str, str]]:
@@ -155,15 +174,17 @@ def test_console_round_trip(server: Server, browser: Any, tmp_path: Path) -> Non
         account = _history(server, api)
 
         # A wrong key: the form says so, and no session starts.
-        sign_in(driver, server, "gl_not-a-key")
+        sign_in(driver, server, "gl_not-a-key", expect="signin-error")
         assert "not valid" in text_of(driver, "signin-error")
         assert driver.get_cookie("gl_console") is None
 
         sign_in(driver, server, key)
+        by_testid(driver, "accounts-table")
         assert driver.current_url.endswith("/console/accounts")
         search = by_testid(driver, "account-search")
         search.send_keys(account[:9])
         search.submit()
+        wait_until(driver, lambda d: "q=" in d.current_url)
         links = [a.text for a in driver.find_elements(_by().CSS_SELECTOR, LINKS)]
         assert links == [account]
         driver.find_element(_by().LINK_TEXT, account).click()
@@ -228,7 +249,7 @@ def test_console_round_trip(server: Server, browser: Any, tmp_path: Path) -> Non
         # Sign out ends the session on the server: the old cookie opens nothing any more.
         cookie = driver.get_cookie("gl_console")["value"]
         by_testid(driver, "sign-out").click()
-        assert driver.find_element(_by().NAME, "apiKey")
+        assert wait_for(driver, _by().NAME, "apiKey")
         stale = httpx.get(f"{server.base_url}/console/accounts", cookies={"gl_console": cookie})
         assert stale.status_code == 303 and stale.headers["location"] == "/console"
 
@@ -271,7 +292,7 @@ def test_forged_posts_change_nothing(server: Server, browser: Any) -> None:
             "<button id=go>go</button></form>"
         )
         driver.find_element(_by().ID, "go").click()
-        assert "refused" in driver.page_source
+        assert "refused" in text_of(driver, "error")
         assert str(balance(api, account)["availableBalance"]) == "487.66"
         assert hold_status(api, account) == "HELD"
         assert [
