@@ -42,9 +42,10 @@ chromium:
 		true; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing Debian's chromium and chromium-driver for the browser tests"; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null \
-		|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y -q chromium chromium-driver >/dev/null; }; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+		|| { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; } \
+		|| { echo "chromium: apt-get install failed"; [ "$$CI" != true ] || exit 1; }; \
 	else \
 		echo "chromium: not installed and apt-get needs root; the browser tests will be skipped"; \
 	fi

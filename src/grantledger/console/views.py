@@ -14,6 +14,7 @@ from grantledger.domain import credits as rules
 from grantledger.domain.credits import CreditStatus
 from grantledger.domain.money import canonical
 from grantledger.service.context import Tenant
+from grantledger.store.paging import Page
 from grantledger.store.tx import Tx
 
 MAX_FEATURES = 20
@@ -76,10 +77,10 @@ class AccountPage:
     credits_offset: int
     credits_next: int | None
     credit_count: int
-    holds: Any
-    ledger: Any
-    events: Any
-    actions: Any
+    holds: Page[queries.OpenHold]
+    ledger: Page[queries.LedgerRow]
+    events: Page[queries.EventRow]
+    actions: Page[queries.ActionRow]
     features: list[tuple[str, Wire]]
     schedules: list[Wire]
 
@@ -220,7 +221,7 @@ class FeaturePage:
     cycles: list[CycleBars]
     entries: list[Wire]
     entries_next: str | None
-    draws: Any
+    draws: Page[queries.EventRow]
     entry_filter: str | None
 
 
