@@ -145,6 +145,42 @@ async def transactions(
     )
 
 
+async def latest_transactions(
+    tx: Tx, credit_ids: Sequence[str], per_credit: int = 5
+) -> dict[str, list[LedgerRow]]:
+    """The newest few transactions of each credit, in one query however long each ledger is."""
+    found: dict[str, list[LedgerRow]] = {c: [] for c in credit_ids}
+    if not credit_ids:
+        return found
+    t = credit_transactions
+    rank = (
+        sa.func.row_number().over(partition_by=t.c.credit_id, order_by=t.c.id.desc()).label("rank")
+    )
+    ranked = (
+        sa.select(t, rank)
+        .where(t.c.org_id == tx.org_id, t.c.credit_id.in_(list(credit_ids)))
+        .subquery()
+    )
+    rows = await tx.conn.execute(
+        sa.select(ranked)
+        .where(ranked.c.rank <= per_credit)
+        .order_by(ranked.c.credit_id, ranked.c.id.desc())
+    )
+    for r in rows:
+        found[r.credit_id].append(
+            LedgerRow(
+                r.id,
+                r.credit_id,
+                r.transaction_type,
+                r.amount,
+                r.invoice_id,
+                r.entity_id,
+                r.created_at,
+            )
+        )
+    return found
+
+
 @dataclass(frozen=True)
 class OpenHold:
     invoice_id: str

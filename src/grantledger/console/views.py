@@ -74,6 +74,7 @@ class AccountPage:
     figures: Figures
     chart: svg.ChartSvg
     credits: list[Split]
+    credit_transactions: dict[str, list[queries.LedgerRow]]
     credits_offset: int
     credits_next: int | None
     credit_count: int
@@ -118,11 +119,13 @@ async def account_page(t: Tenant, account_id: str, cursors: dict[str, str | None
     offset = _offset(cursors.get("credits"))
     ordered = burn_down(lines, today)
     shown = ordered[offset : offset + CREDITS_PAGE]
+    latest = await t.run(lambda tx: queries.latest_transactions(tx, [c.ledger.id for c in shown]))
     return AccountPage(
         account=account,
         figures=figures(balance),
         chart=svg.render(points),
         credits=[split(c, today) for c in shown],
+        credit_transactions=latest,
         credits_offset=offset,
         credits_next=offset + CREDITS_PAGE if offset + CREDITS_PAGE < len(ordered) else None,
         credit_count=len(ordered),
