@@ -246,3 +246,20 @@ def test_pages_escape_what_they_show_and_refuse_the_unknown(
         assert r.status_code == 403
         r = anon.post(url, content=b"{}", headers={"Content-Type": "application/json"})
         assert r.status_code == 403
+
+
+def test_failed_sign_ins_are_braked_per_address(server: Server) -> None:
+    key = server.key()
+    # Another loopback address: the brake on it leaves the other tests' 127.0.0.1 alone.
+    transport = httpx.HTTPTransport(local_address="127.0.0.7")
+    with httpx.Client(
+        base_url=server.base_url, headers={"Origin": server.base_url}, transport=transport
+    ) as c:
+        token = re.search(r'name="csrf" value="([^"]+)"', c.get("/console").text).group(1)  # type: ignore[union-attr]
+        for _ in range(10):
+            r = c.post("/console/sign-in", data={"csrf": token, "apiKey": "gl_guess"})
+            assert r.status_code == 401
+        r = c.post("/console/sign-in", data={"csrf": token, "apiKey": key})
+        assert r.status_code == 429 and "too many failed sign-ins" in r.text
+        assert "gl_console=" not in r.headers.get("set-cookie", "")
+    Console(server, key).close()  # from another address the same key signs in

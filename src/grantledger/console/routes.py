@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 
-from grantledger.console import actions, guard, ledger, queries, sessions, views
+from grantledger.console import actions, guard, ledger, queries, sessions, throttle, views
 from grantledger.console.guard import Refused
 from grantledger.console.render import headers, page
 from grantledger.console.sessions import Session
@@ -86,9 +86,13 @@ async def sign_in(request: Request) -> Response:
         guard.check_origin(request)
         form = await guard.read_form(request)
         guard.check_token(request.cookies.get(guard.SIGNIN_COOKIE, ""), form)
+        address = request.client.host if request.client else "-"
+        if throttle.blocked(address):
+            raise Refused(429, "too many failed sign-ins from this address; wait a minute")
         key = form.get("apiKey", "").strip()
         started = await sessions.sign_in(_ctx(request), key) if 0 < len(key) <= MAX_KEY else None
         if started is None:
+            throttle.failed(address)
             token = guard.signin_token(request)
             return page(
                 "signin.html", 401, csrf=token, error="That API key is not valid.", session=None
