@@ -203,6 +203,15 @@ def test_console_round_trip(server: Server, browser: Any, tmp_path: Path) -> Non
                 then = balance(api, account, asOf=mark["at"])
                 assert str(then["availableBalance"]) == mark["available"], mark
         assert "inv-hold" in text_of(driver, "holds-table")
+        months = {
+            row.get_attribute("data-month"): row.text.split()[1:]
+            for row in driver.find_elements(_by().CSS_SELECTOR, "tr[data-month]")
+        }
+        assert months == {
+            "2026-08": ["500", "120", "0", "0"],
+            "2026-09": ["200", "60", "0", "0"],
+            "2026-10": ["0", "22.34", "140", "0"],
+        }
         events = text_of(driver, "events-table")
         assert "refused: feature ai-tokens is not covered: needed 5000" in events
         assert "req-2" in events and "ai-tokens" in text_of(driver, "features-table")

@@ -69,10 +69,47 @@ def figures(balance: Wire) -> Figures:
 
 
 @dataclass(frozen=True)
+class Month:
+    """Money in and out of an account's credits in one calendar month (UTC)."""
+
+    month: str
+    credited: str
+    debited: str
+    expired: str
+    voided: str
+
+
+MONTHS = 12
+
+
+def monthly(moves: list[tuple[str, str, Decimal, datetime]]) -> list[Month]:
+    """The latest MONTHS months with ledger activity, newest first: what finance asks for
+    ("what did this customer burn this month?")."""
+    sums: dict[str, dict[str, Decimal]] = {}
+    for _credit, kind, amount, at in moves:
+        month = sums.setdefault(at.strftime("%Y-%m"), {})
+        month[kind] = month.get(kind, Decimal(0)) + amount
+    out: list[Month] = []
+    for key in sorted(sums, reverse=True)[:MONTHS]:
+        got = sums[key]
+        out.append(
+            Month(
+                key,
+                *(
+                    canonical(got.get(k, Decimal(0)))
+                    for k in ("CREDITED", "DEBITED", "EXPIRED", "VOIDED")
+                ),
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
 class AccountPage:
     account: Wire
     figures: Figures
     chart: svg.ChartSvg
+    months: list[Month]
     credits: list[Split]
     credit_transactions: dict[str, list[queries.LedgerRow]]
     credits_offset: int
@@ -124,6 +161,7 @@ async def account_page(t: Tenant, account_id: str, cursors: dict[str, str | None
         account=account,
         figures=figures(balance),
         chart=svg.render(points),
+        months=monthly(moves),
         credits=[split(c, today) for c in shown],
         credit_transactions=latest,
         credits_offset=offset,
