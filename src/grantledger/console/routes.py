@@ -153,11 +153,15 @@ async def account_page(request: Request, account_id: str) -> Response:
         names = ("credits", "holds", "ledger", "events", "actions")
         cursors = {n: _cursor(request, n) for n in names}
         view = await views.account_page(t, _id(account_id, "account"), cursors)
+        as_of_text = request.query_params.get("asOf", "").strip()[:40]
+        then = await views.balance_as_of(t, account_id, as_of_text) if as_of_text else None
         done = request.query_params.get("done", "")
         return page(
             "account.html",
             session=session,
             v=view,
+            as_of=as_of_text,
+            then=then,
             notice=actions.DONE.get(done),
             notice_id=_cursor(request, "id"),
             today=t.now().date().isoformat(),

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from grantledger.api.routers.credits import parse_as_of
 from grantledger.console import chart, ledger, queries, svg
 from grantledger.console.ledger import CreditLine, Wire
+from grantledger.console.render import wire
 from grantledger.domain import credits as rules
 from grantledger.domain.credits import CreditStatus
+from grantledger.domain.entitlements import midnight
+from grantledger.domain.errors import InvalidInput
 from grantledger.domain.money import canonical
 from grantledger.service.context import Tenant
 from grantledger.store.paging import Page
@@ -66,6 +70,25 @@ class Figures:
 def figures(balance: Wire) -> Figures:
     held = balance["availableBalance"] - balance["runningBalance"]
     return Figures(balance, canonical(held))
+
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+async def balance_as_of(t: Tenant, account_id: str, text: str) -> tuple[str, Figures]:
+    """The figures `credit_balance?asOf=` answers; a bare date means the end of that day (UTC),
+    or now when the day is today."""
+    if _DAY.match(text):
+        try:
+            day = date.fromisoformat(text)
+        except ValueError as exc:
+            raise InvalidInput(f"{text} is not a calendar date") from exc
+        instant = min(midnight(day) + timedelta(days=1) - timedelta(microseconds=1), t.now())
+    else:
+        parsed = parse_as_of(text)
+        assert parsed is not None
+        instant = parsed
+    return wire(instant), figures(await ledger.balance(t, account_id, instant))
 
 
 @dataclass(frozen=True)
