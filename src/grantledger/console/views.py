@@ -144,6 +144,7 @@ class AccountPage:
     actions: Page[queries.ActionRow]
     features: list[tuple[str, Wire]]
     schedules: list[Wire]
+    billing_plans: list[Wire]
 
 
 async def account_page(t: Tenant, account_id: str, cursors: dict[str, str | None]) -> AccountPage:
@@ -196,6 +197,7 @@ async def account_page(t: Tenant, account_id: str, cursors: dict[str, str | None
         actions=actions,
         features=features,
         schedules=schedules,
+        billing_plans=[p for p in (await ledger.plans(t, None, 50))[0] if p["type"] == "BILLING"],
     )
 
 
