@@ -7,8 +7,6 @@ This module is the only place that knows the use cases' signatures.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -28,9 +26,6 @@ from grantledger.api.schemas.entitlements import (
 )
 from grantledger.api.schemas.parties import AccountOut
 from grantledger.api.wire import dump
-from grantledger.domain.credits import HOLD as HOLD_EVENT
-from grantledger.domain.credits import UNHOLD as UNHOLD_EVENT
-from grantledger.domain.credits import Credit, LedgerEvent
 from grantledger.domain.entitlements import EntrySource
 from grantledger.domain.errors import NotFound
 from grantledger.service import catalog, credits, entitlements, grants, holds, parties
@@ -38,9 +33,7 @@ from grantledger.service.context import Tenant
 from grantledger.service.credits import GrantRequest
 from grantledger.service.grants import GrantInput
 from grantledger.service.holds import HoldStatus
-from grantledger.store import credits as credit_store
-from grantledger.store import entitlements as entitlement_store
-from grantledger.store.tx import Tx
+from grantledger.store.entitlements import EntryRecord
 
 Wire = dict[str, Any]
 
@@ -174,22 +167,6 @@ async def plans(t: Tenant, after: str | None, limit: int) -> tuple[list[Wire], s
     return [dump(PlanOut.of(r)) for r in page.items], page.last_key
 
 
-# --- reads inside one of the console's own transactions ----------------------------------
-
-
-@dataclass(frozen=True)
-class CreditLine:
-    ledger: Credit
-    purpose: str
-    grantor_id: str | None
-
-
-async def account_credits(tx: Tx, account_id: str) -> list[CreditLine]:
-    """The account's credits as the ledger last left them."""
-    records = await credit_store.account_credits(tx.conn, tx.org_id, account_id)
-    return [CreditLine(r.ledger, r.purpose, r.grantor_id) for r in records]
-
-
 async def credit_header(t: Tenant, credit_id: str) -> Wire:
     """One credit as `GET /credits` lists it (its transactions are paged separately)."""
     page = await credits.list_credits(
@@ -200,26 +177,5 @@ async def credit_header(t: Tenant, credit_id: str) -> Wire:
     return dump(CreditOut.of(page.items[0], t.now().date()))
 
 
-async def ledger_events(
-    tx: Tx, credit_ids: Sequence[str]
-) -> tuple[dict[str, list[LedgerEvent]], list[tuple[str, str, Decimal, datetime]]]:
-    """What `asOf` replays, per credit (transactions, then holds and their settlements, the
-    order `service.credits` builds them in), and the transactions as (credit, type, amount, at).
-    """
-    events: dict[str, list[LedgerEvent]] = {i: [] for i in credit_ids}
-    moves: list[tuple[str, str, Decimal, datetime]] = []
-    for x in await credit_store.transactions_of(tx.conn, tx.org_id, list(credit_ids)):
-        moves.append((x.credit_id, x.transaction_type, x.amount, x.created_at))
-        if x.transaction_type != "CREDITED":
-            events[x.credit_id].append(LedgerEvent(x.created_at, x.transaction_type, x.amount))
-    for h in await credit_store.hold_events_of(tx.conn, tx.org_id, list(credit_ids)):
-        events[h.credit_id].append(LedgerEvent(h.created_at, HOLD_EVENT, h.amount))
-        if h.settled_at is not None:
-            events[h.credit_id].append(LedgerEvent(h.settled_at, UNHOLD_EVENT, h.amount))
-    return events, moves
-
-
-async def feature_entries(tx: Tx, account_id: str, feature_id: str, now: datetime) -> list[Wire]:
-    """Every entry of one feature (for the per-cycle bars), as wire dicts."""
-    records = await entitlement_store.account_entries(tx.conn, tx.org_id, account_id, [feature_id])
-    return [dump(FeatureCreditEntryOut.of(r, now)) for r in records]
+def entry_wire(record: EntryRecord, now: datetime) -> Wire:
+    return dump(FeatureCreditEntryOut.of(record, now))

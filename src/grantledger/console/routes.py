@@ -10,13 +10,14 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 
-from grantledger.console import actions, guard, ledger, queries, sessions, throttle, views
+from grantledger.console import actions, guard, ledger, throttle, views
 from grantledger.console.guard import Refused
 from grantledger.console.render import headers, page
-from grantledger.console.sessions import Session
 from grantledger.domain.errors import LedgerError
-from grantledger.service.context import Context
-from grantledger.store.tx import Tx
+from grantledger.service import console as reads
+from grantledger.service import console_sessions as sessions
+from grantledger.service.context import Context, Tenant
+from grantledger.store.console_sessions import SessionRecord as Session
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 log = logging.getLogger("grantledger.console")
@@ -53,6 +54,10 @@ async def _answer(
         return page("error.html", refusal.status, message=refusal.message, session=session)
     except LedgerError as error:
         return page("error.html", error.status, message=error.message, session=session)
+
+
+def _tenant(request: Request, session: Session) -> Tenant:
+    return _ctx(request).tenant(session.org_id)
 
 
 def _id(value: str, what: str) -> str:
@@ -110,7 +115,7 @@ async def sign_in(request: Request) -> Response:
 async def sign_out(request: Request) -> Response:
     async def work(session: Session | None) -> Response:
         signed, _form = await guard.guarded_form(request, session)
-        await sessions.sign_out(_ctx(request), signed.token_hash)
+        await sessions.sign_out(_ctx(request), signed)
         response = _see_other("/console")
         guard.clear_cookie(request, response, guard.COOKIE)
         return response
@@ -130,16 +135,9 @@ async def stylesheet() -> Response:
 async def accounts_page(request: Request) -> Response:
     async def work(session: Session | None) -> Response:
         assert session is not None
-        t = session.tenant(_ctx(request))
+        t = _tenant(request, session)
         q = request.query_params.get("q", "").strip()[:100]
-        after = _cursor(request, "after")
-
-        async def reads(tx: Tx) -> tuple[object, object]:
-            found = await queries.search_accounts(tx, q, after)
-            figures = await queries.balances(tx, [a.id for a in found.items], t.now().date())
-            return found, figures
-
-        found, figures = await t.run(reads)
+        found, figures = await reads.search_accounts(t, q, _cursor(request, "after"))
         return page("accounts.html", session=session, q=q, found=found, figures=figures)
 
     return await _answer(request, work, signed_in=True)
@@ -149,7 +147,7 @@ async def accounts_page(request: Request) -> Response:
 async def account_page(request: Request, account_id: str) -> Response:
     async def work(session: Session | None) -> Response:
         assert session is not None
-        t = session.tenant(_ctx(request))
+        t = _tenant(request, session)
         names = ("credits", "holds", "ledger", "events", "actions")
         cursors = {n: _cursor(request, n) for n in names}
         view = await views.account_page(t, _id(account_id, "account"), cursors)
@@ -175,12 +173,12 @@ async def account_page(request: Request, account_id: str) -> Response:
 async def credit_page(request: Request, account_id: str, credit_id: str) -> Response:
     async def work(session: Session | None) -> Response:
         assert session is not None
-        t = session.tenant(_ctx(request))
+        t = _tenant(request, session)
         credit = await ledger.credit_header(t, _id(credit_id, "credit"))
         if credit["accountId"] != account_id:
             raise Refused(404, f"credit {credit_id} is not a credit of account {account_id}")
         after = _cursor(request, "ledger")
-        txns = await t.run(lambda tx: queries.transactions(tx, credit_id=credit_id, after=after))
+        txns = await reads.credit_ledger(t, credit_id, after)
         return page(
             "credit.html",
             session=session,
@@ -197,7 +195,7 @@ async def credit_page(request: Request, account_id: str, credit_id: str) -> Resp
 async def feature_page(request: Request, account_id: str, feature_id: str) -> Response:
     async def work(session: Session | None) -> Response:
         assert session is not None
-        t = session.tenant(_ctx(request))
+        t = _tenant(request, session)
         cursors = {n: _cursor(request, n) for n in ("entries", "draws")}
         view = await views.feature_page(
             t,
@@ -221,10 +219,10 @@ async def feature_page(request: Request, account_id: str, feature_id: str) -> Re
 async def catalog_page(request: Request) -> Response:
     async def work(session: Session | None) -> Response:
         assert session is not None
-        t = session.tenant(_ctx(request))
-        features = await ledger.features(t, _cursor(request, "features"), queries.PAGE)
-        schemas = await ledger.schemas(t, _cursor(request, "schemas"), queries.PAGE)
-        plans = await ledger.plans(t, _cursor(request, "plans"), queries.PAGE)
+        t = _tenant(request, session)
+        features = await ledger.features(t, _cursor(request, "features"), reads.CREDITS_PAGE)
+        schemas = await ledger.schemas(t, _cursor(request, "schemas"), reads.CREDITS_PAGE)
+        plans = await ledger.plans(t, _cursor(request, "plans"), reads.CREDITS_PAGE)
         return page(
             "catalog.html", session=session, features=features, schemas=schemas, plans=plans
         )
@@ -242,7 +240,7 @@ async def act(request: Request, account_id: str, name: str) -> Response:
         build = actions.ACTIONS.get(name)
         if build is None:
             raise Refused(404, f"no console action {name}")
-        t = signed.tenant(_ctx(request))
+        t = _tenant(request, signed)
         await ledger.account(t, _id(account_id, "account"))
         plan = build(t, signed.actor, account_id, form)
         if form.get("confirm") != "yes":
@@ -255,24 +253,12 @@ async def act(request: Request, account_id: str, name: str) -> Response:
                 url=account_url(account_id),
             )
         result = await plan.run()
-        now = t.now()
         detail = {k: v for k, v in plan.fields.items() if k != "idempotencyKey"}
         created = str(result.get("id", ""))
         if created:
             detail["resultId"] = created
         try:
-            await t.run(
-                lambda tx: queries.record_action(
-                    tx,
-                    t.new_id("cact", now),
-                    signed.actor,
-                    name,
-                    account_id,
-                    plan.target,
-                    detail,
-                    now,
-                )
-            )
+            await reads.record_action(t, signed.actor, name, account_id, plan.target, detail)
         except LedgerError:
             # The action itself committed: answering "not done" would be wrong; the log says
             # which entry of the action log is missing.

@@ -6,23 +6,23 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from grantledger.api.routers.credits import parse_as_of
-from grantledger.console import chart, ledger, queries, svg
-from grantledger.console.ledger import CreditLine, Wire
+from grantledger.console import chart, ledger, svg
+from grantledger.console.ledger import Wire
 from grantledger.console.render import wire
 from grantledger.domain import credits as rules
-from grantledger.domain.credits import CreditStatus
 from grantledger.domain.entitlements import midnight
 from grantledger.domain.errors import InvalidInput
 from grantledger.domain.money import canonical
+from grantledger.service import console as reads
+from grantledger.service.console import CREDITS_PAGE
 from grantledger.service.context import Tenant
+from grantledger.store.console_reads import ActionRow, EventRow, LedgerRow, OpenHold
+from grantledger.store.credits import CreditRecord
 from grantledger.store.paging import Page
-from grantledger.store.tx import Tx
 
 MAX_FEATURES = 20
-CREDITS_PAGE = 25
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Split:
     """A credit's five parts, as on a reader's day (expired money shown as expired even before
     the sweeper writes it, as the API's reads do)."""
 
-    line: CreditLine
+    line: CreditRecord
     status: str
     consumed: str
     held: str
@@ -39,7 +39,7 @@ class Split:
     voided: str
 
 
-def split(line: CreditLine, today: date) -> Split:
+def split(line: CreditRecord, today: date) -> Split:
     state, _ = rules.expire(line.ledger, today)
     return Split(
         line=line,
@@ -50,15 +50,6 @@ def split(line: CreditLine, today: date) -> Split:
         expired=canonical(state.expired),
         voided=canonical(state.voided),
     )
-
-
-def burn_down(lines: list[CreditLine], today: date) -> list[CreditLine]:
-    """Spendable credits in the order the next debit takes them, then the rest, newest first."""
-    live = [c for c in lines if c.ledger.status_on(today) is CreditStatus.ACTIVE]
-    live.sort(key=lambda c: rules.burn_down_key(c.ledger))
-    done = [c for c in lines if c.ledger.status_on(today) is not CreditStatus.ACTIVE]
-    done.sort(key=lambda c: c.ledger.created_at, reverse=True)
-    return live + done
 
 
 @dataclass(frozen=True)
@@ -134,14 +125,14 @@ class AccountPage:
     chart: svg.ChartSvg
     months: list[Month]
     credits: list[Split]
-    credit_transactions: dict[str, list[queries.LedgerRow]]
+    credit_transactions: dict[str, list[LedgerRow]]
     credits_offset: int
     credits_next: int | None
     credit_count: int
-    holds: Page[queries.OpenHold]
-    ledger: Page[queries.LedgerRow]
-    events: Page[queries.EventRow]
-    actions: Page[queries.ActionRow]
+    holds: Page[OpenHold]
+    ledger: Page[LedgerRow]
+    events: Page[EventRow]
+    actions: Page[ActionRow]
     features: list[tuple[str, Wire]]
     schedules: list[Wire]
     billing_plans: list[Wire]
@@ -152,49 +143,33 @@ async def account_page(t: Tenant, account_id: str, cursors: dict[str, str | None
     balance = await ledger.balance(t, account_id)
     now = t.now()
     today = now.date()
-
-    async def reads(tx: Tx) -> tuple[Any, ...]:
-        lines = await ledger.account_credits(tx, account_id)
-        events, moves = await ledger.ledger_events(tx, [c.ledger.id for c in lines])
-        return (
-            lines,
-            events,
-            moves,
-            await queries.open_holds(tx, account_id, cursors.get("holds")),
-            await queries.transactions(tx, account_id=account_id, after=cursors.get("ledger")),
-            await queries.event_log(tx, account_id, cursors.get("events")),
-            await queries.actions(tx, account_id, cursors.get("actions")),
-            await queries.account_feature_ids(tx, account_id),
-        )
-
-    lines, events, moves, holds, txns, event_log, actions, feature_ids = await t.run(reads)
-    terms = [c.ledger for c in lines]
-    points = chart.series(terms, events, chart.marks_of(terms, moves), now)
+    offset = _offset(cursors.get("credits"))
+    snap = await reads.account_snapshot(t, account_id, cursors, offset)
+    terms = [r.ledger for r in snap.credits]
+    points = chart.series(terms, snap.events, chart.marks_of(terms, snap.moves), now)
     schedules = await ledger.schedules(t, account_id)
+    feature_ids = list(snap.feature_ids)
     for plan_feature in await _plan_feature_ids(t, schedules):
         if plan_feature not in feature_ids:
             feature_ids.append(plan_feature)
     features = [
         (f, await ledger.feature_credits(t, account_id, f)) for f in feature_ids[:MAX_FEATURES]
     ]
-    offset = _offset(cursors.get("credits"))
-    ordered = burn_down(lines, today)
-    shown = ordered[offset : offset + CREDITS_PAGE]
-    latest = await t.run(lambda tx: queries.latest_transactions(tx, [c.ledger.id for c in shown]))
+    shown = snap.credits[offset : offset + CREDITS_PAGE]
     return AccountPage(
         account=account,
         figures=figures(balance),
         chart=svg.render(points),
-        months=monthly(moves),
+        months=monthly(snap.moves),
         credits=[split(c, today) for c in shown],
-        credit_transactions=latest,
+        credit_transactions=snap.latest,
         credits_offset=offset,
-        credits_next=offset + CREDITS_PAGE if offset + CREDITS_PAGE < len(ordered) else None,
-        credit_count=len(ordered),
-        holds=holds,
-        ledger=txns,
-        events=event_log,
-        actions=actions,
+        credits_next=offset + CREDITS_PAGE if offset + CREDITS_PAGE < len(snap.credits) else None,
+        credit_count=len(snap.credits),
+        holds=snap.holds,
+        ledger=snap.ledger,
+        events=snap.event_log,
+        actions=snap.actions,
         features=features,
         schedules=schedules,
         billing_plans=[p for p in (await ledger.plans(t, None, 50))[0] if p["type"] == "BILLING"],
@@ -287,7 +262,7 @@ class FeaturePage:
     cycles: list[CycleBars]
     entries: list[Wire]
     entries_next: str | None
-    draws: Page[queries.EventRow]
+    draws: Page[EventRow]
     entry_filter: str | None
 
 
@@ -301,24 +276,18 @@ async def feature_page(
     account = await ledger.account(t, account_id)
     credits = await ledger.feature_credits(t, account_id, feature_id)
     entries, entries_next = await ledger.entries(
-        t, account_id, feature_id, cursors.get("entries"), queries.PAGE
+        t, account_id, feature_id, cursors.get("entries"), reads.CREDITS_PAGE
     )
     now = t.now()
-
-    async def reads(tx: Tx) -> tuple[Any, Any]:
-        return (
-            await ledger.feature_entries(tx, account_id, feature_id, now),
-            await queries.event_log(
-                tx, account_id, cursors.get("draws"), feature_id=feature_id, entry_id=entry_filter
-            ),
-        )
-
-    every, draws = await t.run(reads)
+    every, draws = await reads.feature_rows(
+        t, account_id, feature_id, cursors.get("draws"), entry_filter
+    )
+    every_wire = [ledger.entry_wire(r, now) for r in every]
     return FeaturePage(
         account=account,
         feature_id=feature_id,
         credits=credits,
-        cycles=cycles(every),
+        cycles=cycles(every_wire),
         entries=[{**e, "kind": entry_kind(e)} for e in entries],
         entries_next=entries_next,
         draws=draws,

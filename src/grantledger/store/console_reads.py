@@ -1,4 +1,4 @@
-"""The console's own reads (search, ledger pages, the event log) and its action log.
+"""The console's reads (search, ledger pages, the event log) and its action log rows.
 
 Every query takes a `Tx`, so it reads one organization's rows and no other. Pages are keyset
 pages on time-ordered ids, newest first: a page of an account with 10,000 ledger rows costs
@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
-from grantledger.console.tables import console_actions
-from grantledger.domain import credits as rules
 from grantledger.domain.credits import Credit, CreditStatus
 from grantledger.store.paging import Page, fetch_page
 from grantledger.store.tables import (
     accounts,
+    console_actions,
     credit_hold_allocations,
     credit_holds,
     credit_transactions,
@@ -70,36 +69,36 @@ async def search_accounts(tx: Tx, q: str, after: str | None) -> Page[AccountItem
     )
 
 
-async def balances(tx: Tx, account_ids: Sequence[str], today: date) -> dict[str, rules.Balance]:
-    """The current balance of each account, from the cached split of its ACTIVE credits (the
-    figures `GET …/credit_balance` answers without `asOf`)."""
+async def active_credits(tx: Tx, account_ids: Sequence[str]) -> dict[str, list[Credit]]:
+    """The ACTIVE credits of each account, as the ledger last left them."""
     found: dict[str, list[Credit]] = {a: [] for a in account_ids}
-    if account_ids:
-        rows = await tx.conn.execute(
-            sa.select(credits).where(
-                credits.c.org_id == tx.org_id,
-                credits.c.account_id.in_(list(account_ids)),
-                credits.c.status == CreditStatus.ACTIVE.value,
+    if not account_ids:
+        return found
+    rows = await tx.conn.execute(
+        sa.select(credits).where(
+            credits.c.org_id == tx.org_id,
+            credits.c.account_id.in_(list(account_ids)),
+            credits.c.status == CreditStatus.ACTIVE.value,
+        )
+    )
+    for r in rows:
+        found[r.account_id].append(
+            Credit(
+                id=r.id,
+                priority=r.priority,
+                effective_from=r.effective_from,
+                effective_until=r.effective_until,
+                created_at=r.created_at,
+                applicable_entity_ids=None,
+                credit_amount=r.credit_amount,
+                status=CreditStatus(r.status),
+                consumed=r.consumed_amount,
+                held=r.hold_amount,
+                expired=r.expired_amount,
+                voided=r.voided_amount,
             )
         )
-        for r in rows:
-            found[r.account_id].append(
-                Credit(
-                    id=r.id,
-                    priority=r.priority,
-                    effective_from=r.effective_from,
-                    effective_until=r.effective_until,
-                    created_at=r.created_at,
-                    applicable_entity_ids=None,
-                    credit_amount=r.credit_amount,
-                    status=CreditStatus(r.status),
-                    consumed=r.consumed_amount,
-                    held=r.hold_amount,
-                    expired=r.expired_amount,
-                    voided=r.voided_amount,
-                )
-            )
-    return {a: rules.balance(cs, today) for a, cs in found.items()}
+    return found
 
 
 @dataclass(frozen=True)
