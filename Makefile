@@ -7,7 +7,7 @@ TEST_STAMP := $(VENV)/.test-installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench clean chromium screenshot
+.PHONY: run test unit lint bench clean chromium screenshot
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,12 @@ run: $(RUN_STAMP)
 test: $(TEST_STAMP) chromium
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src/grantledger
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --cov --cov-report=term
+
+# The pure tier alone (domain rules, money and ids, the client's retry policy): seconds, no
+# server, no database.
+unit: $(TEST_STAMP)
+	$(BIN)/python -m pytest tests/unit -q
 
 # The browser tests of the console drive Debian's own Chromium and its driver (never a
 # downloaded browser). Installed once, as root with apt-get; elsewhere the tests say why they

@@ -1,12 +1,17 @@
-"""Fixtures: a real server per database backend, and a fresh tenant per test."""
+"""Fixtures: a real server per database backend, a fresh tenant per test, the client's retry
+waits recorded instead of slept; and the Hypothesis profiles."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import httpx
 import pytest
+from hypothesis import settings
 
+from grantledger.client import api_client
 from tests.servers import (
     REQUIRE_POSTGRES,
     Server,
@@ -14,6 +19,15 @@ from tests.servers import (
     drop_postgres_database,
     run_cli,
 )
+
+# Hypothesis profiles. A property test asks for a multiple of the profile's `max_examples`
+# (`2 * settings.default.max_examples`), so one switch scales every test and keeps their
+# relative weights: `dev` (the default) is a quarter of Hypothesis' own 100, quick enough for
+# `make unit` in seconds; `ci` (HYPOTHESIS_PROFILE=ci, exported by .ci/run) is twice it.
+# No deadline: the machine running the suite is shared, and a slow example is not a failure.
+settings.register_profile("dev", max_examples=25, deadline=None)
+settings.register_profile("ci", max_examples=200, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 BACKENDS = ["sqlite", "postgres"]
 # Backends whose shared database a server migrated and the suite wrote to: verified at the end.
@@ -83,6 +97,20 @@ def clock(server: Server) -> Iterator[Server]:
     """Freeze the server's clock; restored to the system clock after the test."""
     yield server
     server.set_clock(None)
+
+
+@pytest.fixture
+def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:  # float-ok: seconds
+    """The waits the client's retries asked for (sync and async), recorded instead of slept."""
+    waits: list[float] = []  # float-ok: seconds
+
+    async def async_sleep(seconds: float) -> None:  # float-ok: seconds
+        waits.append(seconds)
+
+    # Only the client's own module sees these: the rest of the process sleeps as usual.
+    monkeypatch.setattr(api_client, "time", SimpleNamespace(sleep=waits.append))
+    monkeypatch.setattr(api_client, "asyncio", SimpleNamespace(sleep=async_sleep))
+    return waits
 
 
 def pytest_report_header() -> list[str]:

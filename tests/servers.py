@@ -88,6 +88,8 @@ class Server:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    # More environment for the server process (it wins over the defaults below).
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -100,6 +102,13 @@ class Server:
             "GRANTLEDGER_CLOCK_FILE": str(self.clock_file),
             "GRANTLEDGER_SWEEP_INTERVAL": os.environ.get("GRANTLEDGER_TEST_SWEEP_INTERVAL", "0"),
             "GRANTLEDGER_LOG_LEVEL": self.log_level,
+            # A small pool per worker keeps the whole suite within a few dozen PostgreSQL
+            # connections on a shared server. The race tests send dozens of requests at once
+            # through it, so on a loaded machine a request may queue longer than the
+            # production default of 2 s; it waits, since overload is not what they test.
+            "GRANTLEDGER_DB_POOL_SIZE": os.environ.get("GRANTLEDGER_TEST_POOL_SIZE", "5"),
+            "GRANTLEDGER_DB_POOL_TIMEOUT": "15",
+            **self.env,
         }
         self.log_path = log_dir / f"server-{self.port}.log"
         log = self.log_path.open("wb")

@@ -1,10 +1,17 @@
-"""`grantledger serve | migrate | keys create | verify`."""
+"""`grantledger serve | migrate | keys create|list|revoke|rotate | verify`."""
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import shutil
+import socket
 import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import NoReturn, TypeVar
 
 import typer
 import uvicorn
@@ -12,12 +19,15 @@ from rich.console import Console
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from grantledger.api.serving import GuardedHttpToolsProtocol
 from grantledger.clock import clock_from_env
 from grantledger.config import Settings
+from grantledger.logs import uvicorn_config
 from grantledger.service import tenants
 from grantledger.service.context import Context
-from grantledger.service.verify import verify_credits, verify_entries
+from grantledger.service.verify import verify_ledger
 from grantledger.store.database import Database
+from grantledger.store.errors import Busy
 from grantledger.store.migrate import upgrade
 
 app = typer.Typer(
@@ -30,24 +40,56 @@ app = typer.Typer(
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _fail(message: str) -> NoReturn:
+    """An operator's mistake: one plain line on stderr and exit 2, never a traceback."""
+    print(f"grantledger: {message}", file=sys.stderr)
+    raise typer.Exit(2)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SystemExit as bad:
+        _fail(str(bad.code))
+
+
+def _database_failure(settings: Settings, error: BaseException) -> NoReturn:
+    # A database fault (store/errors) names its driver-level cause.
+    cause = (error.__cause__ or error) if isinstance(error, Busy) else error
+    reason = str(getattr(cause, "orig", None) or cause).strip().splitlines()
+    url = make_url(settings.database_url).render_as_string(hide_password=True)
+    _fail(
+        f"cannot use the database {url}: {reason[0] if reason else type(error).__name__}"
+        " (is GRANTLEDGER_DATABASE_URL right, the server up, the data directory writable, "
+        "and has `grantledger migrate` been run?)"
+    )
+
+
+def _guarded(settings: Settings, work: Callable[[], T]) -> T:
+    try:
+        return work()
+    except (DBAPIError, OSError, Busy) as error:
+        _database_failure(settings, error)
+
+
+def _migrate(settings: Settings) -> None:
+    _guarded(settings, lambda: upgrade(settings.database_url))
 
 
 def _context(settings: Settings) -> Context:
-    return Context(Database(settings.database_url), clock_from_env())
+    return Context(Database(settings.database_url, settings.database), clock_from_env())
 
 
 async def _with_context(settings: Settings, work):  # type: ignore[no-untyped-def]
     ctx = _context(settings)
     try:
         return await work(ctx)
-    except (DBAPIError, OSError) as error:
+    except (DBAPIError, OSError, Busy) as error:
         # An operator's mistake (wrong URL, server down, never migrated): say so, no traceback.
-        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
-        err.print(
-            f"[red]cannot use the database[/red] {make_url(settings.database_url)!r}: {reason}\n"
-            "Is GRANTLEDGER_DATABASE_URL right, and has `grantledger migrate` been run?"
-        )
-        raise typer.Exit(2) from None
+        _database_failure(settings, error)
     finally:
         await ctx.db.dispose()
 
@@ -63,9 +105,42 @@ def _curl_example(host: str, port: int, key: str) -> str:
 @app.command()
 def migrate() -> None:
     """Apply the database migrations and exit."""
-    settings = Settings.from_env()
-    upgrade(settings.database_url)
+    settings = _settings()
+    _migrate(settings)
     err.print(f"[green]database is at the newest schema[/green] ({settings.database_url})")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    # Before migrating: a second `serve` on a taken port must not touch the database first.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            _fail(f"cannot listen on {host}:{port}: {error.strerror or error}")
+
+
+def _metrics_directory() -> str:
+    """An empty directory where every worker of this run writes its metrics (multiprocess mode).
+
+    Files left by an earlier run would add its counts to this one's, so the operator's own
+    PROMETHEUS_MULTIPROC_DIR is emptied at start; without one, a fresh temporary directory
+    is made and removed at exit.
+    """
+    chosen = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if chosen:
+        path = Path(chosen)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            for stale in path.glob("*.db"):
+                stale.unlink()
+        except OSError as error:
+            _fail(f"cannot use PROMETHEUS_MULTIPROC_DIR {chosen}: {error.strerror or error}")
+        return str(path)
+    made = tempfile.mkdtemp(prefix="grantledger-metrics-")
+    atexit.register(shutil.rmtree, made, True)
+    return made
 
 
 @app.command()
@@ -73,10 +148,30 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="TCP port."),
     workers: int = typer.Option(1, min=1, help="Worker processes sharing the database."),
+    max_connections: int | None = typer.Option(
+        None, help="Open connections per process (GRANTLEDGER_MAX_CONNECTIONS, default 1000)."
+    ),
+    idle_timeout: float | None = typer.Option(  # float-ok: seconds
+        None, help="Seconds an idle connection stays open (GRANTLEDGER_IDLE_TIMEOUT, default 75)."
+    ),
+    rate_limit: str | None = typer.Option(
+        None, help="Requests per second per API key, '<rate>:<burst>' or 0 "
+        "(GRANTLEDGER_RATE_LIMIT, default 1000:2000)."
+    ),
 ) -> None:
     """Migrate the database, make sure an API key exists, and serve the HTTP API."""
-    settings = Settings.from_env()
-    upgrade(settings.database_url)
+    # Flags become the environment every worker process reads its settings from.
+    for name, value in (
+        ("GRANTLEDGER_MAX_CONNECTIONS", max_connections),
+        ("GRANTLEDGER_IDLE_TIMEOUT", idle_timeout),
+        ("GRANTLEDGER_RATE_LIMIT", rate_limit),
+    ):
+        if value is not None:
+            os.environ[name] = str(value)
+    os.environ["GRANTLEDGER_WORKERS"] = str(workers)
+    settings = _settings()
+    _check_port_free(host, port)
+    _migrate(settings)
 
     async def bootstrap(ctx: Context) -> str | None:
         if settings.bootstrap_key:
@@ -94,41 +189,102 @@ def serve(
     else:
         err.print("API keys exist already; create another with: grantledger keys create --org NAME")
     err.print(f"Serving on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    # Set before any worker imports prometheus_client, so each writes its own files here.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_directory()
+    limits = settings.limits
     uvicorn.run(
         "grantledger.api.app:factory",
         factory=True,
         host=host,
         port=port,
         workers=workers,
+        http=GuardedHttpToolsProtocol,
+        log_config=uvicorn_config(settings.log_level),
         log_level=settings.log_level,
         access_log=False,
         proxy_headers=False,
-        # Longer than a load balancer's idle timeout (commonly 60 s), so the server is never the
-        # side that closes a pooled connection just as a client sends its next request on it.
-        timeout_keep_alive=75,
+        # Longer than a load balancer's idle timeout (commonly 60 s) by default, so the server is
+        # never the side that closes a pooled connection just as a client sends on it.
+        timeout_keep_alive=int(max(1, limits.idle_timeout)),
+        server_header=False,
     )
 
 
+ORG = typer.Option(..., "--org", help="Organization name.")
+
+
+def _keys(settings: Settings, work):  # type: ignore[no-untyped-def]
+    try:
+        return asyncio.run(_with_context(settings, work))
+    except tenants.UnknownOrganization as unknown:
+        _fail(f"no organization named {unknown.args[0]!r}; see `grantledger keys create`")
+
+
 @keys_app.command("create")
-def keys_create(org: str = typer.Option(..., "--org", help="Organization name.")) -> None:
+def keys_create(
+    org: str = ORG,
+    name: str | None = typer.Option(None, help="A label for the key, shown by `keys list`."),
+) -> None:
     """Print a new API key for ORG (the organization is created if new)."""
-    settings = Settings.from_env()
-    upgrade(settings.database_url)
-    key = asyncio.run(_with_context(settings, lambda ctx: tenants.create_key(ctx, org)))
+    settings = _settings()
+    _migrate(settings)
+    print(_keys(settings, lambda ctx: tenants.create_key(ctx, org, name)))
+
+
+@keys_app.command("list")
+def keys_list(org: str = ORG) -> None:
+    """Show ORG's keys: prefix, name, created, revoked. Never the key itself."""
+    settings = _settings()
+    _migrate(settings)
+    records = _keys(settings, lambda ctx: tenants.list_keys(ctx, org))
+    print("prefix\tname\tcreated\trevoked")
+    for record in records:
+        revoked = record.revoked_at.isoformat() if record.revoked_at else "-"
+        created = record.created_at.isoformat()
+        print(f"{record.prefix}\t{record.name or '-'}\t{created}\t{revoked}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    org: str = ORG,
+    prefix: str | None = typer.Option(
+        None, help="The key's prefix as `keys list` shows it (or the whole key)."
+    ),
+    all_keys: bool = typer.Option(False, "--all", help="Revoke every live key of ORG."),
+) -> None:
+    """Revoke one key of ORG (--prefix) or all of them (--all); they answer 401 within a second."""
+    if (prefix is None) == (not all_keys):
+        _fail("name the key with --prefix, or pass --all to revoke every key of the organization")
+    settings = _settings()
+    _migrate(settings)
+    revoked = _keys(settings, lambda ctx: tenants.revoke_keys(ctx, org, prefix))
+    if not revoked:
+        _fail(f"no live key {prefix!r} in organization {org!r}; see `grantledger keys list`")
+    for short in revoked:
+        print(f"revoked {short}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    org: str = ORG,
+    name: str | None = typer.Option(None, help="A label for the new key."),
+) -> None:
+    """Print a new key for ORG and revoke every older one, in one transaction."""
+    settings = _settings()
+    _migrate(settings)
+    key, revoked = _keys(settings, lambda ctx: tenants.rotate_keys(ctx, org, name))
     print(key)
+    err.print(f"revoked {len(revoked)} older key(s): {', '.join(revoked) or '-'}")
 
 
 @app.command()
 def verify() -> None:
     """Recompute every credit and feature entry from the ledger; exit 1 naming each mismatch."""
-    settings = Settings.from_env()
+    settings = _settings()
 
-    async def both(ctx: Context) -> tuple[int, int, list[str]]:
-        credits_checked, credit_problems = await verify_credits(ctx)
-        entries_checked, entry_problems = await verify_entries(ctx)
-        return credits_checked, entries_checked, credit_problems + entry_problems
-
-    credits_checked, entries_checked, problems = asyncio.run(_with_context(settings, both))
+    credits_checked, entries_checked, problems = asyncio.run(
+        _with_context(settings, verify_ledger)
+    )
     for problem in problems:
         print(problem)
     counted = f"{credits_checked} credit(s) and {entries_checked} feature entr(ies) checked"

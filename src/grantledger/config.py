@@ -5,7 +5,53 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from grantledger.store.engine import DatabaseOptions
+
 DEFAULT_SQLITE_URL = "sqlite:///./data/grantledger.db"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A token bucket's shape: `per_second` tokens refill, up to `burst`; 0 per second is off."""
+
+    per_second: float  # float-ok: a request rate, not money
+    burst: float  # float-ok: a request count, not money
+
+    @property
+    def enabled(self) -> bool:
+        return self.per_second > 0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one server process lets a client hold: connections, time, headers, request rate."""
+
+    max_header_bytes: int
+    max_headers: int
+    header_timeout: float  # float-ok: seconds
+    body_timeout: float  # float-ok: seconds
+    idle_timeout: float  # float-ok: seconds
+    max_connections: int
+    rate_limit: Rate
+    auth_failure_limit: Rate
+    workers: int
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        workers = _count("GRANTLEDGER_WORKERS", "1", minimum=1)
+        return cls(
+            max_header_bytes=_count("GRANTLEDGER_MAX_HEADER_BYTES", "65536", minimum=1024),
+            max_headers=_count("GRANTLEDGER_MAX_HEADERS", "100", minimum=10),
+            header_timeout=_positive("GRANTLEDGER_HEADER_TIMEOUT", "10"),
+            body_timeout=_positive("GRANTLEDGER_BODY_TIMEOUT", "30"),
+            idle_timeout=_positive("GRANTLEDGER_IDLE_TIMEOUT", "75"),
+            max_connections=_count("GRANTLEDGER_MAX_CONNECTIONS", "1000", minimum=1),
+            # Enforced by each process on its own: each of N workers takes its 1/N share.
+            rate_limit=_rate("GRANTLEDGER_RATE_LIMIT", "1000:2000", workers),
+            auth_failure_limit=_rate("GRANTLEDGER_AUTH_FAILURE_LIMIT", "50:500", workers),
+            workers=workers,
+        )
 
 
 @dataclass(frozen=True)
@@ -14,6 +60,9 @@ class Settings:
     bootstrap_key: str | None
     sweep_interval_seconds: float  # float-ok: seconds, not money
     log_level: str
+    limits: Limits
+    # Database faults and settings (docs/operations.md): every wait on the database is bounded.
+    database: DatabaseOptions
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -21,7 +70,9 @@ class Settings:
             database_url=os.environ.get("GRANTLEDGER_DATABASE_URL", DEFAULT_SQLITE_URL),
             bootstrap_key=os.environ.get("GRANTLEDGER_BOOTSTRAP_KEY") or None,
             sweep_interval_seconds=_seconds("GRANTLEDGER_SWEEP_INTERVAL", "60"),
-            log_level=os.environ.get("GRANTLEDGER_LOG_LEVEL", "info"),
+            log_level=_log_level(),
+            limits=Limits.from_env(),
+            database=database_options_from_env(),
         )
 
 
@@ -33,4 +84,72 @@ def _seconds(name: str, default: str) -> float:  # float-ok: seconds, not money
         value = -1.0
     if not 0 <= value < float("inf"):  # float-ok: seconds, not money
         raise SystemExit(f"{name} must be a number of seconds (0 or more), not {raw!r}")
+    return value
+
+
+def _log_level() -> str:
+    raw = os.environ.get("GRANTLEDGER_LOG_LEVEL", "info")
+    if raw.lower() not in LOG_LEVELS:
+        choices = ", ".join(LOG_LEVELS)
+        raise SystemExit(f"GRANTLEDGER_LOG_LEVEL must be one of {choices}, not {raw!r}")
+    return raw.lower()
+
+
+def _count(name: str, default: str, minimum: int) -> int:
+    raw = os.environ.get(name, default)
+    try:
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise SystemExit(f"{name} must be a whole number, at least {minimum}, not {raw!r}")
+    return value
+
+
+def _positive(name: str, default: str) -> float:  # float-ok: seconds, not money
+    value = _seconds(name, default)
+    if value <= 0:
+        raise SystemExit(f"{name} must be a number of seconds above 0, not {value:g}")
+    return value
+
+
+def _rate(name: str, default: str, workers: int) -> Rate:
+    raw = os.environ.get(name, default).strip()
+    if raw == "0":
+        return Rate(0.0, 0.0)
+    per_second, sep, burst = raw.partition(":")
+    try:
+        rate = float(per_second)  # float-ok: a request rate
+        size = float(burst) if sep else rate  # float-ok: a request count
+    except ValueError:
+        rate = size = -1.0
+    if not (0 < rate < float("inf") and 1 <= size < float("inf")):
+        raise SystemExit(
+            f"{name} must be '<requests per second>:<burst>' (e.g. 1000:2000) or 0 for off, "
+            f"not {raw!r}"
+        )
+    # The bucket lives in each process, so each of N workers keeps its share of the whole.
+    return Rate(rate / workers, max(size / workers, 1.0))
+
+
+# --- Database faults and settings ----------------------------------------------------------
+
+
+def database_options_from_env() -> DatabaseOptions:
+    default = DatabaseOptions()
+    return DatabaseOptions(
+        connect_timeout=_limit("GRANTLEDGER_DB_CONNECT_TIMEOUT", default.connect_timeout),
+        pool_timeout=_limit("GRANTLEDGER_DB_POOL_TIMEOUT", default.pool_timeout),
+        statement_timeout=_limit(
+            "GRANTLEDGER_DB_STATEMENT_TIMEOUT", default.statement_timeout, off=True
+        ),
+        pool_size=_count("GRANTLEDGER_DB_POOL_SIZE", str(default.pool_size), minimum=1),
+        max_overflow=_count("GRANTLEDGER_DB_MAX_OVERFLOW", str(default.max_overflow), minimum=0),
+    )
+
+
+def _limit(name: str, default: float, off: bool = False) -> float:  # float-ok: seconds
+    value = _seconds(name, f"{default:g}")
+    if value == 0 and not off:
+        raise SystemExit(f"{name} must be more than 0 seconds")
     return value

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is a field.
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# uvicorn's `color_message` repeats the message with terminal colour codes: noise in a log file.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -25,6 +26,21 @@ class JsonFormatter(logging.Formatter):
             # The trace stays in the log (never in a response), tied to its request id.
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
+
+
+def uvicorn_config(level: str) -> dict[str, Any]:
+    """A `logging.config` dict that makes uvicorn's own loggers write the same JSON lines."""
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {"json": handler},
+        "loggers": {
+            name: {"handlers": ["json"], "level": level.upper(), "propagate": False}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "grantledger")
+        },
+    }
 
 
 def configure(level: str) -> None:

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from grantledger import __version__
-from grantledger.api import errors
+from grantledger.api import docs, errors
+from grantledger.api.auth import Authenticate
 from grantledger.api.jsonio import WireJSONResponse
-from grantledger.api.observability import RequestContext
+from grantledger.api.observability import SWEEP_SUCCESS, DatabaseMetrics, RequestContext
 from grantledger.api.paging import PageTokens
 from grantledger.api.routers import catalog, credits, entitlements, health, holds, parties
 from grantledger.clock import Clock, clock_from_env
@@ -26,14 +27,17 @@ from grantledger.store.database import Database
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     configure_logs(settings.log_level)
-    ctx = Context(Database(settings.database_url), clock or clock_from_env())
+    ctx = Context(Database(settings.database_url, settings.database), clock or clock_from_env())
+    ctx.db.watch(DatabaseMetrics())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.tokens = PageTokens(await tenants.server_secret(ctx, "page-tokens"))
         task = None
         if settings.sweep_interval_seconds > 0:
-            task = asyncio.create_task(sweeper.run_forever(ctx, settings.sweep_interval_seconds))
+            task = asyncio.create_task(
+                sweeper.run_forever(ctx, settings.sweep_interval_seconds, _sweep_succeeded)
+            )
         app.state.ready = True
         try:
             yield
@@ -51,14 +55,24 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         description="Credits and entitlements ledger speaking Togai's wire format.",
         default_response_class=WireJSONResponse,
         lifespan=lifespan,
+        # Both would load their scripts from a CDN; /docs is served from local files instead.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.ctx = ctx
     errors.install(app)
+    docs.install(app)
     for module in (health, parties, credits, holds, catalog, entitlements):
         app.include_router(module.router)
     console.install(app)
-    app.add_middleware(RequestContext)
+    # Outermost last: the request id and the access log cover the door's 401s and 429s too.
+    app.add_middleware(Authenticate, ctx=ctx, limits=settings.limits, router=app.router)
+    app.add_middleware(RequestContext, router=app.router)
     return app
+
+
+def _sweep_succeeded() -> None:
+    SWEEP_SUCCESS.set_to_current_time()
 
 
 def factory() -> FastAPI:

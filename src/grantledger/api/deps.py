@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from pydantic import BaseModel
 
 from grantledger.api.auth import organization
 from grantledger.api.jsonio import WireJSONResponse
-from grantledger.api.paging import PageTokens
+from grantledger.api.paging import PageTokens, page_size
 from grantledger.api.wire import dump
 from grantledger.service.context import Context, Tenant
 
@@ -24,20 +25,52 @@ async def context(request: Request) -> Context:
     return ctx
 
 
-async def tokens(request: Request) -> PageTokens:
-    page_tokens: PageTokens = request.app.state.tokens
-    return page_tokens
-
-
 async def tenant(request: Request, org_id: Org) -> Tenant:
     """The service context bound to the caller's organization: the one place a tenant is chosen."""
     ctx: Context = request.app.state.ctx
     return ctx.tenant(org_id)
 
 
+@dataclass(frozen=True)
+class Cursor:
+    """Where one list query continues: page tokens are signed for the tenant and the query, so
+    a token of another organization or another filter is refused (400)."""
+
+    tokens: PageTokens
+    scope: str
+    after: str | None
+
+    def next(self, last_key: str | None) -> str | None:
+        return self.tokens.encode(self.scope, last_key)
+
+
+@dataclass(frozen=True)
+class Paging:
+    """A list request's `nextToken` and `pageSize` (1 to 50, default 50)."""
+
+    tokens: PageTokens
+    org_id: str
+    token: str | None
+    limit: int
+
+    def cursor(self, *query: object) -> Cursor:
+        scope = ":".join((self.org_id, *(str(part) for part in query)))
+        return Cursor(self.tokens, scope, self.tokens.decode(scope, self.token))
+
+
+async def paging(
+    request: Request,
+    org_id: Org,
+    next_token: str | None = Query(None, alias="nextToken"),
+    size: str | None = Query(None, alias="pageSize"),
+) -> Paging:
+    page_tokens: PageTokens = request.app.state.tokens
+    return Paging(page_tokens, org_id, next_token, page_size(size))
+
+
 Ctx = Annotated[Context, Depends(context)]
+PagingDep = Annotated[Paging, Depends(paging)]
 TenantDep = Annotated[Tenant, Depends(tenant)]
-Tokens = Annotated[PageTokens, Depends(tokens)]
 
 
 def respond(model: BaseModel, status_code: int = 200) -> WireJSONResponse:

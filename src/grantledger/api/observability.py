@@ -1,13 +1,20 @@
-"""Request ids, one structured log line per request, and Prometheus metrics."""
+"""Request ids, one structured log line per request, and Prometheus metrics.
+
+Under `grantledger serve` every worker writes its samples to PROMETHEUS_MULTIPROC_DIR and a
+scrape (answered by any one worker) adds them all up; without it (an app built in-process)
+the process's own registry is read.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from grantledger.api.errors import error_response, internal_error
@@ -24,12 +31,75 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 
+GATE = Counter(
+    "grantledger_gate_decisions_total",
+    "POST /entitled answers: accepted (200), refused (403), duplicate (409), or error",
+    ["decision"],
+)
+DB_ERRORS = Counter(
+    "grantledger_database_errors_total",
+    "Errors raised by the database driver, by kind (timeout, disconnect, other)",
+    ["kind"],
+)
+POOL_IN_USE = Gauge(
+    "grantledger_db_pool_connections_in_use",
+    "Database connections checked out of the pool, summed over live workers",
+    multiprocess_mode="livesum",
+)
+POOL_CHECKOUTS = Counter(
+    "grantledger_db_pool_checkouts_total",
+    "Database connections taken from the pool (one per transaction, roughly)",
+)
+SWEEP_SUCCESS = Gauge(
+    "grantledger_sweeper_last_success_timestamp_seconds",
+    "Unix time of the newest sweep that finished without error (alert on its age)",
+    multiprocess_mode="max",
+)
+_GATE_DECISIONS = {200: "accepted", 403: "refused", 409: "duplicate"}
+
+
+def metrics_registry() -> CollectorRegistry:
+    """The registry a scrape reads: every worker's samples when serving several processes."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    return registry
+
+
+class DatabaseMetrics:
+    """Driver errors by kind and connections in use, as the store reports them."""
+
+    def error(self, kind: str) -> None:
+        DB_ERRORS.labels(kind).inc()
+
+    def checkout(self) -> None:
+        POOL_CHECKOUTS.inc()
+        POOL_IN_USE.inc()
+
+    def checkin(self) -> None:
+        POOL_IN_USE.dec()
+
 
 class RequestContext:
     """Pure ASGI middleware (no per-request task switch, unlike BaseHTTPMiddleware)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, router: Router | None = None) -> None:
         self.app = app
+        self.router = router
+
+    def _template(self, scope: Scope, path: str, root_path: str) -> str:
+        route: Any = scope.get("route")
+        if route is not None:
+            return str(route.path)
+        # Plain Starlette routes (/openapi.json, /docs, its assets) leave no `route` in the
+        # scope, and a mount rewrote its paths: match again on the request as it came in.
+        arrived = {"type": "http", "path": path, "root_path": root_path, "method": scope["method"]}
+        for candidate in self.router.routes if self.router else ():
+            if candidate.matches(arrived)[0] is Match.FULL:
+                return str(getattr(candidate, "path", "unmatched"))
+        return "unmatched"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -40,6 +110,7 @@ class RequestContext:
         # The catch-all error handler quotes this id, so it must see the generated one too.
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
+        path, root_path = scope["path"], scope.get("root_path", "")
         status = 500
         started_response = False
 
@@ -68,10 +139,11 @@ class RequestContext:
             await response(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route: Any = scope.get("route")
-            template = getattr(route, "path", "unmatched")
+            template = self._template(scope, path, root_path)
             REQUESTS.labels(scope["method"], template, str(status)).inc()
             LATENCY.labels(scope["method"], template).observe(elapsed)
+            if template == "/entitled" and scope["method"] == "POST":
+                GATE.labels(_GATE_DECISIONS.get(status, "error")).inc()
             if log.isEnabledFor(logging.INFO):
                 log.info(
                     "%s %s %s",

@@ -11,44 +11,40 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from grantledger.api.schemas.catalog import EventSchemaOut, FeatureListItem, PlanOut
 from grantledger.api.schemas.credits import (
     CreditBalanceResponse,
     CreditOut,
     CreditTransactionOut,
     HoldOut,
 )
-from grantledger.api.schemas.entitlements import (
-    EventSchemaOut,
-    FeatureCreditEntryOut,
-    FeatureListItem,
-    PlanOut,
-    ScheduleOut,
-)
+from grantledger.api.schemas.entitlements import FeatureCreditEntryOut, ScheduleOut
 from grantledger.api.schemas.parties import AccountOut
 from grantledger.api.wire import dump
 from grantledger.domain.entitlements import EntrySource
 from grantledger.domain.errors import NotFound
+from grantledger.domain.holds import HoldStatus
 from grantledger.service import catalog, credits, entitlements, grants, holds, parties
+from grantledger.service import schedules as schedules_service
 from grantledger.service.context import Tenant
 from grantledger.service.credits import GrantRequest
 from grantledger.service.grants import GrantInput
-from grantledger.service.holds import HoldStatus
-from grantledger.store.entitlements import EntryRecord
+from grantledger.store.entitlements.entries import EntryRecord
 
 Wire = dict[str, Any]
 
 
 async def account(t: Tenant, account_id: str) -> Wire:
-    return dump(AccountOut.of(await parties.get_account(t.ctx, t.org_id, account_id)))
+    return dump(AccountOut.of(await parties.get_account(t, account_id)))
 
 
 async def balance(t: Tenant, account_id: str, as_of: datetime | None = None) -> Wire:
-    found = await credits.account_balance(t.ctx, t.org_id, account_id, as_of)
+    found = await credits.account_balance(t, account_id, as_of)
     return dump(CreditBalanceResponse.of(found))
 
 
 async def credit(t: Tenant, credit_id: str) -> tuple[Wire, list[Wire]]:
-    record, transactions = await credits.credit_details(t.ctx, t.org_id, credit_id)
+    record, transactions = await credits.credit_details(t, credit_id)
     return (
         dump(CreditOut.of(record, t.now().date())),
         [dump(CreditTransactionOut.of(x)) for x in transactions],
@@ -76,21 +72,21 @@ async def grant_credit(
         grantor_id=grantor,
         idempotency_key=idempotency_key,
     )
-    [record] = await credits.grant(t.ctx, t.org_id, [request])
+    [record] = await credits.grant(t, [request])
     return dump(CreditOut.of(record, t.now().date()))
 
 
 async def void_credit(t: Tenant, credit_id: str) -> Wire:
-    return dump(CreditOut.of(await credits.void(t.ctx, t.org_id, credit_id), t.now().date()))
+    return dump(CreditOut.of(await credits.void(t, credit_id), t.now().date()))
 
 
 async def settle_hold(t: Tenant, account_id: str, invoice_id: str, capture: bool) -> Wire:
     outcome = HoldStatus.CAPTURED if capture else HoldStatus.RELEASED
-    return dump(HoldOut.of(await holds.settle(t.ctx, t.org_id, account_id, invoice_id, outcome)))
+    return dump(HoldOut.of(await holds.settle(t, account_id, invoice_id, outcome)))
 
 
 async def hold(t: Tenant, account_id: str, invoice_id: str) -> Wire:
-    return dump(HoldOut.of(await holds.get_hold(t.ctx, t.org_id, account_id, invoice_id)))
+    return dump(HoldOut.of(await holds.get_hold(t, account_id, invoice_id)))
 
 
 async def grant_entry(
@@ -109,29 +105,29 @@ async def grant_entry(
         effective_until=effective_until,
         idempotency_key=idempotency_key,
     )
-    record = await grants.grant_entry(t.ctx, t.org_id, account_id, feature_id, spec)
+    record = await grants.grant_entry(t, account_id, feature_id, spec)
     return dump(FeatureCreditEntryOut.of(record, t.now()))
 
 
 async def void_entry(t: Tenant, account_id: str, feature_id: str, entry_id: str) -> Wire:
-    record = await entitlements.void_entry(t.ctx, t.org_id, account_id, feature_id, entry_id)
+    record = await entitlements.void_entry(t, account_id, feature_id, entry_id)
     return dump(FeatureCreditEntryOut.of(record, t.now()))
 
 
 async def assign_plan(
     t: Tenant, account_id: str, plan_id: str, start: date, end: date | None
 ) -> Wire:
-    row = await grants.assign_plan(t.ctx, t.org_id, account_id, plan_id, start, end)
+    row = await schedules_service.assign_plan(t, account_id, plan_id, start, end)
     return dump(ScheduleOut.of(row))
 
 
 async def schedules(t: Tenant, account_id: str) -> list[Wire]:
-    rows = await grants.list_schedules(t.ctx, t.org_id, account_id)
+    rows = await schedules_service.list_schedules(t, account_id)
     return [dump(ScheduleOut.of(r)) for r in rows]
 
 
 async def feature_credits(t: Tenant, account_id: str, feature_id: str) -> Wire:
-    found = await entitlements.feature_credits(t.ctx, t.org_id, account_id, feature_id, None)
+    found = await entitlements.feature_credits(t, account_id, feature_id, None)
     return {
         "granted": found.granted,
         "balance": found.balance,
@@ -143,34 +139,34 @@ async def feature_credits(t: Tenant, account_id: str, feature_id: str) -> Wire:
 async def entries(
     t: Tenant, account_id: str, feature_id: str, after: str | None, limit: int
 ) -> tuple[list[Wire], str | None]:
-    page = await entitlements.list_entries(t.ctx, t.org_id, account_id, feature_id, after, limit)
+    page = await entitlements.list_entries(t, account_id, feature_id, after, limit)
     now = t.now()
     return [dump(FeatureCreditEntryOut.of(r, now)) for r in page.items], page.last_key
 
 
 async def features(t: Tenant, after: str | None, limit: int) -> tuple[list[Wire], str | None]:
-    page = await catalog.list_features(t.ctx, t.org_id, after, limit)
+    page = await catalog.list_features(t, after, limit)
     return [dump(FeatureListItem.of(r)) for r in page.items], page.last_key
 
 
 async def schemas(t: Tenant, after: str | None, limit: int) -> tuple[list[Wire], str | None]:
-    page = await catalog.list_schemas(t.ctx, t.org_id, None, after, limit)
+    page = await catalog.list_schemas(t, None, after, limit)
     return [dump(EventSchemaOut.of(r)) for r in page.items], page.last_key
 
 
 async def plan(t: Tenant, plan_id: str) -> Wire:
-    return dump(PlanOut.of(await catalog.get_plan(t.ctx, t.org_id, plan_id)))
+    return dump(PlanOut.of(await catalog.get_plan(t, plan_id)))
 
 
 async def plans(t: Tenant, after: str | None, limit: int) -> tuple[list[Wire], str | None]:
-    page = await catalog.list_plans(t.ctx, t.org_id, after, limit)
+    page = await catalog.list_plans(t, after, limit)
     return [dump(PlanOut.of(r)) for r in page.items], page.last_key
 
 
 async def credit_header(t: Tenant, credit_id: str) -> Wire:
     """One credit as `GET /credits` lists it (its transactions are paged separately)."""
     page = await credits.list_credits(
-        t.ctx, t.org_id, status=None, account_id=None, credit_id=credit_id, after=None, limit=1
+        t, status=None, account_id=None, credit_id=credit_id, after=None, limit=1
     )
     if not page.items:
         raise NotFound(f"credit {credit_id} not found")

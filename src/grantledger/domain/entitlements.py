@@ -331,7 +331,7 @@ def metered_value(remaining: Decimal) -> str:
 def is_satisfied(
     value_type: ValueType, held: str | None, asked: str, remaining: Decimal | None
 ) -> bool:
-    """Whether an account's entitlement covers `asked` (DESIGN §4, validate_entitlement_value).
+    """Whether an account's entitlement covers `asked` (docs/api.md §6, validating a value).
 
     `held` is the set or plan value; `remaining` is balance + remaining overage for a metered
     feature (None when not metered).

@@ -15,7 +15,6 @@ from grantledger.domain.errors import NotFound
 from grantledger.service.context import Tenant
 from grantledger.store import console_reads as reads
 from grantledger.store import credits as credit_store
-from grantledger.store import entitlements as entitlement_store
 from grantledger.store import parties
 from grantledger.store.console_reads import (
     AccountItem,
@@ -24,8 +23,10 @@ from grantledger.store.console_reads import (
     LedgerRow,
     OpenHold,
 )
+from grantledger.store.credit_transactions import transactions_of
 from grantledger.store.credits import CreditRecord
-from grantledger.store.entitlements import EntryRecord
+from grantledger.store.entitlements.entries import EntryRecord, account_entries
+from grantledger.store.holds import hold_events_of
 from grantledger.store.paging import Page
 from grantledger.store.tx import Tx
 
@@ -76,10 +77,10 @@ async def account_snapshot(
     today = tenant.now().date()
 
     async def work(tx: Tx) -> AccountSnapshot:
-        if await parties.get_account(tx.conn, tx.org_id, account_id) is None:
+        if await parties.get_account(tx, account_id) is None:
             raise NotFound(f"account {account_id} not found")
         records = burn_down(
-            await credit_store.account_credits(tx.conn, tx.org_id, account_id), today
+            await credit_store.account_credits(tx, account_id), today
         )
         events, moves = await _ledger_events(tx, [r.id for r in records])
         shown = records[credits_offset : credits_offset + CREDITS_PAGE]
@@ -105,11 +106,11 @@ async def _ledger_events(
     then holds and their settlements), and every transaction as a `Move`."""
     events: dict[str, list[LedgerEvent]] = {i: [] for i in credit_ids}
     moves: list[Move] = []
-    for x in await credit_store.transactions_of(tx.conn, tx.org_id, list(credit_ids)):
+    for x in await transactions_of(tx, list(credit_ids)):
         moves.append((x.credit_id, x.transaction_type, x.amount, x.created_at))
         if x.transaction_type != rules.TransactionType.CREDITED:
             events[x.credit_id].append(LedgerEvent(x.created_at, x.transaction_type, x.amount))
-    for h in await credit_store.hold_events_of(tx.conn, tx.org_id, list(credit_ids)):
+    for h in await hold_events_of(tx, list(credit_ids)):
         events[h.credit_id].append(LedgerEvent(h.created_at, rules.HOLD, h.amount))
         if h.settled_at is not None:
             events[h.credit_id].append(LedgerEvent(h.settled_at, rules.UNHOLD, h.amount))
@@ -127,9 +128,7 @@ async def feature_rows(
     from it (or from one of its entries)."""
 
     async def work(tx: Tx) -> tuple[list[EntryRecord], Page[EventRow]]:
-        entries = await entitlement_store.account_entries(
-            tx.conn, tx.org_id, account_id, [feature_id]
-        )
+        entries = await account_entries(tx, account_id, [feature_id])
         drew = await reads.event_log(
             tx, account_id, draws_after, feature_id=feature_id, entry_id=entry_id
         )

@@ -2,7 +2,7 @@
 
 The row (not the cookie) is the session: signing out deletes it, so a copied cookie is dead
 from that moment on, in every server process. The API key itself is never stored or echoed;
-only its hash ties the session to the key, so a key that stops existing ends its sessions too.
+only its hash ties the session to the key, so revoking the key ends its sessions too.
 """
 
 from __future__ import annotations
@@ -37,12 +37,12 @@ async def sign_in(ctx: Context, key: str) -> tuple[str, SessionRecord] | None:
     async def work(conn: AsyncConnection) -> SessionRecord:
         # Expired rows of every organization go here, a few at a time, instead of in a sweeper.
         await store.delete_expired(conn, now, 100)
-        prefix = await store.key_label(conn, key_hash)
+        label = await store.key_label(conn, key_hash)
         session = SessionRecord(
             token_hash=token_hash(token),
             org_id=org_id,
             key_hash=key_hash,
-            actor=f"key {prefix}…" if prefix else "key (unknown)",
+            actor=f"key {label}" if label else "key (unknown)",
             csrf=secrets.token_urlsafe(32),
             created_at=now,
             expires_at=now + SESSION_TTL,

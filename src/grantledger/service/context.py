@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from grantledger.clock import Clock
+from grantledger.domain.errors import NotFound
 from grantledger.domain.ids import new_id
 from grantledger.store.database import Database
 from grantledger.store.tx import Tx
@@ -50,3 +51,10 @@ class Tenant:
     async def run(self, work: Callable[[Tx], Awaitable[T]]) -> T:
         """One transaction; `work` may run more than once (see `Database.run`)."""
         return await self.ctx.db.run_tenant(self.org_id, work)
+
+    async def found(self, query: Callable[[Tx], Awaitable[T | None]], missing: str) -> T:
+        """`query`'s record, or NotFound(missing) when it finds none."""
+        record = await self.run(query)
+        if record is None:
+            raise NotFound(missing)
+        return record

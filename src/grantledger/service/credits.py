@@ -6,19 +6,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantledger.domain import credits as rules
 from grantledger.domain.credits import Credit, CreditStatus, LedgerEvent, Movement
-from grantledger.domain.errors import Conflict, InvalidInput, NotFound
-from grantledger.service.context import Context
+from grantledger.domain.errors import InvalidInput, NotFound
+from grantledger.service.context import Tenant
 from grantledger.service.fingerprint import fingerprint
+from grantledger.service.replay import replayed
 from grantledger.store import credits as store
 from grantledger.store import parties
-from grantledger.store.credits import CreditRecord, TransactionRecord
+from grantledger.store.credit_transactions import (
+    TransactionRecord,
+    insert_transactions,
+    transactions_of,
+)
+from grantledger.store.credits import CreditRecord
+from grantledger.store.holds import hold_events_of
 from grantledger.store.paging import Page
+from grantledger.store.parties import AccountRecord
+from grantledger.store.tx import Tx
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,7 @@ class GrantRequest:
 
 
 def transaction(
-    ctx: Context,
+    tenant: Tenant,
     credit_id: str,
     movement: Movement,
     at: datetime,
@@ -58,7 +64,7 @@ def transaction(
     entity_id: str | None = None,
 ) -> TransactionRecord:
     return TransactionRecord(
-        id=ctx.new_id("ctxn", at),
+        id=tenant.new_id("ctxn", at),
         credit_id=credit_id,
         transaction_type=movement.type.value,
         amount=movement.amount,
@@ -68,52 +74,86 @@ def transaction(
     )
 
 
-async def lock_account(conn: AsyncConnection, org_id: str, account_id: str) -> dict[str, Any]:
+async def lock_account(tx: Tx, account_id: str) -> AccountRecord:
     """Lock the account row: every ledger write of an account queues here, in one order."""
-    account = await parties.get_account(conn, org_id, account_id, lock=True)
+    account = await parties.get_account(tx, account_id, lock=True)
     if account is None:
         raise NotFound(f"account {account_id} not found")
     return account
 
 
-async def expire_due(ctx: Context, conn: AsyncConnection, org_id: str, account_id: str) -> None:
+async def expire_due(tenant: Tenant, tx: Tx, account_id: str) -> None:
     """Write the EXPIRED transactions of credits whose window has ended. Caller holds the lock."""
-    now = ctx.now()
+    now = tenant.now()
     due = [
         r
         for r in await store.account_credits(
-            conn, org_id, account_id, statuses=[CreditStatus.ACTIVE], lock=True
+            tx, account_id, statuses=[CreditStatus.ACTIVE], lock=True
         )
         if r.ledger.is_due_for_expiry(now.date())
     ]
     movements: list[TransactionRecord] = []
     for record in due:
         state, movement = rules.expire(record.ledger, now.date())
-        await store.save_ledger_state(conn, record, state, now)
+        await store.save_ledger_state(tx, record, state, now)
         if movement:
-            movements.append(transaction(ctx, record.id, movement, now))
-    await store.insert_transactions(conn, org_id, movements)
+            movements.append(transaction(tenant, record.id, movement, now))
+    await insert_transactions(tx, movements)
 
 
 async def _materialize_expiry(
-    ctx: Context,
-    conn: AsyncConnection,
-    org_id: str,
-    *,
-    account_id: str | None = None,
-    credit_id: str | None = None,
+    tenant: Tenant, tx: Tx, *, account_id: str | None = None, credit_id: str | None = None
 ) -> bool:
     """Expire what is due so that a read shows the EXPIRED status and transaction too."""
-    due = await store.accounts_with_due_credits(
-        conn, ctx.now().date(), 10_000, org_id=org_id, account_id=account_id, credit_id=credit_id
+    due = await store.due_accounts(
+        tx, tenant.now().date(), 10_000, account_id=account_id, credit_id=credit_id
     )
-    for _, due_account in due:
-        await lock_account(conn, org_id, due_account)
-        await expire_due(ctx, conn, org_id, due_account)
+    for due_account in due:
+        await lock_account(tx, due_account)
+        await expire_due(tenant, tx, due_account)
     return bool(due)
 
 
-async def grant(ctx: Context, org_id: str, requests: Sequence[GrantRequest]) -> list[CreditRecord]:
+def _repeat_of(prior: CreditRecord | None, digest: str) -> CreditRecord | None:
+    """The credit an earlier request with this idempotency key made, if this one repeats it."""
+    if prior is None:
+        return None
+    return replayed(
+        prior,
+        prior.request_hash,
+        digest,
+        f"idempotencyKey {prior.idempotency_key} was already used for a different credit "
+        f"({prior.id})",
+    )
+
+
+def _new_credit(
+    tenant: Tenant, request: GrantRequest, account: AccountRecord, digest: str, now: datetime
+) -> CreditRecord:
+    """A fresh credit in the account's currency, as the request describes it."""
+    return CreditRecord(
+        ledger=Credit(
+            id=tenant.new_id("cred", now),
+            priority=request.priority,
+            effective_from=request.effective_from,
+            effective_until=request.effective_until,
+            created_at=now,
+            applicable_entity_ids=request.applicable_entity_ids,
+            credit_amount=request.credit_amount,
+        ),
+        org_id=tenant.org_id,
+        account_id=request.account_id,
+        customer_id=account.customer_id,
+        purpose=request.purpose,
+        credit_unit=account.invoice_currency,
+        grantor_id=request.grantor_id,
+        idempotency_key=request.idempotency_key,
+        request_hash=digest,
+        updated_at=now,
+    )
+
+
+async def grant(tenant: Tenant, requests: Sequence[GrantRequest]) -> list[CreditRecord]:
     """Create every credit or none; a replayed idempotency key returns the credit it made."""
     keys = [r.idempotency_key for r in requests if r.idempotency_key is not None]
     if len(keys) != len(set(keys)):
@@ -122,54 +162,29 @@ async def grant(ctx: Context, org_id: str, requests: Sequence[GrantRequest]) -> 
         if r.effective_until is not None and r.effective_until < r.effective_from:
             raise InvalidInput("effectiveUntil must not be before effectiveFrom")
 
-    async def work(conn: AsyncConnection) -> list[CreditRecord]:
-        accounts = {}
+    async def work(tx: Tx) -> list[CreditRecord]:
+        accounts: dict[str, AccountRecord] = {}
         for account_id in sorted({r.account_id for r in requests}):
-            accounts[account_id] = await lock_account(conn, org_id, account_id)
-        existing = await store.credits_by_idempotency_key(conn, org_id, keys)
-        now = ctx.now()
+            accounts[account_id] = await lock_account(tx, account_id)
+        existing = await store.credits_by_idempotency_key(tx, keys)
+        now = tenant.now()
         results: list[CreditRecord] = []
         movements: list[TransactionRecord] = []
         for request in requests:
             digest = request.fingerprint()
-            prior = existing.get(request.idempotency_key or "")
+            prior = _repeat_of(existing.get(request.idempotency_key or ""), digest)
             if prior is not None:
-                if prior.request_hash != digest:
-                    raise Conflict(
-                        f"idempotencyKey {request.idempotency_key} was already used for a "
-                        f"different credit ({prior.id})"
-                    )
                 results.append(prior)
                 continue
-            account = accounts[request.account_id]
-            record = CreditRecord(
-                ledger=Credit(
-                    id=ctx.new_id("cred", now),
-                    priority=request.priority,
-                    effective_from=request.effective_from,
-                    effective_until=request.effective_until,
-                    created_at=now,
-                    applicable_entity_ids=request.applicable_entity_ids,
-                    credit_amount=request.credit_amount,
-                ),
-                org_id=org_id,
-                account_id=request.account_id,
-                customer_id=account["customer_id"],
-                purpose=request.purpose,
-                credit_unit=account["invoice_currency"],
-                grantor_id=request.grantor_id,
-                idempotency_key=request.idempotency_key,
-                request_hash=digest,
-                updated_at=now,
-            )
-            await store.insert_credit(conn, record)
+            record = _new_credit(tenant, request, accounts[request.account_id], digest, now)
+            await store.insert_credit(tx, record)
             credited = Movement(rules.TransactionType.CREDITED, request.credit_amount)
-            movements.append(transaction(ctx, record.id, credited, now))
+            movements.append(transaction(tenant, record.id, credited, now))
             results.append(record)
-        await store.insert_transactions(conn, org_id, movements)
+        await insert_transactions(tx, movements)
         return results
 
-    return await ctx.db.run(work)
+    return await tenant.run(work)
 
 
 def presented(record: CreditRecord, today: date) -> CreditRecord:
@@ -181,23 +196,22 @@ def presented(record: CreditRecord, today: date) -> CreditRecord:
 
 
 async def credit_details(
-    ctx: Context, org_id: str, credit_id: str
+    tenant: Tenant, credit_id: str
 ) -> tuple[CreditRecord, list[TransactionRecord]]:
-    async def work(conn: AsyncConnection) -> tuple[CreditRecord, list[TransactionRecord]]:
-        record = await store.get_credit(conn, org_id, credit_id)
+    async def work(tx: Tx) -> tuple[CreditRecord, list[TransactionRecord]]:
+        record = await store.get_credit(tx, credit_id)
         if record is None:
             raise NotFound(f"credit {credit_id} not found")
-        if await _materialize_expiry(ctx, conn, org_id, credit_id=credit_id):
-            record = await store.get_credit(conn, org_id, credit_id)
+        if await _materialize_expiry(tenant, tx, credit_id=credit_id):
+            record = await store.get_credit(tx, credit_id)
             assert record is not None
-        return record, await store.transactions_of(conn, org_id, [credit_id])
+        return record, await transactions_of(tx, [credit_id])
 
-    return await ctx.db.run(work)
+    return await tenant.run(work)
 
 
 async def list_credits(
-    ctx: Context,
-    org_id: str,
+    tenant: Tenant,
     *,
     status: str | None,
     account_id: str | None,
@@ -209,12 +223,11 @@ async def list_credits(
         allowed = ", ".join(CreditStatus.__members__)
         raise InvalidInput(f"status must be one of {allowed}")
 
-    async def work(conn: AsyncConnection) -> Page[CreditRecord]:
+    async def work(tx: Tx) -> Page[CreditRecord]:
         # Expire first so that a status filter sees credits whose window just ended.
-        await _materialize_expiry(ctx, conn, org_id, account_id=account_id, credit_id=credit_id)
+        await _materialize_expiry(tenant, tx, account_id=account_id, credit_id=credit_id)
         return await store.list_credits(
-            conn,
-            org_id,
+            tx,
             status=status,
             account_id=account_id,
             credit_id=credit_id,
@@ -222,30 +235,28 @@ async def list_credits(
             limit=limit,
         )
 
-    return await ctx.db.run(work)
+    return await tenant.run(work)
 
 
-async def void(ctx: Context, org_id: str, credit_id: str) -> CreditRecord:
-    async def work(conn: AsyncConnection) -> CreditRecord:
-        found = await store.get_credit(conn, org_id, credit_id)
+async def void(tenant: Tenant, credit_id: str) -> CreditRecord:
+    async def work(tx: Tx) -> CreditRecord:
+        found = await store.get_credit(tx, credit_id)
         if found is None:
             raise NotFound(f"credit {credit_id} not found")
-        await lock_account(conn, org_id, found.account_id)
-        await expire_due(ctx, conn, org_id, found.account_id)
-        record = await store.get_credit(conn, org_id, credit_id, lock=True)
+        await lock_account(tx, found.account_id)
+        await expire_due(tenant, tx, found.account_id)
+        record = await store.get_credit(tx, credit_id, lock=True)
         assert record is not None
-        now = ctx.now()
+        now = tenant.now()
         state, movement = rules.void(record.ledger, now.date())
         if state is record.ledger:
             return record
-        record = await store.save_ledger_state(conn, record, state, now)
+        record = await store.save_ledger_state(tx, record, state, now)
         if movement:
-            await store.insert_transactions(
-                conn, org_id, [transaction(ctx, record.id, movement, now)]
-            )
+            await insert_transactions(tx, [transaction(tenant, record.id, movement, now)])
         return record
 
-    return await ctx.db.run(work)
+    return await tenant.run(work)
 
 
 @dataclass(frozen=True)
@@ -256,43 +267,43 @@ class AccountBalance:
 
 
 async def account_balance(
-    ctx: Context, org_id: str, account_id: str, as_of: datetime | None
+    tenant: Tenant, account_id: str, as_of: datetime | None
 ) -> AccountBalance:
-    now = ctx.now()
+    now = tenant.now()
     if as_of is not None and as_of > now:
         raise InvalidInput("asOf must not be in the future")
 
-    async def work(conn: AsyncConnection) -> AccountBalance:
-        account = await parties.get_account(conn, org_id, account_id)
+    async def work(tx: Tx) -> AccountBalance:
+        account = await parties.get_account(tx, account_id)
         if account is None:
             raise NotFound(f"account {account_id} not found")
-        records = await store.account_credits(conn, org_id, account_id)
+        records = await store.account_credits(tx, account_id)
         if as_of is None:
             states = [r.ledger for r in records]
             stamps = [r.updated_at for r in records]
             instant = now
         else:
-            states, stamps = await _replay(conn, org_id, records, as_of)
+            states, stamps = await _states_at(tx, records, as_of)
             instant = as_of
         return AccountBalance(
             figures=rules.balance(states, instant.date()),
-            unit=account["invoice_currency"],
-            last_updated_at=max(stamps, default=account["created_at"]),
+            unit=account.invoice_currency,
+            last_updated_at=max(stamps, default=account.created_at),
         )
 
-    return await ctx.db.run(work)
+    return await tenant.run(work)
 
 
-async def _replay(
-    conn: AsyncConnection, org_id: str, records: Sequence[CreditRecord], at: datetime
+async def _states_at(
+    tx: Tx, records: Sequence[CreditRecord], at: datetime
 ) -> tuple[list[Credit], list[datetime]]:
     """Rebuild each credit as it stood at `at` from its transactions and holds."""
     ids = [r.id for r in records]
     events: dict[str, list[LedgerEvent]] = {i: [] for i in ids}
-    for t in await store.transactions_of(conn, org_id, ids):
+    for t in await transactions_of(tx, ids):
         if t.transaction_type != rules.TransactionType.CREDITED:
             events[t.credit_id].append(LedgerEvent(t.created_at, t.transaction_type, t.amount))
-    for h in await store.hold_events_of(conn, org_id, ids):
+    for h in await hold_events_of(tx, ids):
         events[h.credit_id].append(LedgerEvent(h.created_at, rules.HOLD, h.amount))
         if h.settled_at is not None:
             events[h.credit_id].append(LedgerEvent(h.settled_at, rules.UNHOLD, h.amount))

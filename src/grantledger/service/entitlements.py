@@ -2,125 +2,115 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantledger.domain import entitlements as rules
 from grantledger.domain.entitlements import Entry, FeatureCredits, PlanType, ValueType
 from grantledger.domain.errors import InvalidInput, NotFound
-from grantledger.service.catalog import plan_features
-from grantledger.service.context import Context
-from grantledger.service.grants import change_entry, ensure_cycle_entries
-from grantledger.store import entitlements as store
+from grantledger.domain.plans import PlanFeature, held_values, schedule_in_force
+from grantledger.service.context import Tenant
+from grantledger.service.cycles import ensure_cycle_entries
+from grantledger.service.entry_changes import change_entry
 from grantledger.store import parties
-from grantledger.store.entitlements import EntryRecord
+from grantledger.store.entitlements import entries, features, history, schedules, values
+from grantledger.store.entitlements.entries import EntryRecord
+from grantledger.store.entitlements.features import FeatureRecord
 from grantledger.store.paging import Page
+from grantledger.store.tx import Tx
 
-Row = dict[str, Any]
 
-
-async def _require(
-    conn: AsyncConnection, org_id: str, account_id: str, feature_id: str | None
-) -> Row | None:
-    if await parties.get_account(conn, org_id, account_id) is None:
+async def _require_account(tx: Tx, account_id: str) -> None:
+    if await parties.get_account(tx, account_id) is None:
         raise NotFound(f"account {account_id} not found")
-    if feature_id is None:
-        return None
-    feature = await store.get_feature(conn, org_id, feature_id)
+
+
+async def _require(tx: Tx, account_id: str, feature_id: str) -> FeatureRecord:
+    await _require_account(tx, account_id)
+    feature = await features.get_feature(tx, feature_id)
     if feature is None:
         raise NotFound(f"feature {feature_id} not found")
     return feature
 
 
 async def feature_credits(
-    ctx: Context, org_id: str, account_id: str, feature_id: str, as_of: datetime | None
+    tenant: Tenant, account_id: str, feature_id: str, as_of: datetime | None
 ) -> FeatureCredits:
-    now = ctx.now()
+    now = tenant.now()
     if as_of is not None and as_of > now:
         raise InvalidInput("asOf must not be in the future")
 
-    async def work(conn: AsyncConnection) -> FeatureCredits:
-        await _require(conn, org_id, account_id, feature_id)
-        await ensure_cycle_entries(ctx, conn, org_id, account_id, feature_ids=[feature_id])
-        records = await store.account_entries(conn, org_id, account_id, [feature_id])
+    async def work(tx: Tx) -> FeatureCredits:
+        await _require(tx, account_id, feature_id)
+        await ensure_cycle_entries(tenant, tx, account_id, feature_ids=[feature_id])
+        records = await entries.account_entries(tx, account_id, [feature_id])
         if as_of is None:
             return rules.feature_credits([r.entry for r in records], now)
-        entries = await _entries_as_of(conn, org_id, account_id, feature_id, records, as_of)
-        return rules.feature_credits(entries, as_of)
+        then = await _entries_as_of(tx, account_id, feature_id, records, as_of)
+        return rules.feature_credits(then, as_of)
 
-    return await ctx.db.run(work)
+    return await tenant.run(work)
 
 
 async def _entries_as_of(
-    conn: AsyncConnection,
-    org_id: str,
-    account_id: str,
-    feature_id: str,
-    records: list[EntryRecord],
-    at: datetime,
+    tx: Tx, account_id: str, feature_id: str, records: list[EntryRecord], at: datetime
 ) -> list[Entry]:
     """Entries as they stood at `at`: later changes undone, later draws left out."""
-    used = await store.draws_until(conn, org_id, account_id, feature_id, at)
+    used = await history.draws_until(tx, account_id, feature_id, at)
     state = {r.entry.id: r.entry for r in records if r.created_at <= at}
-    for change in await store.changes_after(conn, org_id, account_id, feature_id, at):
-        entry = state.get(change["entry_id"])
+    for change in await history.changes_after(tx, account_id, feature_id, at):
+        entry = state.get(change.entry_id)
         if entry is None:
             continue
-        before = change["before"]
+        before = change.before
         state[entry.id] = replace(
             entry,
-            granted=Decimal(before["granted"]),
-            effective_until=datetime.fromisoformat(before["effectiveUntil"])
-            if before.get("effectiveUntil")
-            else None,
-            voided=bool(before["voided"]),
+            granted=before.granted,
+            effective_until=before.effective_until,
+            voided=before.voided,
         )
     return [replace(e, used=used.get(e.id, Decimal(0))) for e in state.values()]
 
 
 async def list_entries(
-    ctx: Context, org_id: str, account_id: str, feature_id: str, after: str | None, limit: int
+    tenant: Tenant, account_id: str, feature_id: str, after: str | None, limit: int
 ) -> Page[EntryRecord]:
-    async def work(conn: AsyncConnection) -> Page[EntryRecord]:
-        await _require(conn, org_id, account_id, feature_id)
-        await ensure_cycle_entries(ctx, conn, org_id, account_id, feature_ids=[feature_id])
-        return await store.list_entries(conn, org_id, account_id, feature_id, after, limit)
+    async def work(tx: Tx) -> Page[EntryRecord]:
+        await _require(tx, account_id, feature_id)
+        await ensure_cycle_entries(tenant, tx, account_id, feature_ids=[feature_id])
+        return await entries.list_entries(tx, account_id, feature_id, after, limit)
 
-    return await ctx.db.run(work)
+    return await tenant.run(work)
 
 
 async def _change_entry(
-    ctx: Context,
-    org_id: str,
+    tenant: Tenant,
     account_id: str,
     feature_id: str,
     entry_id: str,
     kind: str,
-    change: Any,
+    change: Callable[[Entry, datetime], Entry],
 ) -> EntryRecord:
-    async def work(conn: AsyncConnection) -> EntryRecord:
-        await _require(conn, org_id, account_id, feature_id)
-        await ensure_cycle_entries(ctx, conn, org_id, account_id, feature_ids=[feature_id])
-        record = await store.get_entry(conn, org_id, account_id, feature_id, entry_id, lock=True)
+    async def work(tx: Tx) -> EntryRecord:
+        await _require(tx, account_id, feature_id)
+        await ensure_cycle_entries(tenant, tx, account_id, feature_ids=[feature_id])
+        record = await entries.get_entry(tx, account_id, feature_id, entry_id, lock=True)
         if record is None:
             raise NotFound(f"entry {entry_id} not found")
-        now = ctx.now()
+        now = tenant.now()
         entry = change(record.entry, now)
         if entry == record.entry:
             return record
-        await change_entry(ctx, conn, org_id, record, entry, kind, now)
+        await change_entry(tenant, tx, record, entry, kind, now)
         return replace(record, entry=entry, updated_at=now)
 
-    return await ctx.db.run(work)
+    return await tenant.run(work)
 
 
 async def patch_entry(
-    ctx: Context,
-    org_id: str,
+    tenant: Tenant,
     account_id: str,
     feature_id: str,
     entry_id: str,
@@ -130,13 +120,13 @@ async def patch_entry(
     def change(entry: Entry, now: datetime) -> Entry:
         return rules.patch(entry, now, effective_until=effective_until, granted=granted)
 
-    return await _change_entry(ctx, org_id, account_id, feature_id, entry_id, "PATCH", change)
+    return await _change_entry(tenant, account_id, feature_id, entry_id, "PATCH", change)
 
 
 async def void_entry(
-    ctx: Context, org_id: str, account_id: str, feature_id: str, entry_id: str
+    tenant: Tenant, account_id: str, feature_id: str, entry_id: str
 ) -> EntryRecord:
-    return await _change_entry(ctx, org_id, account_id, feature_id, entry_id, "VOID", rules.void)
+    return await _change_entry(tenant, account_id, feature_id, entry_id, "VOID", rules.void)
 
 
 # --- values -----------------------------------------------------------------------------------
@@ -158,80 +148,77 @@ class Holding:
         return rules.metered_value(self.remaining or Decimal(0))
 
 
-async def _holdings(
-    ctx: Context, conn: AsyncConnection, org_id: str, account_id: str
-) -> dict[str, Holding]:
-    now = ctx.now()
-    await ensure_cycle_entries(ctx, conn, org_id, account_id, at=now)
-    values: dict[str, str | None] = {}
-    for schedule in await store.account_schedules(conn, org_id, account_id):
-        if schedule["plan_type"] != PlanType.BILLING.value:
-            continue
-        begins = rules.midnight(schedule["effective_from"])
-        ends = rules.midnight(schedule["effective_until"]) if schedule["effective_until"] else None
-        if not (begins <= now and (ends is None or now < ends)):
-            continue
-        for item in plan_features({"features": schedule["plan_features"]}):
-            values[item.feature_id] = item.value
+async def _plans_in_force(tx: Tx, account_id: str, now: datetime) -> list[list[PlanFeature]]:
+    """The features of the account's BILLING plans in force at `now`, oldest schedule first."""
+    found: list[list[PlanFeature]] = []
+    for planned in await schedules.account_schedules(tx, account_id):
+        s = planned.schedule
+        if planned.plan_type is PlanType.BILLING and schedule_in_force(
+            s.effective_from, s.effective_until, now
+        ):
+            found.append(list(planned.features))
+    return found
+
+
+async def _holdings(tenant: Tenant, tx: Tx, account_id: str) -> dict[str, Holding]:
+    now = tenant.now()
+    await ensure_cycle_entries(tenant, tx, account_id, at=now)
+    in_force = await _plans_in_force(tx, account_id, now)
     remaining: dict[str, Decimal] = {}
-    for record in await store.account_entries(conn, org_id, account_id, effective_at=now):
+    for record in await entries.account_entries(tx, account_id, effective_at=now):
         remaining[record.feature_id] = (
             remaining.get(record.feature_id, Decimal(0)) + record.entry.balance
         )
-    for feature_id, value in (await store.account_values(conn, org_id, account_id)).items():
-        values[feature_id] = value
-    held = sorted(set(values) | set(remaining))
-    features = await store.get_features(conn, org_id, held)
+    value_of = held_values(in_force, await values.account_values(tx, account_id))
+    held = sorted(set(value_of) | set(remaining))
+    known = await features.get_features(tx, held)
     return {
         f: Holding(
             feature_id=f,
-            value_type=ValueType(features[f]["value_type"]),
-            value=values.get(f),
+            value_type=known[f].value_type,
+            value=value_of.get(f),
             remaining=remaining.get(f),
         )
         for f in held
-        if f in features
+        if f in known
     }
 
 
-async def entitlements(ctx: Context, org_id: str, account_id: str) -> list[Holding]:
-    async def work(conn: AsyncConnection) -> list[Holding]:
-        await _require(conn, org_id, account_id, None)
-        return list((await _holdings(ctx, conn, org_id, account_id)).values())
+async def entitlements(tenant: Tenant, account_id: str) -> list[Holding]:
+    async def work(tx: Tx) -> list[Holding]:
+        await _require_account(tx, account_id)
+        return list((await _holdings(tenant, tx, account_id)).values())
 
-    return await ctx.db.run(work)
+    return await tenant.run(work)
 
 
-async def entitlement(ctx: Context, org_id: str, account_id: str, feature_id: str) -> Holding:
-    async def work(conn: AsyncConnection) -> Holding:
-        await _require(conn, org_id, account_id, feature_id)
-        holding = (await _holdings(ctx, conn, org_id, account_id)).get(feature_id)
+async def entitlement(tenant: Tenant, account_id: str, feature_id: str) -> Holding:
+    async def work(tx: Tx) -> Holding:
+        await _require(tx, account_id, feature_id)
+        holding = (await _holdings(tenant, tx, account_id)).get(feature_id)
         if holding is None:
             raise NotFound(f"account {account_id} holds no entitlement to feature {feature_id}")
         return holding
 
-    return await ctx.db.run(work)
+    return await tenant.run(work)
 
 
-async def validate(ctx: Context, org_id: str, account_id: str, feature_id: str, asked: str) -> bool:
-    async def work(conn: AsyncConnection) -> bool:
-        await _require(conn, org_id, account_id, feature_id)
-        holding = (await _holdings(ctx, conn, org_id, account_id)).get(feature_id)
+async def validate(tenant: Tenant, account_id: str, feature_id: str, asked: str) -> bool:
+    async def work(tx: Tx) -> bool:
+        await _require(tx, account_id, feature_id)
+        holding = (await _holdings(tenant, tx, account_id)).get(feature_id)
         if holding is None:
             return False
         return rules.is_satisfied(holding.value_type, holding.value, asked, holding.remaining)
 
-    return await ctx.db.run(work)
+    return await tenant.run(work)
 
 
-async def set_value(
-    ctx: Context, org_id: str, account_id: str, feature_id: str, value: str
-) -> Holding:
-    async def work(conn: AsyncConnection) -> Holding:
-        feature = await _require(conn, org_id, account_id, feature_id)
-        assert feature is not None
-        rules.check_value(ValueType(feature["value_type"]), feature["allowed_values"], value)
-        await store.set_value(conn, org_id, account_id, feature_id, value, ctx.now())
-        return (await _holdings(ctx, conn, org_id, account_id))[feature_id]
+async def set_value(tenant: Tenant, account_id: str, feature_id: str, value: str) -> Holding:
+    async def work(tx: Tx) -> Holding:
+        feature = await _require(tx, account_id, feature_id)
+        rules.check_value(feature.value_type, feature.allowed_values, value)
+        await values.set_value(tx, account_id, feature_id, value, tenant.now())
+        return (await _holdings(tenant, tx, account_id))[feature_id]
 
-    return await ctx.db.run(work)
+    return await tenant.run(work)

@@ -2,126 +2,153 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncConnection
+from dataclasses import dataclass, replace
 
 from grantledger.domain.errors import Conflict, NotFound
-from grantledger.service.context import Context
+from grantledger.service.context import Tenant
 from grantledger.store import credits as credit_store
 from grantledger.store import parties as store
 from grantledger.store.paging import Page
+from grantledger.store.parties import AccountRecord, CustomerRecord, JsonObject
+from grantledger.store.tx import Tx
 
-Row = dict[str, Any]
+
+@dataclass(frozen=True)
+class NewCustomer:
+    id: str
+    name: str
+    primary_email: str
+    address: JsonObject
+    settings: list[JsonObject] | None
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    id: str
+    name: str
+    invoice_currency: str
+    status: str
+    attributes: JsonObject
+
+
+@dataclass(frozen=True)
+class AccountChanges:
+    """A PATCH of an account: the fields given (None leaves one as it is), and the
+    pass-through attributes to merge over the stored ones."""
+
+    name: str | None
+    status: str | None
+    invoice_currency: str | None
+    attributes: JsonObject
+
+
+def _given(change: str | None, current: str) -> str:
+    return current if change is None else change
 
 
 async def _insert_account(
-    ctx: Context, conn: AsyncConnection, org_id: str, customer: Row, values: Row
-) -> Row:
-    if await store.get_account(conn, org_id, values["id"]) is not None:
-        raise Conflict(f"account {values['id']} already exists")
-    now = ctx.now()
-    row = {
-        **values,
-        "org_id": org_id,
-        "customer_id": customer["id"],
-        "togai_customer_id": customer["togai_customer_id"],
-        "togai_account_id": ctx.new_id("account"),
-        "created_at": now,
-        "updated_at": now,
-    }
-    await store.insert_account(conn, row)
-    return row
+    tenant: Tenant, tx: Tx, customer: CustomerRecord, account: NewAccount
+) -> AccountRecord:
+    if await store.get_account(tx, account.id) is not None:
+        raise Conflict(f"account {account.id} already exists")
+    now = tenant.now()
+    record = AccountRecord(
+        id=account.id,
+        togai_account_id=tenant.new_id("account"),
+        customer_id=customer.id,
+        togai_customer_id=customer.togai_customer_id,
+        name=account.name,
+        invoice_currency=account.invoice_currency,
+        status=account.status,
+        attributes=account.attributes,
+        created_at=now,
+        updated_at=now,
+    )
+    await store.insert_account(tx, record)
+    return record
 
 
 async def create_customer(
-    ctx: Context, org_id: str, values: Row, account: Row | None
-) -> tuple[Row, Row | None]:
-    async def work(conn: AsyncConnection) -> tuple[Row, Row | None]:
-        if await store.get_customer(conn, org_id, values["id"]) is not None:
-            raise Conflict(f"customer {values['id']} already exists")
-        now = ctx.now()
-        row = {
-            **values,
-            "org_id": org_id,
-            "togai_customer_id": ctx.new_id("customer"),
-            "status": "ACTIVE",
-            "created_at": now,
-            "updated_at": now,
-        }
-        await store.insert_customer(conn, row)
-        created = await _insert_account(ctx, conn, org_id, row, account) if account else None
-        return row, created
+    tenant: Tenant, customer: NewCustomer, account: NewAccount | None
+) -> tuple[CustomerRecord, AccountRecord | None]:
+    async def work(tx: Tx) -> tuple[CustomerRecord, AccountRecord | None]:
+        if await store.get_customer(tx, customer.id) is not None:
+            raise Conflict(f"customer {customer.id} already exists")
+        now = tenant.now()
+        record = CustomerRecord(
+            id=customer.id,
+            togai_customer_id=tenant.new_id("customer"),
+            name=customer.name,
+            primary_email=customer.primary_email,
+            address=customer.address,
+            settings=customer.settings,
+            status="ACTIVE",
+            created_at=now,
+            updated_at=now,
+        )
+        await store.insert_customer(tx, record)
+        created = await _insert_account(tenant, tx, record, account) if account else None
+        return record, created
 
-    return await ctx.db.run(work)
-
-
-async def get_customer(ctx: Context, org_id: str, customer_id: str) -> Row:
-    async def work(conn: AsyncConnection) -> Row | None:
-        return await store.get_customer(conn, org_id, customer_id)
-
-    row = await ctx.db.run(work)
-    if row is None:
-        raise NotFound(f"customer {customer_id} not found")
-    return row
+    return await tenant.run(work)
 
 
-async def list_customers(ctx: Context, org_id: str, after: str | None, limit: int) -> Page[Row]:
-    async def work(conn: AsyncConnection) -> Page[Row]:
-        return await store.list_customers(conn, org_id, after, limit)
+async def get_customer(tenant: Tenant, customer_id: str) -> CustomerRecord:
+    return await tenant.found(
+        lambda tx: store.get_customer(tx, customer_id), f"customer {customer_id} not found"
+    )
 
-    return await ctx.db.run(work)
+
+async def list_customers(tenant: Tenant, after: str | None, limit: int) -> Page[CustomerRecord]:
+    return await tenant.run(lambda tx: store.list_customers(tx, after, limit))
 
 
-async def create_account(ctx: Context, org_id: str, values: Row) -> Row:
-    async def work(conn: AsyncConnection) -> Row:
-        customer = await store.get_customer(conn, org_id, values["customer_id"])
+async def create_account(tenant: Tenant, customer_id: str, account: NewAccount) -> AccountRecord:
+    async def work(tx: Tx) -> AccountRecord:
+        customer = await store.get_customer(tx, customer_id)
         if customer is None:
-            raise NotFound(f"customer {values['customer_id']} not found")
-        return await _insert_account(ctx, conn, org_id, customer, values)
+            raise NotFound(f"customer {customer_id} not found")
+        return await _insert_account(tenant, tx, customer, account)
 
-    return await ctx.db.run(work)
-
-
-async def get_account(ctx: Context, org_id: str, account_id: str) -> Row:
-    async def work(conn: AsyncConnection) -> Row | None:
-        return await store.get_account(conn, org_id, account_id)
-
-    row = await ctx.db.run(work)
-    if row is None:
-        raise NotFound(f"account {account_id} not found")
-    return row
+    return await tenant.run(work)
 
 
-async def list_accounts(ctx: Context, org_id: str, after: str | None, limit: int) -> Page[Row]:
-    async def work(conn: AsyncConnection) -> Page[Row]:
-        return await store.list_accounts(conn, org_id, after, limit)
+async def get_account(tenant: Tenant, account_id: str) -> AccountRecord:
+    return await tenant.found(
+        lambda tx: store.get_account(tx, account_id), f"account {account_id} not found"
+    )
 
-    return await ctx.db.run(work)
+
+async def list_accounts(tenant: Tenant, after: str | None, limit: int) -> Page[AccountRecord]:
+    return await tenant.run(lambda tx: store.list_accounts(tx, after, limit))
 
 
-async def update_account(
-    ctx: Context, org_id: str, account_id: str, columns: Row, attributes: Row
-) -> Row:
-    """Change the given columns and merge `attributes` (Togai's pass-through fields)."""
+async def update_account(tenant: Tenant, account_id: str, changes: AccountChanges) -> AccountRecord:
+    """Change the given fields and merge the attributes (Togai's pass-through fields)."""
 
-    async def work(conn: AsyncConnection) -> Row:
-        row = await store.get_account(conn, org_id, account_id, lock=True)
-        if row is None:
+    async def work(tx: Tx) -> AccountRecord:
+        record = await store.get_account(tx, account_id, lock=True)
+        if record is None:
             raise NotFound(f"account {account_id} not found")
-        currency = columns.get("invoice_currency", row["invoice_currency"])
+        currency = _given(changes.invoice_currency, record.invoice_currency)
         # Credits are denominated in the currency the account had when they were granted; a
         # different unit would mix currencies in one balance. (Grants lock this row too.)
-        if currency != row["invoice_currency"] and await credit_store.account_has_credits(
-            conn, org_id, account_id
+        if currency != record.invoice_currency and await credit_store.account_has_credits(
+            tx, account_id
         ):
             raise Conflict(
-                f"account {account_id} holds credits in {row['invoice_currency']}; "
+                f"account {account_id} holds credits in {record.invoice_currency}; "
                 f"its invoiceCurrency cannot change to {currency}"
             )
-        merged = {**row["attributes"], **attributes}
-        changes = {**columns, "attributes": merged, "updated_at": ctx.now()}
-        await store.update_account(conn, org_id, account_id, changes)
-        return {**row, **changes}
+        updated = replace(
+            record,
+            name=_given(changes.name, record.name),
+            status=_given(changes.status, record.status),
+            invoice_currency=currency,
+            attributes={**record.attributes, **changes.attributes},
+            updated_at=tenant.now(),
+        )
+        await store.update_account(tx, updated)
+        return updated
 
-    return await ctx.db.run(work)
+    return await tenant.run(work)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from grantledger.service.context import Context
+from grantledger.service.context import Context, Tenant
 from grantledger.service.credits import expire_due, lock_account
 from grantledger.store import credits as store
+from grantledger.store.tx import Tx
 
 log = logging.getLogger("grantledger.sweeper")
 _BATCH = 200
@@ -29,25 +31,31 @@ async def sweep_once(ctx: Context) -> int:
 
         due = await ctx.db.run(find)
         for org_id, account_id in due:
-
-            async def expire(
-                conn: AsyncConnection, org: str = org_id, acc: str = account_id
-            ) -> None:
-                await lock_account(conn, org, acc)
-                await expire_due(ctx, conn, org, acc)
-
-            await ctx.db.run(expire)
+            await _expire(ctx.tenant(org_id), account_id)
             swept += 1
         if len(due) < _BATCH:
             return swept
 
 
-async def run_forever(ctx: Context, interval_seconds: float) -> None:  # float-ok: seconds
+async def _expire(tenant: Tenant, account_id: str) -> None:
+    async def work(tx: Tx) -> None:
+        await lock_account(tx, account_id)
+        await expire_due(tenant, tx, account_id)
+
+    await tenant.run(work)
+
+
+async def run_forever(
+    ctx: Context,
+    interval_seconds: float,  # float-ok: seconds
+    on_success: Callable[[], None] = lambda: None,
+) -> None:
     while True:
         try:
             swept = await sweep_once(ctx)
             if swept:
                 log.info("sweeper expired credits on %d account(s)", swept)
+            on_success()  # a metric: the age of the last good sweep is the sweeper's lag
         except asyncio.CancelledError:
             raise
         except Exception:  # the sweeper must outlive a transient database error

@@ -24,10 +24,15 @@ class SessionRecord:
 
 
 async def key_label(conn: AsyncConnection, key_hash: str) -> str | None:
-    """The stored prefix of a key (what `keys list` shows), or None for an unknown key."""
-    row = await conn.execute(sa.select(api_keys.c.prefix).where(api_keys.c.key_hash == key_hash))
-    prefix: str | None = row.scalar_one_or_none()
-    return prefix
+    """How `keys list` names a key: its name and prefix, or its prefix; None for no such key."""
+    row = (
+        await conn.execute(
+            sa.select(api_keys.c.prefix, api_keys.c.name).where(api_keys.c.key_hash == key_hash)
+        )
+    ).first()
+    if row is None:
+        return None
+    return f"{row.name} ({row.prefix}…)" if row.name else f"{row.prefix}…"
 
 
 async def insert_session(conn: AsyncConnection, session: SessionRecord) -> None:
@@ -56,7 +61,7 @@ async def delete_expired(conn: AsyncConnection, now: datetime, limit: int) -> No
 async def live_session(
     conn: AsyncConnection, token_hash: str, now: datetime
 ) -> SessionRecord | None:
-    """The session of a token if it has not expired and its key still opens its organization."""
+    """The session of a token if it has not expired and its key is still valid (not revoked)."""
     row = (
         await conn.execute(
             sa.select(console_sessions)
@@ -65,6 +70,7 @@ async def live_session(
                 console_sessions.c.token_hash == token_hash,
                 console_sessions.c.expires_at > now,
                 api_keys.c.org_id == console_sessions.c.org_id,
+                api_keys.c.revoked_at.is_(None),
             )
         )
     ).first()

@@ -1,11 +1,13 @@
-"""Credit rows, their append-only transactions, and hold rows."""
+"""Credit rows: the domain view of each credit plus its descriptive fields.
+
+Their append-only transactions live in `credit_transactions`, holds on them in `holds`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,12 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantledger.domain.credits import Credit, CreditStatus
 from grantledger.store.paging import Page, fetch_page
-from grantledger.store.tables import (
-    credit_hold_allocations,
-    credit_holds,
-    credit_transactions,
-    credits,
-)
+from grantledger.store.tables import credits
+from grantledger.store.tx import Tx
 
 
 @dataclass(frozen=True)
@@ -72,12 +70,13 @@ def _record(row: sa.Row[Any]) -> CreditRecord:
     )
 
 
-async def insert_credit(conn: AsyncConnection, record: CreditRecord) -> None:
+async def insert_credit(tx: Tx, record: CreditRecord) -> None:
+    """The row belongs to the transaction's organization, whatever `record.org_id` says."""
     c = record.ledger
-    await conn.execute(
+    await tx.conn.execute(
         credits.insert().values(
             id=c.id,
-            org_id=record.org_id,
+            org_id=tx.org_id,
             account_id=record.account_id,
             customer_id=record.customer_id,
             purpose=record.purpose,
@@ -104,12 +103,12 @@ async def insert_credit(conn: AsyncConnection, record: CreditRecord) -> None:
 
 
 async def save_ledger_state(
-    conn: AsyncConnection, record: CreditRecord, state: Credit, at: datetime
+    tx: Tx, record: CreditRecord, state: Credit, at: datetime
 ) -> CreditRecord:
     """Write back the cached split of a credit after a transition."""
-    await conn.execute(
+    await tx.conn.execute(
         credits.update()
-        .where(credits.c.id == state.id, credits.c.org_id == record.org_id)
+        .where(credits.c.id == state.id, credits.c.org_id == tx.org_id)
         .values(
             status=state.status.value,
             consumed_amount=state.consumed,
@@ -122,56 +121,52 @@ async def save_ledger_state(
     return replace(record, ledger=state, updated_at=at)
 
 
-async def get_credit(
-    conn: AsyncConnection, org_id: str, credit_id: str, *, lock: bool = False
-) -> CreditRecord | None:
-    query = sa.select(credits).where(credits.c.org_id == org_id, credits.c.id == credit_id)
+async def get_credit(tx: Tx, credit_id: str, *, lock: bool = False) -> CreditRecord | None:
+    query = sa.select(credits).where(credits.c.org_id == tx.org_id, credits.c.id == credit_id)
     if lock:
         query = query.with_for_update()
-    row = (await conn.execute(query)).first()
+    row = (await tx.conn.execute(query)).first()
     return _record(row) if row else None
 
 
-async def credits_by_idempotency_key(
-    conn: AsyncConnection, org_id: str, keys: Sequence[str]
-) -> dict[str, CreditRecord]:
+async def credits_by_idempotency_key(tx: Tx, keys: Sequence[str]) -> dict[str, CreditRecord]:
     if not keys:
         return {}
-    rows = await conn.execute(
-        sa.select(credits).where(credits.c.org_id == org_id, credits.c.idempotency_key.in_(keys))
+    rows = await tx.conn.execute(
+        sa.select(credits).where(credits.c.org_id == tx.org_id, credits.c.idempotency_key.in_(keys))
     )
     found = [_record(r) for r in rows]
     return {r.idempotency_key: r for r in found if r.idempotency_key is not None}
 
 
 async def account_credits(
-    conn: AsyncConnection,
-    org_id: str,
+    tx: Tx,
     account_id: str,
     *,
     statuses: Iterable[CreditStatus] | None = None,
     lock: bool = False,
 ) -> list[CreditRecord]:
     """An account's credits in id order (the fixed order in which their rows are locked)."""
-    query = sa.select(credits).where(credits.c.org_id == org_id, credits.c.account_id == account_id)
+    query = sa.select(credits).where(
+        credits.c.org_id == tx.org_id, credits.c.account_id == account_id
+    )
     if statuses is not None:
         query = query.where(credits.c.status.in_([s.value for s in statuses]))
     query = query.order_by(credits.c.id)
     if lock:
         query = query.with_for_update()
-    return [_record(r) for r in await conn.execute(query)]
+    return [_record(r) for r in await tx.conn.execute(query)]
 
 
-async def account_has_credits(conn: AsyncConnection, org_id: str, account_id: str) -> bool:
+async def account_has_credits(tx: Tx, account_id: str) -> bool:
     query = sa.select(
-        sa.exists().where(credits.c.org_id == org_id, credits.c.account_id == account_id)
+        sa.exists().where(credits.c.org_id == tx.org_id, credits.c.account_id == account_id)
     )
-    return bool((await conn.execute(query)).scalar_one())
+    return bool((await tx.conn.execute(query)).scalar_one())
 
 
 async def list_credits(
-    conn: AsyncConnection,
-    org_id: str,
+    tx: Tx,
     *,
     status: str | None,
     account_id: str | None,
@@ -179,268 +174,57 @@ async def list_credits(
     after: str | None,
     limit: int,
 ) -> Page[CreditRecord]:
-    query = sa.select(credits).where(credits.c.org_id == org_id)
+    query = sa.select(credits).where(credits.c.org_id == tx.org_id)
     if status is not None:
         query = query.where(credits.c.status == status)
     if account_id is not None:
         query = query.where(credits.c.account_id == account_id)
     if credit_id is not None:
         query = query.where(credits.c.id == credit_id)
-    page = await fetch_page(conn, query, credits.c.id, after=after, limit=limit)
+    page = await fetch_page(tx.conn, query, credits.c.id, after=after, limit=limit)
     return Page([_record(r) for r in page.items], page.last_key)
 
 
-async def accounts_with_due_credits(
-    conn: AsyncConnection,
+def _due(today: date) -> sa.Select[Any]:
+    """(org, account) pairs holding ACTIVE credits whose window ended before `today`."""
+    return sa.select(credits.c.org_id, credits.c.account_id).where(
+        credits.c.status == CreditStatus.ACTIVE.value, credits.c.effective_until < today
+    )
+
+
+def _distinct_accounts(query: sa.Select[Any], limit: int) -> sa.Select[Any]:
+    return query.distinct().order_by(credits.c.org_id, credits.c.account_id).limit(limit)
+
+
+async def due_accounts(
+    tx: Tx,
     today: date,
     limit: int,
     *,
-    org_id: str | None = None,
     account_id: str | None = None,
     credit_id: str | None = None,
-) -> list[tuple[str, str]]:
-    """(org, account) pairs holding ACTIVE credits whose window ended before `today`."""
-    query = sa.select(credits.c.org_id, credits.c.account_id).where(
-        credits.c.status == CreditStatus.ACTIVE.value, credits.c.effective_until < today
-    )
-    if org_id is not None:
-        query = query.where(credits.c.org_id == org_id)
+) -> list[str]:
+    """The tenant's accounts holding ACTIVE credits whose window ended before `today`."""
+    query = _due(today).where(credits.c.org_id == tx.org_id)
     if account_id is not None:
         query = query.where(credits.c.account_id == account_id)
     if credit_id is not None:
         query = query.where(credits.c.id == credit_id)
-    rows = await conn.execute(
-        query.distinct().order_by(credits.c.org_id, credits.c.account_id).limit(limit)
-    )
+    rows = await tx.conn.execute(_distinct_accounts(query, limit))
+    return [r.account_id for r in rows]
+
+
+# --- across every organization (the sweeper, verify) ------------------------------------------
+
+
+async def accounts_with_due_credits(
+    conn: AsyncConnection, today: date, limit: int
+) -> list[tuple[str, str]]:
+    """(org, account) pairs, over every organization, holding credits due for expiry."""
+    rows = await conn.execute(_distinct_accounts(_due(today), limit))
     return [(r.org_id, r.account_id) for r in rows]
 
 
 async def all_credits(conn: AsyncConnection, after: str | None, limit: int) -> Page[CreditRecord]:
     page = await fetch_page(conn, sa.select(credits), credits.c.id, after=after, limit=limit)
     return Page([_record(r) for r in page.items], page.last_key)
-
-
-# --- transactions -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TransactionRecord:
-    id: str
-    credit_id: str
-    transaction_type: str
-    amount: Decimal
-    invoice_id: str | None
-    entity_id: str | None
-    created_at: datetime
-
-
-async def insert_transactions(
-    conn: AsyncConnection, org_id: str, records: Sequence[TransactionRecord]
-) -> None:
-    if not records:
-        return
-    await conn.execute(
-        credit_transactions.insert(),
-        [
-            {
-                "id": t.id,
-                "org_id": org_id,
-                "credit_id": t.credit_id,
-                "transaction_type": t.transaction_type,
-                "amount": t.amount,
-                "invoice_id": t.invoice_id,
-                "entity_id": t.entity_id,
-                "created_at": t.created_at,
-            }
-            for t in records
-        ],
-    )
-
-
-async def transactions_of(
-    conn: AsyncConnection, org_id: str, credit_ids: Sequence[str]
-) -> list[TransactionRecord]:
-    if not credit_ids:
-        return []
-    rows = await conn.execute(
-        sa.select(credit_transactions)
-        .where(
-            credit_transactions.c.org_id == org_id,
-            credit_transactions.c.credit_id.in_(credit_ids),
-        )
-        .order_by(
-            credit_transactions.c.created_at,
-            # At one instant (a frozen clock, a grant expired on arrival) the CREDITED
-            # transaction that opens a credit still reads first; ids break the other ties.
-            sa.case((credit_transactions.c.transaction_type == "CREDITED", 0), else_=1),
-            credit_transactions.c.id,
-        )
-    )
-    return [
-        TransactionRecord(
-            id=r.id,
-            credit_id=r.credit_id,
-            transaction_type=r.transaction_type,
-            amount=r.amount,
-            invoice_id=r.invoice_id,
-            entity_id=r.entity_id,
-            created_at=r.created_at,
-        )
-        for r in rows
-    ]
-
-
-# --- holds ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AllocationRecord:
-    line_index: int
-    credit_id: str
-    amount: Decimal
-
-
-@dataclass(frozen=True)
-class HoldRecord:
-    id: str
-    org_id: str
-    account_id: str
-    invoice_id: str
-    kind: str
-    request_hash: str
-    lines: list[dict[str, Any]]
-    status: str
-    created_at: datetime
-    settled_at: datetime | None
-    allocations: list[AllocationRecord]
-
-
-async def get_hold(
-    conn: AsyncConnection, org_id: str, account_id: str, invoice_id: str, *, lock: bool = False
-) -> HoldRecord | None:
-    query = sa.select(credit_holds).where(
-        credit_holds.c.org_id == org_id,
-        credit_holds.c.account_id == account_id,
-        credit_holds.c.invoice_id == invoice_id,
-    )
-    if lock:
-        query = query.with_for_update()
-    row = (await conn.execute(query)).first()
-    if row is None:
-        return None
-    return (await _with_allocations(conn, [row]))[0]
-
-
-async def _with_allocations(conn: AsyncConnection, rows: Sequence[sa.Row[Any]]) -> list[HoldRecord]:
-    ids = [r.id for r in rows]
-    by_hold: dict[str, list[AllocationRecord]] = {i: [] for i in ids}
-    if ids:
-        allocs = await conn.execute(
-            sa.select(credit_hold_allocations)
-            .where(credit_hold_allocations.c.hold_id.in_(ids))
-            .order_by(credit_hold_allocations.c.hold_id, credit_hold_allocations.c.seq)
-        )
-        for a in allocs:
-            by_hold[a.hold_id].append(AllocationRecord(a.line_index, a.credit_id, a.amount))
-    return [
-        HoldRecord(
-            id=r.id,
-            org_id=r.org_id,
-            account_id=r.account_id,
-            invoice_id=r.invoice_id,
-            kind=r.kind,
-            request_hash=r.request_hash,
-            lines=r.lines,
-            status=r.status,
-            created_at=r.created_at,
-            settled_at=r.settled_at,
-            allocations=by_hold[r.id],
-        )
-        for r in rows
-    ]
-
-
-async def insert_hold(conn: AsyncConnection, hold: HoldRecord) -> None:
-    await conn.execute(
-        credit_holds.insert().values(
-            id=hold.id,
-            org_id=hold.org_id,
-            account_id=hold.account_id,
-            invoice_id=hold.invoice_id,
-            kind=hold.kind,
-            request_hash=hold.request_hash,
-            lines=hold.lines,
-            status=hold.status,
-            created_at=hold.created_at,
-            settled_at=hold.settled_at,
-        )
-    )
-    if hold.allocations:
-        await conn.execute(
-            credit_hold_allocations.insert(),
-            [
-                {
-                    "hold_id": hold.id,
-                    "seq": seq,
-                    "line_index": a.line_index,
-                    "credit_id": a.credit_id,
-                    "amount": a.amount,
-                }
-                for seq, a in enumerate(hold.allocations)
-            ],
-        )
-
-
-async def settle_hold(
-    conn: AsyncConnection, org_id: str, hold_id: str, status: str, at: datetime
-) -> None:
-    await conn.execute(
-        credit_holds.update()
-        .where(credit_holds.c.org_id == org_id, credit_holds.c.id == hold_id)
-        .values(status=status, settled_at=at)
-    )
-
-
-async def list_holds(
-    conn: AsyncConnection, org_id: str, account_id: str, after: str | None, limit: int
-) -> Page[HoldRecord]:
-    query = sa.select(credit_holds).where(
-        credit_holds.c.org_id == org_id, credit_holds.c.account_id == account_id
-    )
-    page = await fetch_page(conn, query, credit_holds.c.id, after=after, limit=limit)
-    return Page(await _with_allocations(conn, page.items), page.last_key)
-
-
-@dataclass(frozen=True)
-class CreditHoldEvent:
-    """One reservation on one credit, with when it began and when its hold settled."""
-
-    credit_id: str
-    amount: Decimal
-    status: str
-    created_at: datetime
-    settled_at: datetime | None
-
-
-async def hold_events_of(
-    conn: AsyncConnection, org_id: str, credit_ids: Sequence[str]
-) -> list[CreditHoldEvent]:
-    if not credit_ids:
-        return []
-    rows = await conn.execute(
-        sa.select(
-            credit_hold_allocations.c.credit_id,
-            credit_hold_allocations.c.amount,
-            credit_holds.c.status,
-            credit_holds.c.created_at,
-            credit_holds.c.settled_at,
-        )
-        .join(credit_holds, credit_holds.c.id == credit_hold_allocations.c.hold_id)
-        .where(
-            credit_holds.c.org_id == org_id,
-            credit_hold_allocations.c.credit_id.in_(credit_ids),
-        )
-    )
-    return [
-        CreditHoldEvent(r.credit_id, r.amount, r.status, r.created_at, r.settled_at) for r in rows
-    ]

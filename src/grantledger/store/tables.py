@@ -37,6 +37,9 @@ api_keys = sa.Table(
     sa.Column("org_id", sa.String(50), sa.ForeignKey("organizations.id"), nullable=False),
     sa.Column("prefix", sa.String(16), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("name", sa.String(100), nullable=True),
+    # A revoked key stays (its prefix names it in `keys list`) but authenticates no one.
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
 )
 
 customers = sa.Table(

@@ -8,9 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import TypeAdapter, ValidationError
 
-from grantledger.api.deps import Ctx, Org, PathId, Tokens, respond
+from grantledger.api.deps import PagingDep, PathId, TenantDep, respond
 from grantledger.api.jsonio import WireJSONResponse, WireRoute
-from grantledger.api.paging import page_size
 from grantledger.api.schemas.credits import (
     CreateCreditRequest,
     CreateCreditResponse,
@@ -40,17 +39,17 @@ def parse_as_of(raw: str | None) -> datetime | None:
 
 
 @router.post("/credits", response_model=CreateCreditResponse)
-async def create_credit(body: CreateCreditRequest, org: Org, ctx: Ctx) -> WireJSONResponse:
-    records = await credits.grant(ctx, org, [r.to_grant() for r in body.credit_requests])
-    today = ctx.now().date()
+async def create_credit(body: CreateCreditRequest, tenant: TenantDep) -> WireJSONResponse:
+    records = await credits.grant(tenant, [r.to_grant() for r in body.credit_requests])
+    today = tenant.now().date()
     return respond(CreateCreditResponse(credits=[CreditOut.of(r, today) for r in records]))
 
 
 @router.get("/credits/{credit_id}", response_model=CreditDetailsResponse)
-async def get_credit_details(credit_id: PathId, org: Org, ctx: Ctx) -> WireJSONResponse:
-    record, transactions = await credits.credit_details(ctx, org, credit_id)
+async def get_credit_details(credit_id: PathId, tenant: TenantDep) -> WireJSONResponse:
+    record, transactions = await credits.credit_details(tenant, credit_id)
     out = CreditDetailsResponse(
-        **CreditOut.of(record, ctx.now().date()).model_dump(),
+        **CreditOut.of(record, tenant.now().date()).model_dump(),
         transactions=[CreditTransactionOut.of(t) for t in transactions],
     )
     return respond(out)
@@ -58,48 +57,42 @@ async def get_credit_details(credit_id: PathId, org: Org, ctx: Ctx) -> WireJSONR
 
 @router.get("/credits", response_model=ListCreditsResponse)
 async def list_credits(
-    org: Org,
-    ctx: Ctx,
-    tokens: Tokens,
-    next_token: str | None = Query(None, alias="nextToken"),
+    tenant: TenantDep,
+    paging: PagingDep,
     status: str | None = Query(None),
     account_id: Annotated[str | None, Query(max_length=50)] = None,
     credit_id: Annotated[str | None, Query(alias="id", max_length=50)] = None,
-    size: str | None = Query(None, alias="pageSize"),
 ) -> WireJSONResponse:
-    limit = page_size(size)
-    scope = f"{org}:credits:{status}:{account_id}:{credit_id}"
+    cursor = paging.cursor("credits", status, account_id, credit_id)
     page = await credits.list_credits(
-        ctx,
-        org,
+        tenant,
         status=status,
         account_id=account_id,
         credit_id=credit_id,
-        after=tokens.decode(scope, next_token),
-        limit=limit,
+        after=cursor.after,
+        limit=paging.limit,
     )
-    today = ctx.now().date()
+    today = tenant.now().date()
     return respond(
         ListCreditsResponse(
             data=[CreditOut.of(r, today) for r in page.items],
-            next_token=tokens.encode(scope, page.last_key),
+            next_token=cursor.next(page.last_key),
         )
     )
 
 
 @router.post("/credits/{credit_id}/void", response_model=CreditOut)
-async def void_credit(credit_id: PathId, org: Org, ctx: Ctx) -> WireJSONResponse:
-    record = await credits.void(ctx, org, credit_id)
-    return respond(CreditOut.of(record, ctx.now().date()))
+async def void_credit(credit_id: PathId, tenant: TenantDep) -> WireJSONResponse:
+    record = await credits.void(tenant, credit_id)
+    return respond(CreditOut.of(record, tenant.now().date()))
 
 
 @router.get("/accounts/{account_id}/credit_balance", response_model=CreditBalanceResponse)
 async def credit_balance_for_account(
     account_id: PathId,
-    org: Org,
-    ctx: Ctx,
+    tenant: TenantDep,
     as_of: str | None = Query(None, alias="asOf", description="a past instant (extension)"),
 ) -> WireJSONResponse:
     instant = parse_as_of(as_of)
-    balance = await credits.account_balance(ctx, org, account_id, instant)
+    balance = await credits.account_balance(tenant, account_id, instant)
     return respond(CreditBalanceResponse.of(balance))

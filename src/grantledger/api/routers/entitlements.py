@@ -6,9 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from grantledger.api.deps import Ctx, Org, PathId, Tokens, respond
+from grantledger.api.deps import PagingDep, PathId, TenantDep, respond
 from grantledger.api.jsonio import WireJSONResponse, WireRoute
-from grantledger.api.paging import page_size
 from grantledger.api.routers.credits import parse_as_of
 from grantledger.api.schemas.common import SuccessResponse
 from grantledger.api.schemas.entitlements import (
@@ -29,7 +28,7 @@ from grantledger.api.schemas.entitlements import (
 )
 from grantledger.api.wire import dump
 from grantledger.domain.entitlements import EntrySource
-from grantledger.service import entitlements, events, grants
+from grantledger.service import entitlements, events, grants, schedules
 from grantledger.service.entitlements import Holding
 from grantledger.service.events import EventInput
 from grantledger.service.grants import GrantInput, PurchaseInput
@@ -46,23 +45,23 @@ def _values(holdings: list[Holding]) -> GetEntitlementValuesResponse:
 
 @router.post("/accounts/{account_id}/plans", response_model=ScheduleOut)
 async def assign_plan(
-    account_id: PathId, body: AssignPlanRequest, org: Org, ctx: Ctx
+    account_id: PathId, body: AssignPlanRequest, tenant: TenantDep
 ) -> WireJSONResponse:
-    row = await grants.assign_plan(
-        ctx, org, account_id, body.plan_id, body.effective_from, body.effective_until
+    schedule = await schedules.assign_plan(
+        tenant, account_id, body.plan_id, body.effective_from, body.effective_until
     )
-    return respond(ScheduleOut.of(row))
+    return respond(ScheduleOut.of(schedule))
 
 
 @router.get("/accounts/{account_id}/plans", response_model=SchedulePage)
-async def list_account_plans(account_id: PathId, org: Org, ctx: Ctx) -> WireJSONResponse:
-    rows = await grants.list_schedules(ctx, org, account_id)
-    return respond(SchedulePage(data=[ScheduleOut.of(r) for r in rows]))
+async def list_account_plans(account_id: PathId, tenant: TenantDep) -> WireJSONResponse:
+    found = await schedules.list_schedules(tenant, account_id)
+    return respond(SchedulePage(data=[ScheduleOut.of(s) for s in found]))
 
 
 @router.post("/accounts/{account_id}/purchases", response_model=PurchaseOut)
 async def create_purchase(
-    account_id: PathId, body: CreatePurchaseRequest, org: Org, ctx: Ctx
+    account_id: PathId, body: CreatePurchaseRequest, tenant: TenantDep
 ) -> WireJSONResponse:
     spec = PurchaseInput(
         plan_id=body.price_plan_id,
@@ -71,19 +70,19 @@ async def create_purchase(
         effective_from=body.effective_from,
         effective_until=body.effective_until,
     )
-    return respond(PurchaseOut.of(await grants.purchase(ctx, org, account_id, spec)))
+    return respond(PurchaseOut.of(await grants.purchase(tenant, account_id, spec)))
 
 
 @router.get("/purchases/{purchase_id}", response_model=PurchaseOut)
-async def get_purchase(purchase_id: PathId, org: Org, ctx: Ctx) -> WireJSONResponse:
-    return respond(PurchaseOut.of(await grants.get_purchase(ctx, org, purchase_id)))
+async def get_purchase(purchase_id: PathId, tenant: TenantDep) -> WireJSONResponse:
+    return respond(PurchaseOut.of(await grants.get_purchase(tenant, purchase_id)))
 
 
 @router.post(
     "/accounts/{account_id}/features/{feature_id}/entries", response_model=FeatureCreditEntryOut
 )
 async def grant_entry(
-    account_id: PathId, feature_id: PathId, body: GrantEntryRequest, org: Org, ctx: Ctx
+    account_id: PathId, feature_id: PathId, body: GrantEntryRequest, tenant: TenantDep
 ) -> WireJSONResponse:
     spec = GrantInput(
         granted=body.granted,
@@ -92,39 +91,39 @@ async def grant_entry(
         effective_until=body.effective_until,
         idempotency_key=body.idempotency_key,
     )
-    record = await grants.grant_entry(ctx, org, account_id, feature_id, spec)
-    return respond(FeatureCreditEntryOut.of(record, ctx.now()))
+    record = await grants.grant_entry(tenant, account_id, feature_id, spec)
+    return respond(FeatureCreditEntryOut.of(record, tenant.now()))
 
 
 @router.put(
     "/accounts/{account_id}/entitlements/{feature_id}", response_model=GetEntitlementValuesResponse
 )
 async def set_entitlement_value(
-    account_id: PathId, feature_id: PathId, body: ValueRequest, org: Org, ctx: Ctx
+    account_id: PathId, feature_id: PathId, body: ValueRequest, tenant: TenantDep
 ) -> WireJSONResponse:
-    holding = await entitlements.set_value(ctx, org, account_id, feature_id, body.value)
+    holding = await entitlements.set_value(tenant, account_id, feature_id, body.value)
     return respond(_values([holding]))
 
 
 @router.get("/accounts/{account_id}/entitlements", response_model=GetEntitlementValuesResponse)
-async def get_entitlements(account_id: PathId, org: Org, ctx: Ctx) -> WireJSONResponse:
-    return respond(_values(await entitlements.entitlements(ctx, org, account_id)))
+async def get_entitlements(account_id: PathId, tenant: TenantDep) -> WireJSONResponse:
+    return respond(_values(await entitlements.entitlements(tenant, account_id)))
 
 
 @router.get(
     "/accounts/{account_id}/entitlements/{feature_id}", response_model=GetEntitlementValuesResponse
 )
 async def get_entitlement_value(
-    account_id: PathId, feature_id: PathId, org: Org, ctx: Ctx
+    account_id: PathId, feature_id: PathId, tenant: TenantDep
 ) -> WireJSONResponse:
-    return respond(_values([await entitlements.entitlement(ctx, org, account_id, feature_id)]))
+    return respond(_values([await entitlements.entitlement(tenant, account_id, feature_id)]))
 
 
 @router.post("/accounts/{account_id}/entitlements/{feature_id}", response_model=SuccessResponse)
 async def validate_entitlement_value(
-    account_id: PathId, feature_id: PathId, body: ValueRequest, org: Org, ctx: Ctx
+    account_id: PathId, feature_id: PathId, body: ValueRequest, tenant: TenantDep
 ) -> WireJSONResponse:
-    ok = await entitlements.validate(ctx, org, account_id, feature_id, body.value)
+    ok = await entitlements.validate(tenant, account_id, feature_id, body.value)
     return respond(SuccessResponse(success=ok))
 
 
@@ -134,13 +133,10 @@ async def validate_entitlement_value(
 async def get_feature_credits(
     account_id: PathId,
     feature_id: PathId,
-    org: Org,
-    ctx: Ctx,
+    tenant: TenantDep,
     as_of: str | None = Query(None, alias="asOf", description="a past instant (extension)"),
 ) -> WireJSONResponse:
-    credits = await entitlements.feature_credits(
-        ctx, org, account_id, feature_id, parse_as_of(as_of)
-    )
+    credits = await entitlements.feature_credits(tenant, account_id, feature_id, parse_as_of(as_of))
     return respond(
         GetFeatureCreditsResponse(
             account_id=account_id,
@@ -160,22 +156,18 @@ async def get_feature_credits(
 async def list_feature_credit_entries(
     account_id: PathId,
     feature_id: PathId,
-    org: Org,
-    ctx: Ctx,
-    tokens: Tokens,
-    size: str | None = Query(None, alias="pageSize"),
-    next_token: str | None = Query(None, alias="nextToken"),
+    tenant: TenantDep,
+    paging: PagingDep,
 ) -> WireJSONResponse:
-    limit = page_size(size)
-    scope = f"{org}:entries:{account_id}:{feature_id}"
+    cursor = paging.cursor("entries", account_id, feature_id)
     page = await entitlements.list_entries(
-        ctx, org, account_id, feature_id, tokens.decode(scope, next_token), limit
+        tenant, account_id, feature_id, cursor.after, paging.limit
     )
-    now = ctx.now()
+    now = tenant.now()
     return respond(
         FeatureCreditEntryPage(
             data=[FeatureCreditEntryOut.of(r, now) for r in page.items],
-            next_token=tokens.encode(scope, page.last_key),
+            next_token=cursor.next(page.last_key),
         )
     )
 
@@ -189,13 +181,12 @@ async def update_feature_credit_entry(
     feature_id: PathId,
     entry_id: EntryId,
     body: UpdateFeatureCreditsRequest,
-    org: Org,
-    ctx: Ctx,
+    tenant: TenantDep,
 ) -> WireJSONResponse:
     record = await entitlements.patch_entry(
-        ctx, org, account_id, feature_id, entry_id, body.effective_until, body.granted
+        tenant, account_id, feature_id, entry_id, body.effective_until, body.granted
     )
-    return respond(FeatureCreditEntryOut.of(record, ctx.now()))
+    return respond(FeatureCreditEntryOut.of(record, tenant.now()))
 
 
 @router.post(
@@ -203,14 +194,14 @@ async def update_feature_credit_entry(
     response_model=SuccessResponse,
 )
 async def void_feature_credit_entry(
-    account_id: PathId, feature_id: PathId, entry_id: EntryId, org: Org, ctx: Ctx
+    account_id: PathId, feature_id: PathId, entry_id: EntryId, tenant: TenantDep
 ) -> WireJSONResponse:
-    await entitlements.void_entry(ctx, org, account_id, feature_id, entry_id)
+    await entitlements.void_entry(tenant, account_id, feature_id, entry_id)
     return respond(SuccessResponse(success=True))
 
 
 @router.post("/entitled", response_model=SuccessResponse)
-async def ingest_entitled_event(body: IngestEventRequest, org: Org, ctx: Ctx) -> WireJSONResponse:
+async def ingest_entitled_event(body: IngestEventRequest, tenant: TenantDep) -> WireJSONResponse:
     """Ingest the event only if the account is entitled to every feature it consumes."""
     e = body.event
     event = EventInput(
@@ -221,5 +212,5 @@ async def ingest_entitled_event(body: IngestEventRequest, org: Org, ctx: Ctx) ->
         attributes=[(a.name, a.value) for a in e.attributes],
         payload=dump(e) | {"timestamp": e.timestamp.isoformat()},
     )
-    await events.ingest_entitled(ctx, org, event)
+    await events.ingest_entitled(tenant, event)
     return respond(SuccessResponse(success=True))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from grantledger.api.deps import Ctx, Org, PathId, Tokens, respond
+from grantledger.api.deps import PagingDep, PathId, TenantDep, respond
 from grantledger.api.jsonio import WireJSONResponse, WireRoute
-from grantledger.api.paging import page_size
 from grantledger.api.schemas.common import PaginationOptions
 from grantledger.api.schemas.parties import (
     AccountOut,
@@ -24,9 +23,9 @@ router = APIRouter(route_class=WireRoute, tags=["Customers and accounts"])
 
 
 @router.post("/customers", status_code=201, response_model=CreateCustomerResponse)
-async def create_customer(body: CreateCustomerRequest, org: Org, ctx: Ctx) -> WireJSONResponse:
-    account = body.account.to_row() if body.account else None
-    customer, created = await parties.create_customer(ctx, org, body.to_row(), account)
+async def create_customer(body: CreateCustomerRequest, tenant: TenantDep) -> WireJSONResponse:
+    account = body.account.to_new() if body.account else None
+    customer, created = await parties.create_customer(tenant, body.to_new(), account)
     out = CreateCustomerResponse(
         **CustomerOut.of(customer).model_dump(),
         account=AccountOut.of(created) if created else None,
@@ -35,71 +34,62 @@ async def create_customer(body: CreateCustomerRequest, org: Org, ctx: Ctx) -> Wi
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut)
-async def get_customer(customer_id: PathId, org: Org, ctx: Ctx) -> WireJSONResponse:
-    return respond(CustomerOut.of(await parties.get_customer(ctx, org, customer_id)))
+async def get_customer(customer_id: PathId, tenant: TenantDep) -> WireJSONResponse:
+    return respond(CustomerOut.of(await parties.get_customer(tenant, customer_id)))
 
 
 @router.get("/customers", response_model=CustomerPage)
 async def list_customers(
-    org: Org,
-    ctx: Ctx,
-    tokens: Tokens,
-    next_token: str | None = Query(None, alias="nextToken"),
-    size: str | None = Query(None, alias="pageSize"),
+    tenant: TenantDep,
+    paging: PagingDep,
 ) -> WireJSONResponse:
-    limit = page_size(size)
-    scope = f"{org}:customers"
-    page = await parties.list_customers(ctx, org, tokens.decode(scope, next_token), limit)
+    cursor = paging.cursor("customers")
+    page = await parties.list_customers(tenant, cursor.after, paging.limit)
     return respond(
         CustomerPage(
             data=[CustomerOut.of(r) for r in page.items],
-            next_token=tokens.encode(scope, page.last_key),
-            context=PaginationOptions(page_size=limit, sort_order="ASC"),
+            next_token=cursor.next(page.last_key),
+            context=PaginationOptions(page_size=paging.limit, sort_order="ASC"),
         )
     )
 
 
 @router.post("/accounts", status_code=201, response_model=AccountOut)
-async def create_account(body: CreateAccountRequest, org: Org, ctx: Ctx) -> WireJSONResponse:
-    return respond(AccountOut.of(await parties.create_account(ctx, org, body.to_row())), 201)
+async def create_account(body: CreateAccountRequest, tenant: TenantDep) -> WireJSONResponse:
+    account = await parties.create_account(tenant, body.customer_id, body.to_new())
+    return respond(AccountOut.of(account), 201)
 
 
 @router.get("/accounts/{account_id}", response_model=AccountOut)
 async def get_account(
     account_id: PathId,
-    org: Org,
-    ctx: Ctx,
+    tenant: TenantDep,
     effective_on: str | None = Query(None, alias="effectiveOn"),
     include_group_details: str | None = Query(None, alias="includeGroupDetails"),
 ) -> WireJSONResponse:
     # effectiveOn and includeGroupDetails are Togai options with nothing to change here.
-    return respond(AccountOut.of(await parties.get_account(ctx, org, account_id)))
+    return respond(AccountOut.of(await parties.get_account(tenant, account_id)))
 
 
 @router.get("/accounts", response_model=AccountPage)
 async def list_accounts(
-    org: Org,
-    ctx: Ctx,
-    tokens: Tokens,
-    next_token: str | None = Query(None, alias="nextToken"),
-    size: str | None = Query(None, alias="pageSize"),
+    tenant: TenantDep,
+    paging: PagingDep,
 ) -> WireJSONResponse:
-    limit = page_size(size)
-    scope = f"{org}:accounts"
-    page = await parties.list_accounts(ctx, org, tokens.decode(scope, next_token), limit)
+    cursor = paging.cursor("accounts")
+    page = await parties.list_accounts(tenant, cursor.after, paging.limit)
     return respond(
         AccountPage(
             data=[AccountOut.of(r) for r in page.items],
-            next_token=tokens.encode(scope, page.last_key),
-            context=PaginationOptions(page_size=limit, sort_order="ASC"),
+            next_token=cursor.next(page.last_key),
+            context=PaginationOptions(page_size=paging.limit, sort_order="ASC"),
         )
     )
 
 
 @router.patch("/accounts/{account_id}", response_model=AccountOut)
 async def update_account(
-    account_id: PathId, body: UpdateAccountRequest, org: Org, ctx: Ctx
+    account_id: PathId, body: UpdateAccountRequest, tenant: TenantDep
 ) -> WireJSONResponse:
-    columns, attributes = body.split()
-    row = await parties.update_account(ctx, org, account_id, columns, attributes)
-    return respond(AccountOut.of(row))
+    account = await parties.update_account(tenant, account_id, body.to_changes())
+    return respond(AccountOut.of(account))

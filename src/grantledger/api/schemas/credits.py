@@ -16,9 +16,12 @@ from grantledger.api.wire import (
     ResponseModel,
     WireDate,
 )
+from grantledger.domain.credits import Line
+from grantledger.domain.holds import HoldKind
 from grantledger.service.credits import AccountBalance, GrantRequest
-from grantledger.service.holds import HoldView
-from grantledger.store.credits import CreditRecord, TransactionRecord
+from grantledger.service.holds import HoldPlacement, HoldView
+from grantledger.store.credit_transactions import TransactionRecord
+from grantledger.store.credits import CreditRecord
 
 Text255 = Annotated[StrictStr, Field(min_length=1, max_length=255)]
 
@@ -168,6 +171,15 @@ class HoldRequest(RequestModel):
     lines: Annotated[list[HoldLineRequest], Field(min_length=1, max_length=100)]
     allow_partial: StrictBool = True
 
+    def to_placement(self, account_id: str, kind: HoldKind) -> HoldPlacement:
+        return HoldPlacement(
+            account_id=account_id,
+            invoice_id=self.invoice_id,
+            lines=tuple(Line(x.entity_id, x.entity_type, x.amount) for x in self.lines),
+            kind=kind,
+            allow_partial=self.allow_partial,
+        )
+
 
 class HoldAllocationOut(ResponseModel):
     credit_id: str
@@ -204,9 +216,9 @@ class HoldOut(ResponseModel):
             allocs = [a for a in hold.allocations if a.line_index == index]
             lines.append(
                 HoldLineOut(
-                    entity_id=line["entityId"],
-                    entity_type=line.get("entityType"),
-                    amount=Decimal(line["amount"]),
+                    entity_id=line.entity_id,
+                    entity_type=line.entity_type,
+                    amount=line.amount,
                     covered_amount=sum((a.amount for a in allocs), Decimal(0)),
                     credits=[
                         HoldAllocationOut(credit_id=a.credit_id, amount=a.amount) for a in allocs
@@ -219,8 +231,8 @@ class HoldOut(ResponseModel):
             id=hold.id,
             account_id=hold.account_id,
             invoice_id=hold.invoice_id,
-            type=hold.kind,
-            status=hold.status,
+            type=hold.kind.value,
+            status=hold.status.value,
             unit=view.unit,
             requested_amount=requested,
             covered_amount=covered,

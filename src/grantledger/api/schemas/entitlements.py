@@ -1,13 +1,13 @@
-"""Event schemas, features, plans, purchases, entries, values and events on the wire."""
+"""Plans and purchases of an account, entries, values and events on the wire."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, StrictInt, StrictStr
+from pydantic import Field, StrictStr
 
+from grantledger.api.schemas.catalog import Text255
 from grantledger.api.schemas.common import Id50, Int32
 from grantledger.api.wire import (
     Amount,
@@ -19,265 +19,11 @@ from grantledger.api.wire import (
     WireDateTime,
 )
 from grantledger.domain.entitlements import FAR_FUTURE
-from grantledger.domain.errors import InvalidInput
-from grantledger.store.entitlements import EntryRecord
+from grantledger.store.entitlements.entries import EntryRecord
+from grantledger.store.entitlements.purchases import PurchaseRecord
+from grantledger.store.entitlements.schedules import ScheduleRecord
 
-SchemaName = Annotated[StrictStr, Field(min_length=1, max_length=50, pattern=r"^[\sa-zA-Z0-9_-]*$")]
-Text255 = Annotated[StrictStr, Field(min_length=1, max_length=255)]
-
-# --- event schemas ---------------------------------------------------------------------------
-
-
-class SchemaAttribute(RequestModel):
-    name: SchemaName
-    default_unit: Annotated[StrictStr, Field(max_length=10)] | None = None
-
-
-class SchemaDimension(RequestModel):
-    name: SchemaName
-
-
-class EnrichmentDependency(RequestModel):
-    type: StrictStr
-    key: StrictStr
-    name: StrictStr
-
-
-class EnrichmentField(RequestModel):
-    name: StrictStr
-    type: Literal["ATTRIBUTE", "DIMENSION"]
-    enrichment_type: StrictStr
-    value: StrictStr
-    order: Annotated[StrictInt, Field(ge=-(2**31), le=2**31 - 1)]
-
-
-class Enrichments(RequestModel):
-    """Togai's shape, stored and returned as sent (typed, so no free-form number reaches
-    the JSON columns or the response encoder)."""
-
-    dependencies: list[EnrichmentDependency] | None = None
-    fields: list[EnrichmentField]
-
-
-class CreateEventSchemaRequest(RequestModel):
-    name: SchemaName
-    description: Annotated[StrictStr, Field(max_length=255)] | None = None
-    attributes: Annotated[list[SchemaAttribute], Field(max_length=50)]
-    dimensions: Annotated[list[SchemaDimension], Field(max_length=50)]
-    enrichments: Enrichments | None = None
-    filter_fields: list[StrictStr] | None = None
-    event_id_template: StrictStr | None = None
-
-    def to_row(self) -> dict[str, Any]:
-        names = [a.name for a in self.attributes]
-        if len(names) != len(set(names)):
-            raise InvalidInput("event schema attribute names must be distinct")
-        return {
-            "name": self.name,
-            "description": self.description,
-            "status": "ACTIVE",
-            "attributes": [a.model_dump(by_alias=True, exclude_none=True) for a in self.attributes],
-            "dimensions": [d.model_dump(by_alias=True) for d in self.dimensions],
-            "extra": {
-                k: v
-                for k, v in {
-                    "enrichments": self.enrichments.model_dump(by_alias=True, exclude_none=True)
-                    if self.enrichments is not None
-                    else None,
-                    "filterFields": self.filter_fields,
-                    "eventIdTemplate": self.event_id_template,
-                }.items()
-                if v is not None
-            },
-        }
-
-
-class EventSchemaOut(ResponseModel):
-    name: str
-    version: int
-    description: str | None = None
-    status: str
-    attributes: list[dict[str, Any]]
-    dimensions: list[dict[str, Any]]
-    enrichments: Any | None = None
-    filter_fields: list[str] | None = None
-    event_id_template: str | None = None
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, row: dict[str, Any]) -> EventSchemaOut:
-        extra = row["extra"]
-        return cls(
-            name=row["name"],
-            version=row["version"],
-            description=row["description"],
-            status=row["status"],
-            attributes=row["attributes"],
-            dimensions=row["dimensions"],
-            enrichments=extra.get("enrichments"),
-            filter_fields=extra.get("filterFields"),
-            event_id_template=extra.get("eventIdTemplate"),
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
-
-
-class EventSchemaPage(ResponseModel):
-    data: list[EventSchemaOut]
-    next_token: str | None = None
-
-
-# --- features --------------------------------------------------------------------------------
-
-
-class SchemaAssociation(RequestModel):
-    schema_name: SchemaName
-    attribute_name: Annotated[StrictStr, Field(min_length=1, max_length=50)]
-
-
-ValueTypeName = Literal["BOOLEAN", "NUMERIC", "ENUM", "STRING"]
-
-
-class CreateFeatureRequest(RequestModel):
-    name: Text255
-    billable_name: Text255 | None = None
-    schema_associations: Annotated[list[SchemaAssociation], Field(max_length=50)]
-    id: Id50 | None = None
-    value_type: ValueTypeName = "BOOLEAN"
-    allowed_values: Annotated[list[Text255], Field(min_length=1, max_length=100)] | None = None
-
-
-class UpdateFeatureRequest(RequestModel):
-    name: Text255 | None = None
-    billable_name: Text255 | None = None
-    schema_associations: Annotated[list[SchemaAssociation], Field(max_length=50)] | None = None
-
-
-class AssociationOut(ResponseModel):
-    schema_name: str
-    attribute_name: str
-
-
-class FeatureOut(ResponseModel):
-    id: str
-    name: str
-    display_name: str
-    billable_name: str | None = None
-    schema_associations: list[AssociationOut]
-    value_type: str
-    allowed_values: list[str] | None = None
-    created_at: datetime
-    updated_at: datetime | None = None
-
-    @classmethod
-    def of(cls, row: dict[str, Any]) -> FeatureOut:
-        return cls(
-            id=row["id"],
-            name=row["name"],
-            display_name=row["billable_name"] or row["name"],
-            billable_name=row["billable_name"],
-            schema_associations=[
-                AssociationOut(schema_name=s, attribute_name=a) for s, a in row["associations"]
-            ],
-            value_type=row["value_type"],
-            allowed_values=row["allowed_values"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
-
-
-class FeatureListItem(ResponseModel):
-    id: str
-    name: str
-    display_name: str
-    billable_name: str | None = None
-    schema_count: int
-    value_type: str
-    created_at: datetime
-    updated_at: datetime | None = None
-
-    @classmethod
-    def of(cls, row: dict[str, Any]) -> FeatureListItem:
-        return cls(
-            id=row["id"],
-            name=row["name"],
-            display_name=row["billable_name"] or row["name"],
-            billable_name=row["billable_name"],
-            schema_count=len(row["associations"]),
-            value_type=row["value_type"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
-
-
-class FeaturePage(ResponseModel):
-    data: list[FeatureListItem]
-    next_token: str | None = None
-
-
-# --- plans, schedules, purchases, grants -------------------------------------------------------
-
-
-class PlanFeatureRequest(RequestModel):
-    feature_id: Id50
-    value: Text255 | None = None
-    credits_per_cycle: NonNegativeAmount | None = None
-    overage_per_cycle: NonNegativeAmount | None = None
-    validity: Annotated[StrictStr, Field(max_length=20)] | None = None
-
-
-class CreatePlanRequest(RequestModel):
-    id: Id50 | None = None
-    name: Text255
-    type: Literal["BILLING", "PURCHASE"]
-    cycle: Literal["WEEKLY", "MONTHLY", "QUARTERLY", "ANNUALLY"] = "MONTHLY"
-    features: Annotated[list[PlanFeatureRequest], Field(min_length=1, max_length=50)]
-
-
-class PlanFeatureOut(ResponseModel):
-    feature_id: str
-    value: str | None = None
-    credits_per_cycle: Amount | None = None
-    overage_per_cycle: Amount | None = None
-    validity: str | None = None
-
-
-class PlanOut(ResponseModel):
-    id: str
-    name: str
-    type: str
-    cycle: str
-    features: list[PlanFeatureOut]
-    created_at: datetime
-
-    @classmethod
-    def of(cls, row: dict[str, Any]) -> PlanOut:
-        def amount(text: str | None) -> Decimal | None:
-            return Decimal(text) if text is not None else None
-
-        return cls(
-            id=row["id"],
-            name=row["name"],
-            type=row["type"],
-            cycle=row["cycle"],
-            features=[
-                PlanFeatureOut(
-                    feature_id=f["featureId"],
-                    value=f.get("value"),
-                    credits_per_cycle=amount(f.get("creditsPerCycle")),
-                    overage_per_cycle=amount(f.get("overagePerCycle")),
-                    validity=f.get("validity"),
-                )
-                for f in row["features"]
-            ],
-            created_at=row["created_at"],
-        )
-
-
-class PlanPage(ResponseModel):
-    data: list[PlanOut]
-    next_token: str | None = None
+# --- schedules, purchases, grants --------------------------------------------------------------
 
 
 class AssignPlanRequest(RequestModel):
@@ -295,14 +41,14 @@ class ScheduleOut(ResponseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, row: dict[str, Any]) -> ScheduleOut:
+    def of(cls, schedule: ScheduleRecord) -> ScheduleOut:
         return cls(
-            id=row["id"],
-            account_id=row["account_id"],
-            plan_id=row["plan_id"],
-            effective_from=row["effective_from"],
-            effective_until=row["effective_until"],
-            created_at=row["created_at"],
+            id=schedule.id,
+            account_id=schedule.account_id,
+            plan_id=schedule.plan_id,
+            effective_from=schedule.effective_from,
+            effective_until=schedule.effective_until,
+            created_at=schedule.created_at,
         )
 
 
@@ -333,18 +79,18 @@ class PurchaseOut(ResponseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, row: dict[str, Any]) -> PurchaseOut:
+    def of(cls, bought: PurchaseRecord) -> PurchaseOut:
         return cls(
-            id=row["id"],
-            account_id=row["account_id"],
+            id=bought.id,
+            account_id=bought.account_id,
             status="SUCCESS",
             type="ENTITLEMENT_GRANT",
-            price_plan_id=row["plan_id"],
-            rate_card_quantities={k: Decimal(v) for k, v in row["rate_card_quantities"].items()},
-            idempotency_key=row["idempotency_key"],
-            effective_from=row["effective_from"],
-            effective_until=row["effective_until"],
-            created_at=row["created_at"],
+            price_plan_id=bought.plan_id,
+            rate_card_quantities=bought.rate_card_quantities,
+            idempotency_key=bought.idempotency_key,
+            effective_from=bought.effective_from,
+            effective_until=bought.effective_until,
+            created_at=bought.created_at,
         )
 
 

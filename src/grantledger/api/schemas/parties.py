@@ -9,6 +9,8 @@ from pydantic import Field, StrictStr
 
 from grantledger.api.schemas.common import Address, EntitySetting, Id50, Int32, PaginationOptions
 from grantledger.api.wire import RequestModel, ResponseModel, WireDateTime
+from grantledger.service.parties import AccountChanges, NewAccount, NewCustomer
+from grantledger.store.parties import AccountRecord, CustomerRecord
 
 Name = Annotated[StrictStr, Field(min_length=3, max_length=255)]
 Email = Annotated[StrictStr, Field(max_length=320)]
@@ -48,7 +50,7 @@ class AccountFields(RequestModel):
     tags: list[StrictStr] | None = None
     status: Literal["ACTIVE", "DRAFT"] = "ACTIVE"
 
-    def to_row(self) -> dict[str, Any]:
+    def to_new(self) -> NewAccount:
         aliases = list(self.aliases or []) + [a.value for a in self.account_aliases or []]
         attributes = self.model_dump(
             by_alias=True,
@@ -59,20 +61,17 @@ class AccountFields(RequestModel):
         if self.tags is not None:
             attributes["tags"] = [t.lower() for t in self.tags]
         attributes["aliases"] = aliases
-        return {
-            "id": self.id,
-            "name": self.name,
-            "invoice_currency": self.invoice_currency,
-            "status": self.status,
-            "attributes": attributes,
-        }
+        return NewAccount(
+            id=self.id,
+            name=self.name,
+            invoice_currency=self.invoice_currency,
+            status=self.status,
+            attributes=attributes,
+        )
 
 
 class CreateAccountRequest(AccountFields):
     customer_id: Annotated[StrictStr, Field(min_length=1, max_length=255)]
-
-    def to_row(self) -> dict[str, Any]:
-        return {**super().to_row(), "customer_id": self.customer_id}
 
 
 class UpdateAccountRequest(RequestModel):
@@ -86,15 +85,8 @@ class UpdateAccountRequest(RequestModel):
     metadata: dict[str, StrictStr] | None = None
     tags: list[StrictStr] | None = None
 
-    def split(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(column changes, pass-through attribute changes)."""
-        columns: dict[str, Any] = {}
-        if self.name is not None:
-            columns["name"] = self.name
-        if self.status is not None:
-            columns["status"] = self.status
-        if self.invoice_currency is not None:
-            columns["invoice_currency"] = self.invoice_currency
+    def to_changes(self) -> AccountChanges:
+        """The named fields to change, and the pass-through attributes to merge."""
         attributes = self.model_dump(
             by_alias=True,
             exclude_none=True,
@@ -103,7 +95,12 @@ class UpdateAccountRequest(RequestModel):
         )
         if self.tags is not None:
             attributes["tags"] = [t.lower() for t in self.tags]
-        return columns, attributes
+        return AccountChanges(
+            name=self.name,
+            status=self.status,
+            invoice_currency=self.invoice_currency,
+            attributes=attributes,
+        )
 
 
 class AliasOut(ResponseModel):
@@ -130,17 +127,17 @@ class AccountOut(ResponseModel):
     updated_at: datetime | None = None
 
     @classmethod
-    def of(cls, row: dict[str, Any]) -> AccountOut:
-        attrs = dict(row["attributes"])
+    def of(cls, account: AccountRecord) -> AccountOut:
+        attrs = dict(account.attributes)
         aliases = [AliasOut(alias=a) for a in attrs.pop("aliases", [])]
         return cls(
-            id=row["id"],
-            togai_account_id=row["togai_account_id"],
-            togai_customer_id=row["togai_customer_id"],
-            name=row["name"],
-            customer_id=row["customer_id"],
-            status=row["status"],
-            invoice_currency=row["invoice_currency"],
+            id=account.id,
+            togai_account_id=account.togai_account_id,
+            togai_customer_id=account.togai_customer_id,
+            name=account.name,
+            customer_id=account.customer_id,
+            status=account.status,
+            invoice_currency=account.invoice_currency,
             aliases=aliases,
             net_term_days=attrs.get("netTermDays"),
             address=attrs.get("address"),
@@ -149,8 +146,8 @@ class AccountOut(ResponseModel):
             settings=attrs.get("settings"),
             metadata=attrs.get("metadata"),
             tags=attrs.get("tags"),
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
+            created_at=account.created_at,
+            updated_at=account.updated_at,
         )
 
 
@@ -168,16 +165,16 @@ class CreateCustomerRequest(RequestModel):
     settings: Annotated[list[EntitySetting], Field(max_length=10)] | None = None
     account: AccountFields | None = None
 
-    def to_row(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "primary_email": self.primary_email,
-            "address": self.address.model_dump(by_alias=True, exclude_none=True),
-            "settings": [s.model_dump(by_alias=True) for s in self.settings]
+    def to_new(self) -> NewCustomer:
+        return NewCustomer(
+            id=self.id,
+            name=self.name,
+            primary_email=self.primary_email,
+            address=self.address.model_dump(by_alias=True, exclude_none=True),
+            settings=[s.model_dump(by_alias=True) for s in self.settings]
             if self.settings is not None
             else None,
-        }
+        )
 
 
 def billing_address(address: dict[str, Any]) -> str:
@@ -198,18 +195,18 @@ class CustomerOut(ResponseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, row: dict[str, Any]) -> CustomerOut:
+    def of(cls, customer: CustomerRecord) -> CustomerOut:
         return cls(
-            id=row["id"],
-            togai_customer_id=row["togai_customer_id"],
-            name=row["name"],
-            primary_email=row["primary_email"],
-            billing_address=billing_address(row["address"]),
-            address=row["address"],
-            status=row["status"],
-            settings=row["settings"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
+            id=customer.id,
+            togai_customer_id=customer.togai_customer_id,
+            name=customer.name,
+            primary_email=customer.primary_email,
+            billing_address=billing_address(customer.address),
+            address=customer.address,
+            status=customer.status,
+            settings=customer.settings,
+            created_at=customer.created_at,
+            updated_at=customer.updated_at,
         )
 
 

@@ -7,7 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from grantledger.store.engine import create_engine
+from grantledger.store.engine import DatabaseOptions, create_engine
 from grantledger.store.tables import metadata
 
 # An advisory lock so that several `serve` processes starting at once migrate one at a time.
@@ -22,7 +22,9 @@ def _run(connection: Connection) -> None:
 
 
 async def _main() -> None:
-    engine = create_engine(context.config.attributes["url"], pool_size=1)
+    # No statement timeout: a migration may rewrite a whole table.
+    options = DatabaseOptions(statement_timeout=0, pool_size=1)
+    engine = create_engine(context.config.attributes["url"], options)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(_run)

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from grantledger.api.jsonio import dumps
-from tests.console_client import Console, text_by_testid
+from tests.api.console_client import Console, text_by_testid
 from tests.helpers import (
     balance,
     feature_credits,

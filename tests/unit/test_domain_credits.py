@@ -49,7 +49,7 @@ from grantledger.domain.credits import (
 from grantledger.domain.errors import Conflict
 from tests.ordering import first_difference
 
-PROPERTY = settings(max_examples=200, deadline=None)
+PROPERTY = settings(max_examples=2 * settings.default.max_examples, deadline=None)
 
 ZERO = Decimal(0)
 DAY0 = date(2024, 1, 1)
@@ -952,7 +952,7 @@ class CreditLedger(RuleBasedStateMachine):
 
 
 CreditLedger.TestCase.settings = settings(
-    max_examples=120,
+    max_examples=settings.default.max_examples * 6 // 5,
     stateful_step_count=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

@@ -55,7 +55,7 @@ from grantledger.domain.entitlements import (
 from grantledger.domain.errors import InvalidInput, NotEntitled
 from tests.ordering import first_difference
 
-PROPERTY = settings(max_examples=150, deadline=None)
+PROPERTY = settings(max_examples=settings.default.max_examples * 3 // 2, deadline=None)
 
 ZERO = Decimal(0)
 T0 = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
@@ -619,7 +619,7 @@ class EntitlementLedger(RuleBasedStateMachine):
 
 
 EntitlementLedger.TestCase.settings = settings(
-    max_examples=200, stateful_step_count=40, deadline=None
+    max_examples=2 * settings.default.max_examples, stateful_step_count=40, deadline=None
 )
 TestEntitlementLedger = EntitlementLedger.TestCase
 

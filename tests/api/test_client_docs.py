@@ -19,7 +19,7 @@ import pytest
 
 from tests.servers import Server
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "client.md"
 # The seeds are Togai's client documentation from the project's specification folder, which sits
 # beside the repository's checkout (as CI has it); they are not part of the repository itself.
@@ -27,7 +27,7 @@ DOC = ROOT / "docs" / "client.md"
 SEEDS_REQUIRED = "GRANTLEDGER_SEEDS_DIR" in os.environ
 SEEDS = Path(
     os.environ.get(
-        "GRANTLEDGER_SEEDS_DIR", Path(__file__).resolve().parents[2] / "shared" / "seeds"
+        "GRANTLEDGER_SEEDS_DIR", Path(__file__).resolve().parents[3] / "shared" / "seeds"
     )
 )
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)

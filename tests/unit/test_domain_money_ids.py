@@ -20,7 +20,7 @@ from grantledger.domain.money import (
     to_amount,
 )
 
-PROPERTY = settings(max_examples=200, deadline=None)
+PROPERTY = settings(max_examples=2 * settings.default.max_examples, deadline=None)
 
 # ---------------------------------------------------------------------------------------------
 # to_amount

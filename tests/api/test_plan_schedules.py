@@ -7,9 +7,9 @@ import asyncio
 
 import httpx
 
+from tests.api.test_entitlements_api import Metered
 from tests.helpers import assign_plan, new_account, new_plan, usage_event
 from tests.servers import Server
-from tests.test_entitlements_api import Metered
 
 
 def test_entries_list_the_newest_cycle_first_however_they_were_created(

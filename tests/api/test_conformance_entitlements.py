@@ -51,9 +51,9 @@ from togai_client.models import (
     ValidateEntitlementValueRequest,
 )
 
+from tests.api.test_conformance_credits import NOW, Togai, frozen_client
 from tests.helpers import ok_json
 from tests.servers import Server
-from tests.test_conformance_credits import NOW, Togai, frozen_client
 
 # The server clock (NOW) is 2030-06-15T12:00:00Z.
 NOW_AT = datetime(2030, 6, 15, 12, tzinfo=UTC)

@@ -1,0 +1,258 @@
+"""Event schemas, features and entitlement plans on the wire."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StrictInt, StrictStr
+
+from grantledger.api.schemas.common import Id50
+from grantledger.api.wire import Amount, NonNegativeAmount, RequestModel, ResponseModel
+from grantledger.service.catalog import EventSchemaInput
+from grantledger.store.entitlements.event_schemas import EventSchemaRecord
+from grantledger.store.entitlements.features import FeatureRecord
+from grantledger.store.entitlements.plans import PlanRecord
+
+SchemaName = Annotated[StrictStr, Field(min_length=1, max_length=50, pattern=r"^[\sa-zA-Z0-9_-]*$")]
+Text255 = Annotated[StrictStr, Field(min_length=1, max_length=255)]
+
+# --- event schemas ---------------------------------------------------------------------------
+
+
+class SchemaAttribute(RequestModel):
+    name: SchemaName
+    default_unit: Annotated[StrictStr, Field(max_length=10)] | None = None
+
+
+class SchemaDimension(RequestModel):
+    name: SchemaName
+
+
+class EnrichmentDependency(RequestModel):
+    type: StrictStr
+    key: StrictStr
+    name: StrictStr
+
+
+class EnrichmentField(RequestModel):
+    name: StrictStr
+    type: Literal["ATTRIBUTE", "DIMENSION"]
+    enrichment_type: StrictStr
+    value: StrictStr
+    order: Annotated[StrictInt, Field(ge=-(2**31), le=2**31 - 1)]
+
+
+class Enrichments(RequestModel):
+    """Togai's shape, stored and returned as sent (typed, so no free-form number reaches
+    the JSON columns or the response encoder)."""
+
+    dependencies: list[EnrichmentDependency] | None = None
+    fields: list[EnrichmentField]
+
+
+class CreateEventSchemaRequest(RequestModel):
+    name: SchemaName
+    description: Annotated[StrictStr, Field(max_length=255)] | None = None
+    attributes: Annotated[list[SchemaAttribute], Field(max_length=50)]
+    dimensions: Annotated[list[SchemaDimension], Field(max_length=50)]
+    enrichments: Enrichments | None = None
+    filter_fields: list[StrictStr] | None = None
+    event_id_template: StrictStr | None = None
+
+    def to_input(self) -> EventSchemaInput:
+        return EventSchemaInput(
+            name=self.name,
+            description=self.description,
+            attributes=[a.model_dump(by_alias=True, exclude_none=True) for a in self.attributes],
+            dimensions=[d.model_dump(by_alias=True) for d in self.dimensions],
+            enrichments=self.enrichments.model_dump(by_alias=True, exclude_none=True)
+            if self.enrichments is not None
+            else None,
+            filter_fields=self.filter_fields,
+            event_id_template=self.event_id_template,
+        )
+
+
+class EventSchemaOut(ResponseModel):
+    name: str
+    version: int
+    description: str | None = None
+    status: str
+    attributes: list[dict[str, Any]]
+    dimensions: list[dict[str, Any]]
+    enrichments: Any | None = None
+    filter_fields: list[str] | None = None
+    event_id_template: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, schema: EventSchemaRecord) -> EventSchemaOut:
+        return cls(
+            name=schema.name,
+            version=schema.version,
+            description=schema.description,
+            status=schema.status,
+            attributes=schema.attributes,
+            dimensions=schema.dimensions,
+            enrichments=schema.enrichments,
+            filter_fields=schema.filter_fields,
+            event_id_template=schema.event_id_template,
+            created_at=schema.created_at,
+            updated_at=schema.updated_at,
+        )
+
+
+class EventSchemaPage(ResponseModel):
+    data: list[EventSchemaOut]
+    next_token: str | None = None
+
+
+# --- features --------------------------------------------------------------------------------
+
+
+class SchemaAssociation(RequestModel):
+    schema_name: SchemaName
+    attribute_name: Annotated[StrictStr, Field(min_length=1, max_length=50)]
+
+
+ValueTypeName = Literal["BOOLEAN", "NUMERIC", "ENUM", "STRING"]
+
+
+class CreateFeatureRequest(RequestModel):
+    name: Text255
+    billable_name: Text255 | None = None
+    schema_associations: Annotated[list[SchemaAssociation], Field(max_length=50)]
+    id: Id50 | None = None
+    value_type: ValueTypeName = "BOOLEAN"
+    allowed_values: Annotated[list[Text255], Field(min_length=1, max_length=100)] | None = None
+
+
+class UpdateFeatureRequest(RequestModel):
+    name: Text255 | None = None
+    billable_name: Text255 | None = None
+    schema_associations: Annotated[list[SchemaAssociation], Field(max_length=50)] | None = None
+
+
+class AssociationOut(ResponseModel):
+    schema_name: str
+    attribute_name: str
+
+
+class FeatureOut(ResponseModel):
+    id: str
+    name: str
+    display_name: str
+    billable_name: str | None = None
+    schema_associations: list[AssociationOut]
+    value_type: str
+    allowed_values: list[str] | None = None
+    created_at: datetime
+    updated_at: datetime | None = None
+
+    @classmethod
+    def of(cls, feature: FeatureRecord) -> FeatureOut:
+        return cls(
+            id=feature.id,
+            name=feature.name,
+            display_name=feature.billable_name or feature.name,
+            billable_name=feature.billable_name,
+            schema_associations=[
+                AssociationOut(schema_name=s, attribute_name=a) for s, a in feature.associations
+            ],
+            value_type=feature.value_type.value,
+            allowed_values=feature.allowed_values,
+            created_at=feature.created_at,
+            updated_at=feature.updated_at,
+        )
+
+
+class FeatureListItem(ResponseModel):
+    id: str
+    name: str
+    display_name: str
+    billable_name: str | None = None
+    schema_count: int
+    value_type: str
+    created_at: datetime
+    updated_at: datetime | None = None
+
+    @classmethod
+    def of(cls, feature: FeatureRecord) -> FeatureListItem:
+        return cls(
+            id=feature.id,
+            name=feature.name,
+            display_name=feature.billable_name or feature.name,
+            billable_name=feature.billable_name,
+            schema_count=len(feature.associations),
+            value_type=feature.value_type.value,
+            created_at=feature.created_at,
+            updated_at=feature.updated_at,
+        )
+
+
+class FeaturePage(ResponseModel):
+    data: list[FeatureListItem]
+    next_token: str | None = None
+
+
+# --- plans -------------------------------------------------------------------------------------
+
+
+class PlanFeatureRequest(RequestModel):
+    feature_id: Id50
+    value: Text255 | None = None
+    credits_per_cycle: NonNegativeAmount | None = None
+    overage_per_cycle: NonNegativeAmount | None = None
+    validity: Annotated[StrictStr, Field(max_length=20)] | None = None
+
+
+class CreatePlanRequest(RequestModel):
+    id: Id50 | None = None
+    name: Text255
+    type: Literal["BILLING", "PURCHASE"]
+    cycle: Literal["WEEKLY", "MONTHLY", "QUARTERLY", "ANNUALLY"] = "MONTHLY"
+    features: Annotated[list[PlanFeatureRequest], Field(min_length=1, max_length=50)]
+
+
+class PlanFeatureOut(ResponseModel):
+    feature_id: str
+    value: str | None = None
+    credits_per_cycle: Amount | None = None
+    overage_per_cycle: Amount | None = None
+    validity: str | None = None
+
+
+class PlanOut(ResponseModel):
+    id: str
+    name: str
+    type: str
+    cycle: str
+    features: list[PlanFeatureOut]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, plan: PlanRecord) -> PlanOut:
+        return cls(
+            id=plan.id,
+            name=plan.name,
+            type=plan.type.value,
+            cycle=plan.cycle.value,
+            features=[
+                PlanFeatureOut(
+                    feature_id=f.feature_id,
+                    value=f.value,
+                    credits_per_cycle=f.credits_per_cycle,
+                    overage_per_cycle=f.overage_per_cycle,
+                    validity=f.validity,
+                )
+                for f in plan.features
+            ],
+            created_at=plan.created_at,
+        )
+
+
+class PlanPage(ResponseModel):
+    data: list[PlanOut]
+    next_token: str | None = None

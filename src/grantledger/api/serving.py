@@ -1,0 +1,163 @@
+"""The HTTP connection guard: uvicorn's httptools protocol with the limits it lacks.
+
+uvicorn bounds neither header size nor count on its httptools parser, never times out a
+request that is still sending its headers or body, and never closes a connection on which no
+request ever started. Each of those lets an unauthenticated client hold memory or a slot
+forever, so this protocol adds them. It stays on httptools (not h11, which has a header limit)
+because the gate's hot path is measured in tens of microseconds per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Any
+
+import orjson
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from grantledger.config import Limits
+
+_REASONS = {
+    400: b"Bad Request",
+    408: b"Request Timeout",
+    431: b"Request Header Fields Too Large",
+    503: b"Service Unavailable",
+}
+
+
+class _Refused(Exception):
+    """Raised inside a parser callback to stop parsing; httptools re-raises it wrapped."""
+
+
+@functools.cache
+def limits() -> Limits:
+    # Read once per process from the environment `grantledger serve` set for every worker.
+    return Limits.from_env()
+
+
+def _answer(status: int, message: str, *extra: bytes) -> bytes:
+    body = orjson.dumps({"message": message})
+    head = [
+        b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status]),
+        b"content-type: application/json\r\n",
+        b"content-length: %d\r\n" % len(body),
+        b"connection: close\r\n",
+        *extra,
+        b"\r\n",
+    ]
+    return b"".join(head) + body
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """httptools with header bounds, header/body/idle timeouts and a connection cap."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._limits = limits()
+        # uvicorn's own keep-alive timer takes whole seconds from its config; use ours.
+        self.timeout_keep_alive = self._limits.idle_timeout  # type: ignore[assignment]
+        self._in_headers = True
+        self._header_bytes = 0
+        self._header_count = 0
+        self._refusal: tuple[int, str] | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+
+    # --- connection -----------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self._limits.max_connections:
+            # Answered before any request is read: the client sees it as its response.
+            self._refuse(
+                503,
+                "too many connections to this server process; retry shortly",
+                b"retry-after: 1\r\n",
+            )
+            return
+        # A connection on which nothing is sent is idle from its first moment.
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self._limits.idle_timeout, self.timeout_keep_alive_handler
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_deadline()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport.is_closing():
+            return
+        was_in_headers = self._in_headers
+        super().data_received(data)
+        if was_in_headers and self._in_headers and not self.transport.is_closing():
+            # Still no end of headers: everything so far is header bytes held in memory.
+            self._header_bytes += len(data)
+            if self._header_bytes > self._limits.max_header_bytes:
+                self._refuse(431, f"request headers exceed {self._limits.max_header_bytes} bytes")
+
+    def send_400_response(self, msg: str) -> None:
+        # httptools reports a refusal raised from a callback as a parse error; say which.
+        if self._refusal is not None:
+            self._refuse(*self._refusal)
+            return
+        self._cancel_deadline()
+        self.transport.write(_answer(400, msg))
+        self.transport.close()
+
+    # --- parser callbacks -----------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_headers = True
+        self._header_count = 0
+        self._arm(self._limits.header_timeout, self._headers_too_slow)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        if self._header_count > self._limits.max_headers:
+            self._refusal = (431, f"a request may carry at most {self._limits.max_headers} headers")
+            raise _Refused
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_headers = False
+        self._header_bytes = 0
+        self._arm(self._limits.body_timeout, self._body_too_slow)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._cancel_deadline()
+        self._in_headers = True
+        super().on_message_complete()
+
+    # --- timers ---------------------------------------------------------------------------
+    def _arm(self, seconds: float, callback: Any) -> None:  # float-ok: seconds
+        self._cancel_deadline()
+        self._deadline = self.loop.call_later(seconds, callback)
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _headers_too_slow(self) -> None:
+        self._deadline = None
+        self._refuse(408, f"request headers not received within {self._limits.header_timeout:g} s")
+
+    def _body_too_slow(self) -> None:
+        self._deadline = None
+        cycle = self.cycle
+        if cycle is not None and cycle.response_started:
+            # The application answered already (e.g. 401 before reading); just hang up.
+            self.transport.close()
+            return
+        self._refuse(408, f"request body not received within {self._limits.body_timeout:g} s")
+        if cycle is not None:
+            # The application waiting on the body sees the client gone and sends nothing.
+            cycle.disconnected = True
+            cycle.message_event.set()
+
+    def _refuse(self, status: int, message: str, *extra: bytes) -> None:
+        self._cancel_deadline()
+        self._unset_keepalive_if_required()
+        if not self.transport.is_closing():
+            self.transport.write(_answer(status, message, *extra))
+            self.transport.close()

@@ -1,0 +1,111 @@
+"""Entitlement plans: what a plan lists, when a schedule is in force, what a purchase grants.
+
+Pure rules; the service reads the rows and the store writes what these return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from grantledger.domain.entitlements import PlanType, add_validity, midnight, parse_validity
+from grantledger.domain.errors import InvalidInput
+from grantledger.domain.money import check_precision
+
+
+@dataclass(frozen=True)
+class PlanFeature:
+    """One feature of a plan: a value, credits per cycle (plus overage on BILLING), or both."""
+
+    feature_id: str
+    value: str | None
+    credits_per_cycle: Decimal | None
+    overage_per_cycle: Decimal | None
+    validity: str | None  # ISO 8601 duration of a purchased entry (PnYnMnWnD)
+
+
+def check_plan_features(plan_type: PlanType, items: Sequence[PlanFeature]) -> None:
+    """The rules a plan's feature list obeys before any feature is looked up."""
+    ids = [f.feature_id for f in items]
+    if len(ids) != len(set(ids)):
+        raise InvalidInput("a plan lists each feature once")
+    for item in items:
+        if item.validity is not None:
+            parse_validity(item.validity)
+        if plan_type is PlanType.PURCHASE and item.overage_per_cycle is not None:
+            raise InvalidInput("overagePerCycle applies to BILLING plans only")
+
+
+def schedule_in_force(effective_from: date, effective_until: date | None, at: datetime) -> bool:
+    """A schedule covers `[midnight(from), midnight(until))` in UTC."""
+    begins = midnight(effective_from)
+    ends = midnight(effective_until) if effective_until is not None else None
+    return begins <= at and (ends is None or at < ends)
+
+
+def closing_day(
+    old_from: date, old_until: date | None, start: date, end: date | None
+) -> date | None:
+    """Where an existing BILLING schedule must end so a new one `[start, end)` can begin;
+    None when the two do not overlap."""
+    if old_until is not None and old_until <= start:
+        return None
+    if end is not None and old_from >= end:
+        return None  # begins after the new schedule ends: no overlap, nothing to close
+    return max(start, old_from)
+
+
+def held_values(
+    plans_in_force: Iterable[Sequence[PlanFeature]], set_on_account: Mapping[str, str]
+) -> dict[str, str | None]:
+    """Feature id -> the value an account holds: a value set on the account wins; else the
+    last plan (in schedule order) that lists the feature. A feature a plan lists with credits
+    only is held with no value (its value is what remains of the credits)."""
+    held: dict[str, str | None] = {}
+    for items in plans_in_force:
+        for item in items:
+            held[item.feature_id] = item.value
+    held.update(set_on_account)
+    return held
+
+
+@dataclass(frozen=True)
+class PurchaseGrant:
+    """The entry one purchased feature yields; `index` is the feature's place in the plan."""
+
+    feature_id: str
+    index: int
+    granted: Decimal
+    effective_from: datetime
+    effective_until: datetime | None
+
+
+def purchase_grants(
+    plan_id: str,
+    items: Sequence[PlanFeature],
+    quantities: Mapping[str, Decimal],
+    begins: datetime,
+    until: date | None,
+) -> list[PurchaseGrant]:
+    """credits per cycle times quantity of each feature bought, from `begins` until `until` (a
+    day) or else for the feature's validity, or open-ended; in the order of `quantities`."""
+    listed = {f.feature_id: (i, f) for i, f in enumerate(items, start=1)}
+    grants: list[PurchaseGrant] = []
+    for feature_id, quantity in quantities.items():
+        found = listed.get(feature_id)
+        credits = found[1].credits_per_cycle if found is not None else None
+        if found is None or credits is None:
+            raise InvalidInput(f"plan {plan_id} sells no credits of feature {feature_id}")
+        index, item = found
+        granted = credits * quantity
+        check_precision(granted, f"credits of {feature_id}")
+        if until is not None:
+            ends: datetime | None = midnight(until)
+        elif item.validity is not None:
+            ends = add_validity(begins, item.validity)
+        else:
+            ends = None
+        grants.append(PurchaseGrant(feature_id, index, granted, begins, ends))
+    return grants

@@ -1,0 +1,76 @@
+"""The append-only transactions of credits: every movement of an amount, never changed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from grantledger.store.tables import credit_transactions
+from grantledger.store.tx import Tx
+
+
+@dataclass(frozen=True)
+class TransactionRecord:
+    id: str
+    credit_id: str
+    transaction_type: str
+    amount: Decimal
+    invoice_id: str | None
+    entity_id: str | None
+    created_at: datetime
+
+
+async def insert_transactions(tx: Tx, records: Sequence[TransactionRecord]) -> None:
+    if not records:
+        return
+    await tx.conn.execute(
+        credit_transactions.insert(),
+        [
+            {
+                "id": t.id,
+                "org_id": tx.org_id,
+                "credit_id": t.credit_id,
+                "transaction_type": t.transaction_type,
+                "amount": t.amount,
+                "invoice_id": t.invoice_id,
+                "entity_id": t.entity_id,
+                "created_at": t.created_at,
+            }
+            for t in records
+        ],
+    )
+
+
+async def transactions_of(tx: Tx, credit_ids: Sequence[str]) -> list[TransactionRecord]:
+    if not credit_ids:
+        return []
+    rows = await tx.conn.execute(
+        sa.select(credit_transactions)
+        .where(
+            credit_transactions.c.org_id == tx.org_id,
+            credit_transactions.c.credit_id.in_(credit_ids),
+        )
+        .order_by(
+            credit_transactions.c.created_at,
+            # At one instant (a frozen clock, a grant expired on arrival) the CREDITED
+            # transaction that opens a credit still reads first; ids break the other ties.
+            sa.case((credit_transactions.c.transaction_type == "CREDITED", 0), else_=1),
+            credit_transactions.c.id,
+        )
+    )
+    return [
+        TransactionRecord(
+            id=r.id,
+            credit_id=r.credit_id,
+            transaction_type=r.transaction_type,
+            amount=r.amount,
+            invoice_id=r.invoice_id,
+            entity_id=r.entity_id,
+            created_at=r.created_at,
+        )
+        for r in rows
+    ]

@@ -1,0 +1,99 @@
+"""Event schemas: the shape of the usage events an organization sends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from grantledger.store.paging import Page, fetch_page
+from grantledger.store.tables import event_schemas
+from grantledger.store.tx import Tx
+
+
+@dataclass(frozen=True)
+class EventSchemaRecord:
+    name: str
+    version: int
+    description: str | None
+    status: str  # ACTIVE or INACTIVE
+    attributes: list[dict[str, Any]]  # Togai's attribute objects, as sent
+    dimensions: list[dict[str, Any]]
+    enrichments: dict[str, Any] | None
+    filter_fields: list[str] | None
+    event_id_template: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def attribute_names(self) -> set[str]:
+        return {a["name"] for a in self.attributes}
+
+
+def _record(row: sa.Row[Any]) -> EventSchemaRecord:
+    m = row._mapping
+    extra = m["extra"]
+    return EventSchemaRecord(
+        name=m["name"],
+        version=m["version"],
+        description=m["description"],
+        status=m["status"],
+        attributes=m["attributes"],
+        dimensions=m["dimensions"],
+        enrichments=extra.get("enrichments"),
+        filter_fields=extra.get("filterFields"),
+        event_id_template=extra.get("eventIdTemplate"),
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+async def insert_schema(tx: Tx, schema: EventSchemaRecord) -> None:
+    # The Togai fields grantledger only stores and returns share one JSON column.
+    extra = {
+        "enrichments": schema.enrichments,
+        "filterFields": schema.filter_fields,
+        "eventIdTemplate": schema.event_id_template,
+    }
+    await tx.conn.execute(
+        event_schemas.insert().values(
+            org_id=tx.org_id,
+            name=schema.name,
+            version=schema.version,
+            description=schema.description,
+            status=schema.status,
+            attributes=schema.attributes,
+            dimensions=schema.dimensions,
+            extra={k: v for k, v in extra.items() if v is not None},
+            created_at=schema.created_at,
+            updated_at=schema.updated_at,
+        )
+    )
+
+
+async def get_schema(tx: Tx, name: str) -> EventSchemaRecord | None:
+    query = sa.select(event_schemas).where(
+        event_schemas.c.org_id == tx.org_id, event_schemas.c.name == name
+    )
+    row = (await tx.conn.execute(query)).first()
+    return _record(row) if row is not None else None
+
+
+async def list_schemas(
+    tx: Tx, status: str | None, after: str | None, limit: int
+) -> Page[EventSchemaRecord]:
+    query = sa.select(event_schemas).where(event_schemas.c.org_id == tx.org_id)
+    if status is not None:
+        query = query.where(event_schemas.c.status == status)
+    page = await fetch_page(tx.conn, query, event_schemas.c.name, after=after, limit=limit)
+    return Page([_record(r) for r in page.items], page.last_key)
+
+
+async def set_schema_status(tx: Tx, name: str, status: str, at: datetime) -> None:
+    await tx.conn.execute(
+        event_schemas.update()
+        .where(event_schemas.c.org_id == tx.org_id, event_schemas.c.name == name)
+        .values(status=status, updated_at=at)
+    )

@@ -1,0 +1,107 @@
+"""Plan schedules: which plan an account is on, from which day until which day."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from grantledger.domain.entitlements import Cycle, PlanType
+from grantledger.domain.plans import PlanFeature
+from grantledger.store.entitlements.plans import plan_features_of
+from grantledger.store.tables import entitlement_plans, schedules
+from grantledger.store.tx import Tx
+
+
+@dataclass(frozen=True)
+class ScheduleRecord:
+    id: str
+    account_id: str
+    plan_id: str
+    effective_from: date
+    effective_until: date | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PlannedSchedule:
+    """A schedule with what its plan says: the type, the cycle and the features."""
+
+    schedule: ScheduleRecord
+    plan_type: PlanType
+    cycle: Cycle
+    features: tuple[PlanFeature, ...]
+
+
+async def insert_schedule(tx: Tx, schedule: ScheduleRecord) -> None:
+    await tx.conn.execute(
+        schedules.insert().values(
+            id=schedule.id,
+            org_id=tx.org_id,
+            account_id=schedule.account_id,
+            plan_id=schedule.plan_id,
+            effective_from=schedule.effective_from,
+            effective_until=schedule.effective_until,
+            created_at=schedule.created_at,
+            updated_at=schedule.updated_at,
+        )
+    )
+
+
+_ACCOUNT_SCHEDULES = (
+    sa.select(
+        schedules,
+        entitlement_plans.c.type.label("plan_type"),
+        entitlement_plans.c.cycle.label("plan_cycle"),
+        entitlement_plans.c.features.label("plan_features"),
+    )
+    .join(
+        entitlement_plans,
+        sa.and_(
+            entitlement_plans.c.org_id == schedules.c.org_id,
+            entitlement_plans.c.id == schedules.c.plan_id,
+        ),
+    )
+    .where(
+        schedules.c.org_id == sa.bindparam("org_id"),
+        schedules.c.account_id == sa.bindparam("account_id"),
+    )
+    .order_by(schedules.c.effective_from, schedules.c.id)
+)
+
+
+def _planned(row: sa.Row[Any]) -> PlannedSchedule:
+    m = row._mapping
+    return PlannedSchedule(
+        schedule=ScheduleRecord(
+            id=m["id"],
+            account_id=m["account_id"],
+            plan_id=m["plan_id"],
+            effective_from=m["effective_from"],
+            effective_until=m["effective_until"],
+            created_at=m["created_at"],
+            updated_at=m["updated_at"],
+        ),
+        plan_type=PlanType(m["plan_type"]),
+        cycle=Cycle(m["plan_cycle"]),
+        features=plan_features_of(m["plan_features"]),
+    )
+
+
+async def account_schedules(tx: Tx, account_id: str) -> list[PlannedSchedule]:
+    """The account's schedules with their plans, oldest first."""
+    rows = await tx.conn.execute(
+        _ACCOUNT_SCHEDULES, {"org_id": tx.org_id, "account_id": account_id}
+    )
+    return [_planned(r) for r in rows]
+
+
+async def close_schedule(tx: Tx, schedule_id: str, end: date, at: datetime) -> None:
+    await tx.conn.execute(
+        schedules.update()
+        .where(schedules.c.org_id == tx.org_id, schedules.c.id == schedule_id)
+        .values(effective_until=end, updated_at=at)
+    )

@@ -1,0 +1,183 @@
+"""Holds on credits, keyed by invoice, and how each one is spread over the credits it reserves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from grantledger.domain.credits import Line
+from grantledger.domain.holds import HoldKind, HoldStatus
+from grantledger.domain.money import canonical
+from grantledger.store.paging import Page, fetch_page
+from grantledger.store.tables import credit_hold_allocations, credit_holds
+from grantledger.store.tx import Tx
+
+
+@dataclass(frozen=True)
+class AllocationRecord:
+    line_index: int
+    credit_id: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class HoldRecord:
+    id: str
+    account_id: str
+    invoice_id: str
+    kind: HoldKind
+    request_hash: str
+    lines: tuple[Line, ...]
+    status: HoldStatus
+    created_at: datetime
+    settled_at: datetime | None
+    allocations: tuple[AllocationRecord, ...]
+
+
+def _stored_lines(lines: Sequence[Line]) -> list[dict[str, Any]]:
+    return [
+        {
+            "entityId": line.entity_id,
+            "entityType": line.entity_type,
+            "amount": canonical(line.amount),
+        }
+        for line in lines
+    ]
+
+
+def _lines(stored: Sequence[dict[str, Any]]) -> tuple[Line, ...]:
+    return tuple(
+        Line(line["entityId"], line.get("entityType"), Decimal(str(line["amount"])))
+        for line in stored
+    )
+
+
+async def get_hold(
+    tx: Tx, account_id: str, invoice_id: str, *, lock: bool = False
+) -> HoldRecord | None:
+    query = sa.select(credit_holds).where(
+        credit_holds.c.org_id == tx.org_id,
+        credit_holds.c.account_id == account_id,
+        credit_holds.c.invoice_id == invoice_id,
+    )
+    if lock:
+        query = query.with_for_update()
+    row = (await tx.conn.execute(query)).first()
+    if row is None:
+        return None
+    return (await _with_allocations(tx, [row]))[0]
+
+
+async def _with_allocations(tx: Tx, rows: Sequence[sa.Row[Any]]) -> list[HoldRecord]:
+    # The hold rows were read within the tenant; their ids select only its allocations.
+    ids = [r.id for r in rows]
+    by_hold: dict[str, list[AllocationRecord]] = {i: [] for i in ids}
+    if ids:
+        allocs = await tx.conn.execute(
+            sa.select(credit_hold_allocations)
+            .where(credit_hold_allocations.c.hold_id.in_(ids))
+            .order_by(credit_hold_allocations.c.hold_id, credit_hold_allocations.c.seq)
+        )
+        for a in allocs:
+            by_hold[a.hold_id].append(AllocationRecord(a.line_index, a.credit_id, a.amount))
+    return [
+        HoldRecord(
+            id=r.id,
+            account_id=r.account_id,
+            invoice_id=r.invoice_id,
+            kind=HoldKind(r.kind),
+            request_hash=r.request_hash,
+            lines=_lines(r.lines),
+            status=HoldStatus(r.status),
+            created_at=r.created_at,
+            settled_at=r.settled_at,
+            allocations=tuple(by_hold[r.id]),
+        )
+        for r in rows
+    ]
+
+
+async def insert_hold(tx: Tx, hold: HoldRecord) -> None:
+    await tx.conn.execute(
+        credit_holds.insert().values(
+            id=hold.id,
+            org_id=tx.org_id,
+            account_id=hold.account_id,
+            invoice_id=hold.invoice_id,
+            kind=hold.kind.value,
+            request_hash=hold.request_hash,
+            lines=_stored_lines(hold.lines),
+            status=hold.status.value,
+            created_at=hold.created_at,
+            settled_at=hold.settled_at,
+        )
+    )
+    if hold.allocations:
+        await tx.conn.execute(
+            credit_hold_allocations.insert(),
+            [
+                {
+                    "hold_id": hold.id,
+                    "seq": seq,
+                    "line_index": a.line_index,
+                    "credit_id": a.credit_id,
+                    "amount": a.amount,
+                }
+                for seq, a in enumerate(hold.allocations)
+            ],
+        )
+
+
+async def settle_hold(tx: Tx, hold_id: str, status: HoldStatus, at: datetime) -> None:
+    await tx.conn.execute(
+        credit_holds.update()
+        .where(credit_holds.c.org_id == tx.org_id, credit_holds.c.id == hold_id)
+        .values(status=status.value, settled_at=at)
+    )
+
+
+async def list_holds(tx: Tx, account_id: str, after: str | None, limit: int) -> Page[HoldRecord]:
+    query = sa.select(credit_holds).where(
+        credit_holds.c.org_id == tx.org_id, credit_holds.c.account_id == account_id
+    )
+    page = await fetch_page(tx.conn, query, credit_holds.c.id, after=after, limit=limit)
+    return Page(await _with_allocations(tx, page.items), page.last_key)
+
+
+@dataclass(frozen=True)
+class CreditHoldEvent:
+    """One reservation on one credit, with when it began and when its hold settled."""
+
+    credit_id: str
+    amount: Decimal
+    status: HoldStatus
+    created_at: datetime
+    settled_at: datetime | None
+
+
+async def hold_events_of(tx: Tx, credit_ids: Sequence[str]) -> list[CreditHoldEvent]:
+    if not credit_ids:
+        return []
+    rows = await tx.conn.execute(
+        sa.select(
+            credit_hold_allocations.c.credit_id,
+            credit_hold_allocations.c.amount,
+            credit_holds.c.status,
+            credit_holds.c.created_at,
+            credit_holds.c.settled_at,
+        )
+        .join(credit_holds, credit_holds.c.id == credit_hold_allocations.c.hold_id)
+        .where(
+            credit_holds.c.org_id == tx.org_id,
+            credit_hold_allocations.c.credit_id.in_(credit_ids),
+        )
+    )
+    return [
+        CreditHoldEvent(r.credit_id, r.amount, HoldStatus(r.status), r.created_at, r.settled_at)
+        for r in rows
+    ]
