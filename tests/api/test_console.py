@@ -4,6 +4,7 @@ the service layer, and a page of an account with 10,000 ledger rows."""
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from collections.abc import Iterator
 
@@ -23,7 +24,7 @@ from tests.helpers import (
     ok_json,
     usage_event,
 )
-from tests.servers import Server
+from tests.servers import Server, run_cli
 
 JSON = {"Content-Type": "application/json"}
 
@@ -263,3 +264,27 @@ def test_failed_sign_ins_are_braked_per_address(server: Server) -> None:
         assert r.status_code == 429 and "too many failed sign-ins" in r.text
         assert "gl_console=" not in r.headers.get("set-cookie", "")
     Console(server, key).close()  # from another address the same key signs in
+
+
+def test_a_named_key_signs_its_grants_and_revoking_it_ends_its_sessions(server: Server) -> None:
+    org = "org-" + secrets.token_hex(5)
+    made = run_cli(server.database_url, "keys", "create", "--org", org, "--name", "Support desk")
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    console = Console(server, key)
+    try:
+        with server.client(key) as api:
+            account = new_account(api)
+            assert (
+                console.act(account, "grant-credit", amount="7", purpose="goodwill").status_code
+                == 303
+            )
+            [credit] = api.get("/credits", params={"accountId": account}).json()["data"]
+        assert credit["grantorId"] == f"key Support desk ({key[:8]}…)"
+        assert console.get("/console/accounts").status_code == 200
+        revoked = run_cli(server.database_url, "keys", "revoke", "--org", org, "--prefix", key[:8])
+        assert revoked.returncode == 0, revoked.stderr
+        r = console.get("/console/accounts")
+        assert r.status_code == 303 and r.headers["location"] == "/console"
+    finally:
+        console.close()
