@@ -60,7 +60,8 @@ screenshot: $(TEST_STAMP) chromium
 	GRANTLEDGER_SCREENSHOT=docs/console.png $(BIN)/python -m pytest tests/browser -q -k "round_trip and sqlite"
 
 bench: $(TEST_STAMP)
-	$(BIN)/python bench/entitled.py
+	$(BIN)/python bench/entitled.py --modes spread,hot,sqlite-spread,sqlite-hot
+	$(BIN)/python bench/reads.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,23 +1,26 @@
 """Benchmark of the real-time gate, `POST /entitled`, against PostgreSQL's own ceiling.
 
-One run:
-1. creates a fresh PostgreSQL database (random name; dropped at the end, whatever happens);
-2. starts a real `grantledger serve` process on it (`--workers`), as a user would;
-3. through the HTTP API, creates an event schema, one metered feature consuming it, and
-   `--accounts` accounts each holding one entry of that feature with plenty of units;
-4. drives `POST /entitled` from `--clients` concurrent clients for `--seconds` (after a short
+One run measures the `--modes` side by side (default: spread, hot), each on a fresh database:
+1. starts a real `grantledger serve` process on it (`--workers`; SQLite modes
+   `--sqlite-workers`), as a user would;
+2. through the HTTP API, creates an event schema, one metered feature consuming it, and the
+   accounts (`--accounts` for spread, one for hot), each holding one entry of plenty of units;
+3. drives `POST /entitled` from `--clients` concurrent clients for `--seconds` (after a short
    warm-up), each one keep-alive HTTP/1.1 connection written to with prepared bytes (`Wire`,
    so the generator takes little of the CPUs the server shares), each event drawing 1 unit
    from a random account, and checks afterwards that the ledger holds exactly the accepted
    events;
-5. stops the server and runs `pgbench` for `--seconds` with the same client count on the same
-   database, with the transaction an accepted event writes (see `CEILING_SQL`);
-6. prints accepted events/s, p50/p99 latency, pgbench TPS and the ratio product/ceiling, then
-   where the CPU went during the product run (server, load generator, PostgreSQL, machine).
+4. then the ceiling: `pgbench` on the minimal tables of issue 13 in a fresh database of its own
+   (`MINIMAL_SQL`: the essential per-event transaction, which no schema choice of the product
+   can lower), and, as a second figure, on the spread run's database with the transaction an
+   accepted event writes in the product's schema (`CEILING_SQL`);
+5. prints per mode accepted events/s, p50/p99, the ratio to the ceiling, the events per commit
+   and where the CPU went (server, load generator, PostgreSQL, machine), and a summary table.
 
 Usage: .venv/bin/python bench/entitled.py [--clients 16] [--accounts 1000] [--seconds 15]
-       [--workers 2]. Set GRANTLEDGER_BENCH_POSTGRES_URL to use another server (default: the
-test suite's GRANTLEDGER_TEST_POSTGRES_URL, else postgres@127.0.0.1:5432).
+       [--workers 2] [--sqlite-workers 1] [--modes spread,hot,sqlite-spread,sqlite-hot].
+Set GRANTLEDGER_BENCH_POSTGRES_URL to use another server (default: the test suite's
+GRANTLEDGER_TEST_POSTGRES_URL, else postgres@127.0.0.1:5432).
 """
 
 from __future__ import annotations
@@ -96,6 +99,42 @@ END;
 """
 
 
+# The essential per-event transaction on minimal tables, in a database of its own (issue 13):
+# no schema choice of the product can lower this bar. Lock the account's usable entries, record
+# the event under its dedup key, raise `used`, append the draw.
+MINIMAL_SCHEMA = """\
+CREATE TABLE entries (id bigserial PRIMARY KEY, account_id int, feature_id int, granted numeric,
+                      used numeric, effective_until timestamptz);
+CREATE INDEX ON entries (account_id, feature_id);
+CREATE TABLE events (org int, id text, account_id int, ts timestamptz, body jsonb,
+                     PRIMARY KEY (org, id));
+CREATE TABLE draws (id bigserial PRIMARY KEY, event_id text, entry_id bigint, amount numeric);
+"""
+MINIMAL_SQL = """\
+\\set a random(1, :naccounts)
+\\set r random(1, 9223372036854775806)
+BEGIN;
+SELECT id AS entry FROM entries WHERE account_id = :a AND feature_id = 1
+   AND effective_until > now() ORDER BY effective_until, id FOR UPDATE \\gset
+INSERT INTO events (org, id, account_id, ts, body)
+VALUES (1, (:client_id)::text || '-' || (:r)::text, :a, now(),
+        '{"schemaName":"bench_calls","id":"run-1","timestamp":"2026-01-01T00:00:00+00:00",
+          "accountId":"acc-1","attributes":[{"name":"units","value":"1"}],"dimensions":{}}');
+UPDATE entries SET used = used + 1 WHERE id = :entry;
+INSERT INTO draws (event_id, entry_id, amount)
+VALUES ((:client_id)::text || '-' || (:r)::text, :entry, 1);
+END;
+"""
+
+# mode → (backend, one account?)
+MODES = {
+    "spread": ("postgres", False),
+    "hot": ("postgres", True),
+    "sqlite-spread": ("sqlite", False),
+    "sqlite-hot": ("sqlite", True),
+}
+
+
 @dataclass
 class LoadResult:
     seconds: float
@@ -111,6 +150,7 @@ class LoadResult:
     sessions_opened: int | None = None
     rollbacks: int | None = None
     deadlocks: int | None = None
+    commits: int | None = None
 
     @property
     def accepted(self) -> int:
@@ -123,7 +163,24 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--accounts", type=int, default=1000, help="accounts the events spread on")
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each measured run")
     parser.add_argument("--workers", type=int, default=2, help="`grantledger serve --workers`")
+    parser.add_argument(
+        "--sqlite-workers",
+        type=int,
+        default=1,
+        help="workers of the SQLite modes (one writer at a time: more processes only queue in "
+        "SQLite's busy handler)",
+    )
+    parser.add_argument(
+        "--modes",
+        default="spread,hot",
+        help="comma-separated, run side by side: spread (--accounts accounts), hot (one "
+        "account), sqlite-spread, sqlite-hot (the embedded default database)",
+    )
     args = parser.parse_args()
+    args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    for mode in args.modes:
+        if mode not in MODES:
+            parser.error(f"--modes: unknown mode {mode}; choose from {', '.join(MODES)}")
     for name in ("clients", "accounts", "workers"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
@@ -232,19 +289,26 @@ async def backend_pids(url: str) -> list[int]:
         await conn.close()
 
 
-async def database_counters(url: str) -> tuple[int, int, int]:
-    """(connections opened, transactions rolled back, deadlocks) since the database was made.
+async def database_counters(url: str) -> tuple[int, int, int, int]:
+    """(connections opened, transactions rolled back, deadlocks, transactions committed) since
+    the database was made.
 
-    Pool churn shows in the first; retried transactions (and refusals) in the second.
+    Pool churn shows in the first; retried transactions (and refusals) in the second; the last
+    tells how many events the group commit put in one transaction.
     """
     conn = await asyncpg.connect(url, timeout=10)
     try:
         row = await conn.fetchrow(
-            "SELECT sessions, xact_rollback, deadlocks FROM pg_stat_database "
+            "SELECT sessions, xact_rollback, deadlocks, xact_commit FROM pg_stat_database "
             "WHERE datname = current_database()"
         )
         assert row is not None
-        return int(row["sessions"] or 0), int(row["xact_rollback"]), int(row["deadlocks"])
+        return (
+            int(row["sessions"] or 0),
+            int(row["xact_rollback"]),
+            int(row["deadlocks"]),
+            int(row["xact_commit"]),
+        )
     finally:
         await conn.close()
 
@@ -494,8 +558,10 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 async def measure_product(
-    server: ServerProcess, url: str, key: str, args: argparse.Namespace
+    server: ServerProcess, url: str | None, key: str, args: argparse.Namespace
 ) -> tuple[LoadResult, int]:
+    """Set up, warm up and drive the load; `url` (PostgreSQL) adds its backends' CPU and
+    counters, None (SQLite: the database works inside the server's processes) leaves them out."""
     # Set-up through httpx (convenient, not measured); one client per connection.
     sessions = [
         httpx.AsyncClient(
@@ -517,8 +583,10 @@ async def measure_product(
     wires = [Wire("127.0.0.1", server.port, key) for _ in range(args.clients)]
     try:
         warm = await drive(wires, args.accounts, WARMUP_SECONDS, "warm")
-        backends = await backend_pids(url)
-        sessions0, rollbacks0, deadlocks0 = await database_counters(url)
+        backends = await backend_pids(url) if url else []
+        sessions0, rollbacks0, deadlocks0, commits0 = (
+            await database_counters(url) if url else (0, 0, 0, 0)
+        )
         server0, db0, gen0 = tree_cpu(server.process.pid), pids_cpu(backends), time.process_time()
         machine0 = machine_ticks()
         result = await drive(wires, args.accounts, args.seconds, "run")
@@ -529,10 +597,14 @@ async def measure_product(
             result.server_cpu = server1 - server0
         # Our own probe connection counts as one session. PostgreSQL's statistics lag by up to
         # half a second; the pause lets the run's last transactions be counted.
-        await asyncio.sleep(1)
-        sessions1, rollbacks1, deadlocks1 = await database_counters(url)
-        result.sessions_opened = sessions1 - sessions0 - 1
-        result.rollbacks, result.deadlocks = rollbacks1 - rollbacks0, deadlocks1 - deadlocks0
+        if url:
+            await asyncio.sleep(1)
+            sessions1, rollbacks1, deadlocks1, commits1 = await database_counters(url)
+            result.sessions_opened = sessions1 - sessions0 - 1
+            # Our probe's own transactions (one per counters read) are left out.
+            result.commits = commits1 - commits0 - 1
+            result.rollbacks = rollbacks1 - rollbacks0
+            result.deadlocks = deadlocks1 - deadlocks0
         db1 = pids_cpu(backends)
         if db1:
             result.database_cpu = sum(v - db0.get(pid, 0.0) for pid, v in db1.items())
@@ -546,12 +618,12 @@ async def measure_product(
 
 
 def run_pgbench(
-    url: str, org_id: str, args: argparse.Namespace
+    url: str, sql: str, defines: dict[str, object], args: argparse.Namespace
 ) -> tuple[float, tuple[float, float] | None]:
     pgbench = shutil.which("pgbench") or "/usr/bin/pgbench"
     parts = urlsplit(url)
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
-        script.write(CEILING_SQL)
+        script.write(sql)
     try:
         command = [
             pgbench,
@@ -561,10 +633,7 @@ def run_pgbench(
             f"--jobs={min(args.clients, os.cpu_count() or 1)}",
             f"--time={max(1, round(args.seconds))}",
             f"--file={script.name}",
-            f"--define=naccounts={args.accounts}",
-            f"--define=org={org_id}",
-            f"--define=feature={FEATURE}",
-            f"--define=schema={SCHEMA}",
+            *(f"--define={k}={v}" for k, v in defines.items()),
             f"--host={parts.hostname or '127.0.0.1'}",
             f"--port={parts.port or 5432}",
             f"--username={parts.username or 'postgres'}",
@@ -641,7 +710,9 @@ def print_cpu(result: LoadResult, pgbench_machine: MachineLoad | None) -> None:
     if result.sessions_opened is not None:
         print(
             f"during the product run, PostgreSQL saw {result.sessions_opened} new connections, "
-            f"{result.rollbacks} rolled-back transactions, {result.deadlocks} deadlocks"
+            f"{result.rollbacks} rolled-back transactions, {result.deadlocks} deadlocks, "
+            f"{result.commits} commits ({result.accepted / max(1, result.commits or 0):.1f} "
+            "accepted events per commit)"
         )
     own = sum(cpu for _, cpu in parts if cpu is not None) / result.seconds
     print(f"CPUs used by this benchmark's processes during the product run: {own:.2f}")
@@ -653,62 +724,190 @@ def print_cpu(result: LoadResult, pgbench_machine: MachineLoad | None) -> None:
             )
 
 
-def main() -> int:
-    args = parse_args()
-    name = "gl_bench_" + secrets.token_hex(6)
-    url = database_url(name)
+@dataclass
+class ModeRun:
+    mode: str
+    result: LoadResult
+    ledger: str
+
+
+def sqlite_totals(path: Path) -> tuple[int, int, Decimal]:
+    """(accepted events, draws, Σ used) as the SQLite file holds them (one organization)."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        events = conn.execute("SELECT count(*) FROM events WHERE accepted").fetchone()[0]
+        draws = conn.execute("SELECT count(*) FROM draws").fetchone()[0]
+        used = sum(
+            (Decimal(v) for (v,) in conn.execute("SELECT used FROM feature_entries")), Decimal(0)
+        )
+    return int(events), int(draws), used
+
+
+def run_mode(mode: str, args: argparse.Namespace, workdir: Path) -> tuple[ModeRun, str | None]:
+    """One mode on a fresh database; returns the run and, for `spread`, the PostgreSQL
+    database kept for the product-schema ceiling (the caller drops it)."""
+    backend, hot = MODES[mode]
+    accounts = 1 if hot else args.accounts
+    workers = args.sqlite_workers if backend == "sqlite" else args.workers
+    mode_args = argparse.Namespace(**{**vars(args), "accounts": accounts, "workers": workers})
     key = "gl_bench_" + secrets.token_hex(16)
-    workdir = Path(tempfile.mkdtemp(prefix="gl-bench-"))
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    name = "gl_bench_" + secrets.token_hex(6)
+    sqlite_path = workdir / f"{name}.db"
+    url = f"sqlite:///{sqlite_path}" if backend == "sqlite" else database_url(name)
+    if backend == "postgres":
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    keep = False
     server: ServerProcess | None = None
     try:
         print(
-            f"database {name}; {args.workers} worker(s), {args.clients} clients, "
-            f"{args.accounts} accounts, {args.seconds:g} s per run; {os.cpu_count()} CPU(s)",
+            f"\n== {mode}: {backend}, {workers} worker(s), {args.clients} clients, "
+            f"{accounts} account(s), {args.seconds:g} s; load average {load_average()}",
             flush=True,
         )
-        server = ServerProcess(url, args.workers, key, workdir / "server.log")
+        server = ServerProcess(url, workers, key, workdir / f"{name}.log")
         server.wait_ready()
-        result, warm_accepted = run_fast(measure_product(server, url, key, args))
+        result, warm_accepted = run_fast(
+            measure_product(server, url if backend == "postgres" else None, key, mode_args)
+        )
         server.stop()
         server = None
-
-        org_id = asyncio.run(bench_org(url))
-        events, draws, used = asyncio.run(ledger_totals(url, org_id))
+        if backend == "postgres":
+            org_id = asyncio.run(bench_org(url))
+            events, draws, used = asyncio.run(ledger_totals(url, org_id))
+        else:
+            events, draws, used = sqlite_totals(sqlite_path)
         expected = warm_accepted + result.accepted
         if not events == draws == expected or used != expected:
             raise RuntimeError(
-                f"ledger disagrees with the answers: {expected} accepted, {events} events, "
-                f"{draws} draws, {used} units used"
+                f"{mode}: ledger disagrees with the answers: {expected} accepted, {events} "
+                f"events, {draws} draws, {used} units used"
             )
-
-        machine0, started = machine_ticks(), time.perf_counter()
-        tps, pgbench_own = run_pgbench(url, org_id, args)
-        pgbench_machine = machine_load(machine0, time.perf_counter() - started)
-
-        rate = result.accepted / result.seconds
-        other = {s: n for s, n in sorted(result.statuses.items()) if s != 200}
-        print(f"accepted events/s   {rate:10.1f}   ({result.accepted} in {result.seconds:.1f} s)")
-        print(f"latency p50 (ms)    {percentile(result.latencies_ms, 0.50):10.1f}")
-        print(f"latency p99 (ms)    {percentile(result.latencies_ms, 0.99):10.1f}")
-        print(f"pgbench TPS         {tps:10.1f}")
-        print(f"product / ceiling   {rate / tps:10.2f}")
-        if other or result.errors:
-            print(f"not accepted: {other} {result.errors} {result.samples}")
-        print(f"ledger check: {events} events = {draws} draws = {used} units used")
-        print_cpu(result, pgbench_machine)
-        if pgbench_own is not None:
-            print(
-                f"during the pgbench run: pgbench and its backends used {pgbench_own[0]:.2f} "
-                f"CPUs of {pgbench_own[1]:.2f} busy"
-            )
-        return 0 if not other and not result.errors else 1
+        ledger = f"{events} events = {draws} draws = {used} units used"
+        print_mode(mode, result, ledger)
+        keep = mode == "spread"
+        return ModeRun(mode, result, ledger), (name if keep else None)
     finally:
         if server is not None:
             server.stop()
+        if backend == "postgres" and not keep:
+            with contextlib.suppress(Exception):
+                asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def print_mode(mode: str, result: LoadResult, ledger: str) -> None:
+    rate = result.accepted / result.seconds
+    other = {s: n for s, n in sorted(result.statuses.items()) if s != 200}
+    print(f"accepted events/s   {rate:10.1f}   ({result.accepted} in {result.seconds:.1f} s)")
+    print(f"latency p50 (ms)    {percentile(result.latencies_ms, 0.50):10.1f}")
+    print(f"latency p99 (ms)    {percentile(result.latencies_ms, 0.99):10.1f}")
+    if other or result.errors:
+        print(f"not accepted: {other} {result.errors} {result.samples}")
+    print(f"ledger check: {ledger}")
+    print_cpu(result, None)
+
+
+def minimal_ceiling(args: argparse.Namespace) -> tuple[float, tuple[float, float] | None]:
+    """pgbench on the minimal schema of issue 13, in a fresh database of its own."""
+    name = "gl_ceiling_" + secrets.token_hex(6)
+    url = database_url(name)
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+
+        async def seed() -> None:
+            conn = await asyncpg.connect(url, timeout=10)
+            try:
+                await conn.execute(MINIMAL_SCHEMA)
+                await conn.execute(
+                    "INSERT INTO entries (account_id, feature_id, granted, used, effective_until)"
+                    " SELECT a, 1, 1000000000, 0, now() + interval '10 years'"
+                    " FROM generate_series(1, $1::int) a",
+                    args.accounts,
+                )
+                await conn.execute("VACUUM ANALYZE")
+            finally:
+                await conn.close()
+
+        asyncio.run(seed())
+        return run_pgbench(url, MINIMAL_SQL, {"naccounts": args.accounts}, args)
+    finally:
         with contextlib.suppress(Exception):
             asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def main() -> int:
+    args = parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="gl-bench-"))
+    kept: str | None = None
+    runs: list[ModeRun] = []
+    try:
+        print(
+            f"modes {', '.join(args.modes)}; {args.workers} worker(s), {args.clients} clients, "
+            f"{args.seconds:g} s per run; {os.cpu_count()} CPU(s)",
+            flush=True,
+        )
+        for mode in args.modes:
+            run, keep = run_mode(mode, args, workdir)
+            runs.append(run)
+            kept = keep or kept
+        print(f"\n== ceiling: minimal schema; load average {load_average()}", flush=True)
+        tps, own = minimal_ceiling(args)
+        print(f"pgbench TPS (minimal schema)        {tps:10.1f}")
+        if own is not None:
+            print(f"  pgbench and its backends used {own[0]:.2f} CPUs of {own[1]:.2f} busy")
+        product_tps: float | None = None  # float-ok: a rate
+        if kept is not None:
+            url = database_url(kept)
+            org_id = asyncio.run(bench_org(url))
+            defines = {
+                "naccounts": args.accounts,
+                "org": org_id,
+                "feature": FEATURE,
+                "schema": SCHEMA,
+            }
+            product_tps, own = run_pgbench(url, CEILING_SQL, defines, args)
+            print(f"pgbench TPS (product schema, 7 round trips) {product_tps:10.1f}")
+        print_summary(runs, tps, product_tps)
+        failed = [r for r in runs if r.result.errors or set(r.result.statuses) - {200}]
+        return 1 if failed else 0
+    finally:
+        if kept is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run(admin(f'DROP DATABASE IF EXISTS "{kept}" WITH (FORCE)'))
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def print_summary(runs: list[ModeRun], tps: float, product_tps: float | None) -> None:
+    """One line per mode: what docs/benchmarks.md records."""
+    print("\n| mode | events/s | p50 ms | p99 ms | ceiling TPS | ratio | CPU ms/event |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    spread = next((r for r in runs if r.mode == "spread"), None)
+    for run in runs:
+        r = run.result
+        rate = r.accepted / r.seconds
+        cpu = " / ".join(
+            "-" if v is None else f"{1000 * v / max(1, r.accepted):.2f}"
+            for v in (r.server_cpu, r.generator_cpu, r.database_cpu)
+        )
+        print(
+            f"| {run.mode} | {rate:.1f} | {percentile(r.latencies_ms, 0.5):.1f} | "
+            f"{percentile(r.latencies_ms, 0.99):.1f} | {tps:.1f} | {rate / tps:.2f} | {cpu} |"
+        )
+    if spread is not None:
+        base = spread.result.accepted / spread.result.seconds
+        for run in runs:
+            if run.mode != "spread":
+                rate = run.result.accepted / run.result.seconds
+                print(f"{run.mode} / spread: {rate / base:.2f}")
+        if product_tps:
+            print(f"spread / product-schema ceiling: {base / product_tps:.2f}")
 
 
 if __name__ == "__main__":

@@ -232,7 +232,13 @@ async def _entitlements(client: Any, tag: str, acc: str, catalog: tuple[str, ...
     bought = await _v(plans.create_purchase(acc, request))
     assert isinstance(bought, gl.Purchase) and bought.status == "SUCCESS"
     assert bought.rate_card_quantities == {tokens: Decimal(2)}
-    assert (await _v(plans.get_purchase(bought.id))).id == bought.id
+    detail = await _v(plans.get_purchase(bought.id))
+    assert detail.id == bought.id and detail.features[0].id == tokens
+    page = await _v(plans.list_account_purchases(acc))
+    assert isinstance(page, gl.PurchasePaginatedResponse) and page.data[0].id == bought.id
+    assert [p.id for p in await _all(plans.iter_account_purchases(acc, page_size=1))] == [
+        bought.id
+    ]
 
     values = await _v(ent.get_entitlements(acc))
     assert isinstance(values, gl.GetEntitlementValuesResponse)

@@ -563,7 +563,7 @@ def test_bad_requests(togai: Togai) -> None:
         {"credit_amount": None},  # optional in the client, required by grantledger
         {"credit_amount": 1, "effective_until": date(2019, 12, 31)},
         {"credit_amount": 1, "priority": -1},
-        {"credit_amount": 0.00000000001},  # more than 10 decimal places
+        {"credit_amount": 0.00000000001},  # rounds half-even to 0 at 10 decimal places
     ]
     for fields in bad:
         amount = fields.pop("credit_amount")

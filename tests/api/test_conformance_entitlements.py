@@ -533,7 +533,11 @@ def test_entitled_gate_draws_and_refuses(tg: Entitled) -> None:
     fails(BadRequestException, lambda: tg.event(w.account, "no_such_schema", tokens="1"), 400)
     lonely = tg.new_schema("tokens")
     fails(BadRequestException, lambda: tg.event(w.account, lonely, tokens="1"), 400)
-    fails(BadRequestException, lambda: tg.event(w.account, w.schema, seconds="1"), 400)
+    # An event lacking the consumed attribute consumes none of the feature (docs/api.md §7).
+    before = tg.entitlements.get_feature_credits(w.account, w.tokens)
+    lacking = tg.event(w.account, w.schema, seconds="1")
+    assert isinstance(lacking, BaseSuccessResponse) and lacking.success is True
+    assert tg.entitlements.get_feature_credits(w.account, w.tokens) == before
     fails(BadRequestException, lambda: tg.event("no-such-account", w.schema, tokens="1"), 400)
     fails(BadRequestException, lambda: tg.entitlements.ingest_entitled_event(), 400)
 

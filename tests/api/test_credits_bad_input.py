@@ -178,9 +178,10 @@ def _grant_cases() -> list[Case]:
         g("Infinity", ("Infinity",), _raw_grant("creditAmount", "Infinity")),
         g("-Infinity", ("Infinity",), _raw_grant("creditAmount", "-Infinity")),
         g("huge exponent", ("creditAmount", "18"), _raw_grant("creditAmount", "1e400")),
+        # More than 10 decimals are rounded half-even to 10 (docs/api.md): these round to 0.
         g(
             "tiny exponent",
-            ("creditAmount", "decimal places"),
+            ("creditAmount", "greater than 0"),
             _raw_grant("creditAmount", "1e-400"),
         ),
         g("negative", ("creditAmount", "negative"), _grant(creditAmount=-1)),
@@ -207,14 +208,19 @@ def _grant_cases() -> list[Case]:
             _raw_grant("creditAmount", "1000000000000000000.5"),
         ),
         g(
-            "11 fraction digits",
-            ("creditAmount", "11 decimal places"),
-            _raw_grant("creditAmount", "0.12345678901"),
+            "11 fraction digits rounding to 0",
+            ("creditAmount", "greater than 0"),
+            _raw_grant("creditAmount", "0.00000000005"),
         ),
         g(
-            "11 fraction digits by exponent",
-            ("creditAmount", "11 decimal places"),
-            _raw_grant("creditAmount", "1.5E-10"),
+            "11 fraction digits by exponent rounding to 0",
+            ("creditAmount", "greater than 0"),
+            _raw_grant("creditAmount", "4.9E-11"),
+        ),
+        g(
+            "19 integer digits and 11 decimals",
+            ("creditAmount", "18 integer digits"),
+            _raw_grant("creditAmount", "1000000000000000000.12345678901"),
         ),
         g("priority as string", ("priority", "integer"), _grant(priority="1")),
         g("priority 1.0", ("priority", "integer"), _raw_grant("priority", "1.0")),
@@ -432,8 +438,8 @@ def _hold_cases() -> list[Case]:
             h("zero", ("lines[0].amount", "greater than 0"), _hold(amount=0)),
             h("19 integer digits", ("lines[0].amount", "18"), _raw_hold("1000000000000000000")),
             h(
-                "11 fraction digits",
-                ("lines[0].amount", "11 decimal places"),
+                "11 fraction digits rounding to 0",
+                ("lines[0].amount", "greater than 0"),
                 _raw_hold("0.00000000001"),
             ),
             h("invoiceId as number", ("invoiceId",), {**_hold(), "invoiceId": 12}),

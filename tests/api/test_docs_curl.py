@@ -3,8 +3,10 @@
 Every ```sh block that calls curl is run, in order, in one bash script per page, with only
 `localhost:8000` pointed at the test server and `data/dev-api-key` holding a key of a brand-new
 organization (so the pages' fixed ids never collide with an earlier run). Each curl must answer
-2xx; the figures the README's comments promise are checked too. The server's clock is frozen on
-the day the tour is written for (its plan starts 2026-11-01, its event is of 2026-11-24).
+2xx; the figures the README's comments promise are checked too. The tour takes its dates from
+`date -u`; here `date` tells the server's frozen clock, so any day the suite runs on is the
+tour's day. Run a second time on the same organization, the tour answers only 409s for what
+already exists and ends with the same figures.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ TOUR_DAY = "2026-11-24T12:00:00Z"
 # Every curl of the page goes through this: the answer's body is kept, its status recorded.
 PRELUDE = """
 n=0
+date() { command date -d "$TOUR_DAY" "$@"; }
 curl() {
   printf '%s\\n' "$@" > "$CALLS/$n.args"
   command curl -sS -o "$CALLS/$n.body" -w '%{http_code}' "$@" > "$CALLS/$n.status" || true
@@ -44,18 +47,24 @@ def curl_blocks(page: Path) -> list[str]:
 PAGES_WITH_CURL = [page for page in PAGES if curl_blocks(page)]
 
 
-def run_page(page: Path, server: Server, tmp_path: Path) -> list[tuple[int, str, Any]]:
-    """(status, path, JSON answer) of each curl of the page, in order."""
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "dev-api-key").write_text(server.key() + "\n")
+def run_page(
+    page: Path, server: Server, tmp_path: Path, key: str | None = None
+) -> list[tuple[int, str, Any]]:
+    """(status, path, JSON answer) of each curl of the page, in order (as the organization of
+    `key`, else of a brand-new one)."""
+    (tmp_path / "data").mkdir(exist_ok=True)
+    (tmp_path / "data" / "dev-api-key").write_text((key or server.key()) + "\n")
     calls = tmp_path / "calls"
-    calls.mkdir()
+    if calls.exists():
+        for old in calls.iterdir():
+            old.unlink()
+    calls.mkdir(exist_ok=True)
     address = server.base_url.removeprefix("http://")
     script = PRELUDE + "\n".join(curl_blocks(page)).replace("localhost:8000", address)
     done = subprocess.run(
         ["bash", "-c", script],
         cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "CALLS": str(calls)},
+        env={"PATH": "/usr/bin:/bin", "CALLS": str(calls), "TOUR_DAY": TOUR_DAY},
         capture_output=True,
         text=True,
         timeout=120,
@@ -117,8 +126,8 @@ def test_the_readme_tour_says_what_the_server_answers(clock: Server, tmp_path: P
     entries = by_path["/accounts/acme-main/features/ai-tokens/entries"]["data"]
     assert entries and all(e["id"].startswith("sch.") for e in entries)
 
-    # "The same event id again → 409; 20,000 tokens → 403 "needed 20000, available 10800",
-    # nothing drawn" — said in a comment, so sent here with the tour's own key.
+    # "The same event id again → 409 "…; it was accepted"; 20,000 tokens → 403 "needed 20000,
+    # available 10800", nothing drawn" — said in a comment, so sent here with the tour's own key.
     key = (tmp_path / "data" / "dev-api-key").read_text().strip()
     event = {
         "schemaName": "ai_call",
@@ -129,9 +138,31 @@ def test_the_readme_tour_says_what_the_server_answers(clock: Server, tmp_path: P
         "dimensions": {},
     }
     with clock.client(key) as api:
-        error_message(api.post("/entitled", json={"event": event}), 409)
+        again = error_message(api.post("/entitled", json={"event": event}), 409)
+        assert again.endswith("; it was accepted"), again
         big = {**event, "id": "req-2", "attributes": [{"name": "tokens", "value": "20000"}]}
         refused = error_message(api.post("/entitled", json={"event": big}), 403)
         assert "needed 20000, available 10800" in refused
         after = ok_json(api.get("/accounts/acme-main/features/ai-tokens"))
     assert after["balance"] == 8800 and after["usedOverage"] == 0
+
+
+def test_the_readme_tour_runs_twice_and_ends_with_the_same_figures(
+    clock: Server, tmp_path: Path
+) -> None:
+    clock.set_clock(TOUR_DAY)
+    first = run_page(ROOT / "README.md", clock, tmp_path)
+    key = (tmp_path / "data" / "dev-api-key").read_text().strip()
+    clock.set_clock("2026-11-24T15:00:00Z")
+    again = run_page(ROOT / "README.md", clock, tmp_path, key)
+    assert [path for _, path, _ in again] == [path for _, path, _ in first]
+    creates = {"/customers", "/event_schema", "/features", "/entitlement_plans", "/entitled"}
+    for status, path, body in again:
+        if status == 409:
+            assert path in creates, (path, body)
+        else:
+            assert 200 <= status < 300, (status, path, body)
+    figures = ["/accounts/acme-main/credit_balance", "/accounts/acme-main/features/ai-tokens"]
+    before = {path: body for _, path, body in first if path in figures}
+    after = {path: body for _, path, body in again if path in figures}
+    assert after == before

@@ -191,13 +191,22 @@ def test_long_back_dated_schedule_still_yields_its_current_cycle(
     clock.set_clock("2026-01-10T00:00:00Z")
     m = Metered(api)
     account = new_account(api)
-    # More than a thousand weekly cycles have begun since 2000-01-03 (a Monday).
-    sch = assign_plan(api, account, m.plan(10, None, cycle="WEEKLY"), "2000-01-03")["id"]
+    plan = m.plan(10, None, cycle="WEEKLY")
+    # Assigned from 2000-01-03 (a Monday), then never read until more than a thousand weekly
+    # cycles have begun.
+    clock.set_clock("2000-01-05T00:00:00Z")
+    sch = assign_plan(api, account, plan, "2000-01-03")["id"]
+    clock.set_clock("2026-01-10T00:00:00Z")
     assert m.figures(account) == (10, 10, None, 0)
     newest = api.get(f"/accounts/{account}/features/{m.feature}/entries", params={"pageSize": 1})
     [current] = newest.json()["data"]
     assert current["id"] == f"{sch}#2026-01-05$PRICE_PLAN"
     assert current["status"] == "ACTIVE"
+    # One read made only the latest MAX_CYCLES_PER_READ (60) cycles, not all 1358.
+    made = m.entries(account)
+    assert len(made) == 60 and min(e["effectiveFrom"] for e in made) == "2024-11-18T00:00:00Z"
+    # The first cycle is still found for a read at an instant inside it.
+    assert m.figures(account, asOf="2000-01-06T00:00:00Z") == (10, 10, None, 0)
 
 
 def test_changing_plan_closes_the_old_schedule_at_the_change_date(
@@ -218,14 +227,16 @@ def test_changing_plan_closes_the_old_schedule_at_the_change_date(
     assert plans[old]["effectiveUntil"] == "2026-01-20"
     assert plans[new]["effectiveFrom"] == "2026-01-20" and "effectiveUntil" not in plans[new]
 
-    assert m.figures(account) == (500, 500, 50, 0)
+    # The 30 drawn in the running cycle carry into the new plan's first cycle.
+    assert m.figures(account) == (500, 470, 50, 0)
     # Before the change was made the old plan's allowance was still in force.
     assert m.figures(account, asOf="2026-01-20T07:00:00Z") == (100, 70, 20, 0)
     entries = _by_id(m.entries(account))
     old_entry = entries[f"{old}#2026-01-01$PRICE_PLAN"]
     assert old_entry["effectiveUntil"] == "2026-01-20T00:00:00Z"
     assert old_entry["status"] == "EXPIRED" and old_entry["used"] == 30
-    assert entries[f"{new}#2026-01-20$PRICE_PLAN"]["effectiveUntil"] == "2026-02-20T00:00:00Z"
+    carried = entries[f"{new}#2026-01-20$PRICE_PLAN"]
+    assert carried["effectiveUntil"] == "2026-02-20T00:00:00Z" and carried["used"] == 30
 
     # The old plan yields no further cycle; the new one turns on its own anniversary.
     clock.set_clock("2026-02-01T00:00:00Z")
@@ -347,7 +358,15 @@ def test_purchase_grants_credits_per_cycle_times_quantity(clock: Server, api: ht
     assert bought["rateCardQuantities"] == {m.feature: 1.2, images: 3}
     assert bought["idempotencyKey"] == key
     got = api.get(f"/purchases/{pid}")
-    assert got.status_code == 200 and got.json() == bought, got.text
+    assert got.status_code == 200, got.text
+    detail = got.json()
+    # GetPurchaseResponse: the Purchase and, per feature, what it granted and has left.
+    features = detail.pop("features")
+    assert detail == bought
+    assert [(f["id"], f["creditsGranted"], f["creditsAvailable"]) for f in features] == [
+        (m.feature, 120, 120),
+        (images, 0.3, 0.3),
+    ]
 
     [tokens] = m.entries(account)
     assert tokens == {
@@ -675,7 +694,8 @@ def test_void_entry_makes_the_remainder_unusable(clock: Server, api: httpx.Clien
     assert r.status_code == 200, r.text
     assert r.json() == {"success": True}
     [voided] = m.entries(account)
-    assert voided["status"] == "VOIDED" and voided["used"] == 4 and voided["balance"] == 6
+    # Voided: the remainder is gone, so the balance shows 0; what was used stays.
+    assert voided["status"] == "VOIDED" and voided["used"] == 4 and voided["balance"] == 0
     assert m.figures(account) == (0, 0, None, 0)
     assert m.figures(account, asOf="2026-02-01T00:30:00Z") == (10, 6, None, 0)
     r = api.post(

@@ -152,7 +152,7 @@ def _history(server: Server, api: httpx.Client) -> str:
         at("2026-10-01T08:00:00Z")
         assign_plan(api, account, plan, "2026-10-01")
         at("2026-10-02T11:00:00Z")
-        debit("inv-oct-1", "10")  # the promotion's 140 left expire first
+        debit("inv-oct-1", "10")
         use("req-1", "400", "2026-10-02T11:00:00Z")
         at("2026-10-20T12:00:00Z")
         debit("inv-debit", "12.34")
@@ -195,7 +195,8 @@ def test_console_round_trip(server: Server, browser: Any, tmp_path: Path) -> Non
         assert text_of(driver, "running-balance") == "357.36" == str(before["runningBalance"])
         assert text_of(driver, "hold-amount") == "0.3"
         assert [m["available"] for m in chart_marks(driver, "grant")] == ["500", "580"]
-        assert [m["available"] for m in chart_marks(driver, "expiry")] == ["370"]
+        # The promotion's 140 expire when its window ends (2026-10-01), before the next debit.
+        assert [m["available"] for m in chart_marks(driver, "expiry")] == ["380"]
         assert len(chart_marks(driver, "debit")) == 4
         # Every marked point of the chart is what `asOf` answers for its instant.
         for kind in ("grant", "expiry", "debit"):

@@ -26,6 +26,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from grantledger.domain.entitlements import (
     EVENT_ID_TTL,
     FAR_FUTURE,
+    MAX_CYCLES_PER_READ,
+    MAX_REACH_BACK,
     Cycle,
     CycleWindow,
     Draw,
@@ -36,6 +38,7 @@ from grantledger.domain.entitlements import (
     add_validity,
     apply_draw,
     available,
+    check_reach,
     check_value,
     cycle_containing,
     cycle_start,
@@ -752,8 +755,11 @@ def test_cycles_begun_matches_design(
 ) -> None:
     end = None if length is None else anchor + timedelta(days=length)
     until = midnight_of(anchor) + timedelta(hours=hours_in * 13)
-    expected = [CycleWindow(*w) for w in ref_windows(anchor, end, cycle, until)]
+    every = [CycleWindow(*w) for w in ref_windows(anchor, end, cycle, until)]
+    # One read makes at most MAX_CYCLES_PER_READ cycles: the latest ones.
+    expected = every[-MAX_CYCLES_PER_READ:]
     assert cycles_begun(anchor, end, cycle, until) == expected
+    assert cycles_begun(anchor, end, cycle, until, limit=10_000) == every
     # Begun cycles tile the schedule without gap or overlap.
     for a, b in itertools.pairwise(expected):
         assert a.ends == b.begins
@@ -780,6 +786,37 @@ def test_cycle_boundaries() -> None:
     assert cycle_containing(anchor, end, Cycle.MONTHLY, datetime(2024, 3, 10, tzinfo=UTC)) is None
     begun = cycles_begun(anchor, end, Cycle.MONTHLY, datetime(2030, 1, 1, tzinfo=UTC))
     assert [w.start for w in begun] == [date(2024, 1, 31), date(2024, 2, 29)]
+
+
+def test_schedules_at_the_calendar_ends() -> None:
+    first, last = date(1, 1, 1), date(9999, 12, 31)
+    far = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)
+    # Closed on the day it began (a plan change at 0001-01-01): no cycle, no overflow.
+    assert cycles_begun(first, first, Cycle.WEEKLY, far) == []
+    assert cycle_containing(first, first, Cycle.WEEKLY, far) is None
+    begun = cycles_begun(first, date(1, 1, 2), Cycle.MONTHLY, far)
+    assert begun == [CycleWindow(first, midnight_of(first), midnight_of(date(1, 1, 2)))]
+    # The calendar's last cycle has no successor: it runs without end.
+    for cycle in Cycle:
+        window = cycle_containing(last, None, cycle, far)
+        assert window == CycleWindow(last, midnight_of(last), None)
+        assert cycles_begun(last, None, cycle, far) == [window]
+        assert len(cycles_begun(date(9990, 1, 1), None, cycle, far)) <= MAX_CYCLES_PER_READ
+
+
+def test_reach_back_is_bounded() -> None:
+    now = datetime(2030, 6, 15, 12, tzinfo=UTC)
+    check_reach(now - MAX_REACH_BACK, now, "effectiveFrom")
+    check_reach(now + timedelta(days=10_000), now, "effectiveFrom")
+    check_reach(datetime(1, 1, 1, tzinfo=UTC), datetime(1, 6, 1, tzinfo=UTC), "timestamp")
+    # A day is accepted when it is the earliest instant's day.
+    check_reach(date(2029, 6, 14), now, "effectiveFrom")
+    with pytest.raises(InvalidInput, match="earliest accepted is 2029-06-14 "):
+        check_reach(date(2029, 6, 13), now, "effectiveFrom")
+    just_too_far = now - MAX_REACH_BACK - timedelta(microseconds=1)
+    for too_far in (just_too_far, datetime(1, 1, 1, tzinfo=UTC)):
+        with pytest.raises(InvalidInput, match="effectiveFrom reaches too far back"):
+            check_reach(too_far, now, "effectiveFrom")
 
 
 def test_plan_and_purchase_entry_ids() -> None:

@@ -104,19 +104,22 @@ def plans_and_orders(
     return items, {f: draw(quantities) for f in bought}
 
 
-@given(plans_and_orders(), instants, optional_days)
+@given(plans_and_orders(), instants, optional_days, st.integers(1, 1000))
 def test_a_purchase_grants_credits_times_quantity_of_each_feature_bought(
-    plan: tuple[list[PlanFeature], dict[str, Decimal]], begins: datetime, until: date | None
+    plan: tuple[list[PlanFeature], dict[str, Decimal]],
+    begins: datetime,
+    until: date | None,
+    units: int,
 ) -> None:
     items, order = plan
-    grants = purchase_grants("plan", items, order, begins, until)
+    grants = purchase_grants("plan", items, order, units, begins, until)
     assert [g.feature_id for g in grants] == list(order)
     listed = [f.feature_id for f in items]
     for grant in grants:
         item = items[listed.index(grant.feature_id)]
         assert grant.index == listed.index(grant.feature_id) + 1
         assert item.credits_per_cycle is not None
-        assert grant.granted == item.credits_per_cycle * order[grant.feature_id]
+        assert grant.granted == item.credits_per_cycle * order[grant.feature_id] * units
         assert grant.effective_from == begins
         if until is not None:
             assert grant.effective_until == datetime.combine(until, time(0), tzinfo=UTC)
@@ -130,8 +133,43 @@ def test_a_purchase_grants_credits_times_quantity_of_each_feature_bought(
     for feature_id, quantity in order.items():
         credits = items[listed.index(feature_id)].credits_per_cycle
         assert credits is not None
-        by_hand += credits * quantity
+        by_hand += credits * quantity * units
     assert total == by_hand
+
+
+@given(plans_and_orders(), instants, st.integers(1, 50))
+def test_a_purchase_naming_no_feature_buys_each_one_sold_once_per_unit(
+    plan: tuple[list[PlanFeature], dict[str, Decimal]], begins: datetime, units: int
+) -> None:
+    items, _ = plan
+    grants = purchase_grants("plan", items, None, units, begins, None)
+    assert [(g.feature_id, g.granted) for g in grants] == [
+        (f.feature_id, f.credits_per_cycle * units)
+        for f in items
+        if f.credits_per_cycle is not None
+    ]
+
+
+@given(plans_and_orders(), instants, optional_days, st.integers(1, 400))
+def test_a_purchase_never_runs_past_its_expiry(
+    plan: tuple[list[PlanFeature], dict[str, Decimal]],
+    begins: datetime,
+    until: date | None,
+    hours: int,
+) -> None:
+    items, order = plan
+    expiry = begins + timedelta(hours=hours)
+    for grant in purchase_grants("plan", items, order, 1, begins, until, expiry):
+        assert grant.effective_until is not None and grant.effective_until <= expiry
+
+
+def test_a_purchase_of_no_unit_or_expiring_before_it_begins_is_refused() -> None:
+    items = [PlanFeature("f", None, Decimal(1), None, None)]
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    with pytest.raises(InvalidInput, match="quantity must be at least 1"):
+        purchase_grants("plan", items, None, 0, at, None)
+    with pytest.raises(InvalidInput, match="expiryDate must be after"):
+        purchase_grants("plan", items, None, 1, at, None, at)
 
 
 @given(plans_and_orders(), feature_ids, instants)
@@ -147,21 +185,21 @@ def test_a_purchase_of_a_feature_the_plan_sells_no_credits_of_is_refused(
             for f in items
         ]
     with pytest.raises(InvalidInput, match=f"sells no credits of feature {other}"):
-        purchase_grants("plan", items, {**order, other: Decimal(1)}, begins, None)
+        purchase_grants("plan", items, {**order, other: Decimal(1)}, 1, begins, None)
 
 
 def test_a_purchase_beyond_the_kept_precision_is_refused() -> None:
     items = [PlanFeature("f", None, Decimal("0.000001"), None, None)]
     at = datetime(2026, 1, 1, tzinfo=UTC)
     with pytest.raises(InvalidInput, match="credits of f has 12 decimal places"):
-        purchase_grants("plan", items, {"f": Decimal("0.000001")}, at, None)
+        purchase_grants("plan", items, {"f": Decimal("0.000001")}, 1, at, None)
 
 
 def test_a_purchase_past_the_last_day_is_refused() -> None:
     items = [PlanFeature("f", None, Decimal(1), None, "P1Y")]
     at = datetime(9999, 6, 1, tzinfo=UTC)
     with pytest.raises(InvalidInput, match="runs past 9999-12-31"):
-        purchase_grants("plan", items, {"f": Decimal(1)}, at, None)
+        purchase_grants("plan", items, {"f": Decimal(1)}, 1, at, None)
 
 
 # --- check_plan_features ---------------------------------------------------------------------

@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from grantledger import __version__
-from grantledger.api import docs, errors
+from grantledger.api import docs, errors, openapi
 from grantledger.api.auth import Authenticate
 from grantledger.api.jsonio import WireJSONResponse
 from grantledger.api.observability import SWEEP_SUCCESS, DatabaseMetrics, RequestContext
 from grantledger.api.paging import PageTokens
+from grantledger.api.paths import CollapseSlashes
 from grantledger.api.routers import catalog, credits, entitlements, health, holds, parties
 from grantledger.clock import Clock, clock_from_env
 from grantledger.config import Settings
@@ -62,12 +63,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.ctx = ctx
     errors.install(app)
     docs.install(app)
+    openapi.install(app)
     for module in (health, parties, credits, holds, catalog, entitlements):
         app.include_router(module.router)
     console.install(app)
     # Outermost last: the request id and the access log cover the door's 401s and 429s too.
     app.add_middleware(Authenticate, ctx=ctx, limits=settings.limits, router=app.router)
     app.add_middleware(RequestContext, router=app.router)
+    app.add_middleware(CollapseSlashes)
     return app
 
 

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
-from grantledger.domain.money import canonical
+from grantledger.domain.money import canonical, round_fraction
 
 
 def _refuse_constant(name: str) -> Any:
@@ -45,9 +45,43 @@ def _check_text(value: Any) -> None:
             _check_text(item)
 
 
+def _number(text: str) -> Decimal:
+    # A number with more than 10 fractional digits (a client's float arithmetic) is stored
+    # rounded half-even to 10: docs/api.md, "Amounts".
+    return round_fraction(Decimal(text))
+
+
+class BadBody(HTTPException):
+    """A body that parses but cannot be a request of this API (400, with what to fix)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Last-wins would let `{"creditAmount": 1, "creditAmount": 1000000}` mean one thing to a
+    # proxy or log reader and another to the ledger: a duplicate is refused, not resolved.
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise BadBody(f"request body has the key {key!r} twice in one object")
+            seen.add(key)
+    return obj
+
+
 def loads(body: bytes) -> Any:
-    value = json.loads(body, parse_float=Decimal, parse_constant=_refuse_constant)
-    _check_text(value)
+    try:
+        value = json.loads(
+            body,
+            parse_float=_number,
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_unique_keys,
+        )
+        _check_text(value)
+    except RecursionError as exc:
+        raise BadBody("request body is nested too deeply") from exc
     return value
 
 
@@ -78,8 +112,26 @@ class DecimalRequest(Request):
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = loads(await self.body())
+            value = loads(await self.body())
+            # Every request body of this API is an object. FastAPI validates body models from
+            # attributes too, so a bare number such as `1.5` (a Decimal) would otherwise pass
+            # as `{}` on an endpoint whose fields are all optional.
+            if not isinstance(value, dict):
+                raise BadBody(f"request body must be a JSON object, not {_kind(value)}")
+            self._json = value
         return self._json
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number"
 
 
 class WireRoute(APIRoute):
@@ -100,8 +152,9 @@ def _default(value: object) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
-def dumps(content: Any) -> bytes:
-    return orjson.dumps(content, default=_default, option=orjson.OPT_UTC_Z)
+def dumps(content: Any, *, sort_keys: bool = False) -> bytes:
+    option = orjson.OPT_UTC_Z | (orjson.OPT_SORT_KEYS if sort_keys else 0)
+    return orjson.dumps(content, default=_default, option=option)
 
 
 class WireJSONResponse(JSONResponse):

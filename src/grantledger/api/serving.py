@@ -60,6 +60,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_headers = True
         self._header_bytes = 0
         self._header_count = 0
+        self._boundaries = 0  # header blocks and messages completed on this connection
         self._refusal: tuple[int, str] | None = None
         self._deadline: asyncio.TimerHandle | None = None
 
@@ -86,9 +87,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self.transport.is_closing():
             return
-        was_in_headers = self._in_headers
+        was_in_headers, boundaries = self._in_headers, self._boundaries
         super().data_received(data)
-        if was_in_headers and self._in_headers and not self.transport.is_closing():
+        # Header bytes are those of a chunk that began and ended inside one header block. A
+        # chunk that completed a request (its headers, or the end of its body) leaves the parser
+        # "in headers" of the next one, yet none of it is held as headers.
+        if was_in_headers and self._in_headers and boundaries == self._boundaries:
+            if self.transport.is_closing():
+                return
             # Still no end of headers: everything so far is header bytes held in memory.
             self._header_bytes += len(data)
             if self._header_bytes > self._limits.max_header_bytes:
@@ -118,12 +124,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        self._boundaries += 1
         self._in_headers = False
         self._header_bytes = 0
         self._arm(self._limits.body_timeout, self._body_too_slow)
+        if self.url.startswith(b"//"):
+            # Parsed as is, `//credits` would be host `credits` and path `/`; a client given
+            # Togai's host with its trailing `/` sends exactly that (api/paths.py does the rest).
+            self.url = b"/" + self.url.lstrip(b"/")
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
+        self._boundaries += 1
         self._cancel_deadline()
         self._in_headers = True
         super().on_message_complete()

@@ -2,8 +2,8 @@
 
 Each action is two POSTs: the first checks the form and answers a confirmation page (what will
 change, with a `confirm` button); the second, carrying `confirm=yes` and the same fields, does
-it. Grants carry an idempotency key minted for the confirmation page, so a double click or a
-resubmitted confirmation grants once.
+it. Grants and plan assignments carry an idempotency key minted for the confirmation page, so
+a double click or a resubmitted confirmation acts once.
 """
 
 from __future__ import annotations
@@ -213,6 +213,7 @@ def assign_plan(t: Tenant, actor: str, account_id: str, form: dict[str, str]) ->
     until = _date(form, "effectiveUntil", "effectiveUntil", default=None)
     if until is not None and until <= start:
         raise Refused(400, "effectiveUntil must be after effectiveFrom")
+    key = _key(form)
     return Plan(
         title=f"Put {account_id} on plan {plan_id}",
         lines=[
@@ -225,9 +226,10 @@ def assign_plan(t: Tenant, actor: str, account_id: str, form: dict[str, str]) ->
             "planId": plan_id,
             "effectiveFrom": start.isoformat(),
             "effectiveUntil": until.isoformat() if until else "",
+            "idempotencyKey": key,
         },
         target=plan_id,
-        run=lambda: ledger.assign_plan(t, account_id, plan_id, start, until),
+        run=lambda: ledger.assign_plan(t, account_id, plan_id, start, until, key),
     )
 
 

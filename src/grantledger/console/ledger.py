@@ -29,6 +29,7 @@ from grantledger.service import schedules as schedules_service
 from grantledger.service.context import Tenant
 from grantledger.service.credits import GrantRequest
 from grantledger.service.grants import GrantInput
+from grantledger.service.schedules import AssignInput
 from grantledger.store.entitlements.entries import EntryRecord
 
 Wire = dict[str, Any]
@@ -115,10 +116,10 @@ async def void_entry(t: Tenant, account_id: str, feature_id: str, entry_id: str)
 
 
 async def assign_plan(
-    t: Tenant, account_id: str, plan_id: str, start: date, end: date | None
+    t: Tenant, account_id: str, plan_id: str, start: date, end: date | None, idempotency_key: str
 ) -> Wire:
-    row = await schedules_service.assign_plan(t, account_id, plan_id, start, end)
-    return dump(ScheduleOut.of(row))
+    spec = AssignInput(plan_id=plan_id, start=start, end=end, idempotency_key=idempotency_key)
+    return dump(ScheduleOut.of(await schedules_service.assign_plan(t, account_id, spec)))
 
 
 async def schedules(t: Tenant, account_id: str) -> list[Wire]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
@@ -71,6 +71,15 @@ class Credit:
         if self.effective_until is not None and day > self.effective_until:
             return CreditStatus.EXPIRED
         return self.status
+
+    @property
+    def expired_at(self) -> datetime | None:
+        """The instant the credit expires: 00:00Z the day after `effective_until` (inclusive),
+        or its creation when it was granted already past that."""
+        if self.effective_until is None:
+            return None
+        ends = datetime.combine(self.effective_until + timedelta(days=1), time(0), tzinfo=UTC)
+        return max(ends, self.created_at)
 
     def is_due_for_expiry(self, day: date) -> bool:
         return self.status is CreditStatus.ACTIVE and self.status_on(day) is CreditStatus.EXPIRED

@@ -63,6 +63,8 @@ class Entry:
     granted: Decimal
     used: Decimal = ZERO
     voided: bool = False
+    # Usage a plan change carried in from the cycle it cut short: part of `used`, with no draw.
+    carried: Decimal = ZERO
 
     @property
     def balance(self) -> Decimal:
@@ -193,6 +195,31 @@ def void(entry: Entry, now: datetime) -> Entry:
 
 # --- cycles ------------------------------------------------------------------------------
 
+# How far before "now" a plan assignment may begin and an event may be dated. A schedule
+# back-dated to 0001-01-01 would otherwise materialise thousands of cycles of entries at its
+# first read; a year is room for migrating a customer and for late events.
+MAX_REACH_BACK = timedelta(days=366)
+# The most cycles of one schedule a single read makes (the latest ones; an idle account's older
+# cycles are not materialised, and `asOf` reads still find the cycle containing their instant).
+MAX_CYCLES_PER_READ = 60
+
+
+def check_reach(at: datetime | date, now: datetime, what: str) -> None:
+    """Refuse an instant (or a day) further back than MAX_REACH_BACK before `now`."""
+    if now - datetime.min.replace(tzinfo=UTC) < MAX_REACH_BACK:
+        return  # the calendar begins less than a year before now: nothing is too far back
+    earliest = now - MAX_REACH_BACK
+    if isinstance(at, datetime):
+        too_far, shown = at < earliest, earliest.isoformat().replace("+00:00", "Z")
+    else:
+        too_far, shown = at < earliest.date(), earliest.date().isoformat()
+    if too_far:
+        raise InvalidInput(
+            f"{what} reaches too far back: the earliest accepted is {shown} "
+            f"({MAX_REACH_BACK.days} days before now)"
+        )
+
+
 _MONTHS = {Cycle.MONTHLY: 1, Cycle.QUARTERLY: 3, Cycle.ANNUALLY: 12}
 
 
@@ -247,11 +274,17 @@ def _window(start: date, nxt: date | None, end: date | None) -> CycleWindow:
 
 
 def cycles_begun(
-    anchor: date, end: date | None, cycle: Cycle, until: datetime, limit: int = 1000
+    anchor: date,
+    end: date | None,
+    cycle: Cycle,
+    until: datetime,
+    limit: int = MAX_CYCLES_PER_READ,
 ) -> list[CycleWindow]:
     """Every cycle of a schedule that has begun by `until` (the latest `limit` of them), clipped
     to the schedule's end."""
     windows: list[CycleWindow] = []
+    if end is not None and end <= anchor:
+        return windows  # a schedule closed on the day it began (0001-01-01 included) has none
     # Keeping the latest cycles (not the first ones) keeps the current cycle of a schedule
     # back-dated by more than `limit` cycles.
     n = 0
@@ -259,12 +292,13 @@ def cycles_begun(
     if until >= midnight(anchor) and last_day >= anchor:
         n = max(0, _index_at(anchor, cycle, last_day) - limit + 1)
     last = n + limit
-    while n < last:
-        start = cycle_start(anchor, cycle, n)
+    start = _start_or_none(anchor, cycle, n)
+    while n < last and start is not None:
         if midnight(start) > until or (end is not None and start >= end):
             break
-        windows.append(_window(start, _start_or_none(anchor, cycle, n + 1), end))
-        n += 1
+        following = _start_or_none(anchor, cycle, n + 1)
+        windows.append(_window(start, following, end))
+        start, n = following, n + 1
     return windows
 
 

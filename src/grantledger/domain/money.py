@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation
+from decimal import MAX_EMAX, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 
 from grantledger.domain.errors import InvalidInput
 
@@ -41,17 +41,42 @@ def _normalized(amount: Decimal) -> Decimal:
     return amount.normalize(exact)
 
 
+_STEP = Decimal(1).scaleb(-MAX_FRACTION_DIGITS)
+
+
+def round_fraction(amount: Decimal) -> Decimal:
+    """`amount` rounded half-even to the kept fractional digits, when it has more.
+
+    Float arithmetic in a client sends `0.30000000000000004` for `0.1 + 0.2`; Togai accepts
+    it, so the stored value is that number rounded to 10 places. Only the fraction is ever
+    rounded: a number whose integer part is too long, a negative one (which must not round
+    to a harmless -0), NaN or infinity comes back as it was, for the limits to refuse."""
+    if not amount.is_finite() or amount.is_signed():
+        return amount
+    exponent = amount.as_tuple().exponent
+    assert isinstance(exponent, int)
+    if exponent >= -MAX_FRACTION_DIGITS:
+        return amount
+    integer_digits = max(0, amount.adjusted() + 1)
+    if integer_digits > MAX_INTEGER_DIGITS:
+        return amount
+    exact = Context(prec=integer_digits + MAX_FRACTION_DIGITS + 1, Emax=MAX_EMAX, Emin=MIN_EMIN)
+    return amount.quantize(_STEP, rounding=ROUND_HALF_EVEN, context=exact)
+
+
 def check_precision(amount: Decimal, field: str) -> None:
     _sign, digits, exponent = _normalized(amount).as_tuple()
     assert isinstance(exponent, int)
     fraction_digits = max(0, -exponent)
     integer_digits = max(0, len(digits) + exponent)
+    # Integer digits first: a wire number too long to round has both, and its integer part
+    # is what the caller must fix.
+    if integer_digits > MAX_INTEGER_DIGITS:
+        raise InvalidInput(f"{field} has more than {MAX_INTEGER_DIGITS} integer digits")
     if fraction_digits > MAX_FRACTION_DIGITS:
         raise InvalidInput(
             f"{field} has {fraction_digits} decimal places; at most {MAX_FRACTION_DIGITS} are kept"
         )
-    if integer_digits > MAX_INTEGER_DIGITS:
-        raise InvalidInput(f"{field} has more than {MAX_INTEGER_DIGITS} integer digits")
 
 
 def canonical(amount: Decimal) -> str:

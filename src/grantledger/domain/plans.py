@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from grantledger.domain.entitlements import PlanType, add_validity, midnight, parse_validity
 from grantledger.domain.errors import InvalidInput
-from grantledger.domain.money import check_precision
+from grantledger.domain.money import ZERO, check_precision
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,36 @@ def closing_day(
     return max(start, old_from)
 
 
+def resumes_on(
+    old_from: date, old_until: date | None, start: date, end: date | None
+) -> date | None:
+    """The day an old BILLING schedule resumes after a bounded new one `[start, end)` that sits
+    inside it (a temporary plan): the new one's end; None when the old one does not outlast it."""
+    if end is None or old_from >= end:
+        return None
+    if old_until is not None and (old_until <= end or old_until <= start):
+        return None
+    return end
+
+
+@dataclass(frozen=True)
+class Carry:
+    """Usage a plan change carries into the new plan's cycle, split over its two entries."""
+
+    included: Decimal  # into the PRICE_PLAN entry
+    overage: Decimal  # into the OVERAGE entry
+
+
+def carry_split(usage: Decimal, included: Decimal | None, overage: Decimal | None) -> Carry:
+    """What the account drew so far in the running cycle, laid onto the new plan's allowance:
+    the included credits first, the excess against the overage allowance, and anything beyond
+    both is not carried (an entry never goes below 0)."""
+    into_included = min(usage, included) if included is not None else ZERO
+    rest = usage - into_included
+    into_overage = min(rest, overage) if overage is not None else ZERO
+    return Carry(into_included, into_overage)
+
+
 def held_values(
     plans_in_force: Iterable[Sequence[PlanFeature]], set_on_account: Mapping[str, str]
 ) -> dict[str, str | None]:
@@ -85,21 +115,33 @@ class PurchaseGrant:
 def purchase_grants(
     plan_id: str,
     items: Sequence[PlanFeature],
-    quantities: Mapping[str, Decimal],
+    quantities: Mapping[str, Decimal] | None,
+    quantity: int,
     begins: datetime,
     until: date | None,
+    expiry: datetime | None = None,
 ) -> list[PurchaseGrant]:
-    """credits per cycle times quantity of each feature bought, from `begins` until `until` (a
-    day) or else for the feature's validity, or open-ended; in the order of `quantities`."""
+    """What a purchase grants of each feature: credits per cycle times the feature's rate-card
+    quantity (every feature the plan sells credits of, at 1, when none are named) times the
+    purchase's `quantity`. Each runs from `begins` until `until` (a day), else for the
+    feature's validity, else open-ended, and never past `expiry`."""
+    if quantity < 1:
+        raise InvalidInput("quantity must be at least 1")
+    if expiry is not None and expiry <= begins:
+        raise InvalidInput("expiryDate must be after the purchase takes effect")
     listed = {f.feature_id: (i, f) for i, f in enumerate(items, start=1)}
+    if quantities is None:
+        quantities = {f.feature_id: Decimal(1) for f in items if f.credits_per_cycle is not None}
+        if not quantities:
+            raise InvalidInput(f"plan {plan_id} sells no feature credits")
     grants: list[PurchaseGrant] = []
-    for feature_id, quantity in quantities.items():
+    for feature_id, per_unit in quantities.items():
         found = listed.get(feature_id)
         credits = found[1].credits_per_cycle if found is not None else None
         if found is None or credits is None:
             raise InvalidInput(f"plan {plan_id} sells no credits of feature {feature_id}")
         index, item = found
-        granted = credits * quantity
+        granted = credits * per_unit * quantity
         check_precision(granted, f"credits of {feature_id}")
         if until is not None:
             ends: datetime | None = midnight(until)
@@ -107,5 +149,7 @@ def purchase_grants(
             ends = add_validity(begins, item.validity)
         else:
             ends = None
+        if expiry is not None:
+            ends = expiry if ends is None else min(ends, expiry)
         grants.append(PurchaseGrant(feature_id, index, granted, begins, ends))
     return grants

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from grantledger.domain import credits as rules
 from grantledger.domain.credits import Credit, CreditStatus, LedgerEvent, Movement
-from grantledger.domain.errors import InvalidInput, NotFound
+from grantledger.domain.errors import Conflict, InvalidInput, NotFound
 from grantledger.service.context import Tenant
 from grantledger.service.fingerprint import fingerprint
 from grantledger.service.replay import replayed
@@ -17,6 +17,8 @@ from grantledger.store import credits as store
 from grantledger.store import parties
 from grantledger.store.credit_transactions import (
     TransactionRecord,
+    debits_around,
+    expiries_and_voids_of,
     insert_transactions,
     transactions_of,
 )
@@ -97,7 +99,13 @@ async def expire_due(tenant: Tenant, tx: Tx, account_id: str) -> None:
         state, movement = rules.expire(record.ledger, now.date())
         await store.save_ledger_state(tx, record, state, now)
         if movement:
-            movements.append(transaction(tenant, record.id, movement, now))
+            # Dated when the credit expired, not when the sweeper or a read got to it.
+            movements.append(
+                replace(
+                    transaction(tenant, record.id, movement, now),
+                    created_at=record.ledger.expired_at or now,
+                )
+            )
     await insert_transactions(tx, movements)
 
 
@@ -156,23 +164,39 @@ def _new_credit(
 async def grant(tenant: Tenant, requests: Sequence[GrantRequest]) -> list[CreditRecord]:
     """Create every credit or none; a replayed idempotency key returns the credit it made."""
     keys = [r.idempotency_key for r in requests if r.idempotency_key is not None]
-    if len(keys) != len(set(keys)):
-        raise InvalidInput("idempotencyKey values must be distinct within one request")
-    for r in requests:
+    first_with: dict[str, int] = {}
+    # Every error of a batch names the item it is about, as a schema error does.
+    for i, r in enumerate(requests):
+        if r.idempotency_key is not None:
+            if r.idempotency_key in first_with:
+                raise InvalidInput(
+                    f"creditRequests[{i}].idempotencyKey: the same as creditRequests"
+                    f"[{first_with[r.idempotency_key]}]; keys must be distinct within one request"
+                )
+            first_with[r.idempotency_key] = i
         if r.effective_until is not None and r.effective_until < r.effective_from:
-            raise InvalidInput("effectiveUntil must not be before effectiveFrom")
+            raise InvalidInput(
+                f"creditRequests[{i}].effectiveUntil: must not be before effectiveFrom"
+            )
 
     async def work(tx: Tx) -> list[CreditRecord]:
         accounts: dict[str, AccountRecord] = {}
         for account_id in sorted({r.account_id for r in requests}):
-            accounts[account_id] = await lock_account(tx, account_id)
+            try:
+                accounts[account_id] = await lock_account(tx, account_id)
+            except NotFound as missing:
+                i = next(i for i, r in enumerate(requests) if r.account_id == account_id)
+                raise NotFound(f"creditRequests[{i}].accountId: {missing.message}") from None
         existing = await store.credits_by_idempotency_key(tx, keys)
         now = tenant.now()
         results: list[CreditRecord] = []
         movements: list[TransactionRecord] = []
-        for request in requests:
+        for i, request in enumerate(requests):
             digest = request.fingerprint()
-            prior = _repeat_of(existing.get(request.idempotency_key or ""), digest)
+            try:
+                prior = _repeat_of(existing.get(request.idempotency_key or ""), digest)
+            except Conflict as clash:
+                raise Conflict(f"creditRequests[{i}].idempotencyKey: {clash.message}") from None
             if prior is not None:
                 results.append(prior)
                 continue
@@ -297,12 +321,24 @@ async def account_balance(
 async def _states_at(
     tx: Tx, records: Sequence[CreditRecord], at: datetime
 ) -> tuple[list[Credit], list[datetime]]:
-    """Rebuild each credit as it stood at `at` from its transactions and holds."""
+    """Rebuild each credit as it stood at `at` from its transactions and holds.
+
+    The debits up to `at` enter as one: their sum (today's consumed amount minus the debits
+    since `at`) at the instant of the last of them. Debits change only the consumed amount, and
+    whether a credit is due to expire on a day only grows with the day, so the replay ends
+    the same; the read costs the debits since `at`, not the credit's whole history.
+    """
     ids = [r.id for r in records]
     events: dict[str, list[LedgerEvent]] = {i: [] for i in ids}
-    for t in await transactions_of(tx, ids):
-        if t.transaction_type != rules.TransactionType.CREDITED:
-            events[t.credit_id].append(LedgerEvent(t.created_at, t.transaction_type, t.amount))
+    for record in records:
+        debits = await debits_around(tx, record.id, at)
+        if debits.last_until is not None:
+            consumed = record.ledger.consumed - debits.after
+            events[record.id].append(
+                LedgerEvent(debits.last_until, rules.TransactionType.DEBITED, consumed)
+            )
+    for t in await expiries_and_voids_of(tx, ids):
+        events[t.credit_id].append(LedgerEvent(t.created_at, t.transaction_type, t.amount))
     for h in await hold_events_of(tx, ids):
         events[h.credit_id].append(LedgerEvent(h.created_at, rules.HOLD, h.amount))
         if h.settled_at is not None:

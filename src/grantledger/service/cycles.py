@@ -3,9 +3,10 @@ schedule, made when first needed rather than by a timer."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from itertools import groupby
 
 from grantledger.domain.entitlements import (
@@ -15,15 +16,20 @@ from grantledger.domain.entitlements import (
     PlanType,
     cycle_containing,
     cycles_begun,
+    midnight,
     plan_entry_id,
 )
 from grantledger.domain.ids import EPOCH
+from grantledger.domain.money import ZERO
+from grantledger.domain.plans import Carry, carry_split
 from grantledger.service.context import Tenant
 from grantledger.store import parties
 from grantledger.store.entitlements import entries, schedules
 from grantledger.store.entitlements.entries import EntryRecord
 from grantledger.store.entitlements.schedules import PlannedSchedule
 from grantledger.store.tx import Tx
+
+_PLAN_SOURCES = (EntrySource.PRICE_PLAN, EntrySource.OVERAGE)
 
 
 def _cycle_entries(
@@ -32,8 +38,10 @@ def _cycle_entries(
     window: CycleWindow,
     feature_ids: Iterable[str] | None,
     now: datetime,
+    usage: Mapping[str, Decimal],
 ) -> list[EntryRecord]:
-    """The PRICE_PLAN and OVERAGE entries one cycle of a BILLING schedule yields."""
+    """The PRICE_PLAN and OVERAGE entries one cycle of a BILLING schedule yields, with the
+    `usage` (by feature) a plan change carried into this cycle already drawn."""
     wanted = set(feature_ids) if feature_ids is not None else None
     schedule = planned.schedule
     created = max(window.begins, schedule.created_at)
@@ -41,9 +49,17 @@ def _cycle_entries(
     for item in planned.features:
         if wanted is not None and item.feature_id not in wanted:
             continue
-        for source, granted in (
-            (EntrySource.PRICE_PLAN, item.credits_per_cycle),
-            (EntrySource.OVERAGE, item.overage_per_cycle),
+        if window.ends is not None and window.ends <= schedule.created_at:
+            # A cycle already over when the schedule was assigned (back-dated): its usage was
+            # drawn under the plan of the time, so the new plan gives nothing more in it.
+            carry = Carry(item.credits_per_cycle or ZERO, item.overage_per_cycle or ZERO)
+        else:
+            carry = carry_split(
+                usage.get(item.feature_id, ZERO), item.credits_per_cycle, item.overage_per_cycle
+            )
+        for source, granted, carried in (
+            (EntrySource.PRICE_PLAN, item.credits_per_cycle, carry.included),
+            (EntrySource.OVERAGE, item.overage_per_cycle, carry.overage),
         ):
             if granted is None:
                 continue
@@ -53,6 +69,8 @@ def _cycle_entries(
                 effective_from=window.begins,
                 effective_until=window.ends,
                 granted=granted,
+                used=carried,
+                carried=carried,
             )
             row_key = tenant.new_id("fce", now)
             records.append(
@@ -85,26 +103,83 @@ async def ensure_cycle_entries(
     Entries are keyed by schedule and cycle start, so concurrent callers insert each once.
     """
     now = tenant.now()
-    wanted: list[EntryRecord] = []
     # Entries are made from the schedules' windows: a plan change (which holds the account row
     # for update while it closes one schedule and opens another) must not commit between this
     # read and the insert, or entries of the old window would outlive the change.
     await parties.share_lock_account(tx, account_id)
-    for planned in await schedules.account_schedules(tx, account_id):
-        if planned.plan_type is not PlanType.BILLING:
-            continue
-        for window in _windows(planned, at, now):
-            wanted.extend(_cycle_entries(tenant, planned, window, feature_ids, now))
-    if not wanted:
-        return
-    existing = {
-        (r.feature_id, r.entry.id)
-        for r in await entries.account_entries(
-            tx, account_id, sorted({w.feature_id for w in wanted})
-        )
+    billing = [
+        p
+        for p in await schedules.account_schedules(tx, account_id)
+        if p.plan_type is PlanType.BILLING
+    ]
+    windows = [(p, w) for p in billing for w in _windows(p, at, now)]
+    features = {
+        f.feature_id
+        for p, _ in windows
+        for f in p.features
+        if feature_ids is None or f.feature_id in feature_ids
     }
-    missing = [w for w in wanted if (w.feature_id, w.entry.id) not in existing]
+    if not features:
+        return
+    existing = await entries.account_entries(tx, account_id, sorted(features))
+    have = {(r.feature_id, r.entry.id) for r in existing}
+    by_id = {p.schedule.id: p for p in billing}
+    wanted: list[EntryRecord] = []
+    for planned, window in windows:
+        usage = _carried_at_start(planned, window, by_id, existing)
+        wanted.extend(_cycle_entries(tenant, planned, window, feature_ids, now, usage))
+    missing = [w for w in wanted if (w.feature_id, w.entry.id) not in have]
     await entries.insert_entries(tx, _keyed_by_cycle(tenant, missing), ignore_existing=True)
+
+
+def _carried_at_start(
+    planned: PlannedSchedule,
+    window: CycleWindow,
+    by_id: Mapping[str, PlannedSchedule],
+    existing: Sequence[EntryRecord],
+) -> dict[str, Decimal]:
+    """Usage carried into the first cycle of a schedule assigned ahead of its start: what the
+    schedules it replaced drew in the cycle its start cut short (nothing at a cycle boundary)."""
+    s = planned.schedule
+    if not s.replaces or window.start != s.effective_from:
+        return {}
+    change = midnight(s.effective_from)
+    cut: set[str] = set()
+    for replaced_id in s.replaces:
+        old = by_id.get(replaced_id)
+        if old is None:
+            continue
+        running = cycle_containing(
+            old.schedule.effective_from, None, old.cycle, change - timedelta(microseconds=1)
+        )
+        if running is None or running.ends == change:
+            continue
+        cut.update(plan_entry_id(replaced_id, running.start, src) for src in _PLAN_SOURCES)
+    usage: dict[str, Decimal] = {}
+    for record in existing:
+        if record.entry.id in cut:
+            usage[record.feature_id] = usage.get(record.feature_id, ZERO) + record.entry.used
+    return usage
+
+
+async def make_carried_cycle(
+    tenant: Tenant,
+    tx: Tx,
+    planned: PlannedSchedule,
+    at: datetime,
+    usage: Mapping[str, Decimal],
+) -> None:
+    """Make the cycle of a just-assigned schedule that holds `at`, carrying `usage` into it.
+
+    Called by the plan change itself (which holds the account row), before anything else can
+    make that cycle without the carry."""
+    window = cycle_containing(
+        planned.schedule.effective_from, planned.schedule.effective_until, planned.cycle, at
+    )
+    if window is None:
+        return
+    made = _cycle_entries(tenant, planned, window, None, tenant.now(), usage)
+    await entries.insert_entries(tx, _keyed_by_cycle(tenant, made), ignore_existing=True)
 
 
 def _keyed_by_cycle(tenant: Tenant, records: list[EntryRecord]) -> list[EntryRecord]:

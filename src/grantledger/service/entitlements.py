@@ -44,23 +44,33 @@ async def feature_credits(
 
     async def work(tx: Tx) -> FeatureCredits:
         await _require(tx, account_id, feature_id)
-        await ensure_cycle_entries(tenant, tx, account_id, feature_ids=[feature_id])
-        records = await entries.account_entries(tx, account_id, [feature_id])
         if as_of is None:
-            return rules.feature_credits([r.entry for r in records], now)
-        then = await _entries_as_of(tx, account_id, feature_id, records, as_of)
+            # Only entries effective now count: the current cycle's, not every cycle since a
+            # back-dated plan began (a read stays flat in the plan's age).
+            await ensure_cycle_entries(tenant, tx, account_id, feature_ids=[feature_id], at=now)
+            usable = await entries.account_entries(tx, account_id, [feature_id], effective_at=now)
+            return rules.feature_credits([r.entry for r in usable], now)
+        # Only the cycle holding `as_of` matters, and only entries around it are read.
+        await ensure_cycle_entries(tenant, tx, account_id, feature_ids=[feature_id], at=as_of)
+        then = await _entries_as_of(tx, account_id, feature_id, as_of)
         return rules.feature_credits(then, as_of)
 
     return await tenant.run(work)
 
 
-async def _entries_as_of(
-    tx: Tx, account_id: str, feature_id: str, records: list[EntryRecord], at: datetime
-) -> list[Entry]:
+async def _entries_as_of(tx: Tx, account_id: str, feature_id: str, at: datetime) -> list[Entry]:
     """Entries as they stood at `at`: later changes undone, later draws left out."""
-    used = await history.draws_until(tx, account_id, feature_id, at)
-    state = {r.entry.id: r.entry for r in records if r.created_at <= at}
-    for change in await history.changes_after(tx, account_id, feature_id, at):
+    changes = await history.changes_after(tx, account_id, feature_id, at)
+    records = await entries.entries_around(
+        tx, account_id, feature_id, at, sorted({c.entry_id for c in changes})
+    )
+    since = await history.draws_after(tx, account_id, feature_id, at)
+    state = {
+        r.entry.id: replace(r.entry, used=r.entry.used - since.get(r.entry.id, Decimal(0)))
+        for r in records
+        if r.created_at <= at
+    }
+    for change in changes:
         entry = state.get(change.entry_id)
         if entry is None:
             continue
@@ -71,7 +81,7 @@ async def _entries_as_of(
             effective_until=before.effective_until,
             voided=before.voided,
         )
-    return [replace(e, used=used.get(e.id, Decimal(0))) for e in state.values()]
+    return list(state.values())
 
 
 async def list_entries(

@@ -27,16 +27,21 @@ from grantledger.store.entitlements import entries, features, plans, purchases
 from grantledger.store.entitlements.entries import EntryRecord
 from grantledger.store.entitlements.plans import PlanRecord
 from grantledger.store.entitlements.purchases import PurchaseRecord
+from grantledger.store.paging import Page
 from grantledger.store.tx import Tx
 
 
 @dataclass(frozen=True)
 class PurchaseInput:
     plan_id: str
-    quantities: dict[str, Decimal]
+    quantities: dict[str, Decimal] | None  # None: every feature the plan sells, at 1
     idempotency_key: str | None
     effective_from: date | None
     effective_until: date | None
+    quantity: int | None = None
+    type: str | None = None
+    expiry_date: datetime | None = None
+    options: str | None = None  # JSON text of fields stored and echoed only
 
     def fingerprint(self) -> str:
         return fingerprint(
@@ -45,13 +50,31 @@ class PurchaseInput:
                 "quantities": self.quantities,
                 "from": self.effective_from,
                 "until": self.effective_until,
+                "quantity": self.quantity,
+                "type": self.type,
+                "expiry": self.expiry_date,
+                "options": self.options,
             }
         )
 
 
+@dataclass(frozen=True)
+class PurchasedFeature:
+    """One feature a purchase granted: its entry as it stands, and the feature's name."""
+
+    name: str
+    entry: EntryRecord
+
+
 async def purchase(tenant: Tenant, account_id: str, spec: PurchaseInput) -> PurchaseRecord:
     """Buy a PURCHASE plan: one `purchase.…#n$PURCHASE` entry per feature bought."""
-    if not spec.quantities:
+    if spec.type not in (None, "ENTITLEMENT_GRANT"):
+        # Wallets, associations and prepaid purchases are not part of this product: accepting
+        # one as an entitlement grant would give something other than what was asked.
+        raise InvalidInput(
+            f"purchase type {spec.type} is not supported; only ENTITLEMENT_GRANT purchases are"
+        )
+    if spec.quantities is not None and not spec.quantities:
         raise InvalidInput("rateCardQuantities must name at least one feature")
     if spec.effective_from and spec.effective_until and spec.effective_until <= spec.effective_from:
         raise InvalidInput("effectiveUntil must be after effectiveFrom")
@@ -68,16 +91,26 @@ async def purchase(tenant: Tenant, account_id: str, spec: PurchaseInput) -> Purc
             id=tenant.new_id("purchase", now),
             account_id=account_id,
             plan_id=spec.plan_id,
-            rate_card_quantities=dict(spec.quantities),
+            rate_card_quantities=dict(spec.quantities) if spec.quantities else None,
             idempotency_key=spec.idempotency_key,
             request_hash=digest,
             effective_from=spec.effective_from,
             effective_until=spec.effective_until,
             created_at=now,
+            quantity=spec.quantity,
+            type=spec.type,
+            expiry_date=spec.expiry_date,
+            options=spec.options,
         )
         begins = midnight(spec.effective_from) if spec.effective_from else now
         granted = purchase_grants(
-            spec.plan_id, plan.features, spec.quantities, begins, spec.effective_until
+            spec.plan_id,
+            plan.features,
+            spec.quantities,
+            spec.quantity or 1,
+            begins,
+            spec.effective_until,
+            spec.expiry_date,
         )
         await purchases.insert_purchase(tx, bought)
         records = [_purchased_entry(tenant, bought, g, now) for g in granted]
@@ -129,10 +162,38 @@ def _purchased_entry(
     return EntryRecord.new(entry, bought.account_id, grant.feature_id, row_key, now)
 
 
-async def get_purchase(tenant: Tenant, purchase_id: str) -> PurchaseRecord:
-    return await tenant.found(
-        lambda tx: purchases.get_purchase(tx, purchase_id), f"purchase {purchase_id} not found"
-    )
+async def get_purchase(
+    tenant: Tenant, purchase_id: str
+) -> tuple[PurchaseRecord, list[PurchasedFeature]]:
+    """A purchase and, per feature it granted, that entry as it stands now."""
+
+    async def work(tx: Tx) -> tuple[PurchaseRecord, list[PurchasedFeature]]:
+        found = await purchases.get_purchase(tx, purchase_id)
+        if found is None:
+            raise NotFound(f"purchase {purchase_id} not found")
+        granted: list[PurchasedFeature] = []
+        for record in await entries.account_entries(tx, found.account_id):
+            if not record.entry.id.startswith(found.id + "#"):
+                continue
+            feature = await features.get_feature(tx, record.feature_id)
+            name = feature.name if feature is not None else record.feature_id
+            granted.append(PurchasedFeature(name, record))
+        # In the plan's order: entry ids end in `#<index in the plan>$PURCHASE`.
+        granted.sort(key=lambda g: int(g.entry.entry.id.rsplit("#", 1)[1].split("$", 1)[0]))
+        return found, granted
+
+    return await tenant.run(work)
+
+
+async def list_purchases(
+    tenant: Tenant, account_id: str, after: str | None, limit: int
+) -> Page[PurchaseRecord]:
+    async def work(tx: Tx) -> Page[PurchaseRecord]:
+        if await parties.get_account(tx, account_id) is None:
+            raise NotFound(f"account {account_id} not found")
+        return await purchases.account_purchases(tx, account_id, after, limit)
+
+    return await tenant.run(work)
 
 
 @dataclass(frozen=True)

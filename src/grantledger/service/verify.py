@@ -106,7 +106,8 @@ async def verify_credits(snapshot: AsyncConnection) -> tuple[int, list[str]]:
 
 
 async def verify_entries(snapshot: AsyncConnection) -> tuple[int, list[str]]:
-    """Every feature entry: `used` equals the sum of its draws and `0 <= used <= granted`."""
+    """Every feature entry: `used` equals its carried usage plus the sum of its draws, and
+    `0 <= used <= granted`."""
     checked = 0
     problems: list[str] = []
     after: str | None = None
@@ -140,8 +141,10 @@ def _check_entry(record: EntryRecord, drawn: Decimal) -> list[str]:
     e = record.entry
     name = f"entry {e.id} (account {record.account_id}, feature {record.feature_id})"
     problems: list[str] = []
-    if e.used != drawn:
-        problems.append(f"{name}: used is {e.used} but its draws total {drawn}")
+    if e.used != e.carried + drawn:
+        problems.append(
+            f"{name}: used is {e.used} but its draws total {drawn} (carried {e.carried})"
+        )
     if e.used < 0 or e.used > e.granted:
         problems.append(f"{name}: used {e.used} outside 0..granted {e.granted}")
     return problems

@@ -74,3 +74,65 @@ async def transactions_of(tx: Tx, credit_ids: Sequence[str]) -> list[Transaction
         )
         for r in rows
     ]
+
+
+_NOT_DEBITS = ("EXPIRED", "VOIDED")
+
+
+async def expiries_and_voids_of(tx: Tx, credit_ids: Sequence[str]) -> list[TransactionRecord]:
+    """The credits' EXPIRED and VOIDED transactions (at most a few per credit), by time."""
+    if not credit_ids:
+        return []
+    rows = await tx.conn.execute(
+        sa.select(credit_transactions)
+        .where(
+            credit_transactions.c.org_id == tx.org_id,
+            credit_transactions.c.credit_id.in_(credit_ids),
+            credit_transactions.c.transaction_type.in_(_NOT_DEBITS),
+        )
+        .order_by(credit_transactions.c.created_at, credit_transactions.c.id)
+    )
+    return [
+        TransactionRecord(
+            id=r.id,
+            credit_id=r.credit_id,
+            transaction_type=r.transaction_type,
+            amount=r.amount,
+            invoice_id=r.invoice_id,
+            entity_id=r.entity_id,
+            created_at=r.created_at,
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class DebitsAround:
+    """A credit's debits around an instant: the sum of those after it, and when the last one
+    at or before it was made (None: there was none)."""
+
+    after: Decimal
+    last_until: datetime | None
+
+
+async def debits_around(tx: Tx, credit_id: str, at: datetime) -> DebitsAround:
+    """Costs the debits made after `at`, not every debit the credit ever had
+    (`ix_credit_transactions_kind_time`): with the credit's `consumed_amount` (Σ debits,
+    checked by `grantledger verify`) that says what was consumed at `at`."""
+    debits = sa.and_(
+        credit_transactions.c.org_id == tx.org_id,
+        credit_transactions.c.credit_id == credit_id,
+        credit_transactions.c.transaction_type == "DEBITED",
+    )
+    later = await tx.conn.execute(
+        sa.select(credit_transactions.c.amount).where(
+            debits, credit_transactions.c.created_at > at
+        )
+    )
+    last = await tx.conn.execute(
+        sa.select(credit_transactions.c.created_at)
+        .where(debits, credit_transactions.c.created_at <= at)
+        .order_by(credit_transactions.c.created_at.desc())
+        .limit(1)
+    )
+    return DebitsAround(sum((r.amount for r in later), Decimal(0)), last.scalar())

@@ -116,6 +116,9 @@ credit_transactions = sa.Table(
     sa.Column("entity_id", sa.String(255), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Index("ix_credit_transactions_credit", "credit_id", "created_at"),
+    sa.Index(
+        "ix_credit_transactions_kind_time", "credit_id", "transaction_type", "created_at"
+    ),
 )
 
 credit_holds = sa.Table(
@@ -210,8 +213,13 @@ schedules = sa.Table(
     sa.Column("effective_until", sa.Date(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("idempotency_key", sa.String(255), nullable=True),
+    sa.Column("request_hash", sa.String(64), nullable=True),
+    # Ids of the schedules whose running cycle's usage carries into this one's (plan change).
+    sa.Column("replaces", sa.JSON(), nullable=True),
     sa.ForeignKeyConstraint(["org_id", "account_id"], ["accounts.org_id", "accounts.id"]),
     sa.Index("ix_schedules_account", "org_id", "account_id"),
+    sa.UniqueConstraint("org_id", "idempotency_key", name="uq_schedules_idempotency_key"),
 )
 
 purchases = sa.Table(
@@ -227,6 +235,12 @@ purchases = sa.Table(
     sa.Column("effective_from", sa.Date(), nullable=True),
     sa.Column("effective_until", sa.Date(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("quantity", sa.Integer(), nullable=True),
+    sa.Column("type", sa.String(20), nullable=True),
+    sa.Column("expiry_date", UTCDateTime(), nullable=True),
+    # Togai fields stored and echoed without meaning here (overrides, wallet top-up details),
+    # as canonical JSON text so their numbers keep every digit.
+    sa.Column("options", sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(["org_id", "account_id"], ["accounts.org_id", "accounts.id"]),
     sa.UniqueConstraint("org_id", "idempotency_key", name="uq_purchases_idempotency_key"),
 )
@@ -244,7 +258,9 @@ feature_entries = sa.Table(
     sa.Column("effective_from", UTCDateTime(), nullable=False),
     sa.Column("effective_until", UTCDateTime(), nullable=True),
     sa.Column("granted", Money(), nullable=False),
-    sa.Column("used", Money(), nullable=False),  # cache of Σ draws; verified
+    sa.Column("used", Money(), nullable=False),  # cache of carried + Σ draws; verified
+    # Usage carried from the cycle a plan change cut short (part of `used`, with no draw).
+    sa.Column("carried", Money(), nullable=True),
     sa.Column("voided_at", UTCDateTime(), nullable=True),
     sa.Column("idempotency_key", sa.String(255), nullable=True),
     sa.Column("request_hash", sa.String(64), nullable=True),
@@ -300,7 +316,8 @@ events = sa.Table(
     sa.Column("reason", sa.String(500), nullable=True),
     sa.Column("payload", sa.JSON(), nullable=False),
     sa.Column("received_at", UTCDateTime(), nullable=False),
-    # The console pages an account's events newest first (migration 0004).
+    sa.Index("ix_events_event_id", "org_id", "event_id"),
+    # The console pages an account's events newest first (migration 0006).
     sa.Index("ix_console_events_account", "org_id", "account_id", "id"),
 )
 
@@ -316,9 +333,10 @@ draws = sa.Table(
     sa.Column("amount", Money(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Index("ix_draws_entry", "org_id", "account_id", "feature_id", "entry_id"),
+    sa.Index("ix_draws_feature_time", "org_id", "account_id", "feature_id", "created_at"),
 )
 
-# --- the admin console (migration 0004) --------------------------------------------------------
+# --- the admin console (migration 0006) --------------------------------------------------------
 
 console_sessions = sa.Table(
     "console_sessions",

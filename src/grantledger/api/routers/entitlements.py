@@ -18,9 +18,13 @@ from grantledger.api.schemas.entitlements import (
     FeatureCreditEntryPage,
     GetEntitlementValuesResponse,
     GetFeatureCreditsResponse,
+    GetPurchaseOut,
     GrantEntryRequest,
     IngestEventRequest,
+    PurchaseFeatureOut,
+    PurchaseListItem,
     PurchaseOut,
+    PurchasePage,
     ScheduleOut,
     SchedulePage,
     UpdateFeatureCreditsRequest,
@@ -32,6 +36,7 @@ from grantledger.service import entitlements, events, grants, schedules
 from grantledger.service.entitlements import Holding
 from grantledger.service.events import EventInput
 from grantledger.service.grants import GrantInput, PurchaseInput
+from grantledger.service.schedules import AssignInput
 
 router = APIRouter(route_class=WireRoute, tags=["Entitlements"])
 EntryId = Annotated[str, Path(min_length=1, max_length=50)]
@@ -47,9 +52,13 @@ def _values(holdings: list[Holding]) -> GetEntitlementValuesResponse:
 async def assign_plan(
     account_id: PathId, body: AssignPlanRequest, tenant: TenantDep
 ) -> WireJSONResponse:
-    schedule = await schedules.assign_plan(
-        tenant, account_id, body.plan_id, body.effective_from, body.effective_until
+    spec = AssignInput(
+        plan_id=body.plan_id,
+        start=body.effective_from,
+        end=body.effective_until,
+        idempotency_key=body.idempotency_key,
     )
+    schedule = await schedules.assign_plan(tenant, account_id, spec)
     return respond(ScheduleOut.of(schedule))
 
 
@@ -65,17 +74,43 @@ async def create_purchase(
 ) -> WireJSONResponse:
     spec = PurchaseInput(
         plan_id=body.price_plan_id,
-        quantities=dict(body.rate_card_quantities),
+        quantities=dict(body.rate_card_quantities) if body.rate_card_quantities else None,
         idempotency_key=body.idempotency_key,
         effective_from=body.effective_from,
         effective_until=body.effective_until,
+        quantity=body.quantity,
+        type=body.type,
+        expiry_date=body.expiry_date,
+        options=body.options(),
     )
     return respond(PurchaseOut.of(await grants.purchase(tenant, account_id, spec)))
 
 
-@router.get("/purchases/{purchase_id}", response_model=PurchaseOut)
+@router.get("/accounts/{account_id}/purchases", response_model=PurchasePage)
+async def list_account_purchases(
+    account_id: PathId,
+    tenant: TenantDep,
+    paging: PagingDep,
+) -> WireJSONResponse:
+    cursor = paging.cursor("purchases", account_id)
+    page = await grants.list_purchases(tenant, account_id, cursor.after, paging.limit)
+    return respond(
+        PurchasePage(
+            data=[PurchaseListItem.of(p) for p in page.items],
+            next_token=cursor.next(page.last_key),
+        )
+    )
+
+
+@router.get("/purchases/{purchase_id}", response_model=GetPurchaseOut)
 async def get_purchase(purchase_id: PathId, tenant: TenantDep) -> WireJSONResponse:
-    return respond(PurchaseOut.of(await grants.get_purchase(tenant, purchase_id)))
+    bought, granted = await grants.get_purchase(tenant, purchase_id)
+    out = PurchaseOut.of(bought)
+    return respond(
+        GetPurchaseOut(
+            **out.model_dump(), features=[PurchaseFeatureOut.of(g) for g in granted]
+        )
+    )
 
 
 @router.post(

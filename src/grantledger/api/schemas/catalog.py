@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import Field, StrictInt, StrictStr
 
-from grantledger.api.schemas.common import Id50
+from grantledger.api.schemas.common import MAX_ITEMS, Id50, NewId, Short, Text
 from grantledger.api.wire import Amount, NonNegativeAmount, RequestModel, ResponseModel
 from grantledger.service.catalog import EventSchemaInput
 from grantledger.store.entitlements.event_schemas import EventSchemaRecord
@@ -30,16 +30,16 @@ class SchemaDimension(RequestModel):
 
 
 class EnrichmentDependency(RequestModel):
-    type: StrictStr
-    key: StrictStr
-    name: StrictStr
+    type: Short
+    key: Short
+    name: Short
 
 
 class EnrichmentField(RequestModel):
-    name: StrictStr
+    name: Short
     type: Literal["ATTRIBUTE", "DIMENSION"]
-    enrichment_type: StrictStr
-    value: StrictStr
+    enrichment_type: Short
+    value: Text
     order: Annotated[StrictInt, Field(ge=-(2**31), le=2**31 - 1)]
 
 
@@ -47,8 +47,8 @@ class Enrichments(RequestModel):
     """Togai's shape, stored and returned as sent (typed, so no free-form number reaches
     the JSON columns or the response encoder)."""
 
-    dependencies: list[EnrichmentDependency] | None = None
-    fields: list[EnrichmentField]
+    dependencies: Annotated[list[EnrichmentDependency], Field(max_length=MAX_ITEMS)] | None = None
+    fields: Annotated[list[EnrichmentField], Field(max_length=MAX_ITEMS)]
 
 
 class CreateEventSchemaRequest(RequestModel):
@@ -57,8 +57,8 @@ class CreateEventSchemaRequest(RequestModel):
     attributes: Annotated[list[SchemaAttribute], Field(max_length=50)]
     dimensions: Annotated[list[SchemaDimension], Field(max_length=50)]
     enrichments: Enrichments | None = None
-    filter_fields: list[StrictStr] | None = None
-    event_id_template: StrictStr | None = None
+    filter_fields: Annotated[list[Short], Field(max_length=MAX_ITEMS)] | None = None
+    event_id_template: Text | None = None
 
     def to_input(self) -> EventSchemaInput:
         return EventSchemaInput(
@@ -74,30 +74,42 @@ class CreateEventSchemaRequest(RequestModel):
         )
 
 
+class FeatureDetailsOut(ResponseModel):
+    """Togai's FeatureDetails: one object (the 1.0.3 client parses a list as an error)."""
+
+    feature_id: str
+    attribute_name: str
+
+
 class EventSchemaOut(ResponseModel):
     name: str
     version: int
     description: str | None = None
-    status: str
+    status: Literal["ACTIVE", "INACTIVE"]
     attributes: list[dict[str, Any]]
     dimensions: list[dict[str, Any]]
     enrichments: Any | None = None
     filter_fields: list[str] | None = None
+    feature_details: FeatureDetailsOut | None = None
     event_id_template: str | None = None
     created_at: datetime
     updated_at: datetime
 
     @classmethod
     def of(cls, schema: EventSchemaRecord) -> EventSchemaOut:
+        feature = schema.feature
         return cls(
             name=schema.name,
             version=schema.version,
             description=schema.description,
-            status=schema.status,
+            status=cast(Literal["ACTIVE", "INACTIVE"], schema.status),
             attributes=schema.attributes,
             dimensions=schema.dimensions,
             enrichments=schema.enrichments,
             filter_fields=schema.filter_fields,
+            feature_details=FeatureDetailsOut(feature_id=feature[0], attribute_name=feature[1])
+            if feature is not None
+            else None,
             event_id_template=schema.event_id_template,
             created_at=schema.created_at,
             updated_at=schema.updated_at,
@@ -124,7 +136,7 @@ class CreateFeatureRequest(RequestModel):
     name: Text255
     billable_name: Text255 | None = None
     schema_associations: Annotated[list[SchemaAssociation], Field(max_length=50)]
-    id: Id50 | None = None
+    id: NewId | None = None
     value_type: ValueTypeName = "BOOLEAN"
     allowed_values: Annotated[list[Text255], Field(min_length=1, max_length=100)] | None = None
 
@@ -146,7 +158,7 @@ class FeatureOut(ResponseModel):
     display_name: str
     billable_name: str | None = None
     schema_associations: list[AssociationOut]
-    value_type: str
+    value_type: ValueTypeName
     allowed_values: list[str] | None = None
     created_at: datetime
     updated_at: datetime | None = None
@@ -174,7 +186,7 @@ class FeatureListItem(ResponseModel):
     display_name: str
     billable_name: str | None = None
     schema_count: int
-    value_type: str
+    value_type: ValueTypeName
     created_at: datetime
     updated_at: datetime | None = None
 
@@ -209,7 +221,7 @@ class PlanFeatureRequest(RequestModel):
 
 
 class CreatePlanRequest(RequestModel):
-    id: Id50 | None = None
+    id: NewId | None = None
     name: Text255
     type: Literal["BILLING", "PURCHASE"]
     cycle: Literal["WEEKLY", "MONTHLY", "QUARTERLY", "ANNUALLY"] = "MONTHLY"
@@ -227,8 +239,8 @@ class PlanFeatureOut(ResponseModel):
 class PlanOut(ResponseModel):
     id: str
     name: str
-    type: str
-    cycle: str
+    type: Literal["BILLING", "PURCHASE"]
+    cycle: Literal["WEEKLY", "MONTHLY", "QUARTERLY", "ANNUALLY"]
     features: list[PlanFeatureOut]
     created_at: datetime
 

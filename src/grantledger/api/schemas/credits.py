@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal, cast
 
 from pydantic import Field, StrictBool, StrictInt, StrictStr
 
-from grantledger.api.schemas.common import Id50
+from grantledger.api.schemas.common import Id50, NewKey255
 from grantledger.api.wire import (
     Amount,
     PositiveAmount,
@@ -69,7 +69,7 @@ class CreditOut(ResponseModel):
     priority: int
     grantor_id: str | None = None
     idempotency_key: str | None = None
-    status: str
+    status: Literal["ACTIVE", "CONSUMED", "EXPIRED", "VOIDED"]
     credit_unit: str
     hold_amount: Amount
     consumed_amount: Amount
@@ -106,10 +106,13 @@ class CreateCreditResponse(ResponseModel):
     credits: list[CreditOut]
 
 
+TransactionType = Literal["CREDITED", "DEBITED", "EXPIRED", "VOIDED"]
+
+
 class CreditTransactionOut(ResponseModel):
     id: str
     credit_id: str
-    transaction_type: str
+    transaction_type: TransactionType
     invoice_id: str | None = None
     entity_id: str | None = None
     amount: Amount
@@ -120,7 +123,7 @@ class CreditTransactionOut(ResponseModel):
         return cls(
             id=t.id,
             credit_id=t.credit_id,
-            transaction_type=t.transaction_type,
+            transaction_type=cast(TransactionType, t.transaction_type),
             invoice_id=t.invoice_id,
             entity_id=t.entity_id,
             amount=t.amount,
@@ -167,7 +170,7 @@ class HoldLineRequest(RequestModel):
 
 
 class HoldRequest(RequestModel):
-    invoice_id: Text255
+    invoice_id: NewKey255
     lines: Annotated[list[HoldLineRequest], Field(min_length=1, max_length=100)]
     allow_partial: StrictBool = True
 
@@ -198,8 +201,8 @@ class HoldOut(ResponseModel):
     id: str
     account_id: str
     invoice_id: str
-    type: str
-    status: str
+    type: Literal["HOLD", "DEBIT"]
+    status: Literal["HELD", "CAPTURED", "RELEASED"]
     unit: str
     requested_amount: Amount
     covered_amount: Amount

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import Field, StrictStr
+from pydantic import Field, StrictStr, model_validator
 
-from grantledger.api.schemas.common import Address, EntitySetting, Id50, Int32, PaginationOptions
+from grantledger.api.schemas.common import (
+    MAX_EMAILS,
+    MAX_METADATA,
+    MAX_TAGS,
+    Address,
+    EntitySetting,
+    Int32,
+    NewId,
+    PaginationOptions,
+    Short,
+    Text,
+)
 from grantledger.api.wire import RequestModel, ResponseModel, WireDateTime
 from grantledger.service.parties import AccountChanges, NewAccount, NewCustomer
 from grantledger.store.parties import AccountRecord, CustomerRecord
@@ -23,15 +34,23 @@ class AccountAliasRequest(RequestModel):
     effective_until: WireDateTime | None = None
 
 
+Emails = Annotated[list[Email], Field(max_length=MAX_EMAILS)]
+Metadata = Annotated[
+    dict[Annotated[StrictStr, Field(min_length=1, max_length=255)], Text],
+    Field(max_length=MAX_METADATA),
+]
+Tags = Annotated[list[Short], Field(max_length=MAX_TAGS)]
+
+
 class BillingInformation(RequestModel):
-    email_recipients: list[Email] | None = None
-    additional_email_recipients: list[Email] | None = None
+    email_recipients: Emails | None = None
+    additional_email_recipients: Emails | None = None
 
 
 class AccountFields(RequestModel):
     """CreateAccountRequestWithoutCustomerId: every field Togai accepts."""
 
-    id: Id50
+    id: NewId
     name: Name
     invoice_currency: Currency = "USD"
     aliases: (
@@ -40,15 +59,22 @@ class AccountFields(RequestModel):
         ]
         | None
     ) = None
-    account_aliases: list[AccountAliasRequest] | None = None
+    account_aliases: Annotated[list[AccountAliasRequest], Field(max_length=10)] | None = None
     address: Address | None = None
     primary_email: Email | None = None
     billing_information: BillingInformation | None = None
     settings: Annotated[list[EntitySetting], Field(max_length=10)] | None = None
     net_term_days: Annotated[Int32, Field(ge=0)] | None = None
-    metadata: dict[str, StrictStr] | None = None
-    tags: list[StrictStr] | None = None
+    metadata: Metadata | None = None
+    tags: Tags | None = None
     status: Literal["ACTIVE", "DRAFT"] = "ACTIVE"
+
+    @model_validator(mode="after")
+    def _ten_aliases(self) -> AccountFields:
+        # Both lists end up in the account's one `aliases` list, which Togai caps at 10.
+        if len(self.aliases or []) + len(self.account_aliases or []) > 10:
+            raise ValueError("aliases and accountAliases together hold at most 10 aliases")
+        return self
 
     def to_new(self) -> NewAccount:
         aliases = list(self.aliases or []) + [a.value for a in self.account_aliases or []]
@@ -82,8 +108,8 @@ class UpdateAccountRequest(RequestModel):
     primary_email: Email | None = None
     billing_information: BillingInformation | None = None
     address: Address | None = None
-    metadata: dict[str, StrictStr] | None = None
-    tags: list[StrictStr] | None = None
+    metadata: Metadata | None = None
+    tags: Tags | None = None
 
     def to_changes(self) -> AccountChanges:
         """The named fields to change, and the pass-through attributes to merge."""
@@ -113,7 +139,7 @@ class AccountOut(ResponseModel):
     togai_customer_id: str
     name: str
     customer_id: str
-    status: str
+    status: Literal["ACTIVE", "DRAFT"]
     invoice_currency: str
     aliases: list[AliasOut] | None = None
     net_term_days: int | None = None
@@ -136,7 +162,8 @@ class AccountOut(ResponseModel):
             togai_customer_id=account.togai_customer_id,
             name=account.name,
             customer_id=account.customer_id,
-            status=account.status,
+            # Validated by pydantic against the Literal: a value outside it is a server bug.
+            status=cast(Literal["ACTIVE", "DRAFT"], account.status),
             invoice_currency=account.invoice_currency,
             aliases=aliases,
             net_term_days=attrs.get("netTermDays"),
@@ -158,7 +185,7 @@ class AccountPage(ResponseModel):
 
 
 class CreateCustomerRequest(RequestModel):
-    id: Id50
+    id: NewId
     name: Name
     primary_email: Email
     address: Address

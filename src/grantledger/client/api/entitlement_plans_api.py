@@ -14,6 +14,7 @@ from grantledger.client.models.plans import (
     PlanSchedule,
     PlanSchedulesResponse,
     Purchase,
+    PurchasePaginatedResponse,
 )
 
 __all__ = ["EntitlementPlansApi"]
@@ -53,13 +54,16 @@ def _list_entitlement_plans(
 def _create_plan_schedule(
     account_id: str, create_plan_schedule_request: CreatePlanScheduleRequest | Body
 ) -> Call[PlanSchedule]:
-    """`POST /accounts/{account_id}/plans`: put the account on a plan for a period."""
+    """`POST /accounts/{account_id}/plans`: put the account on a plan for a period.
+
+    The same assignment again is a replay, so it is retried on 429/503 like a keyed write."""
     return Call(
         "POST",
         path("/accounts/{a}/plans", a=account_id),
         PlanSchedule,
         body=body_of(coerce(CreatePlanScheduleRequest, create_plan_schedule_request)),
         json_body=True,
+        idempotent=True,
     )
 
 
@@ -93,6 +97,25 @@ def _get_purchase(purchase_id: str) -> Call[Purchase]:
     return Call("GET", path("/purchases/{p}", p=purchase_id), Purchase, idempotent=True)
 
 
+def _list_account_purchases(
+    account_id: str, next_token: str | None = None, page_size: int | None = None
+) -> Call[PurchasePaginatedResponse]:
+    """`GET /accounts/{account_id}/purchases`: one page, newest first."""
+    return Call(
+        "GET",
+        path("/accounts/{a}/purchases", a=account_id),
+        PurchasePaginatedResponse,
+        query=query(nextToken=next_token, pageSize=page_size),
+        idempotent=True,
+    )
+
+
+def _purchases_page(
+    next_token: str | None, account_id: str, page_size: int | None = None
+) -> Call[PurchasePaginatedResponse]:
+    return _list_account_purchases(account_id, next_token=next_token, page_size=page_size)
+
+
 class EntitlementPlansApi(Api[C]):
     create_entitlement_plan = operation(_create_entitlement_plan)
     get_entitlement_plan = operation(_get_entitlement_plan)
@@ -102,3 +125,5 @@ class EntitlementPlansApi(Api[C]):
     list_plan_schedules = operation(_list_plan_schedules)
     create_purchase = operation(_create_purchase)
     get_purchase = operation(_get_purchase)
+    list_account_purchases = operation(_list_account_purchases)
+    iter_account_purchases = pager(_purchases_page)

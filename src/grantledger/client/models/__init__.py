@@ -83,6 +83,8 @@ from grantledger.client.models.plans import (
     PlanSchedule,
     PlanSchedulesResponse,
     Purchase,
+    PurchaseFeature,
+    PurchasePaginatedResponse,
     SetEntitlementValueRequest,
 )
 
@@ -148,6 +150,8 @@ __all__ = [
     "PlanSchedule",
     "PlanSchedulesResponse",
     "Purchase",
+    "PurchaseFeature",
+    "PurchasePaginatedResponse",
     "SetEntitlementValueRequest",
     "UpdateAccountRequest",
     "UpdateFeatureCreditsRequest",

@@ -21,6 +21,8 @@ __all__ = [
     "PlanSchedule",
     "PlanSchedulesResponse",
     "Purchase",
+    "PurchaseFeature",
+    "PurchasePaginatedResponse",
     "SetEntitlementValueRequest",
 ]
 
@@ -67,6 +69,7 @@ class CreatePlanScheduleRequest(RequestBody):
     plan_id: str
     effective_from: date
     effective_until: date | None = None
+    idempotency_key: str | None = None  # same key and body: the original answer
 
 
 class PlanSchedule(ApiModel):
@@ -75,6 +78,7 @@ class PlanSchedule(ApiModel):
     plan_id: str
     effective_from: date
     effective_until: date | None = None
+    idempotency_key: str | None = None
     created_at: datetime | None = None
 
 
@@ -84,26 +88,58 @@ class PlanSchedulesResponse(ApiModel):
 
 
 class CreatePurchaseRequest(RequestBody):
-    """Buy a PURCHASE plan: `rate_card_quantities` maps feature id → quantity."""
+    """Buy a PURCHASE plan: `rate_card_quantities` maps feature id → quantity (every feature
+    the plan sells, at 1, when left out); `quantity` multiplies the whole purchase."""
 
     price_plan_id: str
-    rate_card_quantities: dict[str, Decimal] = Field(default_factory=dict)
+    rate_card_quantities: dict[str, Decimal] | None = None
+    quantity: int | None = None
     idempotency_key: str | None = None
     effective_from: date | None = None
     effective_until: date | None = None
+    expiry_date: datetime | None = None
+    type: str | None = None
+    # Togai's fields the server stores and echoes without effect.
+    purchase_plan_override: dict[str, object] | None = None
+    association_override: dict[str, object] | None = None
+    wallet_topup_details: dict[str, object] | None = None
+
+
+class PurchaseFeature(ApiModel):
+    """What a purchase granted of one feature, and what is left of it."""
+
+    id: str
+    name: str
+    credits_granted: Decimal
+    credits_available: Decimal
+    updated_at: datetime | None = None
+    effective_from: datetime | None = None
+    effective_until: datetime | None = None
 
 
 class Purchase(ApiModel):
     id: str
-    account_id: str
+    account_id: str | None = None  # absent from list items
     status: str
     type: str | None = None
     created_at: datetime | None = None
+    updated_at: datetime | None = None
     price_plan_id: str | None = None
+    quantity: int | None = None
     rate_card_quantities: dict[str, Decimal] | None = None
     idempotency_key: str | None = None
     effective_from: date | None = None
     effective_until: date | None = None
+    expiry_date: datetime | None = None
+    purchase_plan_override: dict[str, object] | None = None
+    association_override: dict[str, object] | None = None
+    wallet_topup_details: dict[str, object] | None = None
+    features: list[PurchaseFeature] | None = None  # on GET /purchases/{id}
+
+
+class PurchasePaginatedResponse(ApiModel):
+    data: list[Purchase] = Field(default_factory=list)
+    next_token: str | None = None
 
 
 class CreateFeatureCreditEntryRequest(RequestBody):

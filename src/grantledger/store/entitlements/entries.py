@@ -6,6 +6,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -68,6 +69,7 @@ def entry_record(row: sa.Row[Any]) -> EntryRecord:
             granted=m["granted"],
             used=m["used"],
             voided=m["voided_at"] is not None,
+            carried=m["carried"] or Decimal(0),
         ),
         account_id=m["account_id"],
         feature_id=m["feature_id"],
@@ -92,6 +94,7 @@ def _values(org_id: str, record: EntryRecord) -> dict[str, Any]:
         "effective_until": e.effective_until,
         "granted": e.granted,
         "used": e.used,
+        "carried": e.carried or None,
         "voided_at": None,
         "idempotency_key": record.idempotency_key,
         "request_hash": record.request_hash,
@@ -190,6 +193,31 @@ def _account_entries_query(by_feature: bool, usable: bool, lock: bool) -> sa.Sel
         )
     query = query.order_by(feature_entries.c.feature_id, feature_entries.c.id)
     return query.with_for_update() if lock else query
+
+
+async def entries_around(
+    tx: Tx, account_id: str, feature_id: str, at: datetime, also: Sequence[str]
+) -> list[EntryRecord]:
+    """The feature's entries whose current window holds `at` (voided ones included), and the
+    entries `also` named: what an `asOf` read needs, however many cycles the account has had.
+
+    An entry's start never changes; its end and void may have changed since `at`, which is
+    why the caller names the entries changed after `at` in `also`.
+    """
+    query = _entries_of(tx.org_id, account_id).where(
+        feature_entries.c.feature_id == feature_id,
+        sa.or_(
+            sa.and_(
+                feature_entries.c.effective_from <= at,
+                sa.or_(
+                    feature_entries.c.effective_until.is_(None),
+                    feature_entries.c.effective_until > at,
+                ),
+            ),
+            feature_entries.c.id.in_(list(also)),
+        ),
+    )
+    return [entry_record(r) for r in await tx.conn.execute(query)]
 
 
 async def list_entries(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from grantledger.store.paging import Page, fetch_page
-from grantledger.store.tables import event_schemas
+from grantledger.store.tables import event_schemas, feature_schemas
 from grantledger.store.tx import Tx
 
 
@@ -26,6 +26,9 @@ class EventSchemaRecord:
     event_id_template: str | None
     created_at: datetime
     updated_at: datetime
+    # (feature id, attribute name) of a feature that consumes the schema's events: Togai's
+    # `featureDetails`, a single object in its client (the first feature by id when several).
+    feature: tuple[str, str] | None = None
 
     @property
     def attribute_names(self) -> set[str]:
@@ -78,7 +81,30 @@ async def get_schema(tx: Tx, name: str) -> EventSchemaRecord | None:
         event_schemas.c.org_id == tx.org_id, event_schemas.c.name == name
     )
     row = (await tx.conn.execute(query)).first()
-    return _record(row) if row is not None else None
+    if row is None:
+        return None
+    return (await _with_features(tx, [_record(row)]))[0]
+
+
+async def _with_features(tx: Tx, found: list[EventSchemaRecord]) -> list[EventSchemaRecord]:
+    if not found:
+        return found
+    rows = await tx.conn.execute(
+        sa.select(
+            feature_schemas.c.schema_name,
+            feature_schemas.c.feature_id,
+            feature_schemas.c.attribute_name,
+        )
+        .where(
+            feature_schemas.c.org_id == tx.org_id,
+            feature_schemas.c.schema_name.in_([s.name for s in found]),
+        )
+        .order_by(feature_schemas.c.schema_name, feature_schemas.c.feature_id)
+    )
+    first: dict[str, tuple[str, str]] = {}
+    for r in rows:
+        first.setdefault(r.schema_name, (r.feature_id, r.attribute_name))
+    return [replace(s, feature=first.get(s.name)) for s in found]
 
 
 async def list_schemas(
@@ -88,7 +114,7 @@ async def list_schemas(
     if status is not None:
         query = query.where(event_schemas.c.status == status)
     page = await fetch_page(tx.conn, query, event_schemas.c.name, after=after, limit=limit)
-    return Page([_record(r) for r in page.items], page.last_key)
+    return Page(await _with_features(tx, [_record(r) for r in page.items]), page.last_key)
 
 
 async def set_schema_status(tx: Tx, name: str, status: str, at: datetime) -> None:

@@ -100,17 +100,22 @@ async def changes_after(
     ]
 
 
-async def draws_until(tx: Tx, account_id: str, feature_id: str, at: datetime) -> dict[str, Decimal]:
-    """Σ draws per entry recorded up to `at` (amounts summed here: SQLite stores text)."""
+async def draws_after(tx: Tx, account_id: str, feature_id: str, at: datetime) -> dict[str, Decimal]:
+    """Σ draws per entry recorded after `at` (amounts summed here: SQLite stores text).
+
+    An entry's `used` is the sum of all its draws (`grantledger verify` checks it), so its
+    `used` at `at` is today's minus these: an `asOf` read costs the draws since `at`, not every
+    draw the feature ever had (`ix_draws_feature_time`).
+    """
     rows = await tx.conn.execute(
         sa.select(draws.c.entry_id, draws.c.amount).where(
             draws.c.org_id == tx.org_id,
             draws.c.account_id == account_id,
             draws.c.feature_id == feature_id,
-            draws.c.created_at <= at,
+            draws.c.created_at > at,
         )
     )
-    used: dict[str, Decimal] = {}
+    since: dict[str, Decimal] = {}
     for r in rows:
-        used[r.entry_id] = used.get(r.entry_id, Decimal(0)) + r.amount
-    return used
+        since[r.entry_id] = since.get(r.entry_id, Decimal(0)) + r.amount
+    return since

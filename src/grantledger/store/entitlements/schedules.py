@@ -24,6 +24,11 @@ class ScheduleRecord:
     effective_until: date | None
     created_at: datetime
     updated_at: datetime
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    # Schedules whose cycle, cut short where this one begins, carries its usage into this one's
+    # first cycle (set when that instant was still ahead at assignment).
+    replaces: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,9 @@ async def insert_schedule(tx: Tx, schedule: ScheduleRecord) -> None:
             effective_until=schedule.effective_until,
             created_at=schedule.created_at,
             updated_at=schedule.updated_at,
+            idempotency_key=schedule.idempotency_key,
+            request_hash=schedule.request_hash,
+            replaces=list(schedule.replaces) or None,
         )
     )
 
@@ -73,18 +81,26 @@ _ACCOUNT_SCHEDULES = (
 )
 
 
+def _schedule(row: sa.Row[Any]) -> ScheduleRecord:
+    m = row._mapping
+    return ScheduleRecord(
+        id=m["id"],
+        account_id=m["account_id"],
+        plan_id=m["plan_id"],
+        effective_from=m["effective_from"],
+        effective_until=m["effective_until"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        idempotency_key=m["idempotency_key"],
+        request_hash=m["request_hash"],
+        replaces=tuple(m["replaces"] or ()),
+    )
+
+
 def _planned(row: sa.Row[Any]) -> PlannedSchedule:
     m = row._mapping
     return PlannedSchedule(
-        schedule=ScheduleRecord(
-            id=m["id"],
-            account_id=m["account_id"],
-            plan_id=m["plan_id"],
-            effective_from=m["effective_from"],
-            effective_until=m["effective_until"],
-            created_at=m["created_at"],
-            updated_at=m["updated_at"],
-        ),
+        schedule=_schedule(row),
         plan_type=PlanType(m["plan_type"]),
         cycle=Cycle(m["plan_cycle"]),
         features=plan_features_of(m["plan_features"]),
@@ -105,3 +121,11 @@ async def close_schedule(tx: Tx, schedule_id: str, end: date, at: datetime) -> N
         .where(schedules.c.org_id == tx.org_id, schedules.c.id == schedule_id)
         .values(effective_until=end, updated_at=at)
     )
+
+
+async def schedule_by_key(tx: Tx, key: str) -> ScheduleRecord | None:
+    query = sa.select(schedules).where(
+        schedules.c.org_id == tx.org_id, schedules.c.idempotency_key == key
+    )
+    row = (await tx.conn.execute(query)).first()
+    return _schedule(row) if row is not None else None

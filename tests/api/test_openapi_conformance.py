@@ -1,0 +1,400 @@
+"""`/openapi.json` describes the real API: real answers are validated against the document.
+
+Two halves, on both databases. A bounded schemathesis run (requests generated from the document,
+valid and invalid, a few per operation, some aimed at ids that exist) must get no 500 and only
+documented statuses, content types, headers and bodies. A scripted walk through every
+operation's success path validates each real answer against the document.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.helpers import new_schema
+from tests.servers import Server
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+# A few examples per operation keep the run at a few hundred requests per database.
+EXAMPLES = 6
+
+
+@dataclass
+class Known:
+    """Ids that exist in the tenant, substituted into generated paths half of the time."""
+
+    ids: dict[str, str]
+    headers: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def known(server: Server) -> Iterator[Known]:
+    server.set_clock(None)
+    with server.client() as api:
+        ids = _walk(server, api, check=None)
+        yield Known(ids, {"Authorization": str(api.headers["authorization"])})
+
+
+def test_generated_requests_get_documented_answers(server: Server, known: Known) -> None:
+    schema = schemathesis.openapi.from_url(server.base_url + "/openapi.json", timeout=30)
+    failures: list[str] = []
+    count = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        cases = st.one_of(
+            operation.as_strategy(), operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)
+        )
+
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=cases, aim=st.booleans())
+        def run(case: Any, aim: bool) -> None:
+            nonlocal count
+            if aim and case.path_parameters:
+                for name in case.path_parameters:
+                    if name in known.ids:
+                        case.path_parameters[name] = known.ids[name]
+            count += 1
+            case.call_and_validate(
+                base_url=server.base_url, headers=known.headers, checks=CHECKS, timeout=30
+            )
+
+        try:
+            run()
+        except Exception as error:  # every operation is tried; all failures are reported
+            failures.append(f"{operation.method.upper()} {operation.path}: {error}"[:2000])
+    assert not failures, "\n\n".join(failures)
+    assert count >= EXAMPLES * 40
+
+
+def test_every_success_answer_matches_the_document(server: Server) -> None:
+    server.set_clock(None)
+    with server.client() as api:
+        _walk(server, api, check=schemathesis.openapi.from_url(server.base_url + "/openapi.json"))
+
+
+def _walk(server: Server, api: httpx.Client, check: Any) -> dict[str, str]:
+    """Every operation once, on its success path (and the gate's 403 and 409); each answer is
+    validated against the document when `check` is the loaded schema. Returns the ids made."""
+    tag = secrets.token_hex(3)
+    seen: set[tuple[str, str]] = set()
+
+    def call(method: str, template: str, status: int, body: Any = None, **ids: str) -> Any:
+        path = template.format(**{k: quote(v, safe="") for k, v in ids.items()})
+        r = api.request(method, path, json=body)
+        assert r.status_code == status, (method, path, r.text)
+        if check is not None:
+            check[template][method].validate_response(r)
+            seen.add((method, template))
+        return (
+            r.json() if r.headers.get("content-type", "").startswith("application/json") else None
+        )
+
+    customer, account = f"cus-{tag}", f"acc-{tag}"
+    address = {"line1": "1 Main St", "country": "US"}
+    call(
+        "POST",
+        "/customers",
+        201,
+        {
+            "id": customer,
+            "name": "Customer",
+            "primaryEmail": "a@b.c",
+            "address": address,
+            "account": {
+                "id": account,
+                "name": "Account",
+                "tags": ["Gold"],
+                "metadata": {"k": "v"},
+                "aliases": ["alias-1"],
+            },
+        },
+    )
+    call("GET", "/customers/{customer_id}", 200, customer_id=customer)
+    call("GET", "/customers", 200)
+    call("POST", "/accounts", 201, {"customerId": customer, "id": f"acc2-{tag}", "name": "Second"})
+    call("GET", "/accounts/{account_id}", 200, account_id=account)
+    call("GET", "/accounts", 200)
+    call("PATCH", "/accounts/{account_id}", 200, {"netTermDays": 30}, account_id=account)
+
+    grant = {
+        "accountId": account,
+        "purpose": "Prepaid",
+        "effectiveFrom": "2020-01-01",
+        "priority": 1,
+        "creditAmount": 100,
+        "effectiveUntil": "2099-12-31",
+    }
+    credit = call("POST", "/credits", 200, {"creditRequests": [grant, {**grant, "priority": 2}]})
+    credit_id, spare = (c["id"] for c in credit["credits"])
+    call("GET", "/credits/{credit_id}", 200, credit_id=credit_id)
+    call("GET", "/credits", 200)
+    call("POST", "/credits/{credit_id}/void", 200, credit_id=spare)
+    call("GET", "/accounts/{account_id}/credit_balance", 200, account_id=account)
+    lines = [{"entityId": "api", "entityType": "USAGE_METER_RATE_CARD", "amount": 5}]
+    holds = "/accounts/{account_id}/credit_holds"
+    call("POST", holds, 200, {"invoiceId": "inv-1", "lines": lines}, account_id=account)
+    call("POST", holds, 200, {"invoiceId": "inv-2", "lines": lines}, account_id=account)
+    call(
+        "POST",
+        "/accounts/{account_id}/credit_debits",
+        200,
+        {"invoiceId": "inv-3", "lines": lines},
+        account_id=account,
+    )
+    one = holds + "/{invoice_id}"
+    call("POST", one + "/capture", 200, account_id=account, invoice_id="inv-1")
+    call("POST", one + "/release", 200, account_id=account, invoice_id="inv-2")
+    call("GET", one, 200, account_id=account, invoice_id="inv-3")
+    call("GET", holds, 200, account_id=account)
+
+    schema_name = new_schema(api) if check is None else f"usage_{tag}"
+    if check is not None:
+        call(
+            "POST",
+            "/event_schema",
+            201,
+            {
+                "name": schema_name,
+                "attributes": [{"name": "tokens"}],
+                "dimensions": [{"name": "region"}],
+                "filterFields": ["region"],
+            },
+        )
+    named = "/event_schema/{event_schema_name}"
+    call("GET", named, 200, event_schema_name=schema_name)
+    call("GET", "/event_schema", 200)
+    call("POST", named + "/deactivate", 200, event_schema_name=schema_name)
+    call("POST", named + "/activate", 200, event_schema_name=schema_name)
+    association = [{"schemaName": schema_name, "attributeName": "tokens"}]
+    feature = call(
+        "POST",
+        "/features",
+        200,
+        {"id": f"tokens-{tag}", "name": "Tokens", "schemaAssociations": association},
+    )["id"]
+    tier = call(
+        "POST",
+        "/features",
+        200,
+        {
+            "id": f"tier-{tag}",
+            "name": "Tier",
+            "schemaAssociations": [],
+            "valueType": "ENUM",
+            "allowedValues": ["a", "b"],
+        },
+    )["id"]
+    call("GET", "/features/{feature_id}", 200, feature_id=feature)
+    call("GET", "/features", 200)
+    call("PATCH", "/features/{feature_id}", 200, {"billableName": "Tokens"}, feature_id=tier)
+    plan = call(
+        "POST",
+        "/entitlement_plans",
+        200,
+        {
+            "name": "Pro",
+            "type": "BILLING",
+            "cycle": "WEEKLY",
+            "features": [
+                {"featureId": feature, "creditsPerCycle": 10, "overagePerCycle": 2},
+                {"featureId": tier, "value": "a"},
+            ],
+        },
+    )["id"]
+    bundle = call(
+        "POST",
+        "/entitlement_plans",
+        200,
+        {
+            "name": "Pack",
+            "type": "PURCHASE",
+            "features": [{"featureId": feature, "creditsPerCycle": 5, "validity": "P30D"}],
+        },
+    )["id"]
+    call("GET", "/entitlement_plans/{plan_id}", 200, plan_id=plan)
+    call("GET", "/entitlement_plans", 200)
+    at = "/accounts/{account_id}"
+    now = datetime.now(UTC)
+    call(
+        "POST",
+        at + "/plans",
+        200,
+        {"planId": plan, "effectiveFrom": now.date().isoformat()},
+        account_id=account,
+    )
+    call("GET", at + "/plans", 200, account_id=account)
+    purchase = call(
+        "POST",
+        at + "/purchases",
+        200,
+        {"pricePlanId": bundle, "rateCardQuantities": {feature: 2}},
+        account_id=account,
+    )["id"]
+    call("GET", "/purchases/{purchase_id}", 200, purchase_id=purchase)
+    call("GET", at + "/purchases", 200, account_id=account)
+    fa = at + "/features/{feature_id}"
+    entry = call(
+        "POST",
+        fa + "/entries",
+        200,
+        {"granted": 3, "source": "REFUND"},
+        account_id=account,
+        feature_id=feature,
+    )["id"]
+    call(
+        "PUT",
+        at + "/entitlements/{feature_id}",
+        200,
+        {"value": "b"},
+        account_id=account,
+        feature_id=tier,
+    )
+    call("GET", at + "/entitlements", 200, account_id=account)
+    call("GET", at + "/entitlements/{feature_id}", 200, account_id=account, feature_id=tier)
+    call(
+        "POST",
+        at + "/entitlements/{feature_id}",
+        200,
+        {"value": "b"},
+        account_id=account,
+        feature_id=tier,
+    )
+    call("GET", fa, 200, account_id=account, feature_id=feature)
+    call("GET", fa + "/entries", 200, account_id=account, feature_id=feature)
+    call(
+        "PATCH",
+        fa + "/entries/{entry_id}",
+        200,
+        {"granted": 4},
+        account_id=account,
+        feature_id=feature,
+        entry_id=entry,
+    )
+    call(
+        "POST",
+        fa + "/entries/{entry_id}/void",
+        200,
+        account_id=account,
+        feature_id=feature,
+        entry_id=entry,
+    )
+    event = {
+        "schemaName": schema_name,
+        "id": f"evt-{tag}",
+        "accountId": account,
+        "timestamp": now.isoformat(),
+        "attributes": [{"name": "tokens", "value": "1"}],
+        "dimensions": {"region": "eu"},
+    }
+    call("POST", "/entitled", 200, {"event": event})
+    call("POST", "/entitled", 409, {"event": event})
+    call(
+        "POST",
+        "/entitled",
+        403,
+        {
+            "event": {
+                **event,
+                "id": f"big-{tag}",
+                "attributes": [{"name": "tokens", "value": "1000000"}],
+            }
+        },
+    )
+    for operator in ("/healthz", "/readyz"):
+        call("GET", operator, 200)
+    metrics = api.get("/metrics")
+    assert metrics.status_code == 200
+    if check is not None:
+        check["/metrics"]["GET"].validate_response(metrics)
+        documented = {(o.ok().method.upper(), o.ok().path) for o in check.get_all_operations()}
+        assert documented - seen == {("GET", "/metrics")}
+    return {
+        "customer_id": customer,
+        "account_id": account,
+        "credit_id": credit_id,
+        "invoice_id": "inv-1",
+        "event_schema_name": schema_name,
+        "feature_id": feature,
+        "plan_id": plan,
+        "purchase_id": purchase,
+        "entry_id": entry,
+    }
+
+
+def test_the_document_states_errors_security_enums_and_integer_page_sizes(server: Server) -> None:
+    doc = httpx.get(server.base_url + "/openapi.json", timeout=30).json()
+    text = str(doc)
+    assert "'422'" not in text and "HTTPValidationError" not in text and "'detail'" not in text
+    assert doc["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "an API key from `grantledger keys create --org NAME`",
+    }
+    assert doc["security"] == [{"bearerAuth": []}]
+    error = {"$ref": "#/components/schemas/Error"}
+    for path, operations in doc["paths"].items():
+        for method, op in operations.items():
+            if path in ("/healthz", "/readyz", "/metrics"):
+                assert op["security"] == []
+                continue
+            responses = op["responses"]
+            for status in ("400", "401", "429", "500", "503"):
+                assert responses[status]["content"]["application/json"]["schema"] == error
+            assert ("404" in responses) == ("{" in path or "requestBody" in op), (method, path)
+            assert ("403" in responses) == (path == "/entitled")
+            assert "Retry-After" in responses["429"]["headers"]
+            for parameter in op.get("parameters", []):
+                if parameter["name"] == "pageSize":
+                    assert parameter["schema"]["type"] == "integer"
+                    assert (parameter["schema"]["minimum"], parameter["schema"]["maximum"]) == (
+                        1,
+                        50,
+                    )
+    schemas = doc["components"]["schemas"]
+    assert schemas["CreditOut"]["properties"]["status"]["enum"] == [
+        "ACTIVE",
+        "CONSUMED",
+        "EXPIRED",
+        "VOIDED",
+    ]
+    assert schemas["HoldOut"]["properties"]["status"]["enum"] == ["HELD", "CAPTURED", "RELEASED"]
+    assert set(schemas["FeatureCreditEntryOut"]["properties"]["status"]["enum"]) == {
+        "ACTIVE",
+        "EXPIRED",
+        "VOIDED",
+    }
+    credits_status = next(
+        p for p in doc["paths"]["/credits"]["get"]["parameters"] if p["name"] == "status"
+    )
+    assert credits_status["schema"]["enum"] == ["ACTIVE", "CONSUMED", "EXPIRED", "VOIDED"]
