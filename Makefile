@@ -26,7 +26,7 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 run: $(RUN_STAMP)
 	@mkdir -p data
 	@test -s data/dev-api-key || $(BIN)/grantledger keys create --org default > data/dev-api-key
-	GRANTLEDGER_BOOTSTRAP_KEY=$$(cat data/dev-api-key) $(BIN)/grantledger serve --host $(HOST) --port $(PORT)
+	GRANTLEDGER_WEBHOOK_ALLOW_PRIVATE=1 GRANTLEDGER_BOOTSTRAP_KEY=$$(cat data/dev-api-key) $(BIN)/grantledger serve --host $(HOST) --port $(PORT)
 
 # Lint, type-check, then the whole suite on SQLite and PostgreSQL.
 test: $(TEST_STAMP) chromium

@@ -108,6 +108,9 @@ class Server:
             # production default of 2 s; it waits, since overload is not what they test.
             "GRANTLEDGER_DB_POOL_SIZE": os.environ.get("GRANTLEDGER_TEST_POOL_SIZE", "5"),
             "GRANTLEDGER_DB_POOL_TIMEOUT": "15",
+            "GRANTLEDGER_WEBHOOK_ALLOW_PRIVATE": "1",  # receivers listen on 127.0.0.1
+            # Off like the sweeper: its idle polls would show in the tests that count queries.
+            "GRANTLEDGER_WEBHOOK_WORKER": os.environ.get("GRANTLEDGER_TEST_WEBHOOK_WORKER", "0"),
             **self.env,
         }
         self.log_path = log_dir / f"server-{self.port}.log"

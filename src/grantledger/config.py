@@ -153,3 +153,42 @@ def _limit(name: str, default: float, off: bool = False) -> float:  # float-ok: 
     if value == 0 and not off:
         raise SystemExit(f"{name} must be more than 0 seconds")
     return value
+
+
+# --- Webhooks ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """The delivery worker's knobs (docs/operations.md, "Webhooks")."""
+
+    retry_seconds: tuple[float, ...]  # float-ok: delays after the first attempt
+    allow_private: bool
+    timeout: float  # float-ok: seconds per attempt
+    poll_interval: float  # float-ok: seconds between looks at the outbox
+    enabled: bool
+
+    @classmethod
+    def from_env(cls) -> WebhookSettings:
+        from grantledger.domain.webhooks import DEFAULT_RETRY_SECONDS
+
+        raw = os.environ.get("GRANTLEDGER_WEBHOOK_RETRY_SECONDS", "").strip()
+        delays: tuple[float, ...] = tuple(float(d) for d in DEFAULT_RETRY_SECONDS)  # float-ok
+        if raw:
+            try:
+                delays = tuple(float(part) for part in raw.split(","))  # float-ok: seconds
+            except ValueError:
+                delays = (-1.0,)
+            if not all(0 <= d < float("inf") for d in delays) or len(delays) > 50:  # float-ok
+                raise SystemExit(
+                    "GRANTLEDGER_WEBHOOK_RETRY_SECONDS must be a comma list of up to 50 delays "
+                    f"in seconds (e.g. 5,300,1800), not {raw!r}"
+                )
+        allow = os.environ.get("GRANTLEDGER_WEBHOOK_ALLOW_PRIVATE", "0").strip().lower()
+        return cls(
+            retry_seconds=delays,
+            allow_private=allow in ("1", "true", "yes"),
+            timeout=_positive("GRANTLEDGER_WEBHOOK_TIMEOUT", "10"),
+            poll_interval=_positive("GRANTLEDGER_WEBHOOK_POLL_INTERVAL", "1"),
+            enabled=os.environ.get("GRANTLEDGER_WEBHOOK_WORKER", "1").strip() != "0",
+        )

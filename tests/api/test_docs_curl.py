@@ -87,10 +87,10 @@ def run_page(
     return answers
 
 
-def test_the_pages_with_curl_examples_include_both_tour_blocks() -> None:
+def test_the_pages_with_curl_examples_include_every_tour_block() -> None:
     # Guards the runner itself: the README's tour must be found, or nothing below runs it.
     assert ROOT / "README.md" in PAGES_WITH_CURL
-    assert len(curl_blocks(ROOT / "README.md")) == 2
+    assert len(curl_blocks(ROOT / "README.md")) == 3
 
 
 @pytest.mark.parametrize("page", PAGES_WITH_CURL, ids=lambda p: p.name)
@@ -145,6 +145,10 @@ def test_the_readme_tour_says_what_the_server_answers(clock: Server, tmp_path: P
         assert "needed 20000, available 10800" in refused
         after = ok_json(api.get("/accounts/acme-main/features/ai-tokens"))
     assert after["balance"] == 8800 and after["usedOverage"] == 0
+    # "one OPEN incident, runningBalance "87.66""
+    [incident] = by_path["/incidents"]["data"]
+    assert incident["status"] == "OPEN"
+    assert incident["reportData"]["balance"]["runningBalance"] == "87.66"
 
 
 def test_the_readme_tour_runs_twice_and_ends_with_the_same_figures(

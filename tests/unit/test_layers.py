@@ -18,6 +18,10 @@ API_STORE_ALLOWED = {
     "grantledger.store.credit_transactions": {"TransactionRecord"},
     "grantledger.store.database": {"Database"},
     "grantledger.store.migrate": {"schema_is_current"},
+    "grantledger.store.alerts": {"AlertRecord", "IncidentRecord"},
+    "grantledger.store.webhooks": {"EndpointRecord"},
+    "grantledger.store.outbox": {"MessageRecord"},
+    "grantledger.store.auto_topups": {"TopupRecord"},
 }
 
 

@@ -16,6 +16,7 @@ from grantledger.api.observability import SWEEP_SUCCESS, DatabaseMetrics, Reques
 from grantledger.api.paging import PageTokens
 from grantledger.api.paths import CollapseSlashes
 from grantledger.api.routers import catalog, credits, entitlements, health, holds, parties
+from grantledger.api.webhook_wiring import ROUTERS, webhooks_running
 from grantledger.clock import Clock, clock_from_env
 from grantledger.config import Settings
 from grantledger.console import routes as console
@@ -41,7 +42,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             )
         app.state.ready = True
         try:
-            yield
+            async with webhooks_running(app, ctx):
+                yield
         finally:
             app.state.ready = False
             if task is not None:
@@ -66,6 +68,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     openapi.install(app)
     for module in (health, parties, credits, holds, catalog, entitlements):
         app.include_router(module.router)
+    for extra in ROUTERS:
+        app.include_router(extra)
     console.install(app)
     # Outermost last: the request id and the access log cover the door's 401s and 429s too.
     app.add_middleware(Authenticate, ctx=ctx, limits=settings.limits, router=app.router)

@@ -10,6 +10,7 @@ from decimal import Decimal
 from grantledger.domain import credits as rules
 from grantledger.domain.credits import Credit, CreditStatus, LedgerEvent, Movement
 from grantledger.domain.errors import Conflict, InvalidInput, NotFound
+from grantledger.service import notify
 from grantledger.service.context import Tenant
 from grantledger.service.fingerprint import fingerprint
 from grantledger.service.replay import replayed
@@ -119,6 +120,7 @@ async def _materialize_expiry(
     for due_account in due:
         await lock_account(tx, due_account)
         await expire_due(tenant, tx, due_account)
+        await notify.after_change(tenant, tx, due_account)
     return bool(due)
 
 
@@ -206,6 +208,7 @@ async def grant(tenant: Tenant, requests: Sequence[GrantRequest]) -> list[Credit
             movements.append(transaction(tenant, record.id, credited, now))
             results.append(record)
         await insert_transactions(tx, movements)
+        await notify.after_change(tenant, tx, *sorted(accounts))
         return results
 
     return await tenant.run(work)
@@ -278,6 +281,7 @@ async def void(tenant: Tenant, credit_id: str) -> CreditRecord:
         record = await store.save_ledger_state(tx, record, state, now)
         if movement:
             await insert_transactions(tx, [transaction(tenant, record.id, movement, now)])
+        await notify.after_change(tenant, tx, found.account_id)
         return record
 
     return await tenant.run(work)

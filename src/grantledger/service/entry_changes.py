@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from grantledger.domain.entitlements import Entry
+from grantledger.service import notify
 from grantledger.service.context import Tenant
 from grantledger.store.entitlements import entries, history
 from grantledger.store.entitlements.entries import EntryRecord
@@ -33,3 +34,4 @@ async def change_entry(
             created_at=now,
         ),
     )
+    await notify.after_change(tenant, tx, features=[(record.account_id, record.feature_id)])

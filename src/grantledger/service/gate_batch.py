@@ -16,6 +16,7 @@ from decimal import Decimal
 from grantledger.domain import entitlements as rules
 from grantledger.domain.errors import Conflict, InvalidInput, LedgerError, NotEntitled
 from grantledger.domain.gate import Ledger, duplicate_message, plan_draws
+from grantledger.service import notify
 from grantledger.service.context import Tenant
 from grantledger.service.cycles import ensure_cycle_entries
 from grantledger.service.event_input import EventInput, quantities_of
@@ -108,6 +109,7 @@ async def _decide(tenant: Tenant, tx: Tx, batch: Sequence[Received]) -> list[Out
         outcomes[v.index] = Conflict(duplicate_message(event_id, accepted, reason))
     used = [UsedUpdate(a, f, e, _used(ledger, a, f, e)) for a, f, e in sorted(touched)]
     await gate.record_batch(tx, received, used, drawn, now)
+    await notify.after_change(tenant, tx, features={(a, f) for a, f, _ in touched})
     return outcomes
 
 

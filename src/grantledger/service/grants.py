@@ -18,6 +18,7 @@ from grantledger.domain.entitlements import (
 )
 from grantledger.domain.errors import InvalidInput, NotFound
 from grantledger.domain.plans import PurchaseGrant, purchase_grants
+from grantledger.service import notify
 from grantledger.service.context import Tenant
 from grantledger.service.credits import lock_account
 from grantledger.service.fingerprint import fingerprint
@@ -115,6 +116,8 @@ async def purchase(tenant: Tenant, account_id: str, spec: PurchaseInput) -> Purc
         await purchases.insert_purchase(tx, bought)
         records = [_purchased_entry(tenant, bought, g, now) for g in granted]
         await entries.insert_entries(tx, records, ignore_existing=False)
+        pairs = {(account_id, r.feature_id) for r in records}
+        await notify.after_change(tenant, tx, features=pairs)
         return bought
 
     return await tenant.run(work)
@@ -254,6 +257,7 @@ async def grant_entry(
             request_hash=digest,
         )
         await entries.insert_entries(tx, [record], ignore_existing=False)
+        await notify.after_change(tenant, tx, features=[(account_id, feature_id)])
         return record
 
     return await tenant.run(work)

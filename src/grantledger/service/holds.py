@@ -11,6 +11,7 @@ from grantledger.domain import credits as rules
 from grantledger.domain.credits import Allocation, CreditStatus, Line, Movement
 from grantledger.domain.errors import Conflict, NotFound
 from grantledger.domain.holds import HoldKind, HoldStatus
+from grantledger.service import notify
 from grantledger.service.context import Tenant
 from grantledger.service.credits import expire_due, lock_account, transaction
 from grantledger.service.fingerprint import fingerprint
@@ -73,6 +74,7 @@ async def place(tenant: Tenant, request: HoldPlacement) -> HoldView:
         hold = _new_hold(tenant, request, allocations, digest, now)
         await store.insert_hold(tx, hold)
         await insert_transactions(tx, movements)
+        await notify.after_change(tenant, tx, request.account_id)
         return HoldView(hold, account.invoice_currency)
 
     return await tenant.run(work)
@@ -200,6 +202,7 @@ async def settle(tenant: Tenant, account_id: str, invoice_id: str, outcome: Hold
             records[record.id] = await credit_store.save_ledger_state(tx, record, state, now)
         await store.settle_hold(tx, hold.id, outcome, now)
         await insert_transactions(tx, movements)
+        await notify.after_change(tenant, tx, account_id)
         settled = replace(hold, status=outcome, settled_at=now)
         return HoldView(settled, account.invoice_currency)
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from grantledger.service import notify
 from grantledger.service.context import Context, Tenant
 from grantledger.service.credits import expire_due, lock_account
 from grantledger.store import credits as store
@@ -34,6 +35,7 @@ async def sweep_once(ctx: Context) -> int:
             await _expire(ctx.tenant(org_id), account_id)
             swept += 1
         if len(due) < _BATCH:
+            await notify.sweep_expiring(ctx)
             return swept
 
 
@@ -41,6 +43,7 @@ async def _expire(tenant: Tenant, account_id: str) -> None:
     async def work(tx: Tx) -> None:
         await lock_account(tx, account_id)
         await expire_due(tenant, tx, account_id)
+        await notify.after_change(tenant, tx, account_id)
 
     await tenant.run(work)
 

@@ -1,0 +1,167 @@
+"""Alerts, alert templates and incidents on the wire (Togai's Alerts API)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StrictStr
+
+from grantledger.api.schemas.common import Int32
+from grantledger.api.wire import RequestModel, ResponseModel
+from grantledger.domain import alerts as rules
+from grantledger.domain.alerts import AlertStatus, Template
+from grantledger.service.alerts import AlertChange, AlertInput, condition_of
+from grantledger.store.alerts import AlertRecord, IncidentRecord
+
+Text255 = Annotated[StrictStr, Field(max_length=255)]
+Minutes = Annotated[Int32, Field(ge=0)]
+Status = Literal["ACTIVE", "INACTIVE"]
+Details = Annotated[dict[StrictStr, dict[StrictStr, Any]], Field(max_length=10)]
+
+
+class CreateAlertRequest(RequestModel):
+    alert_template_id: Annotated[StrictStr, Field(min_length=1, max_length=50)]
+    interval: Minutes
+    status: Status
+    validity: Minutes | None = None
+    description: Text255 | None = None
+    entity_details: Details | None = None
+    owner_details: Details | None = None
+    parameters: Details | None = None
+
+    def to_input(self) -> AlertInput:
+        return AlertInput(
+            template_id=self.alert_template_id,
+            interval=self.interval,
+            status=AlertStatus(self.status),
+            validity=self.validity,
+            description=self.description,
+            entity_details=self.entity_details,
+            owner_details=self.owner_details,
+            parameters=self.parameters,
+        )
+
+
+class UpdateAlertRequest(RequestModel):
+    description: Text255 | None = None
+    status: Status | None = None
+    interval: Minutes | None = None
+    validity: Minutes | None = None
+    parameters: Details | None = None
+
+    def to_change(self) -> AlertChange:
+        return AlertChange(
+            description=self.description,
+            status=AlertStatus(self.status) if self.status else None,
+            interval=self.interval,
+            validity=self.validity,
+            parameters=self.parameters,
+        )
+
+
+class UpdateIncidentStatusRequest(RequestModel):
+    status: Literal["CLOSED"]
+
+
+class AlertOut(ResponseModel):
+    id: str
+    version: int
+    description: str | None = None
+    status: str
+    validity: int | None = None
+    alert_template_id: str
+    interval: int
+    entity_details: dict[str, dict[str, Any]]
+    owner_details: dict[str, dict[str, Any]] | None = None
+    parameters: dict[str, dict[str, Any]]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, r: AlertRecord) -> AlertOut:
+        condition = condition_of(r)
+        return cls(
+            id=r.id,
+            version=r.version,
+            description=r.description,
+            status=r.status,
+            validity=r.validity,
+            alert_template_id=r.template_id,
+            interval=r.interval,
+            entity_details=rules.wire_entity_details(condition),
+            owner_details=r.owner_details,
+            parameters=rules.wire_parameters(condition),
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+        )
+
+
+class AlertPage(ResponseModel):
+    data: list[AlertOut]
+    next_token: str | None = None
+
+
+class AlertTemplateOut(ResponseModel):
+    id: str
+    name: str
+    description: str
+    interval: int
+    entity_schema: str
+    entity_type: str
+    parameters_schema: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, t: Template) -> AlertTemplateOut:
+        return cls(
+            id=t.id,
+            name=t.name,
+            description=t.description,
+            # Evaluation is on every ledger change, not on a cron: 0 says so.
+            interval=0,
+            entity_schema=t.entity_schema,
+            entity_type=t.entity_type,
+            parameters_schema=t.parameters_schema,
+            created_at=rules.TEMPLATES_CREATED_AT,
+            updated_at=rules.TEMPLATES_CREATED_AT,
+        )
+
+
+class AlertTemplatePage(ResponseModel):
+    data: list[AlertTemplateOut]
+    next_token: str | None = None
+
+
+class IncidentOut(ResponseModel):
+    id: str
+    alert_id: str
+    alert_version: int
+    alert_template_id: str
+    valid_until: datetime | None = None
+    report_data: dict[str, dict[str, Any]]
+    status: str
+    last_checked_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, r: IncidentRecord) -> IncidentOut:
+        return cls(
+            id=r.id,
+            alert_id=r.alert_id,
+            alert_version=r.alert_version,
+            alert_template_id=r.template_id,
+            valid_until=r.valid_until,
+            report_data=r.report_data,
+            status=r.status,
+            last_checked_at=r.last_checked_at,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+        )
+
+
+class IncidentPage(ResponseModel):
+    data: list[IncidentOut]
+    next_token: str | None = None

@@ -1,0 +1,169 @@
+"""The outbox: webhook messages written in the ledger's transaction, claimed by the worker.
+
+Claiming is its own short transaction: `FOR UPDATE SKIP LOCKED` on PostgreSQL lets several
+server processes take disjoint batches; SQLite has one writer, which serializes claims. A claim
+pushes `next_attempt_at` forward by a lease, so a process that dies mid-delivery leaves the
+message to be taken again once the lease ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from grantledger.store.paging import Page, fetch_page
+from grantledger.store.tables import notify_marks, webhook_messages
+from grantledger.store.tx import Tx
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    id: str
+    org_id: str
+    endpoint_id: str
+    event_type: str
+    body: str
+    status: str
+    attempts: int
+    last_status_code: int | None
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+
+
+def _message(row: sa.Row[Any]) -> MessageRecord:
+    m = row._mapping
+    return MessageRecord(**{k: m[k] for k in MessageRecord.__dataclass_fields__})
+
+
+async def insert_messages(tx: Tx, records: Sequence[MessageRecord]) -> None:
+    if not records:
+        return
+    rows = [{k: getattr(r, k) for k in MessageRecord.__dataclass_fields__} for r in records]
+    await tx.conn.execute(webhook_messages.insert(), rows)
+
+
+async def mark_once(tx: Tx, kind: str, object_ids: Sequence[str]) -> set[str]:
+    """Record that these facts were announced; returns the ids this call recorded first."""
+    if not object_ids:
+        return set()
+    known = set(
+        (
+            await tx.conn.execute(
+                sa.select(notify_marks.c.object_id).where(
+                    notify_marks.c.org_id == tx.org_id,
+                    notify_marks.c.kind == kind,
+                    notify_marks.c.object_id.in_(object_ids),
+                )
+            )
+        ).scalars()
+    )
+    dialect = postgresql if tx.conn.dialect.name == "postgresql" else sqlite
+    won: set[str] = set()
+    for object_id in object_ids:
+        if object_id in known:
+            continue
+        insert: Any = dialect.insert(notify_marks).values(
+            org_id=tx.org_id, kind=kind, object_id=object_id
+        )
+        if (await tx.conn.execute(insert.on_conflict_do_nothing())).rowcount == 1:
+            won.add(object_id)
+    return won
+
+
+async def claim_due(
+    conn: AsyncConnection, now: datetime, lease_until: datetime, limit: int
+) -> list[MessageRecord]:
+    """Take up to `limit` due messages for this process and count the attempt."""
+    query = (
+        sa.select(webhook_messages)
+        .where(
+            webhook_messages.c.status == "PENDING",
+            webhook_messages.c.next_attempt_at <= now,
+        )
+        .order_by(webhook_messages.c.next_attempt_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    due = [_message(r) for r in (await conn.execute(query)).all()]
+    if not due:
+        return []
+    await conn.execute(
+        webhook_messages.update()
+        .where(webhook_messages.c.id.in_([m.id for m in due]))
+        .values(
+            attempts=webhook_messages.c.attempts + 1,
+            last_attempt_at=now,
+            next_attempt_at=lease_until,
+        )
+    )
+    return due
+
+
+async def record_attempt(
+    conn: AsyncConnection,
+    message_id: str,
+    attempt: int,
+    status: str,
+    status_code: int | None,
+    next_attempt_at: datetime | None,
+) -> None:
+    """Write an attempt's outcome, unless the message moved on since (a retry, another claim)."""
+    await conn.execute(
+        webhook_messages.update()
+        .where(
+            webhook_messages.c.id == message_id,
+            webhook_messages.c.attempts == attempt,
+            webhook_messages.c.status == "PENDING",
+        )
+        .values(status=status, last_status_code=status_code, next_attempt_at=next_attempt_at)
+    )
+
+
+async def get_message(tx: Tx, endpoint_id: str, message_id: str) -> MessageRecord | None:
+    row = (
+        await tx.conn.execute(
+            sa.select(webhook_messages).where(
+                webhook_messages.c.org_id == tx.org_id,
+                webhook_messages.c.endpoint_id == endpoint_id,
+                webhook_messages.c.id == message_id,
+            )
+        )
+    ).first()
+    return _message(row) if row else None
+
+
+async def requeue(tx: Tx, message_id: str, now: datetime) -> None:
+    """A manual retry: a fresh schedule, from now."""
+    await tx.conn.execute(
+        webhook_messages.update()
+        .where(webhook_messages.c.org_id == tx.org_id, webhook_messages.c.id == message_id)
+        .values(status="PENDING", attempts=0, next_attempt_at=now)
+    )
+
+
+async def list_messages(
+    tx: Tx, endpoint_id: str, after: str | None, limit: int
+) -> Page[MessageRecord]:
+    query = sa.select(webhook_messages).where(
+        webhook_messages.c.org_id == tx.org_id, webhook_messages.c.endpoint_id == endpoint_id
+    )
+    page = await fetch_page(
+        tx.conn, query, webhook_messages.c.id, after=after, limit=limit, descending=True
+    )
+    return Page([_message(r) for r in page.items], page.last_key)
+
+
+async def delete_endpoint_messages(tx: Tx, endpoint_id: str) -> None:
+    await tx.conn.execute(
+        webhook_messages.delete().where(
+            webhook_messages.c.org_id == tx.org_id, webhook_messages.c.endpoint_id == endpoint_id
+        )
+    )
