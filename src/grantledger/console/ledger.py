@@ -11,6 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from grantledger.api.schemas.alerts import IncidentOut
 from grantledger.api.schemas.catalog import EventSchemaOut, FeatureListItem, PlanOut
 from grantledger.api.schemas.credits import (
     CreditBalanceResponse,
@@ -20,11 +21,21 @@ from grantledger.api.schemas.credits import (
 )
 from grantledger.api.schemas.entitlements import FeatureCreditEntryOut, ScheduleOut
 from grantledger.api.schemas.parties import AccountOut
+from grantledger.api.schemas.webhooks import DeliveryOut, EndpointOut
 from grantledger.api.wire import dump
 from grantledger.domain.entitlements import EntrySource
 from grantledger.domain.errors import NotFound
 from grantledger.domain.holds import HoldStatus
-from grantledger.service import catalog, credits, entitlements, grants, holds, parties
+from grantledger.service import (
+    alerts,
+    catalog,
+    credits,
+    entitlements,
+    grants,
+    holds,
+    parties,
+    webhooks,
+)
 from grantledger.service import schedules as schedules_service
 from grantledger.service.context import Tenant
 from grantledger.service.credits import GrantRequest
@@ -176,3 +187,27 @@ async def credit_header(t: Tenant, credit_id: str) -> Wire:
 
 def entry_wire(record: EntryRecord, now: datetime) -> Wire:
     return dump(FeatureCreditEntryOut.of(record, now))
+
+
+# --- alerts and webhooks ----------------------------------------------------------------------
+
+
+async def incidents(t: Tenant, after: str | None, limit: int) -> tuple[list[Wire], str | None]:
+    page = await alerts.list_incidents(t, after, limit, alert_id=None, status=None)
+    return [dump(IncidentOut.of(r)) for r in page.items], page.last_key
+
+
+async def endpoints(t: Tenant, after: str | None, limit: int) -> tuple[list[Wire], str | None]:
+    page = await webhooks.list_endpoints(t, after, limit)
+    return [dump(EndpointOut.of(r)) for r in page.items], page.last_key
+
+
+async def deliveries(
+    t: Tenant, endpoint_id: str, after: str | None, limit: int
+) -> tuple[list[Wire], str | None]:
+    page = await webhooks.deliveries(t, endpoint_id, after, limit)
+    return [dump(DeliveryOut.of(m)) for m in page.items], page.last_key
+
+
+async def retry_delivery(t: Tenant, endpoint_id: str, message_id: str) -> Wire:
+    return dump(DeliveryOut.of(await webhooks.retry(t, endpoint_id, message_id)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
@@ -230,6 +231,72 @@ async def catalog_page(request: Request) -> Response:
     return await _answer(request, work, signed_in=True)
 
 
+@router.get("/alerts")
+async def alerts_page(request: Request) -> Response:
+    async def work(session: Session | None) -> Response:
+        assert session is not None
+        t = _tenant(request, session)
+        size = reads.CREDITS_PAGE
+        endpoint_id = _cursor(request, "endpoint")
+        deliveries = (
+            await ledger.deliveries(
+                t, _id(endpoint_id, "endpoint"), _cursor(request, "after"), size
+            )
+            if endpoint_id
+            else None
+        )
+        return page(
+            "alerts.html",
+            session=session,
+            incidents=await ledger.incidents(t, _cursor(request, "incidents"), size),
+            endpoints=await ledger.endpoints(t, _cursor(request, "endpoints"), size),
+            endpoint_id=endpoint_id,
+            deliveries=deliveries,
+            notice="Delivery queued again." if request.query_params.get("done") else None,
+        )
+
+    return await _answer(request, work, signed_in=True)
+
+
+@router.post("/alerts/retry")
+async def retry_delivery(request: Request) -> Response:
+    """Send a webhook message again (confirmed first), as `POST …/deliveries/{id}/retry`."""
+
+    async def work(session: Session | None) -> Response:
+        signed, form = await guard.guarded_form(request, session)
+        t = _tenant(request, signed)
+        endpoint_id = _id(form.get("endpointId", ""), "endpoint")
+        message_id = _id(form.get("messageId", ""), "message")
+        back = f"/console/alerts?{urlencode({'endpoint': endpoint_id})}"
+        if form.get("confirm") != "yes":
+            plan = actions.Plan(
+                title=f"Send message {message_id} to endpoint {endpoint_id} again",
+                lines=[
+                    ("endpointId", endpoint_id),
+                    ("messageId", message_id),
+                    ("effect", "delivered again from the first attempt of the schedule"),
+                ],
+                fields={"endpointId": endpoint_id, "messageId": message_id},
+                target=message_id,
+                run=lambda: ledger.retry_delivery(t, endpoint_id, message_id),
+            )
+            return page(
+                "confirm.html",
+                session=signed,
+                plan=plan,
+                post_url="/console/alerts/retry",
+                back_url=back,
+                back_label="Alerts & webhooks",
+            )
+        await ledger.retry_delivery(t, endpoint_id, message_id)
+        detail = {"endpointId": endpoint_id, "messageId": message_id}
+        with contextlib.suppress(LedgerError):
+            await reads.record_action(t, signed.actor, "retry-delivery", "", message_id, detail)
+        return _see_other(back + "&done=retry")
+
+    return await _answer(request, work, signed_in=True)
+
+
 # --- actions ----------------------------------------------------------------------------------
 
 
@@ -248,9 +315,9 @@ async def act(request: Request, account_id: str, name: str) -> Response:
                 "confirm.html",
                 session=signed,
                 plan=plan,
-                action=name,
-                account_id=account_id,
-                url=account_url(account_id),
+                post_url=f"{account_url(account_id)}/actions/{name}",
+                back_url=account_url(account_id),
+                back_label=account_id,
             )
         result = await plan.run()
         detail = {k: v for k, v in plan.fields.items() if k != "idempotencyKey"}
