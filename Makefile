@@ -7,7 +7,7 @@ TEST_STAMP := $(VENV)/.test-installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test unit lint bench clean
+.PHONY: run test unit lint bench clean chromium screenshot
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ run: $(RUN_STAMP)
 	GRANTLEDGER_WEBHOOK_ALLOW_PRIVATE=1 GRANTLEDGER_BOOTSTRAP_KEY=$$(cat data/dev-api-key) $(BIN)/grantledger serve --host $(HOST) --port $(PORT)
 
 # Lint, type-check, then the whole suite on SQLite and PostgreSQL.
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) chromium
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src/grantledger
 	$(BIN)/python -m pytest --cov --cov-report=term
@@ -38,6 +38,26 @@ test: $(TEST_STAMP)
 # server, no database.
 unit: $(TEST_STAMP)
 	$(BIN)/python -m pytest tests/unit -q
+
+# The browser tests of the console drive Debian's own Chromium and its driver (never a
+# downloaded browser). Installed once, as root with apt-get; elsewhere the tests say why they
+# skip (and fail instead when CI=true).
+chromium:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then \
+		true; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium and chromium-driver for the browser tests"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+		|| { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; } \
+		|| { echo "chromium: apt-get install failed"; [ "$$CI" != true ] || exit 1; }; \
+	else \
+		echo "chromium: not installed and apt-get needs root; the browser tests will be skipped"; \
+	fi
+
+# Refresh docs/console.png, the screenshot of an account page taken by the browser tests.
+screenshot: $(TEST_STAMP) chromium
+	GRANTLEDGER_SCREENSHOT=docs/console.png $(BIN)/python -m pytest tests/browser -q -k "round_trip and sqlite"
 
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/entitled.py --modes spread,hot,sqlite-spread,sqlite-hot

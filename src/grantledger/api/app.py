@@ -19,6 +19,7 @@ from grantledger.api.routers import catalog, credits, entitlements, health, hold
 from grantledger.api.webhook_wiring import ROUTERS, webhooks_running
 from grantledger.clock import Clock, clock_from_env
 from grantledger.config import Settings
+from grantledger.console import routes as console
 from grantledger.logs import configure as configure_logs
 from grantledger.service import sweeper, tenants
 from grantledger.service.context import Context
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.include_router(module.router)
     for extra in ROUTERS:
         app.include_router(extra)
+    console.install(app)
     # Outermost last: the request id and the access log cover the door's 401s and 429s too.
     app.add_middleware(Authenticate, ctx=ctx, limits=settings.limits, router=app.router)
     app.add_middleware(RequestContext, router=app.router)

@@ -18,9 +18,10 @@ from grantledger.domain.errors import LedgerError
 from grantledger.service import tenants
 from grantledger.service.context import Context
 
-# Operator endpoints and the API's own description answer without a key.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"})
-PUBLIC_PREFIXES = ("/docs/",)
+# Operator endpoints and the API's own description answer without a key; the console has a
+# door of its own (a session cookie, see console/guard.py).
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/console"})
+PUBLIC_PREFIXES = ("/docs/", "/console/")
 
 
 class Unauthorized(LedgerError):

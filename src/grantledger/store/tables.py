@@ -317,6 +317,8 @@ events = sa.Table(
     sa.Column("payload", sa.JSON(), nullable=False),
     sa.Column("received_at", UTCDateTime(), nullable=False),
     sa.Index("ix_events_event_id", "org_id", "event_id"),
+    # The console pages an account's events newest first (migration 0007).
+    sa.Index("ix_console_events_account", "org_id", "account_id", "id"),
 )
 
 draws = sa.Table(
@@ -447,4 +449,33 @@ auto_topups = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(["org_id", "account_id"], ["accounts.org_id", "accounts.id"]),
+)
+
+# --- the admin console (migration 0007) --------------------------------------------------------
+
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    # SHA-256 of the cookie's random token: a copy of this table signs no one in.
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("org_id", sa.String(50), sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+console_actions = sa.Table(
+    "console_actions",
+    metadata,
+    sa.Column("id", sa.String(50), primary_key=True),
+    sa.Column("org_id", sa.String(50), sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("account_id", sa.String(50), nullable=False),
+    sa.Column("target", sa.String(255), nullable=False),
+    sa.Column("detail", sa.JSON(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_console_actions_account", "org_id", "account_id", "id"),
 )
