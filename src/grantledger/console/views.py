@@ -18,7 +18,8 @@ from grantledger.domain.money import canonical
 from grantledger.service import console as reads
 from grantledger.service.console import CREDITS_PAGE
 from grantledger.service.context import Tenant
-from grantledger.store.console_reads import ActionRow, EventRow, LedgerRow, OpenHold
+from grantledger.store.console_reads import ActionRow, EventRow, OpenHold
+from grantledger.store.credit_transactions import TransactionRecord
 from grantledger.store.credits import CreditRecord
 from grantledger.store.paging import Page
 
@@ -125,12 +126,12 @@ class AccountPage:
     chart: svg.ChartSvg
     months: list[Month]
     credits: list[Split]
-    credit_transactions: dict[str, list[LedgerRow]]
+    credit_transactions: dict[str, list[TransactionRecord]]
     credits_offset: int
     credits_next: int | None
     credit_count: int
     holds: Page[OpenHold]
-    ledger: Page[LedgerRow]
+    ledger: Page[TransactionRecord]
     events: Page[EventRow]
     actions: Page[ActionRow]
     features: list[tuple[str, Wire]]

@@ -20,10 +20,9 @@ from grantledger.store.console_reads import (
     AccountItem,
     ActionRow,
     EventRow,
-    LedgerRow,
     OpenHold,
 )
-from grantledger.store.credit_transactions import transactions_of
+from grantledger.store.credit_transactions import TransactionRecord, transactions_of
 from grantledger.store.credits import CreditRecord
 from grantledger.store.entitlements.entries import EntryRecord, account_entries
 from grantledger.store.holds import hold_events_of
@@ -63,9 +62,9 @@ class AccountSnapshot:
     credits: list[CreditRecord]  # every credit, in burn-down order
     events: dict[str, list[LedgerEvent]]  # what `asOf` replays, per credit
     moves: list[Move]
-    latest: dict[str, list[LedgerRow]]  # the newest transactions of the credits on the page
+    latest: dict[str, list[TransactionRecord]]  # the newest transactions of the credits on the page
     holds: Page[OpenHold]
-    ledger: Page[LedgerRow]
+    ledger: Page[TransactionRecord]
     event_log: Page[EventRow]
     actions: Page[ActionRow]
     feature_ids: list[str]
@@ -137,11 +136,10 @@ async def feature_rows(
     return await tenant.run(work)
 
 
-async def credit_ledger(tenant: Tenant, credit_id: str, after: str | None) -> Page[LedgerRow]:
-    async def work(tx: Tx) -> Page[LedgerRow]:
-        return await reads.transactions(tx, credit_id=credit_id, after=after)
-
-    return await tenant.run(work)
+async def credit_ledger(
+    tenant: Tenant, credit_id: str, after: str | None
+) -> Page[TransactionRecord]:
+    return await tenant.run(lambda tx: reads.transactions(tx, credit_id=credit_id, after=after))
 
 
 async def record_action(

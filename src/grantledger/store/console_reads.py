@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from grantledger.domain.credits import Credit, CreditStatus
+from grantledger.store.credit_transactions import TransactionRecord, transaction_of
 from grantledger.store.paging import Page, fetch_page
 from grantledger.store.tables import (
     accounts,
@@ -101,20 +102,9 @@ async def active_credits(tx: Tx, account_ids: Sequence[str]) -> dict[str, list[C
     return found
 
 
-@dataclass(frozen=True)
-class LedgerRow:
-    id: str
-    credit_id: str
-    type: str
-    amount: Decimal
-    invoice_id: str | None
-    entity_id: str | None
-    at: datetime
-
-
 async def transactions(
     tx: Tx, *, account_id: str | None = None, credit_id: str | None = None, after: str | None
-) -> Page[LedgerRow]:
+) -> Page[TransactionRecord]:
     """Credit transactions of an account (or of one credit), newest first."""
     query = sa.select(credit_transactions).where(credit_transactions.c.org_id == tx.org_id)
     if credit_id is not None:
@@ -127,28 +117,14 @@ async def transactions(
     page = await fetch_page(
         tx.conn, query, credit_transactions.c.id, after=after, limit=PAGE, descending=True
     )
-    return Page(
-        [
-            LedgerRow(
-                r.id,
-                r.credit_id,
-                r.transaction_type,
-                r.amount,
-                r.invoice_id,
-                r.entity_id,
-                r.created_at,
-            )
-            for r in page.items
-        ],
-        page.last_key,
-    )
+    return Page([transaction_of(r) for r in page.items], page.last_key)
 
 
 async def latest_transactions(
     tx: Tx, credit_ids: Sequence[str], per_credit: int = 5
-) -> dict[str, list[LedgerRow]]:
+) -> dict[str, list[TransactionRecord]]:
     """The newest few transactions of each credit, in one query however long each ledger is."""
-    found: dict[str, list[LedgerRow]] = {c: [] for c in credit_ids}
+    found: dict[str, list[TransactionRecord]] = {c: [] for c in credit_ids}
     if not credit_ids:
         return found
     t = credit_transactions
@@ -166,17 +142,7 @@ async def latest_transactions(
         .order_by(ranked.c.credit_id, ranked.c.id.desc())
     )
     for r in rows:
-        found[r.credit_id].append(
-            LedgerRow(
-                r.id,
-                r.credit_id,
-                r.transaction_type,
-                r.amount,
-                r.invoice_id,
-                r.entity_id,
-                r.created_at,
-            )
-        )
+        found[r.credit_id].append(transaction_of(r))
     return found
 
 

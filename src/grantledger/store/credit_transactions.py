@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -22,6 +23,19 @@ class TransactionRecord:
     invoice_id: str | None
     entity_id: str | None
     created_at: datetime
+
+
+def transaction_of(row: Any) -> TransactionRecord:
+    """The record of a `credit_transactions` row (or of a query selecting all its columns)."""
+    return TransactionRecord(
+        id=row.id,
+        credit_id=row.credit_id,
+        transaction_type=row.transaction_type,
+        amount=row.amount,
+        invoice_id=row.invoice_id,
+        entity_id=row.entity_id,
+        created_at=row.created_at,
+    )
 
 
 async def insert_transactions(tx: Tx, records: Sequence[TransactionRecord]) -> None:
@@ -62,18 +76,7 @@ async def transactions_of(tx: Tx, credit_ids: Sequence[str]) -> list[Transaction
             credit_transactions.c.id,
         )
     )
-    return [
-        TransactionRecord(
-            id=r.id,
-            credit_id=r.credit_id,
-            transaction_type=r.transaction_type,
-            amount=r.amount,
-            invoice_id=r.invoice_id,
-            entity_id=r.entity_id,
-            created_at=r.created_at,
-        )
-        for r in rows
-    ]
+    return [transaction_of(r) for r in rows]
 
 
 _NOT_DEBITS = ("EXPIRED", "VOIDED")
@@ -92,18 +95,7 @@ async def expiries_and_voids_of(tx: Tx, credit_ids: Sequence[str]) -> list[Trans
         )
         .order_by(credit_transactions.c.created_at, credit_transactions.c.id)
     )
-    return [
-        TransactionRecord(
-            id=r.id,
-            credit_id=r.credit_id,
-            transaction_type=r.transaction_type,
-            amount=r.amount,
-            invoice_id=r.invoice_id,
-            entity_id=r.entity_id,
-            created_at=r.created_at,
-        )
-        for r in rows
-    ]
+    return [transaction_of(r) for r in rows]
 
 
 @dataclass(frozen=True)
