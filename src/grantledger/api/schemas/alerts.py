@@ -10,7 +10,7 @@ from pydantic import Field, StrictStr
 from grantledger.api.schemas.common import Int32
 from grantledger.api.wire import RequestModel, ResponseModel
 from grantledger.domain import alerts as rules
-from grantledger.domain.alerts import AlertStatus, Template
+from grantledger.domain.alerts import AlertStatus, IncidentStatus, Template
 from grantledger.service.alerts import AlertChange, AlertInput, condition_of
 from grantledger.store.alerts import AlertRecord, IncidentRecord
 
@@ -68,7 +68,7 @@ class AlertOut(ResponseModel):
     id: str
     version: int
     description: str | None = None
-    status: str
+    status: Status
     validity: int | None = None
     alert_template_id: str
     interval: int
@@ -85,7 +85,7 @@ class AlertOut(ResponseModel):
             id=r.id,
             version=r.version,
             description=r.description,
-            status=r.status,
+            status=AlertStatus(r.status).value,
             validity=r.validity,
             alert_template_id=r.template_id,
             interval=r.interval,
@@ -141,7 +141,7 @@ class IncidentOut(ResponseModel):
     alert_template_id: str
     valid_until: datetime | None = None
     report_data: dict[str, dict[str, Any]]
-    status: str
+    status: Literal["OPEN", "RESOLVED", "CLOSED"]
     last_checked_at: datetime
     created_at: datetime
     updated_at: datetime
@@ -155,7 +155,7 @@ class IncidentOut(ResponseModel):
             alert_template_id=r.template_id,
             valid_until=r.valid_until,
             report_data=r.report_data,
-            status=r.status,
+            status=IncidentStatus(r.status).value,
             last_checked_at=r.last_checked_at,
             created_at=r.created_at,
             updated_at=r.updated_at,
