@@ -44,7 +44,7 @@ class BacklogProbe:
             self._running.add(task)
             task.add_done_callback(_settled(self._running))
         done, _ = await asyncio.wait({task}, timeout=BACKLOG_WAIT)
-        if task not in done or task.exception() is not None:
+        if task not in done or task.cancelled() or task.exception() is not None:
             return None
         return task.result()
 
