@@ -45,6 +45,8 @@ class World:
     feature: str
     plan: str
     entry: str
+    alert: str
+    endpoint: str
     names: dict[str, str]
 
     def snapshot(self) -> dict[str, Any]:
@@ -64,6 +66,11 @@ class World:
             "entries": feature_entries(c, a, f),
             "credits_of_feature": feature_credits(c, a, f),
             "values": c.get(f"/accounts/{a}/entitlements").json(),
+            "alerts": list(iter_pages(c, "/alerts")),
+            "incidents": list(iter_pages(c, "/incidents")),
+            "endpoints": list(iter_pages(c, "/webhook_endpoints")),
+            "deliveries": list(iter_pages(c, f"/webhook_endpoints/{self.endpoint}/deliveries")),
+            "auto_topup": c.get(f"/accounts/{a}/auto_topup").json(),
         }
 
 
@@ -78,14 +85,25 @@ def world(server: Server) -> Iterator[World]:
         plan = new_plan(api, [{"featureId": feature, "creditsPerCycle": 10}], cycle="WEEKLY")
         assign_plan(api, account, plan, "2026-06-01")
         entry = grant_entry(api, account, feature, 5)["id"]
+        # Never sent (the worker is off in the tests): its deliveries show what was announced.
+        endpoint = ok_json(
+            api.post("/webhook_endpoints", json={"url": "http://127.0.0.1:9/hook"}), 201
+        )["id"]
+        alert = ok_json(
+            api.post("/alerts", json=_alert(entityDetails={"account": {"id": account}}))
+        )
+        topup = {"thresholdAmount": 0, "topupAmount": 10, "maxPerMonth": 1}
+        ok_json(api.put(f"/accounts/{account}/auto_topup", json=topup))
         names = {
             "account": account,
             "schema": schema,
             "feature": feature,
             "plan": plan,
             "entry": quote(entry, safe=""),
+            "alert": alert["id"],
+            "endpoint": endpoint,
         }
-        yield World(api, account, schema, feature, plan, entry, names)
+        yield World(api, account, schema, feature, plan, entry, alert["id"], endpoint, names)
     server.set_clock(None)
 
 
@@ -93,7 +111,7 @@ def world(server: Server) -> Iterator[World]:
 class Case:
     name: str
     method: str
-    path: str  # {account} {feature} {plan} {entry} {schema} are filled in
+    path: str  # {account} {feature} {plan} {entry} {schema} {alert} {endpoint} are filled in
     expect: tuple[str, ...]  # the message must contain each (case-insensitive)
     body: Any = None  # a JSON value, or bytes sent verbatim
 
@@ -128,6 +146,170 @@ def _event(**over: Any) -> dict[str, Any]:
 
 def _hold(**over: Any) -> dict[str, Any]:
     return {"invoiceId": "inv-new", "lines": [{"entityId": "e", "amount": 1}], **over}
+
+
+def _alert(**over: Any) -> dict[str, Any]:
+    body = {
+        "alertTemplateId": "credit_balance_below",
+        "interval": 60,
+        "status": "ACTIVE",
+        "parameters": {"threshold": {"amount": "1"}},
+    }
+    return {**body, **over}
+
+
+def _topup(**over: Any) -> dict[str, Any]:
+    return {"thresholdAmount": 5, "topupAmount": 50, "maxPerMonth": 3, **over}
+
+
+def _owner(value: Any) -> dict[str, Any]:
+    return _alert(ownerDetails={"team": {"k": value}})
+
+
+def _notify_cases() -> list[Case]:
+    """Alerts, webhook endpoints and auto top-up: their maps, lists, texts and numbers."""
+    alerts, endpoints = ("POST", "/alerts"), ("POST", "/webhook_endpoints")
+    patch_alert, patch_endpoint = (
+        ("PATCH", "/alerts/{alert}"),
+        ("PATCH", "/webhook_endpoints/{endpoint}"),
+    )
+    topup = ("PUT", "/accounts/{account}/auto_topup")
+    many = {f"n{i}": {"id": "x"} for i in range(11)}
+    hook = "http://127.0.0.1:9/"
+    return [
+        Case("11 entityDetails", *alerts, ("entityDetails", "10"), _alert(entityDetails=many)),
+        Case("11 parameters", *alerts, ("parameters", "10"), _alert(parameters=many)),
+        Case("11 ownerDetails", *alerts, ("ownerDetails", "10"), _alert(ownerDetails=many)),
+        Case(
+            "21 keys in an ownerDetails entry",
+            *alerts,
+            ("ownerDetails.team", "20"),
+            _alert(ownerDetails={"team": {f"k{i}": "v" for i in range(21)}}),
+        ),
+        Case(
+            "ownerDetails key over 255",
+            *alerts,
+            ("ownerDetails", "255"),
+            _alert(ownerDetails={"t" * 256: {"k": "v"}}),
+        ),
+        Case(
+            "ownerDetails text over 1000",
+            *alerts,
+            ("ownerDetails.team.k", "1000"),
+            _owner("v" * 1001),
+        ),
+        Case(
+            "ownerDetails nested deeper",
+            *alerts,
+            ("ownerDetails.team.k", "one level"),
+            _owner({"deeper": [1] * 100}),
+        ),
+        Case(
+            "ownerDetails fraction",
+            *alerts,
+            ("ownerDetails.team.k", "whole"),
+            json.dumps(_owner("FRACTION")).replace('"FRACTION"', "1.5").encode(),
+        ),
+        Case(
+            "ownerDetails 19 digits", *alerts, ("ownerDetails.team.k", "18 digits"), _owner(10**18)
+        ),
+        Case(
+            "ownerDetails 1E+999999",
+            *alerts,
+            ("ownerDetails.team.k", "18 digits"),
+            json.dumps(_owner("HUGE")).replace('"HUGE"', "1E+999999").encode(),
+        ),
+        Case(
+            "window days 1E+999999",
+            *alerts,
+            ("window",),
+            json.dumps(
+                {
+                    **_alert(alertTemplateId="credit_expiring"),
+                    "parameters": {"window": {"days": "HUGE"}},
+                }
+            )
+            .replace('"HUGE"', "1E+999999")
+            .encode(),
+        ),
+        Case(
+            "parameters text over 1000",
+            *alerts,
+            ("parameters.threshold.amount", "1000"),
+            _alert(parameters={"threshold": {"amount": "1" * 1001}}),
+        ),
+        Case(
+            "alert description over 255",
+            *alerts,
+            ("description", "255"),
+            _alert(description="d" * 256),
+        ),
+        Case(
+            "alertTemplateId over 50",
+            *alerts,
+            ("alertTemplateId", "50"),
+            _alert(alertTemplateId="t" * 51),
+        ),
+        Case("alert interval over 32 bits", *alerts, ("interval",), _alert(interval=2**31)),
+        Case("11 parameters in a change", *patch_alert, ("parameters", "10"), {"parameters": many}),
+        Case(
+            "alert description over 255 in a change",
+            *patch_alert,
+            ("description", "255"),
+            {"description": "d" * 256},
+        ),
+        Case(
+            "21 eventTypes",
+            *endpoints,
+            ("eventTypes", "20"),
+            {"url": hook, "eventTypes": ["credit.granted"] * 21},
+        ),
+        Case(
+            "eventType over 50",
+            *endpoints,
+            ("eventTypes[0]", "50"),
+            {"url": hook, "eventTypes": ["e" * 51]},
+        ),
+        Case("url over 2048", *endpoints, ("url", "2048"), {"url": hook + "p" * 2048}),
+        Case(
+            "endpoint description over 255",
+            *endpoints,
+            ("description", "255"),
+            {"url": hook, "description": "d" * 256},
+        ),
+        Case(
+            "21 eventTypes in a change",
+            *patch_endpoint,
+            ("eventTypes", "20"),
+            {"eventTypes": ["credit.granted"] * 21},
+        ),
+        Case(
+            "url over 2048 in a change",
+            *patch_endpoint,
+            ("url", "2048"),
+            {"url": hook + "p" * 2048},
+        ),
+        Case("maxPerMonth over 1000", *topup, ("maxPerMonth", "1000"), _topup(maxPerMonth=1001)),
+        Case(
+            "effectiveDays over 36500",
+            *topup,
+            ("effectiveDays", "36500"),
+            _topup(effectiveDays=36501),
+        ),
+        Case("top-up priority over 32 bits", *topup, ("priority",), _topup(priority=2**31)),
+        Case(
+            "thresholdAmount of 19 integer digits",
+            *topup,
+            ("thresholdAmount", "18 integer digits"),
+            _topup(thresholdAmount=10**18),
+        ),
+        Case(
+            "topupAmount 1E+999999",
+            *topup,
+            ("topupAmount", "18 integer digits"),
+            json.dumps(_topup(topupAmount="HUGE")).replace('"HUGE"', "1E+999999").encode(),
+        ),
+    ]
 
 
 def _shape_cases() -> list[Case]:
@@ -411,7 +593,7 @@ def _calendar_cases() -> list[Case]:
     ]
 
 
-CASES = _shape_cases() + _collection_cases() + _id_cases() + _calendar_cases()
+CASES = _shape_cases() + _collection_cases() + _id_cases() + _calendar_cases() + _notify_cases()
 
 
 def _fill(value: Any, names: dict[str, str]) -> Any:

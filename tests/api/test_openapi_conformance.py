@@ -63,8 +63,12 @@ def test_generated_requests_get_documented_answers(server: Server, known: Known)
     schema = schemathesis.openapi.from_url(server.base_url + "/openapi.json", timeout=30)
     failures: list[str] = []
     count = 0
+    documented: set[str] = set()
+    tried: set[str] = set()
     for result in schema.get_all_operations():
         operation = result.ok()
+        operation_name = f"{operation.method.upper()} {operation.path}"
+        documented.add(operation_name)
 
         cases = st.one_of(
             operation.as_strategy(), operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)
@@ -81,10 +85,11 @@ def test_generated_requests_get_documented_answers(server: Server, known: Known)
         def run(case: Any, aim: bool) -> None:
             nonlocal count
             if aim and case.path_parameters:
-                for name in case.path_parameters:
-                    if name in known.ids:
-                        case.path_parameters[name] = known.ids[name]
+                for parameter in case.path_parameters:
+                    if parameter in known.ids:
+                        case.path_parameters[parameter] = known.ids[parameter]
             count += 1
+            tried.add(f"{case.operation.method.upper()} {case.operation.path}")
             case.call_and_validate(
                 base_url=server.base_url, headers=known.headers, checks=CHECKS, timeout=30
             )
@@ -94,6 +99,7 @@ def test_generated_requests_get_documented_answers(server: Server, known: Known)
         except Exception as error:  # every operation is tried; all failures are reported
             failures.append(f"{operation.method.upper()} {operation.path}: {error}"[:2000])
     assert not failures, "\n\n".join(failures)
+    assert tried == documented  # every operation, the alerts and webhooks ones included
     assert count >= EXAMPLES * 40
 
 
@@ -177,6 +183,7 @@ def _walk(server: Server, api: httpx.Client, check: Any) -> dict[str, str]:
     call("POST", one + "/release", 200, account_id=account, invoice_id="inv-2")
     call("GET", one, 200, account_id=account, invoice_id="inv-3")
     call("GET", holds, 200, account_id=account)
+    notify_ids = _walk_notify(call, account, grant)
 
     schema_name = new_schema(api) if check is None else f"usage_{tag}"
     if check is not None:
@@ -349,6 +356,78 @@ def _walk(server: Server, api: httpx.Client, check: Any) -> dict[str, str]:
         "plan_id": plan,
         "purchase_id": purchase,
         "entry_id": entry,
+        **notify_ids,
+    }
+
+
+def _walk_notify(call: Any, account: str, grant: dict[str, Any]) -> dict[str, str]:
+    """Alert templates, alerts, incidents, webhook endpoints and their deliveries, auto top-up.
+    What it leaves behind exists (an endpoint, a setting) so generated requests aimed at these
+    ids reach the success path too."""
+    call("GET", "/alert_templates", 200)
+    template = "credit_balance_below"
+    call("GET", "/alert_templates/{template_id}", 200, template_id=template)
+    # The worker is off in the tests and private addresses are allowed (tests/servers.py), so
+    # nothing is ever sent to this URL; its messages stay PENDING.
+    hook = {"url": "http://127.0.0.1:9/hook", "description": "walk"}
+    endpoint = call("POST", "/webhook_endpoints", 201, {**hook, "eventTypes": ["credit.granted"]})
+    assert endpoint["secret"]
+    gone = call("POST", "/webhook_endpoints", 201, hook)["id"]
+    endpoint_id = endpoint["id"]
+    one = "/webhook_endpoints/{endpoint_id}"
+    call("GET", "/webhook_endpoints", 200)
+    call("GET", one, 200, endpoint_id=endpoint_id)
+    call("PATCH", one, 200, {"description": "changed", "status": "ACTIVE"}, endpoint_id=endpoint_id)
+    call("POST", one + "/rotate_secret", 200, endpoint_id=endpoint_id)
+    call("POST", "/credits", 200, {"creditRequests": [{**grant, "priority": 3}]})
+    deliveries = call("GET", one + "/deliveries", 200, endpoint_id=endpoint_id)["data"]
+    message = deliveries[0]["id"]
+    retried = call(
+        "POST",
+        one + "/deliveries/{message_id}/retry",
+        200,
+        endpoint_id=endpoint_id,
+        message_id=message,
+    )
+    assert retried["status"] == "PENDING"
+    call("DELETE", one, 200, endpoint_id=gone)
+
+    alert = call(
+        "POST",
+        "/alerts",
+        200,
+        {
+            "alertTemplateId": template,
+            "interval": 60,
+            "status": "ACTIVE",
+            "validity": 1440,
+            "description": "walk",
+            "entityDetails": {"account": {"id": account}},
+            "ownerDetails": {"team": {"id": "ops"}},
+            # Far above the balance: the incident opens at once.
+            "parameters": {"threshold": {"amount": "1000000"}},
+        },
+    )["id"]
+    call("GET", "/alerts", 200)
+    call("GET", "/alerts/{alert_id}", 200, alert_id=alert)
+    call("PATCH", "/alerts/{alert_id}", 200, {"description": "changed"}, alert_id=alert)
+    incidents = call("GET", "/incidents", 200)["data"]
+    incident = next(i["id"] for i in incidents if i["alertId"] == alert)
+    call("GET", "/incidents/{incident_id}", 200, incident_id=incident)
+    call("PUT", "/incidents/{incident_id}/status", 200, {"status": "CLOSED"}, incident_id=incident)
+
+    topup = "/accounts/{account_id}/auto_topup"
+    setting = {"thresholdAmount": 0, "topupAmount": 10, "maxPerMonth": 2, "effectiveDays": 30}
+    call("PUT", topup, 200, setting, account_id=account)
+    call("GET", topup, 200, account_id=account)
+    call("DELETE", topup, 200, account_id=account)
+    call("PUT", topup, 200, setting, account_id=account)
+    return {
+        "template_id": template,
+        "endpoint_id": endpoint_id,
+        "message_id": message,
+        "alert_id": alert,
+        "incident_id": incident,
     }
 
 
@@ -398,3 +477,15 @@ def test_the_document_states_errors_security_enums_and_integer_page_sizes(server
         p for p in doc["paths"]["/credits"]["get"]["parameters"] if p["name"] == "status"
     )
     assert credits_status["schema"]["enum"] == ["ACTIVE", "CONSUMED", "EXPIRED", "VOIDED"]
+    incidents_status = next(
+        p for p in doc["paths"]["/incidents"]["get"]["parameters"] if p["name"] == "status"
+    )
+    assert incidents_status["schema"]["enum"] == ["OPEN", "RESOLVED", "CLOSED"]
+    assert schemas["IncidentOut"]["properties"]["status"]["enum"] == ["OPEN", "RESOLVED", "CLOSED"]
+    assert schemas["AlertOut"]["properties"]["status"]["enum"] == ["ACTIVE", "INACTIVE"]
+    assert schemas["EndpointOut"]["properties"]["status"]["enum"] == ["ACTIVE", "INACTIVE"]
+    assert schemas["DeliveryOut"]["properties"]["status"]["enum"] == [
+        "PENDING",
+        "DELIVERED",
+        "FAILED",
+    ]

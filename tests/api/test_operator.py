@@ -8,6 +8,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,9 @@ import pytest
 
 from tests.api.guarded import serving
 from tests.conftest import database_url_for
+from tests.helpers import credit_request, new_account, ok_json
+from tests.notify_servers import assert_verified, fresh_database, notify_server
+from tests.receiver import Receiver
 from tests.servers import Server, run_cli
 
 
@@ -168,3 +172,73 @@ def test_a_port_in_use_is_one_line_before_migrating(tmp_path: Path) -> None:
         done = run_cli(f"sqlite:///{database}", "serve", "--port", str(port))
     assert f"127.0.0.1:{port}" in _one_line_exit_2(done)
     assert not database.exists()
+
+
+def _scrape(server: Server) -> str:
+    r = httpx.get(server.base_url + "/metrics", timeout=30)
+    assert r.status_code == 200
+    return r.text
+
+
+def test_grants_are_counted_once_and_a_due_message_shows_its_lag(server: Server) -> None:
+    """The shared server delivers nothing (its worker is off), so a message stays due."""
+    server.set_clock(None)
+    with server.client() as api:
+        account = new_account(api)
+        ok_json(api.post("/webhook_endpoints", json={"url": "http://127.0.0.1:9/"}), 201)
+        before = _scrape(server)
+        pair = [credit_request(account, 5), credit_request(account, 7, idempotencyKey="k")]
+        ok_json(api.post("/credits", json={"creditRequests": pair}))
+        ok_json(api.post("/credits", json={"creditRequests": pair[1:]}))  # a replay
+        time.sleep(1.2)
+        after = _scrape(server)
+    granted = "grantledger_credits_granted_total"
+    assert _sample(after, granted) - _sample(before, granted) == 2
+    assert _sample(after, "grantledger_outbox_read_success") == 1
+    assert _sample(after, "grantledger_outbox_oldest_due_seconds") >= 1
+    assert "grantledger_outbox_failed_messages" in after
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def delivering(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    directory = tmp_path_factory.mktemp(f"delivering-{request.param}")
+    for url in fresh_database(request.param, directory):
+        server = notify_server(url, directory, GRANTLEDGER_WEBHOOK_RETRY_SECONDS="1")
+        try:
+            yield server
+        finally:
+            server.stop()
+            assert_verified(url)
+
+
+def test_deliveries_are_counted_by_outcome_and_failures_are_seen(delivering: Server) -> None:
+    assert _sample(_scrape(delivering), "grantledger_outbox_failed_messages") == 0
+    good, bad = Receiver(), Receiver(answer=lambda _n: 500)
+    try:
+        with delivering.client() as api:
+            account = new_account(api)
+            for receiver in (good, bad):
+                endpoint = {"url": receiver.url, "eventTypes": ["credit.granted"]}
+                ok_json(api.post("/webhook_endpoints", json=endpoint), 201)
+            ok_json(api.post("/credits", json={"creditRequests": [credit_request(account, 5)]}))
+        deadline = time.monotonic() + 30
+        while True:
+            text = _scrape(delivering)
+            if _sample(text, "grantledger_outbox_failed_messages") >= 1:
+                break
+            assert time.monotonic() < deadline, text
+            time.sleep(0.3)
+        deliveries = "grantledger_webhook_deliveries_total"
+        assert _sample(text, deliveries, outcome="delivered") == 1
+        # One attempt, one retry a second later, then no attempt left.
+        assert _sample(text, deliveries, outcome="retrying") == 1
+        assert _sample(text, deliveries, outcome="failed") == 1
+        assert _sample(text, "grantledger_outbox_failed_messages") == 1
+        assert _sample(text, "grantledger_outbox_oldest_due_seconds") == 0
+        assert _sample(text, "grantledger_outbox_read_success") == 1
+        assert len(bad.snapshot()) == 2 and len(good.delivered()) == 1
+    finally:
+        good.close()
+        bad.close()

@@ -20,7 +20,7 @@ API_STORE_ALLOWED = {
     "grantledger.store.migrate": {"schema_is_current"},
     "grantledger.store.alerts": {"AlertRecord", "IncidentRecord"},
     "grantledger.store.webhooks": {"EndpointRecord"},
-    "grantledger.store.outbox": {"MessageRecord"},
+    "grantledger.store.outbox": {"BacklogRecord", "MessageRecord"},
     "grantledger.store.auto_topups": {"TopupRecord"},
 }
 

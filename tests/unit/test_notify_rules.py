@@ -86,9 +86,14 @@ def test_conditions_parse_or_say_what_to_fix() -> None:
         ("credit_balance_below", {"account": {"id": 5}}, {"threshold": {"amount": 1}}, "account"),
         ("credit_expiring", None, {"window": {"days": 400}}, "window"),
         ("credit_expiring", None, {"window": 7}, "window"),
+        # Refused at once: int() of this Decimal would hold the server for half a minute.
+        ("credit_expiring", None, {"window": {"days": Decimal("1E+999999")}}, "window"),
+        ("credit_expiring", None, {"window": {"days": Decimal("7.5")}}, "window"),
     ]:
         with pytest.raises(InvalidInput, match=word):
             rules.parse_condition(template, details, params)
+    whole = rules.parse_condition("credit_expiring", None, {"window": {"days": Decimal("7.0")}})
+    assert whole.window_days == 7 and type(whole.window_days) is int
 
 
 def test_the_retry_schedule_then_none() -> None:

@@ -12,7 +12,12 @@ from grantledger import __version__
 from grantledger.api import docs, errors, openapi
 from grantledger.api.auth import Authenticate
 from grantledger.api.jsonio import WireJSONResponse
-from grantledger.api.observability import SWEEP_SUCCESS, DatabaseMetrics, RequestContext
+from grantledger.api.observability import (
+    SWEEP_SUCCESS,
+    DatabaseMetrics,
+    RequestContext,
+    ServiceCounters,
+)
 from grantledger.api.paging import PageTokens
 from grantledger.api.paths import CollapseSlashes
 from grantledger.api.routers import catalog, credits, entitlements, health, holds, parties
@@ -21,7 +26,7 @@ from grantledger.clock import Clock, clock_from_env
 from grantledger.config import Settings
 from grantledger.console import routes as console
 from grantledger.logs import configure as configure_logs
-from grantledger.service import sweeper, tenants
+from grantledger.service import counters, sweeper, tenants
 from grantledger.service.context import Context
 from grantledger.store.database import Database
 
@@ -31,6 +36,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     configure_logs(settings.log_level)
     ctx = Context(Database(settings.database_url, settings.database), clock or clock_from_env())
     ctx.db.watch(DatabaseMetrics())
+    counters.install(ServiceCounters())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -55,6 +55,16 @@ SWEEP_SUCCESS = Gauge(
     "Unix time of the newest sweep that finished without error (alert on its age)",
     multiprocess_mode="max",
 )
+CREDITS_GRANTED = Counter(
+    "grantledger_credits_granted_total",
+    "Credits created by POST /credits once their transaction committed (replays not counted)",
+)
+DELIVERIES = Counter(
+    "grantledger_webhook_deliveries_total",
+    "Webhook delivery attempts by outcome: delivered (2xx), retrying (another attempt is "
+    "scheduled), failed (no attempt left, or the endpoint is disabled or gone)",
+    ["outcome"],
+)
 _GATE_DECISIONS = {200: "accepted", 403: "refused", 409: "duplicate"}
 
 
@@ -80,6 +90,16 @@ class DatabaseMetrics:
 
     def checkin(self) -> None:
         POOL_IN_USE.dec()
+
+
+class ServiceCounters:
+    """What the use cases count (`service.counters`), as Prometheus counters."""
+
+    def credits_granted(self, count: int) -> None:
+        CREDITS_GRANTED.inc(count)
+
+    def delivery(self, outcome: str) -> None:
+        DELIVERIES.labels(outcome).inc()
 
 
 class RequestContext:

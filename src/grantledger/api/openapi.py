@@ -43,6 +43,7 @@ _QUERY_ENUMS = {
     ("/credits", "status"): ["ACTIVE", "CONSUMED", "EXPIRED", "VOIDED"],
     # Togai's statuses; grantledger's schemas are only ever ACTIVE or INACTIVE.
     ("/event_schema", "status"): ["DRAFT", "ACTIVE", "INACTIVE", "ARCHIVED"],
+    ("/incidents", "status"): ["OPEN", "RESOLVED", "CLOSED"],
 }
 _PAGE_SIZE = {"type": "integer", "minimum": 1, "maximum": 50, "default": 50}
 

@@ -181,7 +181,13 @@ def parse_threshold(parameters: Mapping[str, Any]) -> Decimal:
 def parse_window(parameters: Mapping[str, Any]) -> int:
     window = _object(parameters.get("window"), "parameters.window")
     days = window.get("days")
-    if isinstance(days, Decimal) and days == days.to_integral_value():
+    # `7.0` is 7; the range is checked before int(), which takes seconds on `1E+999999`.
+    if (
+        isinstance(days, Decimal)
+        and days.is_finite()
+        and days == days.to_integral_value()
+        and 1 <= days <= MAX_WINDOW_DAYS
+    ):
         days = int(days)
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_WINDOW_DAYS:
         raise InvalidInput(

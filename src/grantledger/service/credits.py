@@ -10,7 +10,7 @@ from decimal import Decimal
 from grantledger.domain import credits as rules
 from grantledger.domain.credits import Credit, CreditStatus, LedgerEvent, Movement
 from grantledger.domain.errors import Conflict, InvalidInput, NotFound
-from grantledger.service import notify
+from grantledger.service import counters, notify
 from grantledger.service.context import Tenant
 from grantledger.service.fingerprint import fingerprint
 from grantledger.service.replay import replayed
@@ -181,7 +181,10 @@ async def grant(tenant: Tenant, requests: Sequence[GrantRequest]) -> list[Credit
                 f"creditRequests[{i}].effectiveUntil: must not be before effectiveFrom"
             )
 
+    made = [0]  # credits the committed attempt created (replays excluded)
+
     async def work(tx: Tx) -> list[CreditRecord]:
+        made[0] = 0
         accounts: dict[str, AccountRecord] = {}
         for account_id in sorted({r.account_id for r in requests}):
             try:
@@ -207,11 +210,15 @@ async def grant(tenant: Tenant, requests: Sequence[GrantRequest]) -> list[Credit
             credited = Movement(rules.TransactionType.CREDITED, request.credit_amount)
             movements.append(transaction(tenant, record.id, credited, now))
             results.append(record)
+            made[0] += 1
         await insert_transactions(tx, movements)
         await notify.after_change(tenant, tx, *sorted(accounts))
         return results
 
-    return await tenant.run(work)
+    granted = await tenant.run(work)
+    if made[0]:
+        counters.current().credits_granted(made[0])
+    return granted
 
 
 def presented(record: CreditRecord, today: date) -> CreditRecord:

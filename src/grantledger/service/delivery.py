@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantledger.config import WebhookSettings
 from grantledger.domain.webhooks import Delivery, next_attempt, refused_address
-from grantledger.service import sealing
+from grantledger.service import counters, sealing
 from grantledger.service.context import Context
 from grantledger.service.outbox import REAL_TIME
 from grantledger.store import outbox, webhooks
@@ -76,6 +76,7 @@ class Worker:
         if endpoint is None or endpoint.status != "ACTIVE":
             # A disabled endpoint receives nothing; its owner may retry once it is enabled.
             await self._record(message, attempt, Delivery.FAILED, None, None)
+            counters.current().delivery("failed")
             return
         try:
             status_code = await self._send(message, endpoint)
@@ -83,10 +84,12 @@ class Worker:
             log.warning("webhook %s to %s failed: %r", message.id, endpoint.id, error)
         if status_code is not None and 200 <= status_code < 300:
             await self._record(message, attempt, Delivery.DELIVERED, status_code, None)
+            counters.current().delivery("delivered")
             return
         then = next_attempt(self.settings.retry_seconds, attempt, REAL_TIME.now())
         status = Delivery.PENDING if then is not None else Delivery.FAILED
         await self._record(message, attempt, status, status_code, then)
+        counters.current().delivery("retrying" if then is not None else "failed")
 
     async def _send(self, message: MessageRecord, endpoint: EndpointRecord) -> int:
         if not self.settings.allow_private:

@@ -12,9 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from grantledger.clock import SystemClock
 from grantledger.domain.webhooks import Delivery
-from grantledger.service.context import Tenant
+from grantledger.service.context import Context, Tenant
 from grantledger.store import outbox as store
 from grantledger.store import webhooks
 from grantledger.store.alerts import IncidentRecord
@@ -104,3 +106,20 @@ class Outbox:
     async def flush(self) -> None:
         await store.insert_messages(self.tx, self.messages)
         self.messages = []
+
+
+# A scrape counts FAILED messages up to this many: the cost stays bounded however many pile up.
+FAILED_CAP = 10_000
+# The backlog read gives up after this long on PostgreSQL: a scrape must not wait on a slow
+# database (SQLite reads take no lock and the due-index answers at once).
+BACKLOG_STATEMENT_MS = 500
+
+
+async def backlog(ctx: Context) -> store.BacklogRecord:
+    """The outbox's oldest due message and its FAILED count, across organizations."""
+    now = REAL_TIME.now()
+
+    async def work(conn: AsyncConnection) -> store.BacklogRecord:
+        return await store.backlog(conn, now, FAILED_CAP, BACKLOG_STATEMENT_MS)
+
+    return await ctx.db.read_snapshot(work)

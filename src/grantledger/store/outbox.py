@@ -167,3 +167,33 @@ async def delete_endpoint_messages(tx: Tx, endpoint_id: str) -> None:
             webhook_messages.c.org_id == tx.org_id, webhook_messages.c.endpoint_id == endpoint_id
         )
     )
+
+
+@dataclass(frozen=True)
+class BacklogRecord:
+    oldest_due: datetime | None  # the earliest `next_attempt_at` of a PENDING message due
+    failed: int  # FAILED messages, counted up to the cap given
+
+
+async def backlog(
+    conn: AsyncConnection, now: datetime, failed_cap: int, timeout_ms: int
+) -> BacklogRecord:
+    """What an operator alerts on, across organizations, for the cost of two index lookups:
+    the due-index gives the MIN at once, and the FAILED count stops at `failed_cap` rows.
+    On PostgreSQL each statement gives up after `timeout_ms`."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(sa.text(f"SET LOCAL statement_timeout = {int(timeout_ms)}"))
+    due = webhook_messages.c.next_attempt_at
+    oldest = (
+        await conn.execute(
+            sa.select(sa.func.min(due)).where(webhook_messages.c.status == "PENDING", due <= now)
+        )
+    ).scalar()
+    capped = (
+        sa.select(webhook_messages.c.id)
+        .where(webhook_messages.c.status == "FAILED")
+        .limit(failed_cap)
+        .subquery()
+    )
+    failed = (await conn.execute(sa.select(sa.func.count()).select_from(capped))).scalar_one()
+    return BacklogRecord(oldest, int(failed))

@@ -8,6 +8,7 @@ import time
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from grantledger.api.backlog import BacklogMetrics, BacklogProbe
 from grantledger.api.errors import error_response
 from grantledger.api.jsonio import WireJSONResponse
 from grantledger.api.observability import metrics_registry
@@ -79,5 +80,10 @@ async def readyz(request: Request) -> WireJSONResponse:
 
 
 @router.get("/metrics")
-async def metrics() -> Response:
-    return Response(generate_latest(metrics_registry()), media_type=CONTENT_TYPE_LATEST)
+async def metrics(request: Request) -> Response:
+    probe = getattr(request.app.state, "backlog", None)
+    if probe is None:
+        probe = request.app.state.backlog = BacklogProbe()
+    backlog = BacklogMetrics(await probe.read(request.app.state.ctx))
+    body = generate_latest(metrics_registry()) + generate_latest(backlog)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

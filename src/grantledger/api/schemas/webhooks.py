@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from pydantic import Field, StrictStr
 
@@ -24,6 +24,8 @@ from grantledger.store.webhooks import EndpointRecord
 Url = Annotated[StrictStr, Field(min_length=1, max_length=2048)]
 EventTypes = Annotated[list[Annotated[StrictStr, Field(max_length=50)]], Field(max_length=20)]
 Text255 = Annotated[StrictStr, Field(max_length=255)]
+EndpointStatus = Literal["ACTIVE", "INACTIVE"]
+DeliveryStatus = Literal["PENDING", "DELIVERED", "FAILED"]
 
 
 class CreateEndpointRequest(RequestModel):
@@ -39,7 +41,7 @@ class CreateEndpointRequest(RequestModel):
 class UpdateEndpointRequest(RequestModel):
     url: Url | None = None
     event_types: EventTypes | None = None
-    status: Literal["ACTIVE", "INACTIVE"] | None = None
+    status: EndpointStatus | None = None
     description: Text255 | None = None
 
     def to_change(self) -> EndpointChange:
@@ -52,7 +54,7 @@ class EndpointOut(ResponseModel):
     url: str
     description: str | None = None
     event_types: list[str] | None = None
-    status: str
+    status: EndpointStatus
     created_at: datetime
     updated_at: datetime
     secret: str | None = None  # on create and rotate_secret only
@@ -64,7 +66,8 @@ class EndpointOut(ResponseModel):
             url=r.url,
             description=r.description,
             event_types=r.event_types,
-            status=r.status,
+            # The stored text is one of these; pydantic checks it as the model is built.
+            status=cast(EndpointStatus, r.status),
             created_at=r.created_at,
             updated_at=r.updated_at,
             secret=secret,
@@ -79,7 +82,7 @@ class EndpointPage(ResponseModel):
 class DeliveryOut(ResponseModel):
     id: str
     event_type: str
-    status: str
+    status: DeliveryStatus
     attempts: int
     last_status_code: int | None = None
     last_attempt_at: datetime | None = None
@@ -91,7 +94,7 @@ class DeliveryOut(ResponseModel):
         return cls(
             id=m.id,
             event_type=m.event_type,
-            status=m.status,
+            status=cast(DeliveryStatus, m.status),
             attempts=m.attempts,
             last_status_code=m.last_status_code,
             last_attempt_at=m.last_attempt_at,
