@@ -28,9 +28,10 @@ run: $(RUN_STAMP)
 	@test -s data/dev-api-key || $(BIN)/grantledger keys create --org default > data/dev-api-key
 	GRANTLEDGER_WEBHOOK_ALLOW_PRIVATE=1 GRANTLEDGER_BOOTSTRAP_KEY=$$(cat data/dev-api-key) $(BIN)/grantledger serve --host $(HOST) --port $(PORT)
 
-# Lint, type-check, then the whole suite on SQLite and PostgreSQL.
+# Lint, check formatting, type-check, then the whole suite on SQLite and PostgreSQL.
 test: $(TEST_STAMP) chromium
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src/grantledger
 	$(BIN)/python -m pytest --cov --cov-report=term
 

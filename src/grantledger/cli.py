@@ -155,8 +155,9 @@ def serve(
         None, help="Seconds an idle connection stays open (GRANTLEDGER_IDLE_TIMEOUT, default 75)."
     ),
     rate_limit: str | None = typer.Option(
-        None, help="Requests per second per API key, '<rate>:<burst>' or 0 "
-        "(GRANTLEDGER_RATE_LIMIT, default 1000:2000)."
+        None,
+        help="Requests per second per API key, '<rate>:<burst>' or 0 "
+        "(GRANTLEDGER_RATE_LIMIT, default 1000:2000).",
     ),
 ) -> None:
     """Migrate the database, make sure an API key exists, and serve the HTTP API."""
@@ -282,9 +283,7 @@ def verify() -> None:
     """Recompute every credit and feature entry from the ledger; exit 1 naming each mismatch."""
     settings = _settings()
 
-    credits_checked, entries_checked, problems = asyncio.run(
-        _with_context(settings, verify_ledger)
-    )
+    credits_checked, entries_checked, problems = asyncio.run(_with_context(settings, verify_ledger))
     for problem in problems:
         print(problem)
     counted = f"{credits_checked} credit(s) and {entries_checked} feature entr(ies) checked"

@@ -236,9 +236,7 @@ async def _entitlements(client: Any, tag: str, acc: str, catalog: tuple[str, ...
     assert detail.id == bought.id and detail.features[0].id == tokens
     page = await _v(plans.list_account_purchases(acc))
     assert isinstance(page, gl.PurchasePaginatedResponse) and page.data[0].id == bought.id
-    assert [p.id for p in await _all(plans.iter_account_purchases(acc, page_size=1))] == [
-        bought.id
-    ]
+    assert [p.id for p in await _all(plans.iter_account_purchases(acc, page_size=1))] == [bought.id]
 
     values = await _v(ent.get_entitlements(acc))
     assert isinstance(values, gl.GetEntitlementValuesResponse)

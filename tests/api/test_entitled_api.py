@@ -199,8 +199,10 @@ def test_duplicate_event_ids_within_45_days(clock: Server, api: httpx.Client) ->
     message = error_message(
         s.send("2026-01-01T00:00:00Z", "dup-refused", tokens="1", images="0"), 409
     )
-    assert message.startswith("event id dup-refused was already received in the last 45 days; "
-                              f"it was refused: feature {s.tokens} is not covered"), message
+    assert message.startswith(
+        "event id dup-refused was already received in the last 45 days; "
+        f"it was refused: feature {s.tokens} is not covered"
+    ), message
     # A different body under the same id is still the same event.
     error_message(s.send("2026-01-01T00:00:01Z", "dup", tokens="2", images="0"), 409)
     clock.set_clock("2026-02-14T23:59:59Z")

@@ -125,9 +125,7 @@ def test_a_new_effective_from_inside_the_running_cycle_keeps_usage(
     assert entries[f"{moved}#2026-03-15$PRICE_PLAN"]["effectiveUntil"] == "2026-04-15T00:00:00Z"
 
 
-def test_a_change_from_a_later_day_carries_when_it_begins(
-    clock: Server, api: httpx.Client
-) -> None:
+def test_a_change_from_a_later_day_carries_when_it_begins(clock: Server, api: httpx.Client) -> None:
     clock.set_clock("2026-03-05T10:00:00Z")
     m = Metered(api)
     account = new_account(api)
@@ -204,8 +202,9 @@ def test_back_dating_across_many_cycles_keeps_the_running_cycle_usage(
     clock.set_clock("2026-11-20T10:00:00Z")
     m = Metered(api)
     account = new_account(api)
-    basic, pro = m.plan(100, 10), new_plan(
-        api, [{"featureId": m.feature, "creditsPerCycle": 500}], cycle="WEEKLY"
+    basic, pro = (
+        m.plan(100, 10),
+        new_plan(api, [{"featureId": m.feature, "creditsPerCycle": 500}], cycle="WEEKLY"),
     )
     old = assign_plan(api, account, basic, "2026-06-01")["id"]
     m.consume(account, "90", "2026-11-20T09:00:00Z")

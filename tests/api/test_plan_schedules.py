@@ -27,9 +27,7 @@ def test_entries_list_the_newest_cycle_first_however_they_were_created(
     assert ids == [f"{sch}#{d}${source}" for d in starts for source in ("PRICE_PLAN", "OVERAGE")]
 
 
-def test_long_back_dated_schedules_are_read_without_error(
-    clock: Server, api: httpx.Client
-) -> None:
+def test_long_back_dated_schedules_are_read_without_error(clock: Server, api: httpx.Client) -> None:
     """Two schedules of 1000+ weekly cycles each, assigned when they began and never read
     since: one read makes the latest 60 cycles of each (240 entries), not all 5000."""
     clock.set_clock("1970-01-06T12:00:00Z")

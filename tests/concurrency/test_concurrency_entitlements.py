@@ -259,8 +259,9 @@ def test_parallel_copies_of_one_event_id(fleet: list[Server], key: str, pg_url: 
     assert refused == {403: 1, 409: 59}, refused
     for r in responses[0::2]:
         if r.status_code == 409:
-            assert parse(r)["message"].endswith("dup-accepted was already received in the "
-                                                "last 45 days; it was accepted"), r.text
+            assert parse(r)["message"].endswith(
+                "dup-accepted was already received in the last 45 days; it was accepted"
+            ), r.text
     for r in responses[1::2]:
         if r.status_code == 409:
             message = parse(r)["message"]

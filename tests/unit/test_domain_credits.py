@@ -519,9 +519,7 @@ def test_balance_togai_example() -> None:
         running_balance=dec("700"),
         inapplicable_credits=dec("100"),
     )
-    assert balance(credits, date(2024, 2, 1)) == Balance(
-        dec("1100"), dec("900"), dec("800"), ZERO
-    )
+    assert balance(credits, date(2024, 2, 1)) == Balance(dec("1100"), dec("900"), dec("800"), ZERO)
 
 
 def test_balance_counts_only_active_credits_effective_now() -> None:
@@ -768,9 +766,7 @@ class CreditLedger(RuleBasedStateMachine):
         """POST credit_holds (debit=False) or credit_debits (debit=True)."""
         self.expire_due()
         before = balance(self.credits.values(), self.today)
-        consumed_before = [
-            c for c in self.credits.values() if c.status is CreditStatus.CONSUMED
-        ]
+        consumed_before = [c for c in self.credits.values() if c.status is CreditStatus.CONSUMED]
         allocations = allocate(list(self.credits.values()), lines, self.today)
         check_allocation(list(self.credits.values()), lines, self.today, allocations)
         for allocation in allocations:

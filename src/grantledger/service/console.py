@@ -78,9 +78,7 @@ async def account_snapshot(
     async def work(tx: Tx) -> AccountSnapshot:
         if await parties.get_account(tx, account_id) is None:
             raise NotFound(f"account {account_id} not found")
-        records = burn_down(
-            await credit_store.account_credits(tx, account_id), today
-        )
+        records = burn_down(await credit_store.account_credits(tx, account_id), today)
         events, moves = await _ledger_events(tx, [r.id for r in records])
         shown = records[credits_offset : credits_offset + CREDITS_PAGE]
         return AccountSnapshot(

@@ -106,8 +106,7 @@ async def _prior_by_key(tx: Tx, spec: AssignInput, digest: str) -> ScheduleRecor
         found,
         found.request_hash if found is not None else None,
         digest,
-        f"idempotencyKey {spec.idempotency_key} was already used for a different plan "
-        "assignment",
+        f"idempotencyKey {spec.idempotency_key} was already used for a different plan assignment",
     )
     if prior is None:
         return None

@@ -117,9 +117,7 @@ async def debits_around(tx: Tx, credit_id: str, at: datetime) -> DebitsAround:
         credit_transactions.c.transaction_type == "DEBITED",
     )
     later = await tx.conn.execute(
-        sa.select(credit_transactions.c.amount).where(
-            debits, credit_transactions.c.created_at > at
-        )
+        sa.select(credit_transactions.c.amount).where(debits, credit_transactions.c.created_at > at)
     )
     last = await tx.conn.execute(
         sa.select(credit_transactions.c.created_at)

@@ -163,8 +163,7 @@ class Database:
             # Every pooled connection stayed taken for the pool's whole timeout: overload, or
             # a database that stopped answering the statements holding them.
             raise Busy(
-                "the server has no free database connection; "
-                "nothing was written, retry the request"
+                "the server has no free database connection; nothing was written, retry the request"
             ) from error
         except (DBAPIError, OSError) as error:  # OSError includes TimeoutError
             raise self._unavailable(error) from error

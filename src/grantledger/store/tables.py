@@ -116,9 +116,7 @@ credit_transactions = sa.Table(
     sa.Column("entity_id", sa.String(255), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Index("ix_credit_transactions_credit", "credit_id", "created_at"),
-    sa.Index(
-        "ix_credit_transactions_kind_time", "credit_id", "transaction_type", "created_at"
-    ),
+    sa.Index("ix_credit_transactions_kind_time", "credit_id", "transaction_type", "created_at"),
 )
 
 credit_holds = sa.Table(

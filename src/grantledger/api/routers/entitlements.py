@@ -107,9 +107,7 @@ async def get_purchase(purchase_id: PathId, tenant: TenantDep) -> WireJSONRespon
     bought, granted = await grants.get_purchase(tenant, purchase_id)
     out = PurchaseOut.of(bought)
     return respond(
-        GetPurchaseOut(
-            **out.model_dump(), features=[PurchaseFeatureOut.of(g) for g in granted]
-        )
+        GetPurchaseOut(**out.model_dump(), features=[PurchaseFeatureOut.of(g) for g in granted])
     )
 
 

@@ -24,9 +24,7 @@ async def _place(
 
 
 @router.post("/accounts/{account_id}/credit_holds", response_model=HoldOut)
-async def create_hold(
-    account_id: PathId, body: HoldRequest, tenant: TenantDep
-) -> WireJSONResponse:
+async def create_hold(account_id: PathId, body: HoldRequest, tenant: TenantDep) -> WireJSONResponse:
     """Reserve what the credits can cover for an invoice, line by line, in burn-down order."""
     return await _place(body, tenant, account_id, HoldKind.HOLD)
 

@@ -95,9 +95,7 @@ async def list_deliveries(
     paging: PagingDep,
 ) -> WireJSONResponse:
     cursor = paging.cursor("deliveries", endpoint_id)
-    page = await webhooks.deliveries(
-        tenant, endpoint_id, cursor.after, paging.limit
-    )
+    page = await webhooks.deliveries(tenant, endpoint_id, cursor.after, paging.limit)
     return respond(
         DeliveryPage(
             data=[DeliveryOut.of(m) for m in page.items],
