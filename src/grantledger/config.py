@@ -123,7 +123,7 @@ def _rate(name: str, default: str, workers: int) -> Rate:
         size = float(burst) if sep else rate  # float-ok: a request count
     except ValueError:
         rate = size = -1.0
-    if not (0 < rate < float("inf") and 1 <= size < float("inf")):
+    if not (0 < rate < float("inf") and 1 <= size < float("inf")):  # float-ok: a request rate
         raise SystemExit(
             f"{name} must be '<requests per second>:<burst>' (e.g. 1000:2000) or 0 for off, "
             f"not {raw!r}"

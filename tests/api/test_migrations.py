@@ -1,4 +1,4 @@
-"""The migrations build exactly the schema `store/tables.py` declares, on both databases: a
+"""The migrations build exactly the schema `store/tables/` declares, on both databases: a
 table, column, type, nullability, index, unique or foreign key added to one and not the other
 fails here, instead of surfacing as a query that works on a fresh test database only."""
 

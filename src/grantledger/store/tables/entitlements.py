@@ -1,0 +1,195 @@
+"""Event schemas, features, plans, schedules, purchases, feature entries, events and draws."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from grantledger.store.tables.base import metadata
+from grantledger.store.types import Money, UTCDateTime
+
+event_schemas = sa.Table(
+    "event_schemas",
+    metadata,
+    sa.Column("org_id", sa.String(50), sa.ForeignKey("organizations.id"), primary_key=True),
+    sa.Column("name", sa.String(50), primary_key=True),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("description", sa.String(255), nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("attributes", sa.JSON(), nullable=False),
+    sa.Column("dimensions", sa.JSON(), nullable=False),
+    sa.Column("extra", sa.JSON(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+features = sa.Table(
+    "features",
+    metadata,
+    sa.Column("org_id", sa.String(50), sa.ForeignKey("organizations.id"), primary_key=True),
+    sa.Column("id", sa.String(50), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("billable_name", sa.String(255), nullable=True),
+    sa.Column("value_type", sa.String(20), nullable=False),
+    sa.Column("allowed_values", sa.JSON(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+feature_schemas = sa.Table(
+    "feature_schemas",
+    metadata,
+    sa.Column("org_id", sa.String(50), primary_key=True),
+    sa.Column("feature_id", sa.String(50), primary_key=True),
+    sa.Column("schema_name", sa.String(50), primary_key=True),
+    sa.Column("attribute_name", sa.String(50), nullable=False),
+    sa.Column("position", sa.Integer(), nullable=False),
+    sa.Index("ix_feature_schemas_schema", "org_id", "schema_name"),
+)
+
+entitlement_plans = sa.Table(
+    "entitlement_plans",
+    metadata,
+    sa.Column("org_id", sa.String(50), sa.ForeignKey("organizations.id"), primary_key=True),
+    sa.Column("id", sa.String(50), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("type", sa.String(20), nullable=False),
+    sa.Column("cycle", sa.String(20), nullable=False),
+    sa.Column("features", sa.JSON(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("id", sa.String(50), primary_key=True),
+    sa.Column("org_id", sa.String(50), nullable=False),
+    sa.Column("account_id", sa.String(50), nullable=False),
+    sa.Column("plan_id", sa.String(50), nullable=False),
+    sa.Column("effective_from", sa.Date(), nullable=False),
+    sa.Column("effective_until", sa.Date(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("idempotency_key", sa.String(255), nullable=True),
+    sa.Column("request_hash", sa.String(64), nullable=True),
+    # Ids of the schedules whose running cycle's usage carries into this one's (plan change).
+    sa.Column("replaces", sa.JSON(), nullable=True),
+    sa.ForeignKeyConstraint(["org_id", "account_id"], ["accounts.org_id", "accounts.id"]),
+    sa.Index("ix_schedules_account", "org_id", "account_id"),
+    sa.UniqueConstraint("org_id", "idempotency_key", name="uq_schedules_idempotency_key"),
+)
+
+purchases = sa.Table(
+    "purchases",
+    metadata,
+    sa.Column("id", sa.String(50), primary_key=True),
+    sa.Column("org_id", sa.String(50), nullable=False),
+    sa.Column("account_id", sa.String(50), nullable=False),
+    sa.Column("plan_id", sa.String(50), nullable=False),
+    sa.Column("rate_card_quantities", sa.JSON(), nullable=False),
+    sa.Column("idempotency_key", sa.String(255), nullable=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("effective_from", sa.Date(), nullable=True),
+    sa.Column("effective_until", sa.Date(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("quantity", sa.Integer(), nullable=True),
+    sa.Column("type", sa.String(20), nullable=True),
+    sa.Column("expiry_date", UTCDateTime(), nullable=True),
+    # Togai fields stored and echoed without meaning here (overrides, wallet top-up details),
+    # as canonical JSON text so their numbers keep every digit.
+    sa.Column("options", sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(["org_id", "account_id"], ["accounts.org_id", "accounts.id"]),
+    sa.UniqueConstraint("org_id", "idempotency_key", name="uq_purchases_idempotency_key"),
+)
+
+feature_entries = sa.Table(
+    "feature_entries",
+    metadata,
+    sa.Column("org_id", sa.String(50), primary_key=True),
+    sa.Column("account_id", sa.String(50), primary_key=True),
+    sa.Column("feature_id", sa.String(50), primary_key=True),
+    sa.Column("id", sa.String(50), primary_key=True),
+    # Time-ordered key for "newest first" pages.
+    sa.Column("row_key", sa.String(50), nullable=False, unique=True),
+    sa.Column("source", sa.String(20), nullable=False),
+    sa.Column("effective_from", UTCDateTime(), nullable=False),
+    sa.Column("effective_until", UTCDateTime(), nullable=True),
+    sa.Column("granted", Money(), nullable=False),
+    sa.Column("used", Money(), nullable=False),  # cache of carried + Σ draws; verified
+    # Usage carried from the cycle a plan change cut short (part of `used`, with no draw).
+    sa.Column("carried", Money(), nullable=True),
+    sa.Column("voided_at", UTCDateTime(), nullable=True),
+    sa.Column("idempotency_key", sa.String(255), nullable=True),
+    sa.Column("request_hash", sa.String(64), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("org_id", "idempotency_key", name="uq_feature_entries_idempotency_key"),
+    sa.Index("ix_feature_entries_window", "org_id", "account_id", "feature_id", "effective_until"),
+)
+
+feature_entry_changes = sa.Table(
+    "feature_entry_changes",
+    metadata,
+    sa.Column("id", sa.String(50), primary_key=True),
+    sa.Column("org_id", sa.String(50), nullable=False),
+    sa.Column("account_id", sa.String(50), nullable=False),
+    sa.Column("feature_id", sa.String(50), nullable=False),
+    sa.Column("entry_id", sa.String(50), nullable=False),
+    sa.Column("change", sa.String(20), nullable=False),  # PATCH, VOID or CLOSE (plan change)
+    sa.Column("before", sa.JSON(), nullable=False),
+    sa.Column("after", sa.JSON(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_feature_entry_changes_entry", "org_id", "account_id", "feature_id"),
+)
+
+entitlement_values = sa.Table(
+    "entitlement_values",
+    metadata,
+    sa.Column("org_id", sa.String(50), primary_key=True),
+    sa.Column("account_id", sa.String(50), primary_key=True),
+    sa.Column("feature_id", sa.String(50), primary_key=True),
+    sa.Column("value", sa.String(255), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+event_ids = sa.Table(
+    "event_ids",
+    metadata,
+    sa.Column("org_id", sa.String(50), primary_key=True),
+    sa.Column("event_id", sa.String(512), primary_key=True),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.String(50), primary_key=True),
+    sa.Column("org_id", sa.String(50), nullable=False),
+    sa.Column("event_id", sa.String(512), nullable=False),
+    sa.Column("account_id", sa.String(512), nullable=False),
+    sa.Column("schema_name", sa.String(50), nullable=False),
+    sa.Column("timestamp", UTCDateTime(), nullable=False),
+    sa.Column("accepted", sa.Boolean(), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=True),
+    sa.Column("payload", sa.JSON(), nullable=False),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_events_event_id", "org_id", "event_id"),
+    # The console pages an account's events newest first (migration 0007).
+    sa.Index("ix_console_events_account", "org_id", "account_id", "id"),
+)
+
+draws = sa.Table(
+    "draws",
+    metadata,
+    sa.Column("event_pk", sa.String(50), sa.ForeignKey("events.id"), primary_key=True),
+    sa.Column("seq", sa.Integer(), primary_key=True),
+    sa.Column("org_id", sa.String(50), nullable=False),
+    sa.Column("account_id", sa.String(50), nullable=False),
+    sa.Column("feature_id", sa.String(50), nullable=False),
+    sa.Column("entry_id", sa.String(50), nullable=False),
+    sa.Column("amount", Money(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_draws_entry", "org_id", "account_id", "feature_id", "entry_id"),
+    sa.Index("ix_draws_feature_time", "org_id", "account_id", "feature_id", "created_at"),
+)
+
+# --- alerts, webhooks, auto top-up (notifications) -------------------------------------------
