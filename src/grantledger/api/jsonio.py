@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from grantledger.domain.money import canonical, round_fraction
+from grantledger.domain.passthrough import JsonObject
 
 
 def _refuse_constant(name: str) -> Any:
@@ -58,7 +59,7 @@ class BadBody(HTTPException):
         super().__init__(400, message)
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _unique_keys(pairs: list[tuple[str, Any]]) -> JsonObject:
     # Last-wins would let `{"creditAmount": 1, "creditAmount": 1000000}` mean one thing to a
     # proxy or log reader and another to the ledger: a duplicate is refused, not resolved.
     obj = dict(pairs)

@@ -7,12 +7,11 @@ generated once per process and then corrected here, so it cannot drift from the 
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from grantledger.api.auth import PUBLIC_PATHS
+from grantledger.domain.passthrough import JsonObject
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _RETRY_AFTER = {
@@ -48,7 +47,7 @@ _QUERY_ENUMS = {
 _PAGE_SIZE = {"type": "integer", "minimum": 1, "maximum": 50, "default": 50}
 
 
-def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[int]:
+def _statuses(path: str, method: str, operation: JsonObject) -> list[int]:
     statuses = [400, 401, 408, 429, 431, 500, 503]
     has_body = "requestBody" in operation
     if has_body:
@@ -62,8 +61,8 @@ def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[int]:
     return sorted(statuses)
 
 
-def _error_response(status: int) -> dict[str, Any]:
-    response: dict[str, Any] = {
+def _error_response(status: int) -> JsonObject:
+    response: JsonObject = {
         "description": _WHY[status],
         "content": {"application/json": {"schema": _ERROR}},
     }
@@ -72,7 +71,7 @@ def _error_response(status: int) -> dict[str, Any]:
     return response
 
 
-def _query_parameter(path: str, parameter: dict[str, Any]) -> None:
+def _query_parameter(path: str, parameter: JsonObject) -> None:
     name = parameter["name"]
     if name == "pageSize":
         # Parsed leniently (Togai's client sends `10.0`), documented as what it means.
@@ -81,7 +80,7 @@ def _query_parameter(path: str, parameter: dict[str, Any]) -> None:
         parameter["schema"] = {"type": "string", "enum": _QUERY_ENUMS[path, name]}
 
 
-def _public(path: str, operation: dict[str, Any]) -> None:
+def _public(path: str, operation: JsonObject) -> None:
     operation["security"] = []
     if path == "/readyz":
         operation["responses"]["503"] = _error_response(503)
@@ -89,7 +88,7 @@ def _public(path: str, operation: dict[str, Any]) -> None:
         operation["responses"]["200"]["content"] = {"text/plain": {"schema": {"type": "string"}}}
 
 
-def describe(app: FastAPI) -> dict[str, Any]:
+def describe(app: FastAPI) -> JsonObject:
     document = get_openapi(
         title=app.title,
         version=app.version,
@@ -129,7 +128,7 @@ def describe(app: FastAPI) -> dict[str, Any]:
 
 
 def install(app: FastAPI) -> None:
-    def openapi() -> dict[str, Any]:
+    def openapi() -> JsonObject:
         if app.openapi_schema is None:
             app.openapi_schema = describe(app)
         return app.openapi_schema

@@ -12,6 +12,7 @@ from pydantic.alias_generators import to_camel
 
 from grantledger.domain.errors import InvalidInput
 from grantledger.domain.money import to_amount
+from grantledger.domain.passthrough import JsonObject
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -99,6 +100,6 @@ class ResponseModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
-def dump(model: BaseModel) -> dict[str, Any]:
+def dump(model: BaseModel) -> JsonObject:
     """The wire dict of a response model: camelCase, optional fields omitted when empty."""
     return model.model_dump(by_alias=True, exclude_none=True)

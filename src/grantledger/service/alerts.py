@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 from grantledger.domain import alerts as rules
 from grantledger.domain.alerts import AlertStatus, Condition, IncidentStatus
 from grantledger.domain.errors import Conflict, InvalidInput, NotFound
+from grantledger.domain.passthrough import JsonObject
 from grantledger.service import notify
 from grantledger.service.context import Tenant
 from grantledger.store import alerts as store
@@ -25,9 +25,9 @@ class AlertInput:
     status: AlertStatus
     validity: int | None = None
     description: str | None = None
-    entity_details: dict[str, Any] | None = None
-    owner_details: dict[str, Any] | None = None
-    parameters: dict[str, Any] | None = None
+    entity_details: JsonObject | None = None
+    owner_details: JsonObject | None = None
+    parameters: JsonObject | None = None
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class AlertChange:
     status: AlertStatus | None = None
     interval: int | None = None
     validity: int | None = None
-    parameters: dict[str, Any] | None = None
+    parameters: JsonObject | None = None
 
 
 def condition_of(record: AlertRecord) -> Condition:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from grantledger.domain.entitlements import Cycle, PlanType, ValueType, check_value
 from grantledger.domain.errors import Conflict, InvalidInput, NotFound
+from grantledger.domain.passthrough import JsonObject
 from grantledger.domain.plans import PlanFeature, check_plan_features
 from grantledger.service.context import Tenant
 from grantledger.store.entitlements import event_schemas, features, plans
@@ -22,9 +22,9 @@ from grantledger.store.tx import Tx
 class EventSchemaInput:
     name: str
     description: str | None
-    attributes: list[dict[str, Any]]  # Togai's attribute objects, stored and returned as sent
-    dimensions: list[dict[str, Any]]
-    enrichments: dict[str, Any] | None
+    attributes: list[JsonObject]  # Togai's attribute objects, stored and returned as sent
+    dimensions: list[JsonObject]
+    enrichments: JsonObject | None
     filter_fields: list[str] | None
     event_id_template: str | None
 

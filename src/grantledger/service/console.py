@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 
 from grantledger.domain import credits as rules
 from grantledger.domain.credits import CreditStatus, LedgerEvent
 from grantledger.domain.errors import NotFound
+from grantledger.domain.passthrough import JsonObject
 from grantledger.service.context import Tenant
 from grantledger.store import console_reads as reads
 from grantledger.store import credits as credit_store
@@ -71,7 +71,7 @@ class AccountSnapshot:
 
 
 async def account_snapshot(
-    tenant: Tenant, account_id: str, cursors: dict[str, Any], credits_offset: int
+    tenant: Tenant, account_id: str, cursors: JsonObject, credits_offset: int
 ) -> AccountSnapshot:
     today = tenant.now().date()
 
@@ -141,7 +141,7 @@ async def credit_ledger(
 
 
 async def record_action(
-    tenant: Tenant, actor: str, action: str, account_id: str, target: str, detail: dict[str, Any]
+    tenant: Tenant, actor: str, action: str, account_id: str, target: str, detail: JsonObject
 ) -> None:
     """Log who did what through the console (the action itself is the API's use case)."""
     now = tenant.now()

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from grantledger.domain.errors import InvalidInput
 from grantledger.domain.money import ZERO, check_precision, round_fraction
+from grantledger.domain.passthrough import JsonObject
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class EventInput:
     timestamp: datetime
     account_id: str
     attributes: Sequence[tuple[str, str]]  # (name, numeric text), as sent
-    payload: dict[str, Any]
+    payload: JsonObject
 
 
 def named_attributes(attributes: Sequence[tuple[str, str]]) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, PlainValidator, StrictStr, WithJsonSchema
 
@@ -13,6 +13,7 @@ from grantledger.api.wire import RequestModel, ResponseModel
 from grantledger.domain import alerts as rules
 from grantledger.domain.alerts import AlertStatus, IncidentStatus, Template
 from grantledger.domain.money import MAX_INTEGER_DIGITS
+from grantledger.domain.passthrough import JsonObject
 from grantledger.service.alerts import AlertChange, AlertInput, condition_of
 from grantledger.store.alerts import AlertRecord, IncidentRecord
 
@@ -131,9 +132,9 @@ class AlertOut(ResponseModel):
     validity: int | None = None
     alert_template_id: str
     interval: int
-    entity_details: dict[str, dict[str, Any]]
-    owner_details: dict[str, dict[str, Any]] | None = None
-    parameters: dict[str, dict[str, Any]]
+    entity_details: dict[str, JsonObject]
+    owner_details: dict[str, JsonObject] | None = None
+    parameters: dict[str, JsonObject]
     created_at: datetime
     updated_at: datetime
 
@@ -199,7 +200,7 @@ class IncidentOut(ResponseModel):
     alert_version: int
     alert_template_id: str
     valid_until: datetime | None = None
-    report_data: dict[str, dict[str, Any]]
+    report_data: dict[str, JsonObject]
     status: Literal["OPEN", "RESOLVED", "CLOSED"]
     last_checked_at: datetime
     created_at: datetime

@@ -9,6 +9,7 @@ from pydantic import Field, StrictInt, StrictStr
 
 from grantledger.api.schemas.common import MAX_ITEMS, Id50, NewId, Short, Text
 from grantledger.api.wire import Amount, NonNegativeAmount, RequestModel, ResponseModel
+from grantledger.domain.passthrough import JsonObject
 from grantledger.service.catalog import EventSchemaInput
 from grantledger.store.entitlements.event_schemas import EventSchemaRecord
 from grantledger.store.entitlements.features import FeatureRecord
@@ -86,8 +87,8 @@ class EventSchemaOut(ResponseModel):
     version: int
     description: str | None = None
     status: Literal["ACTIVE", "INACTIVE"]
-    attributes: list[dict[str, Any]]
-    dimensions: list[dict[str, Any]]
+    attributes: list[JsonObject]
+    dimensions: list[JsonObject]
     enrichments: Any | None = None
     filter_fields: list[str] | None = None
     feature_details: FeatureDetailsOut | None = None

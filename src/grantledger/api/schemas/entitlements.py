@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, StrictInt, StrictStr
 
@@ -22,6 +22,7 @@ from grantledger.api.wire import (
     dump,
 )
 from grantledger.domain.entitlements import FAR_FUTURE
+from grantledger.domain.passthrough import JsonObject
 from grantledger.service.grants import PurchasedFeature
 from grantledger.store.entitlements.entries import EntryRecord
 from grantledger.store.entitlements.purchases import PurchaseRecord
@@ -65,7 +66,7 @@ class SchedulePage(ResponseModel):
 
 PurchaseType = Literal["ENTITLEMENT_GRANT", "ASSOCIATION", "WALLET_TOPUP", "PREPAID"]
 # Togai's override objects, kept as sent: this product gives them no meaning (docs/api.md).
-Override = Annotated[dict[str, Any], Field(max_length=20)]
+Override = Annotated[JsonObject, Field(max_length=20)]
 
 
 class WalletTopupDetails(RequestModel):
@@ -91,7 +92,7 @@ class CreatePurchaseRequest(RequestModel):
     def options(self) -> str | None:
         """The fields stored and echoed only, as canonical JSON text (sorted keys, exact
         numbers), so a replay with the keys in another order is the same request."""
-        kept: dict[str, Any] = {}
+        kept: JsonObject = {}
         if self.purchase_plan_override is not None:
             kept["purchasePlanOverride"] = self.purchase_plan_override
         if self.association_override is not None:
@@ -112,9 +113,9 @@ class PurchaseOut(ResponseModel):
     quantity: int | None = None
     rate_card_quantities: dict[str, Amount] | None = None
     idempotency_key: str | None = None
-    purchase_plan_override: dict[str, Any] | None = None
-    association_override: dict[str, Any] | None = None
-    wallet_topup_details: dict[str, Any] | None = None
+    purchase_plan_override: JsonObject | None = None
+    association_override: JsonObject | None = None
+    wallet_topup_details: JsonObject | None = None
     effective_from: date | None = None
     effective_until: date | None = None
     expiry_date: datetime | None = None
@@ -184,7 +185,7 @@ class PurchaseListItem(ResponseModel):
     rate_card_quantities: dict[str, Amount] | None = None
     status: str
     idempotency_key: str | None = None
-    wallet_topup_details: dict[str, Any] | None = None
+    wallet_topup_details: JsonObject | None = None
     created_at: datetime
     updated_at: datetime
     type: str

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Literal, cast
 
 from pydantic import Field, StrictStr, model_validator
 
@@ -20,6 +20,7 @@ from grantledger.api.schemas.common import (
     Text,
 )
 from grantledger.api.wire import RequestModel, ResponseModel, WireDateTime
+from grantledger.domain.passthrough import JsonObject
 from grantledger.service.parties import AccountChanges, NewAccount, NewCustomer
 from grantledger.store.parties import AccountRecord, CustomerRecord
 
@@ -143,10 +144,10 @@ class AccountOut(ResponseModel):
     invoice_currency: str
     aliases: list[AliasOut] | None = None
     net_term_days: int | None = None
-    address: dict[str, Any] | None = None
+    address: JsonObject | None = None
     primary_email: str | None = None
-    billing_information: dict[str, Any] | None = None
-    settings: list[dict[str, Any]] | None = None
+    billing_information: JsonObject | None = None
+    settings: list[JsonObject] | None = None
     metadata: dict[str, str] | None = None
     tags: list[str] | None = None
     created_at: datetime | None = None
@@ -204,7 +205,7 @@ class CreateCustomerRequest(RequestModel):
         )
 
 
-def billing_address(address: dict[str, Any]) -> str:
+def billing_address(address: JsonObject) -> str:
     parts = ("line1", "line2", "city", "state", "postalCode", "country")
     return ", ".join(str(address[p]) for p in parts if address.get(p))[:1000]
 
@@ -215,9 +216,9 @@ class CustomerOut(ResponseModel):
     name: str
     primary_email: str
     billing_address: str
-    address: dict[str, Any]
+    address: JsonObject
     status: str
-    settings: list[dict[str, Any]] | None = None
+    settings: list[JsonObject] | None = None
     created_at: datetime
     updated_at: datetime
 
