@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import NoReturn, TypeVar
 
 import typer
-import uvicorn
 from rich.console import Console
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from grantledger.api.serving import GuardedHttpToolsProtocol
+from grantledger.api.workers import serve as workers_serve
 from grantledger.clock import clock_from_env
 from grantledger.config import Settings
 from grantledger.logs import uvicorn_config
@@ -193,12 +193,12 @@ def serve(
     # Set before any worker imports prometheus_client, so each writes its own files here.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_directory()
     limits = settings.limits
-    uvicorn.run(
-        "grantledger.api.app:factory",
+    workers_serve(
+        workers,
+        app="grantledger.api.app:factory",
         factory=True,
         host=host,
         port=port,
-        workers=workers,
         http=GuardedHttpToolsProtocol,
         log_config=uvicorn_config(settings.log_level),
         log_level=settings.log_level,
