@@ -25,6 +25,14 @@ def error_response(
     return WireJSONResponse({"message": message}, status_code=status, headers=headers)
 
 
+def ledger_error_response(exc: LedgerError) -> WireJSONResponse:
+    """A domain or store error as the caller gets it: its status and message, and when to
+    retry if it says."""
+    retry = exc.retry_after_seconds
+    headers = {"Retry-After": str(retry)} if retry is not None else None
+    return error_response(exc.status, exc.message, headers)
+
+
 def internal_error(method: str, path: str, request_id: str) -> WireJSONResponse:
     """Log the current exception with its trace; the caller gets only the request id."""
     log.exception(
@@ -79,9 +87,7 @@ def describe_validation(errors: Sequence[Any]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(LedgerError)
     async def ledger_error(_: Request, exc: LedgerError) -> WireJSONResponse:
-        retry = exc.retry_after_seconds
-        headers = {"Retry-After": str(retry)} if retry is not None else None
-        return error_response(exc.status, exc.message, headers)
+        return ledger_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> WireJSONResponse:
