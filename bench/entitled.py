@@ -333,7 +333,9 @@ def free_port() -> int:
 class ServerProcess:
     """`grantledger serve` exactly as a user starts it, on loopback."""
 
-    def __init__(self, url: str, workers: int, key: str, log_path: Path) -> None:
+    def __init__(
+        self, url: str, workers: int, key: str, log_path: Path, clock_file: Path | None = None
+    ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -342,6 +344,8 @@ class ServerProcess:
             for key_, value in os.environ.items()
             if key_ != "GRANTLEDGER_CLOCK_FILE"  # a file clock would add a read per `now()`
         }
+        if clock_file is not None:  # set-up only (bench/reads.py travels back to assign a plan)
+            env["GRANTLEDGER_CLOCK_FILE"] = str(clock_file)
         # The rate limit is off: the benchmark is one key driving the server as hard as it can.
         env |= {
             "GRANTLEDGER_DATABASE_URL": url,

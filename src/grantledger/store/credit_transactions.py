@@ -116,13 +116,23 @@ async def debits_around(tx: Tx, credit_id: str, at: datetime) -> DebitsAround:
         credit_transactions.c.credit_id == credit_id,
         credit_transactions.c.transaction_type == "DEBITED",
     )
-    later = await tx.conn.execute(
-        sa.select(credit_transactions.c.amount).where(debits, credit_transactions.c.created_at > at)
-    )
     last = await tx.conn.execute(
         sa.select(credit_transactions.c.created_at)
         .where(debits, credit_transactions.c.created_at <= at)
         .order_by(credit_transactions.c.created_at.desc())
         .limit(1)
     )
-    return DebitsAround(sum((r.amount for r in later), Decimal(0)), last.scalar())
+    later = sa.select(credit_transactions.c.amount).where(
+        debits, credit_transactions.c.created_at > at
+    )
+    if tx.conn.dialect.name == "postgresql":
+        # Summed by the server (numeric is exact there): one row crosses the wire, not every
+        # debit since `at`. SQLite stores amounts as text, so they are summed here.
+        total = await tx.conn.execute(
+            sa.select(sa.func.sum(credit_transactions.c.amount)).where(
+                debits, credit_transactions.c.created_at > at
+            )
+        )
+        return DebitsAround(total.scalar() or Decimal(0), last.scalar())
+    rows = await tx.conn.execute(later)
+    return DebitsAround(sum((r.amount for r in rows), Decimal(0)), last.scalar())

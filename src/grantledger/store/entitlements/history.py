@@ -107,14 +107,21 @@ async def draws_after(tx: Tx, account_id: str, feature_id: str, at: datetime) ->
     `used` at `at` is today's minus these: an `asOf` read costs the draws since `at`, not every
     draw the feature ever had (`ix_draws_feature_time`).
     """
-    rows = await tx.conn.execute(
-        sa.select(draws.c.entry_id, draws.c.amount).where(
-            draws.c.org_id == tx.org_id,
-            draws.c.account_id == account_id,
-            draws.c.feature_id == feature_id,
-            draws.c.created_at > at,
-        )
+    where = (
+        draws.c.org_id == tx.org_id,
+        draws.c.account_id == account_id,
+        draws.c.feature_id == feature_id,
+        draws.c.created_at > at,
     )
+    if tx.conn.dialect.name == "postgresql":
+        # Summed by the server (numeric is exact there): one row per entry crosses the wire
+        # instead of every draw since `at`.
+        total = sa.func.sum(draws.c.amount).label("amount")
+        summed = await tx.conn.execute(
+            sa.select(draws.c.entry_id, total).where(*where).group_by(draws.c.entry_id)
+        )
+        return {r.entry_id: r.amount for r in summed}
+    rows = await tx.conn.execute(sa.select(draws.c.entry_id, draws.c.amount).where(*where))
     since: dict[str, Decimal] = {}
     for r in rows:
         since[r.entry_id] = since.get(r.entry_id, Decimal(0)) + r.amount
