@@ -27,6 +27,8 @@ from grantledger.store.tables import (
 )
 from grantledger.store.tx import Tx
 
+_TEXT_ARRAY = postgresql.ARRAY(sa.String())
+
 
 @dataclass(frozen=True)
 class AlertRecord:
@@ -108,6 +110,32 @@ async def active_alerts(tx: Tx, account_id: str, template_ids: Sequence[str]) ->
         sa.or_(alerts.c.account_id.is_(None), alerts.c.account_id == account_id),
     )
     return [_alert(r) for r in (await tx.conn.execute(query.order_by(alerts.c.id))).all()]
+
+
+async def active_alerts_of(
+    tx: Tx, account_ids: Sequence[str], template_ids: Sequence[str]
+) -> list[AlertRecord]:
+    """The ACTIVE alerts of these templates that watch any of these accounts (or every
+    account), in id order: `active_alerts` of many accounts in one read. On PostgreSQL the
+    text is fixed (arrays, not IN lists), so it is prepared once whatever the accounts."""
+    condition = sa.or_(
+        alerts.c.account_id.is_(None),
+        alerts.c.account_id == sa.any_(sa.bindparam("account_ids", type_=_TEXT_ARRAY))
+        if tx.conn.dialect.name == "postgresql"
+        else alerts.c.account_id.in_(sa.bindparam("account_ids", expanding=True)),
+    )
+    query = (
+        sa.select(alerts)
+        .where(
+            alerts.c.org_id == sa.bindparam("org_id"),
+            alerts.c.status == "ACTIVE",
+            alerts.c.template_id.in_(template_ids),
+            condition,
+        )
+        .order_by(alerts.c.id)
+    )
+    rows = await tx.conn.execute(query, {"org_id": tx.org_id, "account_ids": list(account_ids)})
+    return [_alert(r) for r in rows.all()]
 
 
 async def states(
