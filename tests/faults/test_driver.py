@@ -8,13 +8,16 @@ from __future__ import annotations
 import asyncio
 import secrets
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from grantledger.store import alerts as alert_store
 from grantledger.store import driver
+from grantledger.store.alerts import AlertRecord
 from grantledger.store.database import MAX_ATTEMPTS, Database, _sqlstate, is_retryable
 from grantledger.store.engine import DatabaseOptions
 from grantledger.store.errors import Busy, StatementTimeout
@@ -199,3 +202,54 @@ def test_connection_lost_before_commit_is_discarded_and_run_again(url: str) -> N
     final = asyncio.run(scenario())
     assert attempts == 2
     assert pids[0] != pids[1] == final  # run again on a fresh connection
+
+
+def test_alerts_read_on_the_driver_equal_the_sqlalchemy_records(url: str) -> None:
+    """`active_alerts_of` (asyncpg) and `active_alerts` (SQLAlchemy) give equal records:
+    money normalised, instants in UTC, owner details decoded alike."""
+    org_id = "org-drv-" + secrets.token_hex(4)
+    now = datetime.now(UTC)
+
+    def alert(n: int, account_id: str | None) -> AlertRecord:
+        return AlertRecord(
+            id=f"alr-{n}",
+            template_id="feature_balance_below",
+            version=1,
+            description=None,
+            status="ACTIVE",
+            interval=5,
+            validity=None,
+            account_id=account_id,
+            feature_id="f-1",
+            threshold=Decimal("1.50") if n else Decimal("1000"),
+            window_days=None,
+            owner_details={"team": "x", "n": n} if n else None,
+            created_at=now,
+            updated_at=now,
+        )
+
+    async def scenario() -> None:
+        db = Database(url, FAST)
+        try:
+
+            async def work(conn: AsyncConnection) -> None:
+                await driver.execute(_tx(conn), _INSERT_ORG, org_id, org_id, now)
+                tx = Tx(conn, org_id)
+                for n, account in enumerate((None, "acc-1", "acc-2", "acc-3")):
+                    await alert_store.insert_alert(tx, alert(n, account))
+                template = ["feature_balance_below"]
+                together = await alert_store.active_alerts_of(tx, ["acc-1", "acc-2"], template)
+                one = await alert_store.active_alerts(tx, "acc-1", template)
+                two = await alert_store.active_alerts(tx, "acc-2", template)
+                assert together == sorted(
+                    {a.id: a for a in [*one, *two]}.values(), key=lambda a: a.id
+                )
+                assert [a.id for a in together] == ["alr-0", "alr-1", "alr-2"]
+                assert together[1].threshold == Decimal("1.5")
+                assert str(together[1].threshold) == str(one[1].threshold) == "1.5"
+
+            await db.run(work)
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
