@@ -119,9 +119,10 @@ async def _validate(
     """The events that name an active metering schema, an existing account and every quantity,
     and the accounts among theirs on a billing plan; the other events get their 400 in
     `outcomes` and are not claimed (they change nothing)."""
-    links = await gate.schema_links(tx, sorted({r.event.schema_name for r in batch}))
     wanted = sorted({r.event.account_id for r in batch if len(r.event.account_id) <= 50})
-    billing = await gate.accounts_found(tx, wanted)
+    links, billing = await gate.gate_inputs(
+        tx, sorted({r.event.schema_name for r in batch}), wanted
+    )
     missing: dict[str, bool] = {}  # schema without features → it exists at all
     valid: list[_Valid] = []
     for index, r in enumerate(batch):

@@ -62,11 +62,18 @@ async def after_change(
     out = Outbox(tenant, tx, now)
     for account_id in account_ids:
         await _account_changed(tenant, tx, account_id, out, now)
-    for pair_account, feature_id in sorted(set(features)):
-        alerts = await alert_store.active_alerts(tx, pair_account, [rules.FEATURE_BALANCE_BELOW])
-        for alert in alerts:
-            if alert.feature_id == feature_id:
-                await _judge_feature(tenant, tx, alert, pair_account, out, now)
+    pairs = sorted(set(features))
+    if pairs:
+        # One read for every account of the batch (the gate changes up to 128 events' pairs);
+        # each pair is then judged against the alerts watching it, in alert id order, as if
+        # read for its account alone.
+        watching = await alert_store.active_alerts_of(
+            tx, sorted({a for a, _ in pairs}), [rules.FEATURE_BALANCE_BELOW]
+        )
+        for pair_account, feature_id in pairs:
+            for alert in watching:
+                if alert.feature_id == feature_id and alert.account_id in (None, pair_account):
+                    await _judge_feature(tenant, tx, alert, pair_account, out, now)
     await out.flush()
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
@@ -26,14 +28,11 @@ class Money(sa.types.TypeDecorator[Decimal]):
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if not isinstance(value, Decimal):
-            raise TypeError(f"money columns take Decimal, got {type(value).__name__}")
+        value = money_bind(value)
         return canonical(value) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        if value is None:
-            return None
-        return Decimal(canonical(Decimal(value)))
+        return None if value is None else money_read(value)
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -45,15 +44,49 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        value = value.astimezone(UTC)
+        value = utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        instant: datetime = value
-        if instant.tzinfo is None:
-            return instant.replace(tzinfo=UTC)
-        return instant.astimezone(UTC)
+        return None if value is None else utc(value)
+
+
+# The conversions above as plain functions, for the statements `store/driver.py` runs on
+# asyncpg without SQLAlchemy's types: a value read or written there is normalised alike.
+
+
+def money_bind(value: Any) -> Decimal:
+    """A money value about to be written: a Decimal, never a float."""
+    if not isinstance(value, Decimal):
+        raise TypeError(f"money columns take Decimal, got {type(value).__name__}")
+    return value
+
+
+def money_read(value: Any) -> Decimal:
+    """A NUMERIC value as the ledger keeps it: exact, without representation noise."""
+    return Decimal(canonical(Decimal(value)))
+
+
+def utc(instant: datetime) -> datetime:
+    """An aware UTC instant (a naive one is taken to be UTC already)."""
+    if instant.tzinfo is None:
+        return instant.replace(tzinfo=UTC)
+    return instant.astimezone(UTC)
+
+
+def json_text(value: Any) -> str:
+    """JSON text of a JSON column's value, Decimals written exactly (never through a float).
+
+    orjson refuses integers beyond 64 bits, which a client may send in an event's payload;
+    those are written by the standard library, as SQLAlchemy's own serializer does.
+    """
+    try:
+        return orjson.dumps(value, default=_exact_decimal).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value)
+
+
+def _exact_decimal(value: object) -> Any:
+    if isinstance(value, Decimal):
+        return orjson.Fragment(canonical(value))
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
