@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from grantledger.domain import entitlements as rules
+from grantledger.domain.alerts import FEATURE_BALANCE_BELOW
 from grantledger.domain.errors import Conflict, InvalidInput, LedgerError, NotEntitled
 from grantledger.domain.gate import Ledger, duplicate_message, plan_draws
 from grantledger.service import notify
@@ -21,7 +22,13 @@ from grantledger.service.context import Tenant
 from grantledger.service.cycles import ensure_cycle_entries
 from grantledger.service.event_input import EventInput, quantities_of
 from grantledger.store.entitlements import event_schemas, gate
-from grantledger.store.entitlements.gate import DrawRecord, EventRecord, SchemaLinks, UsedUpdate
+from grantledger.store.entitlements.gate import (
+    DrawRecord,
+    EventRecord,
+    SchemaLinks,
+    UsedUpdate,
+    WatchedBy,
+)
 from grantledger.store.tx import Tx
 
 
@@ -108,8 +115,12 @@ async def _decide(tenant: Tenant, tx: Tx, batch: Sequence[Received]) -> list[Out
             accepted, reason = prior[event_id].accepted, prior[event_id].reason
         outcomes[v.index] = Conflict(duplicate_message(event_id, accepted, reason))
     used = [UsedUpdate(a, f, e, _used(ledger, a, f, e)) for a, f, e in sorted(touched)]
-    await gate.record_batch(tx, received, used, drawn, now)
-    await notify.after_change(tenant, tx, features={(a, f) for a, f, _ in touched})
+    # The notification hook's alerts read goes with the writes (one round trip fewer).
+    watched = WatchedBy(sorted({a for a, _, _ in touched}), [FEATURE_BALANCE_BELOW])
+    watching = await gate.record_batch(tx, received, used, drawn, now, watched)
+    await notify.after_change(
+        tenant, tx, features={(a, f) for a, f, _ in touched}, watching=watching
+    )
     return outcomes
 
 

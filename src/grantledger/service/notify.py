@@ -52,11 +52,14 @@ async def after_change(
     tx: Tx,
     *account_ids: str,
     features: Iterable[tuple[str, str]] = (),
+    watching: Sequence[AlertRecord] | None = None,
 ) -> None:
     """Judge alerts and auto top-up and write the events of what this transaction changed.
 
     `account_ids`: accounts whose credits or holds changed (their locks are held).
     `features`: (account, feature) pairs whose entitlement balance changed.
+    `watching`: the FEATURE_BALANCE_BELOW alerts of the pairs' accounts, when the caller read
+    them already in this transaction (the gate reads them with its writes); else read here.
     """
     now = tenant.now()
     out = Outbox(tenant, tx, now)
@@ -67,9 +70,10 @@ async def after_change(
         # One read for every account of the batch (the gate changes up to 128 events' pairs);
         # each pair is then judged against the alerts watching it, in alert id order, as if
         # read for its account alone.
-        watching = await alert_store.active_alerts_of(
-            tx, sorted({a for a, _ in pairs}), [rules.FEATURE_BALANCE_BELOW]
-        )
+        if watching is None:
+            watching = await alert_store.active_alerts_of(
+                tx, sorted({a for a, _ in pairs}), [rules.FEATURE_BALANCE_BELOW]
+            )
         for pair_account, feature_id in pairs:
             for alert in watching:
                 if alert.feature_id == feature_id and alert.account_id in (None, pair_account):

@@ -112,13 +112,19 @@ async def active_alerts(tx: Tx, account_id: str, template_ids: Sequence[str]) ->
     return [_alert(r) for r in (await tx.conn.execute(query.order_by(alerts.c.id))).all()]
 
 
-# `active_alerts_of` on PostgreSQL: one fixed text whatever the accounts (store/driver.py).
-_PG_ACTIVE_ALERTS_OF = """
+def pg_active_alerts_of(templates: int, accounts: int) -> str:
+    """`active_alerts_of` on PostgreSQL: one fixed text whatever the accounts
+    (store/driver.py), the organization `$1`, the template ids and account ids at the given
+    parameter numbers (the gate's write statement ends with it, at others)."""
+    return f"""
 SELECT * FROM alerts
-WHERE org_id = $1 AND status = 'ACTIVE' AND template_id = ANY($2::text[])
-  AND (account_id IS NULL OR account_id = ANY($3::text[]))
+WHERE org_id = $1 AND status = 'ACTIVE' AND template_id = ANY(${templates}::text[])
+  AND (account_id IS NULL OR account_id = ANY(${accounts}::text[]))
 ORDER BY id
 """
+
+
+_PG_ACTIVE_ALERTS_OF = pg_active_alerts_of(2, 3)
 
 
 async def active_alerts_of(
@@ -130,7 +136,7 @@ async def active_alerts_of(
         rows = await driver.fetch(
             tx, _PG_ACTIVE_ALERTS_OF, tx.org_id, list(template_ids), list(account_ids)
         )
-        return [_alert_of_driver(r) for r in rows]
+        return [alert_of_driver(r) for r in rows]
     query = sa.select(alerts).where(
         alerts.c.org_id == tx.org_id,
         alerts.c.status == "ACTIVE",
@@ -140,7 +146,7 @@ async def active_alerts_of(
     return [_alert(r) for r in (await tx.conn.execute(query.order_by(alerts.c.id))).all()]
 
 
-def _alert_of_driver(r: Any) -> AlertRecord:
+def alert_of_driver(r: Any) -> AlertRecord:
     """`_alert` of an asyncpg row, normalised as the column types do (owner_details comes
     decoded by the connection's json codec, as through SQLAlchemy)."""
     threshold = r["threshold"]

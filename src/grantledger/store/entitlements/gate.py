@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from grantledger.domain.entitlements import Entry, EntrySource, PlanType
 from grantledger.store import driver
+from grantledger.store.alerts import AlertRecord, alert_of_driver, pg_active_alerts_of
 from grantledger.store.entitlements.entries import EntryRecord, entry_record
 from grantledger.store.tables import (
     accounts,
@@ -391,13 +392,17 @@ async def record_batch(
     used: Sequence[UsedUpdate],
     drawn: Sequence[DrawRecord],
     at: datetime,
-) -> None:
+    watching: WatchedBy | None = None,
+) -> list[AlertRecord] | None:
     """Write every event of a batch (accepted and refused), the entries' final `used`, and
     the draws: three statements whatever the batch's size (one on PostgreSQL). The caller
-    holds the entries' row locks, so the update takes no lock in a new order."""
+    holds the entries' row locks, so the update takes no lock in a new order.
+
+    With `watching`, PostgreSQL also returns, from the same statement, the alerts
+    `alerts.active_alerts_of` would read for it (the notification hook's read, one round trip
+    fewer per batch); None where they were not read (SQLite, or no `watching`)."""
     if _is_postgres(tx):
-        await _pg_record_batch(tx, received, used, drawn, utc(at))
-        return
+        return await _pg_record_batch(tx, received, used, drawn, utc(at), watching)
     if received:
         await tx.conn.execute(
             events.insert(),
@@ -449,11 +454,23 @@ async def record_batch(
                 for d in drawn
             ],
         )
+    return None
 
 
-# The three writes of `record_batch` as one statement (one round trip): data-modifying CTEs.
-# A draw's foreign key to its event is checked at the end of the statement, when the events
-# of the same statement are in. Money goes as numeric[] (Decimal, exact); the column's
+@dataclass(frozen=True)
+class WatchedBy:
+    """Which alerts `record_batch` reads with its writes: the ACTIVE ones of these templates
+    watching any of these accounts (or every account)."""
+
+    account_ids: list[str]
+    template_ids: list[str]
+
+
+# The three writes of `record_batch` as one statement (one round trip): data-modifying CTEs,
+# and as its result the alerts of `WatchedBy` (`alerts.pg_active_alerts_of`; no alert row is
+# written here, so reading them with the writes sees what a read after them would). A draw's
+# foreign key to its event is checked at the end of the statement, when the events of the
+# same statement are in. Money goes as numeric[] (Decimal, exact); the column's
 # NUMERIC(28, 10) applies its scale as it does to a single value.
 _PG_RECORD_BATCH = """
 WITH new_events AS (
@@ -470,13 +487,15 @@ WITH new_events AS (
          AS u(account_id, feature_id, entry_id, used)
     WHERE fe.org_id = $1 AND fe.account_id = u.account_id AND fe.feature_id = u.feature_id
       AND fe.id = u.entry_id
-)
-INSERT INTO draws (event_pk, seq, org_id, account_id, feature_id, entry_id, amount, created_at)
-SELECT u.event_pk, u.seq, $1, u.account_id, u.feature_id, u.entry_id, u.amount, u.created_at
-FROM unnest($16::text[], $17::integer[], $18::text[], $19::text[], $20::text[],
-            $21::numeric[], $22::timestamptz[])
-     AS u(event_pk, seq, account_id, feature_id, entry_id, amount, created_at)
-"""
+), new_draws AS (
+    INSERT INTO draws (event_pk, seq, org_id, account_id, feature_id, entry_id, amount,
+                       created_at)
+    SELECT u.event_pk, u.seq, $1, u.account_id, u.feature_id, u.entry_id, u.amount,
+           u.created_at
+    FROM unnest($16::text[], $17::integer[], $18::text[], $19::text[], $20::text[],
+                $21::numeric[], $22::timestamptz[])
+         AS u(event_pk, seq, account_id, feature_id, entry_id, amount, created_at)
+)""" + pg_active_alerts_of(23, 24)
 
 
 async def _pg_record_batch(
@@ -485,10 +504,11 @@ async def _pg_record_batch(
     used: Sequence[UsedUpdate],
     drawn: Sequence[DrawRecord],
     at: datetime,
-) -> None:
+    watching: WatchedBy | None,
+) -> list[AlertRecord] | None:
     if not (received or used or drawn):
-        return
-    await driver.execute(
+        return None
+    rows = await driver.fetch(
         tx,
         _PG_RECORD_BATCH,
         tx.org_id,
@@ -513,7 +533,10 @@ async def _pg_record_batch(
         [d.entry_id for d in drawn],
         [money_bind(d.amount) for d in drawn],
         [utc(d.created_at) for d in drawn],
+        watching.template_ids if watching else [],
+        watching.account_ids if watching else [],
     )
+    return [alert_of_driver(r) for r in rows] if watching else None
 
 
 def _is_postgres(tx: Tx) -> bool:
