@@ -195,6 +195,7 @@ def serve(
     limits = settings.limits
     workers_serve(
         workers,
+        settings.worker_timeout,
         app="grantledger.api.app:factory",
         factory=True,
         host=host,

@@ -63,6 +63,8 @@ class Settings:
     limits: Limits
     # Database faults and settings (docs/operations.md): every wait on the database is bounded.
     database: DatabaseOptions
+    # A worker whose event loop has not run for this long is killed and replaced (api/workers).
+    worker_timeout: float  # float-ok: seconds
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -73,6 +75,7 @@ class Settings:
             log_level=_log_level(),
             limits=Limits.from_env(),
             database=database_options_from_env(),
+            worker_timeout=_positive("GRANTLEDGER_WORKER_TIMEOUT", "30"),
         )
 
 

@@ -114,3 +114,24 @@ def test_a_killed_worker_is_replaced_and_the_other_keeps_serving(two_workers: Se
     assert survivor in replaced and victim not in replaced
     for sock in _open(two_workers, 20):
         sock.close()
+
+
+def test_a_worker_whose_loop_stops_is_killed_and_replaced(pg_url: str, tmp_path: Path) -> None:
+    with serving(pg_url, tmp_path, workers=2, GRANTLEDGER_WORKER_TIMEOUT="2") as srv:
+        frozen, survivor = _wait_for_workers(srv, 2)
+        time.sleep(1.5)  # past the first stamp of each loop: a worker that started is watched
+        os.kill(frozen, signal.SIGSTOP)  # alive, holding its socket, answering nobody
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and Path(f"/proc/{frozen}").exists():
+                time.sleep(0.2)
+            assert not Path(f"/proc/{frozen}").exists(), "the stopped worker was never killed"
+        finally:
+            if Path(f"/proc/{frozen}").exists():
+                os.kill(frozen, signal.SIGKILL)
+        replaced = _wait_for_workers(srv, 2)
+        assert survivor in replaced and frozen not in replaced
+        for sock in _open(srv, 20):
+            sock.close()
+        assert srv.log_path is not None
+        assert "has not run its event loop" in srv.log_path.read_text()

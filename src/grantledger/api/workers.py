@@ -7,16 +7,24 @@ worker gets its own socket bound with SO_REUSEPORT, and the kernel spreads new c
 the sockets by a hash of their addresses. The supervisor creates every socket before the first
 worker starts and keeps them open: a worker that dies is replaced on its own socket, and the
 connections queued there meanwhile wait for the replacement instead of being refused.
+
+A worker whose event loop stops turning (a request stuck in a blocking call, the process
+stopped) answers nobody and would keep its socket's share of new connections waiting forever:
+each worker stamps a shared clock from its loop every second, and the supervisor kills one
+whose stamp is older than `hang_seconds` (GRANTLEDGER_WORKER_TIMEOUT), then starts another.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing
 import signal
 import socket
 import threading
+import time
 from multiprocessing.process import BaseProcess
+from multiprocessing.sharedctypes import Synchronized
 from types import FrameType
 from typing import Any
 
@@ -28,10 +36,11 @@ log = logging.getLogger("uvicorn.error")
 # How often the supervisor looks for dead workers, and how long a stopping worker may take to
 # finish its requests before it is killed.
 _CHECK_SECONDS = 0.5  # float-ok: seconds
+_BEAT_SECONDS = 1.0  # float-ok: seconds
 _STOP_SECONDS = 30.0  # float-ok: seconds
 
 
-def serve(workers: int, **options: Any) -> None:
+def serve(workers: int, hang_seconds: float, **options: Any) -> None:  # float-ok: seconds
     """`uvicorn.run(**options)` from `workers` processes, each on its own socket."""
     if workers <= 1 or not hasattr(socket, "SO_REUSEPORT"):
         # One process needs no balancing; without SO_REUSEPORT, uvicorn's shared socket.
@@ -40,7 +49,7 @@ def serve(workers: int, **options: Any) -> None:
     config = uvicorn.Config(**options)
     sockets = [_listener(config.host, config.port, config.backlog) for _ in range(workers)]
     try:
-        _Supervisor(config, sockets).run()
+        _Supervisor(config, sockets, hang_seconds).run()
     finally:
         for sock in sockets:
             sock.close()
@@ -57,22 +66,52 @@ def _listener(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
-def _work(config: uvicorn.Config, sock: socket.socket) -> None:
-    # The body of a worker process (spawned: nothing of the supervisor's state is shared).
+class _BeatingServer(uvicorn.Server):
+    """uvicorn's server, stamping `beat` with the monotonic clock from its event loop."""
+
+    def __init__(self, config: uvicorn.Config, beat: Synchronized[float]) -> None:
+        super().__init__(config)
+        self.beat = beat
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        stamping = asyncio.create_task(self._stamp())
+        try:
+            await super().serve(sockets)
+        finally:
+            stamping.cancel()
+
+    async def _stamp(self) -> None:
+        while True:
+            self.beat.value = time.monotonic()
+            await asyncio.sleep(_BEAT_SECONDS)
+
+
+def _work(config: uvicorn.Config, sock: socket.socket, beat: Synchronized[float]) -> None:
+    # The body of a worker process (spawned: only the socket and the stamp are shared).
     config.configure_logging()
-    uvicorn.Server(config).run(sockets=[sock])
+    _BeatingServer(config, beat).run(sockets=[sock])
 
 
 class _Supervisor:
-    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        sockets: list[socket.socket],
+        hang_seconds: float,  # float-ok: seconds
+    ) -> None:
         self.config = config
         self.sockets = sockets
+        self.hang_seconds = hang_seconds
         self.stopping = threading.Event()
         self.processes: list[BaseProcess] = []
+        self.context = multiprocessing.get_context("spawn")
+        # 0 until the worker's loop first runs: starting up is not hanging.
+        self.beats: list[Synchronized[float]] = [self.context.Value("d", 0.0) for _ in sockets]
 
     def _start(self, slot: int) -> BaseProcess:
-        process = multiprocessing.get_context("spawn").Process(
-            target=_work, args=(self.config, self.sockets[slot]), daemon=False
+        self.beats[slot].value = 0.0
+        process = self.context.Process(
+            target=_work, args=(self.config, self.sockets[slot], self.beats[slot]), daemon=False
         )
         process.start()
         log.info("Started worker process [%s]", process.pid)
@@ -86,6 +125,7 @@ class _Supervisor:
             signal.signal(signum, self._stop)
         self.processes = [self._start(slot) for slot in range(len(self.sockets))]
         while not self.stopping.wait(_CHECK_SECONDS):
+            self._kill_hung()
             self._replace_dead()
         for process in self.processes:
             if process.is_alive():
@@ -94,6 +134,19 @@ class _Supervisor:
             process.join(_STOP_SECONDS)
             if process.is_alive():
                 log.warning("Worker process [%s] did not stop in time; killing it", process.pid)
+                process.kill()
+                process.join()
+
+    def _kill_hung(self) -> None:
+        now = time.monotonic()
+        for slot, process in enumerate(self.processes):
+            beat = self.beats[slot].value
+            if beat and now - beat > self.hang_seconds and process.is_alive():
+                log.error(
+                    "Worker process [%s] has not run its event loop for %.0f s; killing it",
+                    process.pid,
+                    now - beat,
+                )
                 process.kill()
                 process.join()
 
