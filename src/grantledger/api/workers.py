@@ -33,8 +33,8 @@ from uvicorn.config import STARTUP_FAILURE
 
 log = logging.getLogger("uvicorn.error")
 
-# How often the supervisor looks for dead workers, and how long a stopping worker may take to
-# finish its requests before it is killed.
+# How often the supervisor looks for dead and hung workers, how often a worker's loop stamps
+# its clock, and how long a stopping worker may take to finish its requests before it is killed.
 _CHECK_SECONDS = 0.5  # float-ok: seconds
 _BEAT_SECONDS = 1.0  # float-ok: seconds
 _STOP_SECONDS = 30.0  # float-ok: seconds
