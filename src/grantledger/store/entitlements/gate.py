@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from grantledger.domain.entitlements import PlanType
 from grantledger.store.alerts import AlertRecord
@@ -54,13 +54,11 @@ __all__ = [
     "SchemaLinks",
     "UsedUpdate",
     "WatchedBy",
-    "accounts_found",
     "claim_event_ids",
     "gate_inputs",
     "lock_usable_entries",
     "prior_outcomes",
     "record_batch",
-    "schema_links",
 ]
 
 
@@ -88,10 +86,8 @@ _SCHEMA_LINKS = (
 )
 
 
-async def schema_links(tx: Tx, names: Sequence[str]) -> dict[str, SchemaLinks]:
+async def _schema_links(tx: Tx, names: Sequence[str]) -> dict[str, SchemaLinks]:
     """The metered features of each named schema that meters any (others are absent)."""
-    if _is_postgres(tx):
-        return (await gate_inputs(tx, names, []))[0]
     found: dict[str, SchemaLinks] = {}
     rows = await tx.conn.execute(_SCHEMA_LINKS, {"org_id": tx.org_id, "names": list(names)})
     for r in rows:
@@ -117,10 +113,8 @@ _ACCOUNTS = sa.select(
 )
 
 
-async def accounts_found(tx: Tx, account_ids: Sequence[str]) -> dict[str, bool]:
+async def _accounts_found(tx: Tx, account_ids: Sequence[str]) -> dict[str, bool]:
     """Account id → whether it has a BILLING schedule, for the accounts that exist."""
-    if _is_postgres(tx):
-        return (await gate_inputs(tx, [], account_ids))[1]
     rows = await tx.conn.execute(_ACCOUNTS, {"org_id": tx.org_id, "ids": list(account_ids)})
     return {r.id: bool(r.on_billing_plan) for r in rows}
 
@@ -128,11 +122,12 @@ async def accounts_found(tx: Tx, account_ids: Sequence[str]) -> dict[str, bool]:
 async def gate_inputs(
     tx: Tx, schema_names: Sequence[str], account_ids: Sequence[str]
 ) -> tuple[dict[str, SchemaLinks], dict[str, bool]]:
-    """`schema_links(schema_names)` and `accounts_found(account_ids)`, in one round trip on
-    PostgreSQL (the first two reads of every batch)."""
+    """The metered features of each named schema that meters any (others are absent), and
+    for the accounts that exist whether each has a BILLING schedule: the first two reads of
+    every batch, in one round trip on PostgreSQL."""
     if _is_postgres(tx):
         return await gate_pg.inputs(tx, schema_names, account_ids)
-    return await schema_links(tx, schema_names), await accounts_found(tx, account_ids)
+    return await _schema_links(tx, schema_names), await _accounts_found(tx, account_ids)
 
 
 async def claim_event_ids(
@@ -150,8 +145,7 @@ async def claim_event_ids(
     ordered = sorted(set(ids))
     if _is_postgres(tx):
         return await gate_pg.claim(tx, ordered, utc(at), utc(stale_before))
-    dialect = postgresql if tx.conn.dialect.name == "postgresql" else sqlite
-    insert: Any = dialect.insert(event_ids).values(
+    insert: Any = sqlite.insert(event_ids).values(
         [{"org_id": tx.org_id, "event_id": i, "received_at": at} for i in ordered]
     )
     statement = insert.on_conflict_do_nothing(index_elements=["org_id", "event_id"]).returning(

@@ -31,7 +31,8 @@ from grantledger.store.tx import Tx
 from grantledger.store.types import json_text, money_bind, money_read, utc
 
 # Both reads of `gate_inputs` in one round trip: the schemas' links (kind 's', in schema then
-# feature order, as `_SCHEMA_LINKS`) and the accounts found (kind 'a', as `_ACCOUNTS`).
+# feature order, as gate.py's `_SCHEMA_LINKS`) and the accounts found (kind 'a', as its
+# `_ACCOUNTS`).
 _PG_INPUTS = f"""
 SELECT 's' AS kind, fs.schema_name AS name, fs.feature_id, fs.attribute_name, es.status,
        NULL::boolean AS on_billing_plan
