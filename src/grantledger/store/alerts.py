@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -101,26 +101,49 @@ async def list_alerts(tx: Tx, after: str | None, limit: int) -> Page[AlertRecord
     return Page([_alert(r) for r in page.items], page.last_key)
 
 
-async def active_alerts(tx: Tx, account_id: str, template_ids: Sequence[str]) -> list[AlertRecord]:
-    """The ACTIVE alerts of these templates that watch this account (or every account)."""
-    query = sa.select(alerts).where(
-        alerts.c.org_id == tx.org_id,
+def _watching(org_id: str, account_ids: Sequence[str], template_ids: Sequence[str]) -> Any:
+    """The ACTIVE alerts of these templates watching every account or one of these, unordered
+    (`_in_id_order`). Two branches, one per kind of watch, so that each is a range of
+    `ix_alerts_watch`: one query with `account_id IS NULL OR account_id IN (…)` reads every
+    alert of the organization (of every organization, under PostgreSQL's generic plan), and an
+    ORDER BY here leads SQLite to read them in the primary key's order instead."""
+    mine = sa.select(alerts).where(
+        alerts.c.org_id == org_id,
         alerts.c.status == "ACTIVE",
         alerts.c.template_id.in_(template_ids),
-        sa.or_(alerts.c.account_id.is_(None), alerts.c.account_id == account_id),
     )
-    return [_alert(r) for r in (await tx.conn.execute(query.order_by(alerts.c.id))).all()]
+    return sa.union_all(
+        mine.where(alerts.c.account_id.is_(None)), mine.where(alerts.c.account_id.in_(account_ids))
+    )
+
+
+def _in_id_order(records: Iterable[AlertRecord]) -> list[AlertRecord]:
+    """Alerts in the order of their ids' bytes, the order `pg_active_alerts_of` gives."""
+    return sorted(records, key=lambda a: a.id)
+
+
+async def active_alerts(tx: Tx, account_id: str, template_ids: Sequence[str]) -> list[AlertRecord]:
+    """The ACTIVE alerts of these templates that watch this account (or every account)."""
+    query = _watching(tx.org_id, [account_id], template_ids)
+    return _in_id_order(_alert(r) for r in (await tx.conn.execute(query)).all())
 
 
 def pg_active_alerts_of(templates: int, accounts: int) -> str:
     """`active_alerts_of` on PostgreSQL: one fixed text whatever the accounts
     (store/driver.py), the organization `$1`, the template ids and account ids at the given
-    parameter numbers (the gate's write statement ends with it, at others)."""
+    parameter numbers (the gate's write statement ends with it, at others). Two branches, as
+    `_watching`'s."""
     return f"""
-SELECT * FROM alerts
-WHERE org_id = $1 AND status = 'ACTIVE' AND template_id = ANY(${templates}::text[])
-  AND (account_id IS NULL OR account_id = ANY(${accounts}::text[]))
-ORDER BY id
+SELECT * FROM (
+    SELECT * FROM alerts
+    WHERE org_id = $1 AND status = 'ACTIVE' AND account_id IS NULL
+      AND template_id = ANY(${templates}::text[])
+    UNION ALL
+    SELECT * FROM alerts
+    WHERE org_id = $1 AND status = 'ACTIVE' AND account_id = ANY(${accounts}::text[])
+      AND template_id = ANY(${templates}::text[])
+) AS watching
+ORDER BY id COLLATE "C"
 """
 
 
@@ -137,13 +160,8 @@ async def active_alerts_of(
             tx, _PG_ACTIVE_ALERTS_OF, tx.org_id, list(template_ids), list(account_ids)
         )
         return [alert_of_driver(r) for r in rows]
-    query = sa.select(alerts).where(
-        alerts.c.org_id == tx.org_id,
-        alerts.c.status == "ACTIVE",
-        alerts.c.template_id.in_(template_ids),
-        sa.or_(alerts.c.account_id.is_(None), alerts.c.account_id.in_(account_ids)),
-    )
-    return [_alert(r) for r in (await tx.conn.execute(query.order_by(alerts.c.id))).all()]
+    query = _watching(tx.org_id, account_ids, template_ids)
+    return _in_id_order(_alert(r) for r in (await tx.conn.execute(query)).all())
 
 
 def alert_of_driver(r: Any) -> AlertRecord:

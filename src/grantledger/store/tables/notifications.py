@@ -26,6 +26,8 @@ alerts = sa.Table(
     sa.Column("owner_details", sa.JSON(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # Every change of a balance reads the alerts watching its account (migration 0008).
+    sa.Index("ix_alerts_watch", "org_id", "status", "account_id", "template_id"),
 )
 
 # One row per (alert, subject) ever evaluated: the incident its condition currently holds open.
