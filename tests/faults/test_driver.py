@@ -6,6 +6,7 @@ and a connection lost before COMMIT is discarded and the work run again."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -253,3 +254,63 @@ def test_alerts_read_on_the_driver_equal_the_sqlalchemy_records(url: str) -> Non
             await db.dispose()
 
     asyncio.run(scenario())
+
+
+class _Kinds:
+    """A database observer that keeps the kinds of the errors it is told of."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def error(self, kind: str) -> None:
+        self.seen.append(kind)
+
+    def checkout(self) -> None:
+        pass
+
+    def checkin(self) -> None:
+        pass
+
+
+# Each statement fails in one way on both paths: a duplicate key, past the statement timeout,
+# and the server ending the connection.
+_FAILING = {
+    "other": "INSERT INTO organizations (id, name, created_at) VALUES ('{org}', '{org}', now())",
+    "timeout": "SELECT pg_sleep(5)",
+    "disconnect": "SELECT pg_terminate_backend(pg_backend_pid())",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_FAILING))
+def test_errors_reach_the_observer_as_through_sqlalchemy(url: str, kind: str) -> None:
+    """`grantledger_database_errors_total` counts a failed statement of the raw path as it
+    counts one of SQLAlchemy's: SQLAlchemy's `handle_error` event never sees the former."""
+    org_id = "org-drv-" + secrets.token_hex(4)
+    statement = _FAILING[kind].format(org=org_id)
+
+    async def scenario() -> dict[bool, list[str]]:
+        db = Database(url, FAST)
+        seen: dict[bool, list[str]] = {}
+        try:
+            row = {"id": org_id, "name": org_id, "created_at": datetime.now(UTC)}
+            await db.run(lambda conn: conn.execute(organizations.insert().values(row)))
+            for raw in (False, True):
+                kinds = _Kinds()
+                db.watch(kinds)
+                async with db.engine.connect() as conn:
+                    await conn.begin()
+                    with pytest.raises(DBAPIError):
+                        if raw:
+                            await driver.execute(_tx(conn), statement)
+                        else:
+                            await conn.execute(sa.text(statement))
+                    with contextlib.suppress(DBAPIError):
+                        await conn.rollback()
+                seen[raw] = kinds.seen
+        finally:
+            await db.dispose()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen[False][:1] == [kind], seen  # SQLAlchemy's own judgement, then the raw path's
+    assert seen[True][:1] == [kind], seen

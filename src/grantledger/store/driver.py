@@ -11,7 +11,9 @@ errors into what the SQLAlchemy path raises (`store/database.py` classifies them
 `DBAPIError` whose `orig` carries the `sqlstate` (retries on 40001/40P01/23505, 57014 → 503),
 `connection_invalidated` when the connection is lost (discarded and retried before COMMIT);
 a `TimeoutError` (asyncpg's client-side `command_timeout`) and an `OSError` pass through, as
-they do through SQLAlchemy.
+they do through SQLAlchemy. Each error is also reported to the engine's observers
+(`store/watch.py`, the `grantledger_database_errors_total` metric), as SQLAlchemy's
+`handle_error` event would have.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import asyncpg
 from sqlalchemy.exc import DBAPIError
 
 from grantledger.store.tx import Tx
+from grantledger.store.watch import report_error
 
 
 async def fetch(tx: Tx, statement: str, *args: Any) -> list[asyncpg.Record]:
@@ -70,11 +73,16 @@ def _translate(
     args: tuple[Any, ...],
     error: Exception,
 ) -> Exception:
-    """The exception SQLAlchemy would have raised for `error` on this statement."""
+    """The exception SQLAlchemy would have raised for `error` on this statement (reported to
+    the engine's observers)."""
     dialect = tx.conn.dialect
     dbapi: Any = dialect.loaded_dbapi
     if isinstance(error, TimeoutError | OSError) and not isinstance(error, dbapi.Error):
-        return error  # not the driver's: SQLAlchemy lets these through unwrapped too
+        # Not the driver's: SQLAlchemy lets these through unwrapped too. A socket's OSError
+        # (TimeoutError is one too, but only says the wait ran out) means the connection is gone.
+        gone = not isinstance(error, TimeoutError)
+        report_error(tx.conn.sync_engine, error, gone)
+        return error
     orig: Exception = error
     if not isinstance(error, dbapi.Error):
         # The adapter's own mapping (asyncpg class → DBAPI class, sqlstate kept): it raises.
@@ -83,6 +91,7 @@ def _translate(
         except Exception as mapped:
             orig = mapped
     if not isinstance(orig, dbapi.Error):
+        report_error(tx.conn.sync_engine, orig, False)
         return orig
     # Lost: closed (how SQLAlchemy judges it), a connection error (class 08, "connection
     # does not exist"), or a client-side error leaving the protocol in an unknown state. A
@@ -93,6 +102,7 @@ def _translate(
         or isinstance(error, asyncpg.PostgresConnectionError)
         or (isinstance(error, asyncpg.InterfaceError) and not isinstance(error, ValueError))
     )
+    report_error(tx.conn.sync_engine, orig, lost)
     translated: Exception = DBAPIError.instance(
         statement, list(args), orig, dbapi.Error, connection_invalidated=lost, dialect=dialect
     )
