@@ -6,7 +6,9 @@ One run measures the `--modes` side by side (default: spread, hot), each on a fr
 2. through the HTTP API, creates an event schema, one metered feature consuming it, and the
    accounts (`--accounts` for spread, one for hot), each holding one entry of plenty of units;
 3. drives `POST /entitled` from `--clients` concurrent clients for `--seconds` (after a short
-   warm-up), each one keep-alive HTTP/1.1 connection written to with prepared bytes (`Wire`,
+   warm-up; on PostgreSQL the warm-up is followed by an ANALYZE, the statistics autovacuum
+   takes within a new database's first minute, unless `--no-analyze`), each one keep-alive
+   HTTP/1.1 connection written to with prepared bytes (`Wire`,
    so the generator takes little of the CPUs the server shares), each event drawing 1 unit
    from a random account, and checks afterwards that the ledger holds exactly the accepted
    events;
@@ -18,7 +20,8 @@ One run measures the `--modes` side by side (default: spread, hot), each on a fr
    and where the CPU went (server, load generator, PostgreSQL, machine), and a summary table.
 
 Usage: .venv/bin/python bench/entitled.py [--clients 16] [--accounts 1000] [--seconds 15]
-       [--workers 2] [--sqlite-workers 1] [--modes spread,hot,sqlite-spread,sqlite-hot].
+       [--workers 2] [--sqlite-workers 1] [--modes spread,hot,sqlite-spread,sqlite-hot]
+       [--no-analyze].
 Set GRANTLEDGER_BENCH_POSTGRES_URL to use another server (default: the test suite's
 GRANTLEDGER_TEST_POSTGRES_URL, else postgres@127.0.0.1:5432).
 """
@@ -171,6 +174,12 @@ def parse_args() -> argparse.Namespace:
         "SQLite's busy handler)",
     )
     parser.add_argument(
+        "--no-analyze",
+        action="store_true",
+        help="measure a new PostgreSQL database's first minute: no ANALYZE after the warm-up, "
+        "so no table has statistics unless autovacuum has come by",
+    )
+    parser.add_argument(
         "--modes",
         default="spread,hot",
         help="comma-separated, run side by side: spread (--accounts accounts), hot (one "
@@ -285,6 +294,19 @@ async def backend_pids(url: str) -> list[int]:
             "AND pid <> pg_backend_pid()"
         )
         return [int(r["pid"]) for r in rows]
+    finally:
+        await conn.close()
+
+
+async def analyze(url: str) -> None:
+    """Statistics of every table, taken after the warm-up has written events, draws and claims:
+    the steady state autovacuum reaches within a minute of a new database's first writes
+    (`autovacuum_naptime`; 50 changed rows start an ANALYZE of a new table). Without them the
+    measured ten seconds are that first minute: PostgreSQL's generic plans, made without
+    statistics, read a whole organization's entries per batch (docs/benchmarks.md, Plans)."""
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        await conn.execute("ANALYZE")
     finally:
         await conn.close()
 
@@ -587,6 +609,8 @@ async def measure_product(
     wires = [Wire("127.0.0.1", server.port, key) for _ in range(args.clients)]
     try:
         warm = await drive(wires, args.accounts, WARMUP_SECONDS, "warm")
+        if url and not args.no_analyze:
+            await analyze(url)
         backends = await backend_pids(url) if url else []
         sessions0, rollbacks0, deadlocks0, commits0 = (
             await database_counters(url) if url else (0, 0, 0, 0)
