@@ -1,5 +1,6 @@
-"""The reads of every balance change touch rows in proportion to the change, not to the
-organization or the database, whatever plan PostgreSQL caches for them.
+"""The gate's reads and the alerts read (which every balance change makes) touch rows in
+proportion to the batch, not to the organization or the database, whatever plan PostgreSQL
+caches for them once the tables have statistics.
 
 asyncpg prepares each statement once per connection, and after five runs PostgreSQL may keep
 one generic plan for it, made without the parameters' values. A generic plan that reads a

@@ -78,10 +78,9 @@ def _translate(
     dialect = tx.conn.dialect
     dbapi: Any = dialect.loaded_dbapi
     if isinstance(error, TimeoutError | OSError) and not isinstance(error, dbapi.Error):
-        # Not the driver's: SQLAlchemy lets these through unwrapped too. A socket's OSError
-        # (TimeoutError is one too, but only says the wait ran out) means the connection is gone.
-        gone = not isinstance(error, TimeoutError)
-        report_error(tx.conn.sync_engine, error, gone)
+        # Not the driver's: SQLAlchemy lets these through unwrapped too, and judges them no
+        # disconnect (a TimeoutError is then a `timeout` by its name, an OSError `other`).
+        report_error(tx.conn.sync_engine, error, False)
         return error
     orig: Exception = error
     if not isinstance(error, dbapi.Error):
