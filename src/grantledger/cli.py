@@ -104,7 +104,8 @@ def _curl_example(host: str, port: int, key: str) -> str:
 
 @app.command()
 def migrate() -> None:
-    """Apply the database migrations and exit."""
+    """Apply the database migrations (on PostgreSQL, and analyze tables restored without
+    statistics) and exit."""
     settings = _settings()
     _migrate(settings)
     err.print(f"[green]database is at the newest schema[/green] ({settings.database_url})")

@@ -70,3 +70,45 @@ def test_the_comparison_sees_a_difference(fresh_url: str) -> None:
     finally:
         metadata.remove(extra)
     assert kinds == ["add_table"]
+
+
+def test_migrate_gives_statistics_to_restored_tables_only(pg_url: str) -> None:
+    """A copy restored with pg_restore has rows and no statistics: `grantledger migrate` (run
+    after any restore, and by `serve` at start) analyzes the tables holding rows, and leaves
+    empty ones without (statistics of no rows would mislead a table that then grows)."""
+    url = create_postgres_database()
+    assert url is not None
+
+    async def tables_with_statistics() -> set[str]:
+        engine = create_engine(url, DatabaseOptions(pool_size=1))
+        try:
+            async with engine.connect() as conn:
+                rows = await conn.exec_driver_sql(
+                    "SELECT DISTINCT tablename FROM pg_stats WHERE schemaname = current_schema()"
+                )
+                return {name for (name,) in rows}
+        finally:
+            await engine.dispose()
+
+    async def restore_rows() -> None:
+        engine = create_engine(url, DatabaseOptions(pool_size=1))
+        try:
+            async with engine.begin() as conn:
+                await conn.exec_driver_sql(
+                    "INSERT INTO organizations (id, name, created_at)"
+                    " SELECT 'org-' || i, 'org-' || i, now() FROM generate_series(1, 500) AS i"
+                )
+        finally:
+            await engine.dispose()
+
+    try:
+        upgrade(url)
+        assert "organizations" not in asyncio.run(tables_with_statistics())
+        asyncio.run(restore_rows())
+        assert "organizations" not in asyncio.run(tables_with_statistics())
+        upgrade(url)  # at the newest version already: only the statistics step has work
+        with_statistics = asyncio.run(tables_with_statistics())
+        assert "organizations" in with_statistics
+        assert "accounts" not in with_statistics  # empty
+    finally:
+        drop_postgres_database(url)

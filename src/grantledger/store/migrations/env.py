@@ -19,6 +19,28 @@ def _run(connection: Connection) -> None:
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
     context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
     context.run_migrations()
+    if connection.dialect.name == "postgresql":
+        _analyze_tables_without_statistics(connection)
+
+
+def _analyze_tables_without_statistics(connection: Connection) -> None:
+    """ANALYZE the tables that hold rows but have no statistics: a database just restored with
+    pg_restore (which restores none) or bulk-loaded. Until autovacuum comes by, PostgreSQL's
+    plans for the gate's prepared statements would read whole organizations (docs/benchmarks.md,
+    "Plans"). An empty table is left alone: statistics of no rows mislead the plans of a table
+    that then grows. `serve` and `migrate` both get here, so a restored copy is ready to serve."""
+    analyzed = {
+        name
+        for (name,) in connection.exec_driver_sql(
+            "SELECT DISTINCT tablename FROM pg_stats WHERE schemaname = current_schema()"
+        )
+    }
+    for table in metadata.sorted_tables:
+        if table.name in analyzed:
+            continue
+        quoted = connection.dialect.identifier_preparer.quote(table.name)
+        if connection.exec_driver_sql(f"SELECT EXISTS (SELECT 1 FROM {quoted})").scalar():
+            connection.exec_driver_sql(f"ANALYZE {quoted}")
 
 
 async def _main() -> None:
