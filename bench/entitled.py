@@ -129,12 +129,13 @@ VALUES ((:client_id)::text || '-' || (:r)::text, :entry, 1);
 END;
 """
 
-# mode → (backend, one account?)
+# mode → (backend, one account?, units from a BILLING plan's cycle instead of a granted entry?)
 MODES = {
-    "spread": ("postgres", False),
-    "hot": ("postgres", True),
-    "sqlite-spread": ("sqlite", False),
-    "sqlite-hot": ("sqlite", True),
+    "spread": ("postgres", False, False),
+    "hot": ("postgres", True, False),
+    "plan-spread": ("postgres", False, True),
+    "sqlite-spread": ("sqlite", False, False),
+    "sqlite-hot": ("sqlite", True, False),
 }
 
 
@@ -419,7 +420,10 @@ async def expect(response: httpx.Response, status: int) -> None:
         )
 
 
-async def set_up(sessions: list[httpx.AsyncClient], accounts: int) -> None:
+async def set_up(sessions: list[httpx.AsyncClient], accounts: int, on_plan: bool) -> None:
+    """The schema, the feature and the accounts; each account's units come from one granted
+    entry, or (`on_plan`) from the current monthly cycle of a BILLING plan assigned today, so
+    that every batch goes through the plan-cycle step of the gate."""
     client = sessions[0]
     await expect(
         await client.post(
@@ -441,6 +445,21 @@ async def set_up(sessions: list[httpx.AsyncClient], accounts: int) -> None:
         200,
     )
 
+    plan_id = ""
+    if on_plan:
+        plan = await client.post(
+            "/entitlement_plans",
+            json={
+                "name": "Bench plan",
+                "type": "BILLING",
+                "cycle": "MONTHLY",
+                "features": [{"featureId": FEATURE, "creditsPerCycle": GRANTED}],
+            },
+        )
+        await expect(plan, 200)
+        plan_id = plan.json()["id"]
+    today = datetime.now(UTC).date().isoformat()
+
     async def one(n: int) -> None:
         client = sessions[n % len(sessions)]
         async with gates[n % len(sessions)]:
@@ -457,13 +476,17 @@ async def set_up(sessions: list[httpx.AsyncClient], accounts: int) -> None:
                 ),
                 201,
             )
-            await expect(
-                await client.post(
+            if on_plan:
+                units = client.post(
+                    f"/accounts/{account_id(n)}/plans",
+                    json={"planId": plan_id, "effectiveFrom": today},
+                )
+            else:
+                units = client.post(
                     f"/accounts/{account_id(n)}/features/{FEATURE}/entries",
                     json={"granted": GRANTED, "effectiveFrom": "2020-01-01T00:00:00Z"},
-                ),
-                200,
-            )
+                )
+            await expect(await units, 200)
 
     gates = [asyncio.Semaphore(1) for _ in sessions]
     await asyncio.gather(*(one(n) for n in range(1, accounts + 1)))
@@ -600,7 +623,7 @@ async def measure_product(
     ]
     try:
         t0 = time.perf_counter()
-        await set_up(sessions, args.accounts)
+        await set_up(sessions, args.accounts, args.on_plan)
         print(f"set up {args.accounts} accounts in {time.perf_counter() - t0:.1f} s", flush=True)
     finally:
         for session in sessions:
@@ -775,10 +798,12 @@ def sqlite_totals(path: Path) -> tuple[int, int, Decimal]:
 def run_mode(mode: str, args: argparse.Namespace, workdir: Path) -> tuple[ModeRun, str | None]:
     """One mode on a fresh database; returns the run and, for `spread`, the PostgreSQL
     database kept for the product-schema ceiling (the caller drops it)."""
-    backend, hot = MODES[mode]
+    backend, hot, on_plan = MODES[mode]
     accounts = 1 if hot else args.accounts
     workers = args.sqlite_workers if backend == "sqlite" else args.workers
-    mode_args = argparse.Namespace(**{**vars(args), "accounts": accounts, "workers": workers})
+    mode_args = argparse.Namespace(
+        **{**vars(args), "accounts": accounts, "workers": workers, "on_plan": on_plan}
+    )
     key = "gl_bench_" + secrets.token_hex(16)
     name = "gl_bench_" + secrets.token_hex(6)
     sqlite_path = workdir / f"{name}.db"

@@ -132,6 +132,42 @@ async def ensure_cycle_entries(
     await entries.insert_entries(tx, _keyed_by_cycle(tenant, missing), ignore_existing=True)
 
 
+async def ensure_cycle_entries_of(
+    tenant: Tenant, tx: Tx, needs: Sequence[tuple[str, datetime, Sequence[str]]]
+) -> None:
+    """`ensure_cycle_entries(tenant, tx, account, feature_ids=…, at=…)` for each (account,
+    instant, features) a gate batch needs, in the same order.
+
+    When the cycles holding the instants already exist — every event after a cycle's first —
+    that takes three statements whatever the batch: the accounts share-locked together in id
+    order (the order one at a time takes them in), their schedules read together, and the
+    entries those cycles make looked up by their ids. Otherwise every need goes through
+    `ensure_cycle_entries` in turn, as one at a time (its reads repeated under the locks now
+    held), so the entries made and the usage carried into them are the same.
+    """
+    if not needs:
+        return
+    now = tenant.now()
+    account_ids = sorted({account for account, _, _ in needs})
+    await parties.share_lock_accounts(tx, account_ids)
+    planned_of = await schedules.schedules_of(tx, account_ids)
+    wanted: set[tuple[str, str, str]] = set()
+    for account, at, feature_ids in needs:
+        for planned in planned_of.get(account, []):
+            if planned.plan_type is not PlanType.BILLING:
+                continue
+            for window in _windows(planned, at, now):
+                made = _cycle_entries(tenant, planned, window, feature_ids, now, {})
+                wanted.update((account, r.feature_id, r.entry.id) for r in made)
+    if not wanted:
+        return
+    present = await entries.present_entries(tx, account_ids, sorted({i for *_, i in wanted}))
+    if wanted <= present:
+        return
+    for account, at, feature_ids in needs:
+        await ensure_cycle_entries(tenant, tx, account, feature_ids=list(feature_ids), at=at)
+
+
 def _carried_at_start(
     planned: PlannedSchedule,
     window: CycleWindow,

@@ -19,7 +19,7 @@ from grantledger.domain.errors import Conflict, InvalidInput, LedgerError, NotEn
 from grantledger.domain.gate import Ledger, duplicate_message, plan_draws
 from grantledger.service import notify
 from grantledger.service.context import Tenant
-from grantledger.service.cycles import ensure_cycle_entries
+from grantledger.service.cycles import ensure_cycle_entries_of
 from grantledger.service.event_input import EventInput, quantities_of
 from grantledger.store.entitlements import event_schemas, gate
 from grantledger.store.entitlements.gate import (
@@ -176,8 +176,7 @@ async def _lock(tenant: Tenant, tx: Tx, deciders: Sequence[_Valid], billing: set
             if v.received.event.account_id in billing
         }
     )
-    for account, at, feature_ids in cycles:  # accounts in sorted order: one share-lock order
-        await ensure_cycle_entries(tenant, tx, account, feature_ids=list(feature_ids), at=at)
+    await ensure_cycle_entries_of(tenant, tx, cycles)  # accounts share-locked in sorted order
     instants = [v.received.event.timestamp for v in deciders]
     records = await gate.lock_usable_entries(
         tx,

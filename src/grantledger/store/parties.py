@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -140,6 +141,24 @@ async def share_lock_account(tx: Tx, account_id: str) -> None:
         .with_for_update(read=True)
     )
     await tx.conn.execute(query)
+
+
+_SHARE_LOCK_ACCOUNTS = (
+    sa.select(accounts.c.id)
+    .where(
+        accounts.c.org_id == sa.bindparam("org_id"),
+        accounts.c.id.in_(sa.bindparam("ids", expanding=True)),
+    )
+    .order_by(accounts.c.id)
+    .with_for_update(read=True)
+)
+
+
+async def share_lock_accounts(tx: Tx, account_ids: Sequence[str]) -> None:
+    """`share_lock_account` of several accounts in one statement, in id order (the order one
+    at a time would take them in)."""
+    params = {"org_id": tx.org_id, "ids": sorted(set(account_ids))}
+    await tx.conn.execute(_SHARE_LOCK_ACCOUNTS, params)
 
 
 async def list_accounts(tx: Tx, after: str | None, limit: int) -> Page[AccountRecord]:

@@ -144,6 +144,31 @@ async def get_entry(
     return entry_record(row) if row else None
 
 
+_PRESENT = sa.select(
+    feature_entries.c.account_id, feature_entries.c.feature_id, feature_entries.c.id
+).where(
+    feature_entries.c.org_id == sa.bindparam("org_id"),
+    feature_entries.c.account_id.in_(sa.bindparam("account_ids", expanding=True)),
+    feature_entries.c.id.in_(sa.bindparam("ids", expanding=True)),
+)
+
+
+async def present_entries(
+    tx: Tx, account_ids: Sequence[str], entry_ids: Sequence[str]
+) -> set[tuple[str, str, str]]:
+    """(account, feature, entry id) of the entries with these ids that these accounts hold:
+    a read by key, whatever the accounts' history."""
+    if not account_ids or not entry_ids:
+        return set()
+    params = {
+        "org_id": tx.org_id,
+        "account_ids": sorted(set(account_ids)),
+        "ids": sorted(set(entry_ids)),
+    }
+    rows = await tx.conn.execute(_PRESENT, params)
+    return {(r.account_id, r.feature_id, r.id) for r in rows}
+
+
 async def entry_by_key(tx: Tx, key: str) -> EntryRecord | None:
     query = sa.select(feature_entries).where(
         feature_entries.c.org_id == tx.org_id, feature_entries.c.idempotency_key == key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -59,7 +60,7 @@ async def insert_schedule(tx: Tx, schedule: ScheduleRecord) -> None:
     )
 
 
-_ACCOUNT_SCHEDULES = (
+_WITH_PLANS = (
     sa.select(
         schedules,
         entitlement_plans.c.type.label("plan_type"),
@@ -73,11 +74,12 @@ _ACCOUNT_SCHEDULES = (
             entitlement_plans.c.id == schedules.c.plan_id,
         ),
     )
-    .where(
-        schedules.c.org_id == sa.bindparam("org_id"),
-        schedules.c.account_id == sa.bindparam("account_id"),
-    )
+    .where(schedules.c.org_id == sa.bindparam("org_id"))
     .order_by(schedules.c.effective_from, schedules.c.id)
+)
+_ACCOUNT_SCHEDULES = _WITH_PLANS.where(schedules.c.account_id == sa.bindparam("account_id"))
+_SCHEDULES_OF = _WITH_PLANS.where(
+    schedules.c.account_id.in_(sa.bindparam("account_ids", expanding=True))
 )
 
 
@@ -105,6 +107,16 @@ def _planned(row: sa.Row[Any]) -> PlannedSchedule:
         cycle=Cycle(m["plan_cycle"]),
         features=plan_features_of(m["plan_features"]),
     )
+
+
+async def schedules_of(tx: Tx, account_ids: Sequence[str]) -> dict[str, list[PlannedSchedule]]:
+    """`account_schedules` of several accounts in one read (accounts without any are absent)."""
+    found: dict[str, list[PlannedSchedule]] = {}
+    params = {"org_id": tx.org_id, "account_ids": sorted(set(account_ids))}
+    for r in await tx.conn.execute(_SCHEDULES_OF, params):
+        planned = _planned(r)
+        found.setdefault(planned.schedule.account_id, []).append(planned)
+    return found
 
 
 async def account_schedules(tx: Tx, account_id: str) -> list[PlannedSchedule]:
