@@ -3,8 +3,9 @@
 The same random event stream goes to two organizations set up alike: to one as a single batch
 (`ingest_batch` with every event), to the other one event per transaction. Outcomes (status
 and message) and the ledgers (every entry's `used`) must be identical. The stream mixes
-accounts, features, quantities that run entries dry, ids repeated within the stream and ids
-already received, events of an unknown account and events lacking an attribute.
+accounts (one of them drawing from the cycle of a BILLING plan), features, quantities that run
+entries dry, ids repeated within the stream and ids already received, events of an unknown
+account and events lacking an attribute.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tests.helpers import feature_entries, grant_entry, ok_json
 from tests.servers import Server
 
 ACCOUNTS = ("acc-a", "acc-b")
+PLAN_ACCOUNT = "acc-plan"  # its units come from its plan's current cycle
 IDS = tuple(f"ev-{n}" for n in range(6))  # few, so that ids repeat
 
 
@@ -56,7 +58,7 @@ def _set_up(api: httpx.Client, schema: str) -> None:
             )
         )
     start = (datetime.now(UTC) - timedelta(days=1)).isoformat()
-    for account in ACCOUNTS:
+    for account in (*ACCOUNTS, PLAN_ACCOUNT):
         r = api.post(
             "/customers",
             json={
@@ -68,9 +70,24 @@ def _set_up(api: httpx.Client, schema: str) -> None:
             },
         )
         assert r.status_code == 201, r.text
+        if account == PLAN_ACCOUNT:
+            continue
         grant_entry(api, account, "f-tokens", 3, effectiveFrom=start)
         grant_entry(api, account, "f-tokens", 2, source="OVERAGE", effectiveFrom=start)
         grant_entry(api, account, "f-images", 2, effectiveFrom=start)
+    plan = {
+        "name": "Plan " + schema,
+        "type": "BILLING",
+        "cycle": "MONTHLY",
+        "features": [
+            {"featureId": "f-tokens", "creditsPerCycle": 4, "overagePerCycle": 1},
+            {"featureId": "f-images", "creditsPerCycle": 2},
+        ],
+    }
+    plan_id = ok_json(api.post("/entitlement_plans", json=plan))["id"]
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    assignment = {"planId": plan_id, "effectiveFrom": yesterday}
+    ok_json(api.post(f"/accounts/{PLAN_ACCOUNT}/plans", json=assignment))
     # An id received before the stream: a duplicate of it answers with this outcome.
     body = {
         "event": {
@@ -87,7 +104,7 @@ def _set_up(api: httpx.Client, schema: str) -> None:
 
 events = st.lists(
     st.tuples(
-        st.sampled_from((*ACCOUNTS, "acc-missing")),
+        st.sampled_from((*ACCOUNTS, PLAN_ACCOUNT, "acc-missing")),
         st.one_of(st.none(), st.sampled_from(IDS)),
         st.integers(0, 4),  # tokens
         st.one_of(st.none(), st.integers(0, 3)),  # images (None: the attribute is missing)
@@ -130,7 +147,7 @@ async def _run(url: str, orgs: tuple[str, str], batch: list[Received]) -> tuple[
 
 def _ledger(api: httpx.Client) -> list[tuple[str, str, Any, Any]]:
     found = []
-    for account in ACCOUNTS:
+    for account in (*ACCOUNTS, PLAN_ACCOUNT):
         for feature in ("f-tokens", "f-images"):
             for e in reversed(feature_entries(api, account, feature)):
                 found.append((account, feature, e["granted"], e["used"]))
