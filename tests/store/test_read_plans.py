@@ -1,6 +1,6 @@
-"""The gate's reads and the alerts read (which every balance change makes) touch rows in
-proportion to the batch, not to the organization or the database, whatever plan PostgreSQL
-caches for them once the tables have statistics.
+"""The gate's reads (its plan-cycle step's included) and the alerts read (which every balance
+change makes) touch rows in proportion to the batch, not to the organization or the database,
+whatever plan PostgreSQL caches for them once the tables have statistics.
 
 asyncpg prepares each statement once per connection, and after five runs PostgreSQL may keep
 one generic plan for it, made without the parameters' values. A generic plan that reads a
@@ -26,7 +26,10 @@ from sqlalchemy.dialects import sqlite
 
 from grantledger.store.alerts import _PG_ACTIVE_ALERTS_OF, _watching
 from grantledger.store.entitlements import gate_pg
+from grantledger.store.entitlements.entries import PG_PRESENT
+from grantledger.store.entitlements.schedules import PG_SCHEDULES_OF
 from grantledger.store.migrate import upgrade
+from grantledger.store.parties import PG_SHARE_LOCK_ACCOUNTS
 from tests.servers import create_postgres_database, drop_postgres_database
 
 BIG = 100_000  # accounts (and alerts, entries, schedules) of the large organization
@@ -152,6 +155,9 @@ READS: dict[str, tuple[str, list[Any]]] = {
     "gate reclaim": (gate_pg._PG_RECLAIM, [EVENTS, _NOW, _NOW - timedelta(days=45)]),
     "gate lock": (gate_pg._PG_LOCK_USABLE, [BATCH, ["f1"], _NOW, _NOW]),
     "alerts watching": (_PG_ACTIVE_ALERTS_OF, [["FEATURE_BALANCE_BELOW"], BATCH]),
+    "plan cycles: accounts share-locked": (PG_SHARE_LOCK_ACCOUNTS, [BATCH]),
+    "plan cycles: schedules": (PG_SCHEDULES_OF, [BATCH]),
+    "plan cycles: entries present": (PG_PRESENT, [BATCH, ["small-e2", "big-e2", "big-e3"]]),
 }
 
 
