@@ -61,7 +61,7 @@ screenshot: $(TEST_STAMP) chromium
 	GRANTLEDGER_SCREENSHOT=docs/console.png $(BIN)/python -m pytest tests/browser -q -k "round_trip and sqlite"
 
 bench: $(TEST_STAMP)
-	$(BIN)/python bench/entitled.py --modes spread,hot,sqlite-spread,sqlite-hot
+	$(BIN)/python bench/entitled.py --modes spread,hot,plan-spread,sqlite-spread,sqlite-hot
 	$(BIN)/python bench/reads.py
 
 clean:

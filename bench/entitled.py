@@ -4,7 +4,9 @@ One run measures the `--modes` side by side (default: spread, hot), each on a fr
 1. starts a real `grantledger serve` process on it (`--workers`; SQLite modes
    `--sqlite-workers`), as a user would;
 2. through the HTTP API, creates an event schema, one metered feature consuming it, and the
-   accounts (`--accounts` for spread, one for hot), each holding one entry of plenty of units;
+   accounts (`--accounts` for spread and plan-spread, one for hot), each holding one entry of
+   plenty of units (plan-spread: each on a monthly BILLING plan of plenty of units per cycle,
+   assigned today, so that every batch goes through the gate's plan-cycle step);
 3. drives `POST /entitled` from `--clients` concurrent clients for `--seconds` (after a short
    warm-up; on PostgreSQL the warm-up is followed by an ANALYZE, the statistics autovacuum
    takes within a new database's first minute, unless `--no-analyze`), each one keep-alive
@@ -20,7 +22,8 @@ One run measures the `--modes` side by side (default: spread, hot), each on a fr
    and where the CPU went (server, load generator, PostgreSQL, machine), and a summary table.
 
 Usage: .venv/bin/python bench/entitled.py [--clients 16] [--accounts 1000] [--seconds 15]
-       [--workers 2] [--sqlite-workers 1] [--modes spread,hot,sqlite-spread,sqlite-hot]
+       [--workers 2] [--sqlite-workers 1]
+       [--modes spread,hot,plan-spread,sqlite-spread,sqlite-hot]
        [--no-analyze].
 Set GRANTLEDGER_BENCH_POSTGRES_URL to use another server (default: the test suite's
 GRANTLEDGER_TEST_POSTGRES_URL, else postgres@127.0.0.1:5432).
@@ -184,7 +187,8 @@ def parse_args() -> argparse.Namespace:
         "--modes",
         default="spread,hot",
         help="comma-separated, run side by side: spread (--accounts accounts), hot (one "
-        "account), sqlite-spread, sqlite-hot (the embedded default database)",
+        "account), plan-spread (--accounts accounts on a BILLING plan), sqlite-spread, "
+        "sqlite-hot (the embedded default database)",
     )
     args = parser.parse_args()
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
