@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -17,7 +17,7 @@ from grantledger.store import driver
 from grantledger.store.paging import Page, fetch_page
 from grantledger.store.tables import feature_entries
 from grantledger.store.tx import Tx
-from grantledger.store.types import UTCDateTime
+from grantledger.store.types import UTCDateTime, money_read, utc
 
 _at = sa.bindparam("at", type_=UTCDateTime())
 
@@ -60,25 +60,31 @@ class EntryRecord:
 
 
 def entry_record(row: sa.Row[Any]) -> EntryRecord:
-    m = row._mapping
+    return entry_record_of(row._mapping)
+
+
+def entry_record_of(m: Mapping[Any, Any]) -> EntryRecord:
+    """The record of a row's values, from SQLAlchemy or the driver (`store/driver.py`): amounts
+    and instants normalised as the column types do (already so through SQLAlchemy)."""
+    until, carried = m["effective_until"], m["carried"]
     return EntryRecord(
         entry=Entry(
             id=m["id"],
             source=EntrySource(m["source"]),
-            effective_from=m["effective_from"],
-            effective_until=m["effective_until"],
-            granted=m["granted"],
-            used=m["used"],
+            effective_from=utc(m["effective_from"]),
+            effective_until=None if until is None else utc(until),
+            granted=money_read(m["granted"]),
+            used=money_read(m["used"]),
             voided=m["voided_at"] is not None,
-            carried=m["carried"] or Decimal(0),
+            carried=Decimal(0) if carried is None else money_read(carried),
         ),
         account_id=m["account_id"],
         feature_id=m["feature_id"],
         row_key=m["row_key"],
         idempotency_key=m["idempotency_key"],
         request_hash=m["request_hash"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
+        created_at=utc(m["created_at"]),
+        updated_at=utc(m["updated_at"]),
     )
 
 

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
 
-from grantledger.domain.entitlements import Entry, EntrySource, PlanType
+from grantledger.domain.entitlements import PlanType
 from grantledger.store import driver
 from grantledger.store.alerts import AlertRecord, alert_of_driver, pg_active_alerts_of
-from grantledger.store.entitlements.entries import EntryRecord
+from grantledger.store.entitlements.entries import EntryRecord, entry_record_of
 from grantledger.store.entitlements.gate_records import (
     DrawRecord,
     EventRecord,
@@ -28,7 +26,7 @@ from grantledger.store.entitlements.gate_records import (
     WatchedBy,
 )
 from grantledger.store.tx import Tx
-from grantledger.store.types import json_text, money_bind, money_read, utc
+from grantledger.store.types import json_text, money_bind, utc
 
 # Both reads of `gate_inputs` in one round trip: the schemas' links (kind 's', in schema then
 # feature order, as gate.py's `_SCHEMA_LINKS`) and the accounts found (kind 'a', as its
@@ -116,38 +114,13 @@ FOR UPDATE
 """
 
 
-def _entry(r: Any) -> EntryRecord:
-    """`entry_record` of an asyncpg row, its values normalised as the column types do."""
-    carried = r["carried"]
-    until = r["effective_until"]
-    return EntryRecord(
-        entry=Entry(
-            id=r["id"],
-            source=EntrySource(r["source"]),
-            effective_from=utc(r["effective_from"]),
-            effective_until=None if until is None else utc(until),
-            granted=money_read(r["granted"]),
-            used=money_read(r["used"]),
-            voided=r["voided_at"] is not None,
-            carried=Decimal(0) if carried is None else money_read(carried),
-        ),
-        account_id=r["account_id"],
-        feature_id=r["feature_id"],
-        row_key=r["row_key"],
-        idempotency_key=r["idempotency_key"],
-        request_hash=r["request_hash"],
-        created_at=utc(r["created_at"]),
-        updated_at=utc(r["updated_at"]),
-    )
-
-
 async def lock(
     tx: Tx, account_ids: list[str], feature_ids: list[str], earliest: datetime, latest: datetime
 ) -> list[EntryRecord]:
     rows = await driver.fetch(
         tx, _PG_LOCK_USABLE, tx.org_id, account_ids, feature_ids, utc(earliest), utc(latest)
     )
-    return [_entry(r) for r in rows]
+    return [entry_record_of(r) for r in rows]
 
 
 # The three writes of `record_batch` as one statement (one round trip): data-modifying CTEs,
