@@ -69,8 +69,9 @@ GRANTED = 1_000_000_000  # never runs out during a run
 WARMUP_SECONDS = 2.0
 T = TypeVar("T")
 
-# What one accepted event writes in grantledger (service/events.py, store/entitlements/gate.py,
-# tables of migration 0002), as one transaction: lock the account's usable entries of the
+# What one accepted event writes in grantledger (service/entitlements/events.py,
+# store/entitlements/gate.py, tables of migration 0002), as one transaction: lock the
+# account's usable entries of the
 # feature in the product's lock order, claim the event id (the dedup primary key), record the
 # event, raise the entry's `used`, append the draw: 7 round trips. The reads the product also
 # does (schema → features, account exists, plan cycles) are left out on purpose: the ceiling is

@@ -22,8 +22,8 @@ import asyncpg
 import httpx
 
 from grantledger.clock import SystemClock
-from grantledger.service import tenants
 from grantledger.service.context import Context
+from grantledger.service.operations import tenants
 from grantledger.store.database import Database
 
 PG_ADMIN_URL = os.environ.get(

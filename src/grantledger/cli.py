@@ -18,14 +18,14 @@ from rich.console import Console
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from grantledger.api.serving import GuardedHttpToolsProtocol
-from grantledger.api.workers import serve as workers_serve
 from grantledger.clock import clock_from_env
 from grantledger.config import Settings
 from grantledger.logs import uvicorn_config
-from grantledger.service import tenants
+from grantledger.server.serving import GuardedHttpToolsProtocol
+from grantledger.server.workers import serve as workers_serve
 from grantledger.service.context import Context
-from grantledger.service.verify import verify_ledger
+from grantledger.service.operations import tenants
+from grantledger.service.operations.verify import verify_ledger
 from grantledger.store.database import Database
 from grantledger.store.errors import Busy
 from grantledger.store.migrate import upgrade
@@ -197,7 +197,7 @@ def serve(
     workers_serve(
         workers,
         settings.worker_timeout,
-        app="grantledger.api.app:factory",
+        app="grantledger.server.app:factory",
         factory=True,
         host=host,
         port=port,

@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 from grantledger.clock import SystemClock
 from grantledger.domain.errors import LedgerError
 from grantledger.service.context import Context
-from grantledger.service.event_input import EventInput, named_attributes
-from grantledger.service.gate_batch import Received, ingest_batch
-from grantledger.store import tenants as tenant_store
+from grantledger.service.entitlements.event_input import EventInput, named_attributes
+from grantledger.service.entitlements.gate_batch import Received, ingest_batch
 from grantledger.store.database import Database
+from grantledger.store.operations import tenants as tenant_store
 from tests.helpers import feature_entries, grant_entry, ok_json
 from tests.servers import Server
 

@@ -16,13 +16,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from grantledger.api.app import create_app
 from grantledger.api.gate_door import GateDoor
 from grantledger.api.jsonio import MAX_BODY_BYTES
 from grantledger.clock import SystemClock
 from grantledger.config import Settings
-from grantledger.service import tenants
+from grantledger.server.app import create_app
 from grantledger.service.context import Context
+from grantledger.service.operations import tenants
 from grantledger.store.database import Database
 from grantledger.store.migrate import upgrade
 from tests.helpers import grant_entry, new_account, new_feature, new_schema, usage_event

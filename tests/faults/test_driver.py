@@ -1,4 +1,4 @@
-"""Statements run on the raw asyncpg connection (`store/driver.py`) behave in the unit of work
+"""Statements run on the raw asyncpg connection (`store/pg/driver.py`) behave in the unit of work
 exactly as SQLAlchemy's do, against a real PostgreSQL: they run inside its transaction, their
 errors carry the same class and sqlstate, conflicts are retried, a statement timeout is a 503
 and a connection lost before COMMIT is discarded and the work run again."""
@@ -16,13 +16,13 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from grantledger.store import alerts as alert_store
-from grantledger.store import driver
-from grantledger.store.alerts import AlertRecord
 from grantledger.store.database import MAX_ATTEMPTS, Database, _sqlstate, is_retryable
 from grantledger.store.engine import DatabaseOptions
 from grantledger.store.errors import Busy, StatementTimeout
 from grantledger.store.migrate import upgrade
+from grantledger.store.notifications import alerts as alert_store
+from grantledger.store.notifications.alerts import AlertRecord
+from grantledger.store.pg import driver
 from grantledger.store.tables import organizations
 from grantledger.store.tx import Tx
 

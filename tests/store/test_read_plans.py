@@ -24,12 +24,12 @@ import asyncpg
 import pytest
 from sqlalchemy.dialects import sqlite
 
-from grantledger.store.alerts import _PG_ACTIVE_ALERTS_OF, _watching
-from grantledger.store.entitlements import gate_pg
 from grantledger.store.entitlements.entries import PG_PRESENT
 from grantledger.store.entitlements.schedules import PG_SCHEDULES_OF
 from grantledger.store.migrate import upgrade
-from grantledger.store.parties import PG_SHARE_LOCK_ACCOUNTS
+from grantledger.store.notifications.alerts import _PG_ACTIVE_ALERTS_OF, _watching
+from grantledger.store.parties.parties import PG_SHARE_LOCK_ACCOUNTS
+from grantledger.store.pg import gate as gate_pg
 from tests.servers import create_postgres_database, drop_postgres_database
 
 BIG = 100_000  # accounts (and alerts, entries, schedules) of the large organization

@@ -15,7 +15,7 @@ from grantledger.domain import alerts as rules
 from grantledger.domain.alerts import Verdict
 from grantledger.domain.errors import InvalidInput
 from grantledger.domain.webhooks import next_attempt, refused_address
-from grantledger.service import sealing
+from grantledger.service.notifications import sealing
 
 amounts = st.decimals(min_value=-1000, max_value=1000, places=2, allow_nan=False)
 

@@ -15,8 +15,8 @@ from grantledger.api.errors import error_response
 from grantledger.api.ratelimit import Buckets, retry_after
 from grantledger.config import Limits
 from grantledger.domain.errors import LedgerError
-from grantledger.service import tenants
 from grantledger.service.context import Context
+from grantledger.service.operations import tenants
 
 # Operator endpoints and the API's own description answer without a key; the console has a
 # door of its own (a session cookie, see console/guard.py).

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from grantledger.service import outbox
 from grantledger.service.context import Context
-from grantledger.store.outbox import BacklogRecord
+from grantledger.service.notifications import outbox
+from grantledger.store.notifications.outbox import BacklogRecord
 
 # How long a scrape waits for the read; past it the scrape answers without the two gauges.
 BACKLOG_WAIT = 0.8  # float-ok: seconds

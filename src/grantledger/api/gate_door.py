@@ -24,8 +24,8 @@ from grantledger.api.jsonio import MAX_BODY_BYTES, loads
 from grantledger.api.routers.entitlements import event_input
 from grantledger.api.schemas.entitlements import IngestEventRequest
 from grantledger.domain.errors import LedgerError
-from grantledger.service import events
 from grantledger.service.context import Context
+from grantledger.service.entitlements import events
 
 PATH = "/entitled"
 _ACCEPTED = b'{"success":true}'

@@ -7,7 +7,15 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
 from pydantic.alias_generators import to_camel
 
 from grantledger.domain.errors import InvalidInput
@@ -103,3 +111,18 @@ class ResponseModel(BaseModel):
 def dump(model: BaseModel) -> JsonObject:
     """The wire dict of a response model: camelCase, optional fields omitted when empty."""
     return model.model_dump(by_alias=True, exclude_none=True)
+
+
+def parse_as_of(raw: str | None) -> datetime | None:
+    """The `asOf` query parameter: an ISO-8601 instant (a bare date is 00:00Z)."""
+    if raw is None:
+        return None
+    try:
+        return _instant.validate_python(raw)
+    except ValidationError as exc:
+        raise InvalidInput(
+            "asOf must be an ISO-8601 datetime such as 2024-01-01T00:00:00Z"
+        ) from exc
+
+
+_instant = TypeAdapter(WireDateTime)

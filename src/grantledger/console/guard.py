@@ -14,9 +14,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import Request, Response
 
-from grantledger.service.console_sessions import SESSION_TTL, current
+from grantledger.service.console.console_sessions import SESSION_TTL, current
 from grantledger.service.context import Context
-from grantledger.store.console_sessions import SessionRecord as Session
+from grantledger.store.console.console_sessions import SessionRecord as Session
 
 COOKIE = "gl_console"
 # Before sign-in there is no session: the sign-in form's token is a double-submit cookie.

@@ -26,21 +26,15 @@ from grantledger.api.wire import dump
 from grantledger.domain.entitlements import EntrySource
 from grantledger.domain.errors import NotFound
 from grantledger.domain.holds import HoldStatus
-from grantledger.service import (
-    alerts,
-    catalog,
-    credits,
-    entitlements,
-    grants,
-    holds,
-    parties,
-    webhooks,
-)
-from grantledger.service import schedules as schedules_service
 from grantledger.service.context import Tenant
-from grantledger.service.credits import GrantRequest
-from grantledger.service.grants import GrantInput
-from grantledger.service.schedules import AssignInput
+from grantledger.service.credits import credits, holds
+from grantledger.service.credits.credits import GrantRequest
+from grantledger.service.entitlements import catalog, entitlements, grants
+from grantledger.service.entitlements import schedules as schedules_service
+from grantledger.service.entitlements.grants import GrantInput
+from grantledger.service.entitlements.schedules import AssignInput
+from grantledger.service.notifications import alerts, webhooks
+from grantledger.service.parties import parties
 from grantledger.store.entitlements.entries import EntryRecord
 
 Wire = dict[str, Any]

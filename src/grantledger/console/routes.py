@@ -15,10 +15,10 @@ from grantledger.console import actions, guard, ledger, throttle, views
 from grantledger.console.guard import Refused
 from grantledger.console.render import headers, page
 from grantledger.domain.errors import LedgerError
-from grantledger.service import console as reads
-from grantledger.service import console_sessions as sessions
+from grantledger.service.console import console as reads
+from grantledger.service.console import console_sessions as sessions
 from grantledger.service.context import Context, Tenant
-from grantledger.store.console_sessions import SessionRecord as Session
+from grantledger.store.console.console_sessions import SessionRecord as Session
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 log = logging.getLogger("grantledger.console")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from grantledger.api.routers.credits import parse_as_of
+from grantledger.api.wire import parse_as_of
 from grantledger.console import chart, ledger, svg
 from grantledger.console.ledger import Wire
 from grantledger.console.render import wire
@@ -15,12 +15,12 @@ from grantledger.domain import credits as rules
 from grantledger.domain.entitlements import midnight
 from grantledger.domain.errors import InvalidInput
 from grantledger.domain.money import canonical
-from grantledger.service import console as reads
-from grantledger.service.console import CREDITS_PAGE
+from grantledger.service.console import console as reads
+from grantledger.service.console.console import CREDITS_PAGE
 from grantledger.service.context import Tenant
-from grantledger.store.console_reads import ActionRow, EventRow, OpenHold
-from grantledger.store.credit_transactions import TransactionRecord
-from grantledger.store.credits import CreditRecord
+from grantledger.store.console.console_reads import ActionRow, EventRow, OpenHold
+from grantledger.store.credits.credit_transactions import TransactionRecord
+from grantledger.store.credits.credits import CreditRecord
 from grantledger.store.paging import Page
 
 MAX_FEATURES = 20

@@ -1,4 +1,4 @@
-"""What a hold on credits is and the states it passes through (see service/holds.py)."""
+"""What a hold on credits is and the states it passes through (see service/credits/holds.py)."""
 
 from __future__ import annotations
 

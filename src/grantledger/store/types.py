@@ -51,7 +51,7 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return None if value is None else utc(value)
 
 
-# The conversions above as plain functions, for the statements `store/driver.py` runs on
+# The conversions above as plain functions, for the statements `store/pg/driver.py` runs on
 # asyncpg without SQLAlchemy's types: a value read or written there is normalised alike.
 
 

@@ -37,7 +37,7 @@ def error_kind(context: ExceptionContext) -> str:
 
 def report_error(engine: Engine, original: BaseException, is_disconnect: bool) -> None:
     """Tell `engine`'s observers of a driver error SQLAlchemy did not see: a statement run on
-    the raw connection (store/driver.py) fires no `handle_error` event."""
+    the raw connection (store/pg/driver.py) fires no `handle_error` event."""
     for observer in _OBSERVERS.get(engine, ()):
         observer.error(kind_of(original, is_disconnect))
 

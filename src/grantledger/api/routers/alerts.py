@@ -19,7 +19,7 @@ from grantledger.api.schemas.alerts import (
 )
 from grantledger.domain.alerts import TEMPLATES
 from grantledger.domain.errors import NotFound
-from grantledger.service import alerts
+from grantledger.service.notifications import alerts
 
 router = APIRouter(route_class=WireRoute, tags=["Alerts"])
 

@@ -23,8 +23,8 @@ from grantledger.api.schemas.catalog import (
 )
 from grantledger.domain.entitlements import Cycle, PlanType, ValueType
 from grantledger.domain.plans import PlanFeature
-from grantledger.service import catalog
-from grantledger.service.catalog import FeatureChanges, FeatureInput, PlanInput
+from grantledger.service.entitlements import catalog
+from grantledger.service.entitlements.catalog import FeatureChanges, FeatureInput, PlanInput
 
 router = APIRouter(route_class=WireRoute, tags=["Event schemas, features, plans"])
 SchemaPath = Annotated[str, Path(min_length=1, max_length=50)]

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import TypeAdapter, ValidationError
 
 from grantledger.api.deps import PagingDep, PathId, TenantDep, respond
 from grantledger.api.jsonio import WireJSONResponse, WireRoute
@@ -19,23 +17,10 @@ from grantledger.api.schemas.credits import (
     CreditTransactionOut,
     ListCreditsResponse,
 )
-from grantledger.api.wire import WireDateTime
-from grantledger.domain.errors import InvalidInput
-from grantledger.service import credits
+from grantledger.api.wire import parse_as_of
+from grantledger.service.credits import credits
 
 router = APIRouter(route_class=WireRoute, tags=["Credits"])
-_instant = TypeAdapter(WireDateTime)
-
-
-def parse_as_of(raw: str | None) -> datetime | None:
-    if raw is None:
-        return None
-    try:
-        return _instant.validate_python(raw)
-    except ValidationError as exc:
-        raise InvalidInput(
-            "asOf must be an ISO-8601 datetime such as 2024-01-01T00:00:00Z"
-        ) from exc
 
 
 @router.post("/credits", response_model=CreateCreditResponse)

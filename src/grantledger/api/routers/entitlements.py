@@ -8,7 +8,6 @@ from fastapi import APIRouter, Path, Query
 
 from grantledger.api.deps import PagingDep, PathId, TenantDep, respond
 from grantledger.api.jsonio import WireJSONResponse, WireRoute
-from grantledger.api.routers.credits import parse_as_of
 from grantledger.api.schemas.common import SuccessResponse
 from grantledger.api.schemas.entitlements import (
     AssignPlanRequest,
@@ -30,13 +29,13 @@ from grantledger.api.schemas.entitlements import (
     UpdateFeatureCreditsRequest,
     ValueRequest,
 )
-from grantledger.api.wire import dump
+from grantledger.api.wire import dump, parse_as_of
 from grantledger.domain.entitlements import EntrySource
-from grantledger.service import entitlements, events, grants, schedules
-from grantledger.service.entitlements import Holding
-from grantledger.service.events import EventInput
-from grantledger.service.grants import GrantInput, PurchaseInput
-from grantledger.service.schedules import AssignInput
+from grantledger.service.entitlements import entitlements, events, grants, schedules
+from grantledger.service.entitlements.entitlements import Holding
+from grantledger.service.entitlements.events import EventInput
+from grantledger.service.entitlements.grants import GrantInput, PurchaseInput
+from grantledger.service.entitlements.schedules import AssignInput
 
 router = APIRouter(route_class=WireRoute, tags=["Entitlements"])
 EntryId = Annotated[str, Path(min_length=1, max_length=50)]

@@ -10,7 +10,7 @@ from grantledger.api.deps import PagingDep, PathId, TenantDep, respond
 from grantledger.api.jsonio import WireJSONResponse, WireRoute
 from grantledger.api.schemas.credits import HoldOut, HoldPage, HoldRequest
 from grantledger.domain.holds import HoldKind, HoldStatus
-from grantledger.service import holds
+from grantledger.service.credits import holds
 
 router = APIRouter(route_class=WireRoute, tags=["Credit holds (extension)"])
 InvoiceId = Annotated[str, Path(min_length=1, max_length=255)]

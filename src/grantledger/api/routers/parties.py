@@ -17,7 +17,7 @@ from grantledger.api.schemas.parties import (
     CustomerPage,
     UpdateAccountRequest,
 )
-from grantledger.service import parties
+from grantledger.service.parties import parties
 
 router = APIRouter(route_class=WireRoute, tags=["Customers and accounts"])
 

@@ -19,8 +19,8 @@ from grantledger.api.schemas.webhooks import (
     EndpointPage,
     UpdateEndpointRequest,
 )
-from grantledger.service import topup, webhooks
-from grantledger.service.webhooks import UrlPolicy
+from grantledger.service.notifications import topup, webhooks
+from grantledger.service.notifications.webhooks import UrlPolicy
 
 router = APIRouter(route_class=WireRoute, tags=["Webhooks (extension)"])
 

@@ -14,8 +14,8 @@ from grantledger.domain import alerts as rules
 from grantledger.domain.alerts import AlertStatus, IncidentStatus, Template
 from grantledger.domain.money import MAX_INTEGER_DIGITS
 from grantledger.domain.passthrough import JsonObject
-from grantledger.service.alerts import AlertChange, AlertInput, condition_of
-from grantledger.store.alerts import AlertRecord, IncidentRecord
+from grantledger.service.notifications.alerts import AlertChange, AlertInput, condition_of
+from grantledger.store.notifications.alerts import AlertRecord, IncidentRecord
 
 Text255 = Annotated[StrictStr, Field(max_length=255)]
 Minutes = Annotated[Int32, Field(ge=0)]

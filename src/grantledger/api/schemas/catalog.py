@@ -10,7 +10,7 @@ from pydantic import Field, StrictInt, StrictStr
 from grantledger.api.schemas.common import MAX_ITEMS, Id50, NewId, Short, Text
 from grantledger.api.wire import Amount, NonNegativeAmount, RequestModel, ResponseModel
 from grantledger.domain.passthrough import JsonObject
-from grantledger.service.catalog import EventSchemaInput
+from grantledger.service.entitlements.catalog import EventSchemaInput
 from grantledger.store.entitlements.event_schemas import EventSchemaRecord
 from grantledger.store.entitlements.features import FeatureRecord
 from grantledger.store.entitlements.plans import PlanRecord

@@ -18,10 +18,10 @@ from grantledger.api.wire import (
 )
 from grantledger.domain.credits import Line
 from grantledger.domain.holds import HoldKind
-from grantledger.service.credits import AccountBalance, GrantRequest
-from grantledger.service.holds import HoldPlacement, HoldView
-from grantledger.store.credit_transactions import TransactionRecord
-from grantledger.store.credits import CreditRecord
+from grantledger.service.credits.credits import AccountBalance, GrantRequest
+from grantledger.service.credits.holds import HoldPlacement, HoldView
+from grantledger.store.credits.credit_transactions import TransactionRecord
+from grantledger.store.credits.credits import CreditRecord
 
 Text255 = Annotated[StrictStr, Field(min_length=1, max_length=255)]
 

@@ -23,7 +23,7 @@ from grantledger.api.wire import (
 )
 from grantledger.domain.entitlements import FAR_FUTURE
 from grantledger.domain.passthrough import JsonObject
-from grantledger.service.grants import PurchasedFeature
+from grantledger.service.entitlements.grants import PurchasedFeature
 from grantledger.store.entitlements.entries import EntryRecord
 from grantledger.store.entitlements.purchases import PurchaseRecord
 from grantledger.store.entitlements.schedules import ScheduleRecord

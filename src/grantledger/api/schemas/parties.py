@@ -21,8 +21,8 @@ from grantledger.api.schemas.common import (
 )
 from grantledger.api.wire import RequestModel, ResponseModel, WireDateTime
 from grantledger.domain.passthrough import JsonObject
-from grantledger.service.parties import AccountChanges, NewAccount, NewCustomer
-from grantledger.store.parties import AccountRecord, CustomerRecord
+from grantledger.service.parties.parties import AccountChanges, NewAccount, NewCustomer
+from grantledger.store.parties.parties import AccountRecord, CustomerRecord
 
 Name = Annotated[StrictStr, Field(min_length=3, max_length=255)]
 Email = Annotated[StrictStr, Field(max_length=320)]

@@ -15,11 +15,11 @@ from grantledger.api.wire import (
     RequestModel,
     ResponseModel,
 )
-from grantledger.service.topup import TopupSetting
-from grantledger.service.webhooks import EndpointChange, EndpointInput
-from grantledger.store.auto_topups import TopupRecord
-from grantledger.store.outbox import MessageRecord
-from grantledger.store.webhooks import EndpointRecord
+from grantledger.service.notifications.topup import TopupSetting
+from grantledger.service.notifications.webhooks import EndpointChange, EndpointInput
+from grantledger.store.notifications.auto_topups import TopupRecord
+from grantledger.store.notifications.outbox import MessageRecord
+from grantledger.store.notifications.webhooks import EndpointRecord
 
 Url = Annotated[StrictStr, Field(min_length=1, max_length=2048)]
 EventTypes = Annotated[list[Annotated[StrictStr, Field(max_length=50)]], Field(max_length=20)]

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from grantledger.domain.entitlements import Entry, EntrySource
-from grantledger.store import driver
 from grantledger.store.paging import Page, fetch_page
+from grantledger.store.pg import driver
 from grantledger.store.tables import feature_entries
 from grantledger.store.tx import Tx
 from grantledger.store.types import UTCDateTime, money_read, utc
@@ -64,7 +64,7 @@ def entry_record(row: sa.Row[Any]) -> EntryRecord:
 
 
 def entry_record_of(m: Mapping[Any, Any]) -> EntryRecord:
-    """The record of a row's values, from SQLAlchemy or the driver (`store/driver.py`): amounts
+    """The record of a row's values, from SQLAlchemy or the driver (`store/pg/driver.py`): amounts
     and instants normalised as the column types do (already so through SQLAlchemy)."""
     until, carried = m["effective_until"], m["carried"]
     return EntryRecord(

@@ -22,8 +22,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
 from grantledger.domain.entitlements import PlanType
-from grantledger.store.alerts import AlertRecord
-from grantledger.store.entitlements import gate_pg
 from grantledger.store.entitlements.entries import EntryRecord, entry_record
 from grantledger.store.entitlements.gate_records import (
     DrawRecord,
@@ -33,6 +31,8 @@ from grantledger.store.entitlements.gate_records import (
     UsedUpdate,
     WatchedBy,
 )
+from grantledger.store.notifications.alerts import AlertRecord
+from grantledger.store.pg import gate as gate_pg
 from grantledger.store.tables import (
     accounts,
     draws,

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from grantledger.domain.entitlements import Cycle, PlanType
 from grantledger.domain.plans import PlanFeature
-from grantledger.store import driver
 from grantledger.store.entitlements.plans import plan_features_of
+from grantledger.store.pg import driver
 from grantledger.store.tables import entitlement_plans, schedules
 from grantledger.store.tx import Tx
 from grantledger.store.types import utc

@@ -1,0 +1,208 @@
+"""One transaction deciding a batch of `/entitled` events, each with its own outcome.
+
+The batch claims its event ids, locks every entry involved in one fixed order, decides each
+event in arrival order with the domain's per-event rules (`domain/gate.py`), writes all events,
+draws and `used` values set-wise and commits once. A refused, invalid or duplicate event never
+fails its neighbours: it only gets its own answer. A batch of one is the one-by-one gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from grantledger.domain import entitlements as rules
+from grantledger.domain.alerts import FEATURE_BALANCE_BELOW
+from grantledger.domain.errors import Conflict, InvalidInput, LedgerError, NotEntitled
+from grantledger.domain.gate import Ledger, duplicate_message, plan_draws
+from grantledger.service.context import Tenant
+from grantledger.service.entitlements.cycles import ensure_cycle_entries_of
+from grantledger.service.entitlements.event_input import EventInput, quantities_of
+from grantledger.service.notifications import notify
+from grantledger.store.entitlements import event_schemas, gate
+from grantledger.store.entitlements.gate import (
+    DrawRecord,
+    EventRecord,
+    SchemaLinks,
+    UsedUpdate,
+    WatchedBy,
+)
+from grantledger.store.tx import Tx
+
+
+@dataclass(frozen=True)
+class Received:
+    """An event as the gate takes it: its id fixed (generated once when the caller sent none,
+    so a retried transaction keeps it) and its attributes already checked to be distinct."""
+
+    event: EventInput
+    event_id: str
+    attributes: dict[str, str]
+
+
+# The answer to one event: None when accepted, else the error it is answered with.
+Outcome = LedgerError | None
+
+
+@dataclass(frozen=True)
+class _Valid:
+    index: int
+    received: Received
+    quantities: dict[str, Decimal]
+
+
+async def ingest_batch(tenant: Tenant, batch: Sequence[Received]) -> list[Outcome]:
+    """Decide every event of `batch` in one transaction; outcomes in the batch's order."""
+
+    async def work(tx: Tx) -> list[Outcome]:
+        return await _decide(tenant, tx, batch)
+
+    return await tenant.run(work)
+
+
+async def _decide(tenant: Tenant, tx: Tx, batch: Sequence[Received]) -> list[Outcome]:
+    now = tenant.now()
+    outcomes: list[Outcome] = [None] * len(batch)
+    valid, billing = await _validate(tx, batch, outcomes)
+    claimed = await gate.claim_event_ids(
+        tx, [v.received.event_id for v in valid], now, now - rules.EVENT_ID_TTL
+    )
+    deciders: list[_Valid] = []
+    copies: list[_Valid] = []  # later copies of an id this batch decides
+    first: set[str] = set()
+    for v in valid:
+        event_id = v.received.event_id
+        if event_id in claimed and event_id not in first:
+            first.add(event_id)
+            deciders.append(v)
+        else:
+            copies.append(v)
+    prior = await gate.prior_outcomes(
+        tx, [v.received.event_id for v in copies if v.received.event_id not in claimed]
+    )
+    ledger = await _lock(tenant, tx, deciders, billing)
+    received: list[EventRecord] = []
+    drawn: list[DrawRecord] = []
+    decided: dict[str, tuple[bool, str | None]] = {}
+    touched: dict[tuple[str, str, str], None] = {}  # (account, feature, entry), ordered
+    for v in deciders:
+        event, account = v.received.event, v.received.event.account_id
+        try:
+            planned = plan_draws(
+                ledger.of(account, sorted(v.quantities)), v.quantities, event.timestamp
+            )
+        except NotEntitled as refusal:
+            outcomes[v.index] = refusal
+            received.append(_record(tenant, v.received, now, refusal.message))
+            decided[v.received.event_id] = (False, refusal.message)
+            continue
+        ledger.apply(account, planned)
+        record = _record(tenant, v.received, now, None)
+        received.append(record)
+        decided[v.received.event_id] = (True, None)
+        for seq, (feature_id, d) in enumerate(planned):
+            drawn.append(DrawRecord(record.id, seq, account, feature_id, d.entry_id, d.amount, now))
+            touched[(account, feature_id, d.entry_id)] = None
+    for v in copies:
+        event_id = v.received.event_id
+        accepted: bool | None = None  # unknown: claimed, but its event row is gone
+        reason: str | None = None
+        if event_id in decided:
+            accepted, reason = decided[event_id]
+        elif event_id in prior:
+            accepted, reason = prior[event_id].accepted, prior[event_id].reason
+        outcomes[v.index] = Conflict(duplicate_message(event_id, accepted, reason))
+    used = [UsedUpdate(a, f, e, _used(ledger, a, f, e)) for a, f, e in sorted(touched)]
+    # The notification hook's alerts read goes with the writes (one round trip fewer).
+    watched = WatchedBy(sorted({a for a, _, _ in touched}), [FEATURE_BALANCE_BELOW])
+    watching = await gate.record_batch(tx, received, used, drawn, now, watched)
+    await notify.after_change(
+        tenant, tx, features={(a, f) for a, f, _ in touched}, watching=watching
+    )
+    return outcomes
+
+
+async def _validate(
+    tx: Tx, batch: Sequence[Received], outcomes: list[Outcome]
+) -> tuple[list[_Valid], set[str]]:
+    """The events that name an active metering schema, an existing account and every quantity,
+    and the accounts among theirs on a billing plan; the other events get their 400 in
+    `outcomes` and are not claimed (they change nothing)."""
+    wanted = sorted({r.event.account_id for r in batch if len(r.event.account_id) <= 50})
+    links, billing = await gate.gate_inputs(
+        tx, sorted({r.event.schema_name for r in batch}), wanted
+    )
+    missing: dict[str, bool] = {}  # schema without features → it exists at all
+    valid: list[_Valid] = []
+    for index, r in enumerate(batch):
+        try:
+            schema = links.get(r.event.schema_name)
+            if schema is None:
+                name = r.event.schema_name
+                if name not in missing:
+                    missing[name] = await event_schemas.get_schema(tx, name) is not None
+                _check_schema(name, None, missing[name])
+            else:
+                _check_schema(r.event.schema_name, schema, True)
+                if r.event.account_id not in billing:
+                    raise InvalidInput(f"account {r.event.account_id} does not exist")
+                valid.append(_Valid(index, r, quantities_of(r.attributes, schema.links)))
+        except InvalidInput as error:
+            outcomes[index] = error
+    return valid, {account for account, on_plan in billing.items() if on_plan}
+
+
+def _check_schema(name: str, schema: SchemaLinks | None, exists: bool) -> None:
+    if schema is None:
+        if not exists:
+            raise InvalidInput(f"event schema {name} does not exist")
+        raise InvalidInput(f"no feature consumes events of schema {name}")
+    if not schema.active:
+        raise InvalidInput(f"event schema {name} is inactive; activate it to accept its events")
+
+
+async def _lock(tenant: Tenant, tx: Tx, deciders: Sequence[_Valid], billing: set[str]) -> Ledger:
+    """Make the plan-cycle entries the events need, then lock every entry they may draw from
+    in one statement, in (account, feature, id) order."""
+    ledger = Ledger()
+    if not deciders:
+        return ledger
+    cycles = sorted(
+        {
+            (v.received.event.account_id, v.received.event.timestamp, tuple(sorted(v.quantities)))
+            for v in deciders
+            if v.received.event.account_id in billing
+        }
+    )
+    await ensure_cycle_entries_of(tenant, tx, cycles)  # accounts share-locked in sorted order
+    instants = [v.received.event.timestamp for v in deciders]
+    records = await gate.lock_usable_entries(
+        tx,
+        [v.received.event.account_id for v in deciders],
+        sorted({f for v in deciders for f in v.quantities}),
+        min(instants),
+        max(instants),
+    )
+    for r in records:
+        ledger.entries.setdefault((r.account_id, r.feature_id), []).append(r.entry)
+    return ledger
+
+
+def _used(ledger: Ledger, account: str, feature: str, entry_id: str) -> Decimal:
+    return next(e.used for e in ledger.entries[(account, feature)] if e.id == entry_id)
+
+
+def _record(tenant: Tenant, r: Received, now: datetime, refusal: str | None) -> EventRecord:
+    return EventRecord(
+        id=tenant.new_id("evt", now),
+        event_id=r.event_id,
+        account_id=r.event.account_id,
+        schema_name=r.event.schema_name,
+        timestamp=r.event.timestamp,
+        accepted=refusal is None,
+        reason=refusal,
+        payload=r.event.payload,
+        received_at=now,
+    )
