@@ -23,11 +23,14 @@ from grantledger.store.migrate import upgrade
 from grantledger.store.notifications import alerts as alert_store
 from grantledger.store.notifications.alerts import AlertRecord
 from grantledger.store.pg import driver
+from grantledger.store.pg.statement import Statement
 from grantledger.store.tables import organizations
 from grantledger.store.tx import Tx
 
 FAST = DatabaseOptions(statement_timeout=0.5, pool_size=2)
-_INSERT_ORG = "INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)"
+_INSERT_ORG = Statement(
+    "INSERT INTO organizations (id, name, created_at) VALUES (:id, :name, :created_at)"
+)
 
 
 @pytest.fixture
@@ -57,8 +60,10 @@ def test_first_statement_runs_inside_the_transaction_and_rolls_back(url: str) ->
         try:
 
             async def work(conn: AsyncConnection) -> None:
-                await driver.execute(_tx(conn), _INSERT_ORG, org_id, org_id, datetime.now(UTC))
-                raw = await driver.fetch(_tx(conn), "SELECT txid_current() AS x")
+                await driver.execute(
+                    _tx(conn), _INSERT_ORG, id=org_id, name=org_id, created_at=datetime.now(UTC)
+                )
+                raw = await driver.fetch(_tx(conn), Statement("SELECT txid_current() AS x"))
                 mine = (await conn.execute(sa.text("SELECT txid_current()"))).scalar_one()
                 assert raw[0]["x"] == mine  # one transaction for both paths
                 raise RuntimeError("roll back")
@@ -68,7 +73,9 @@ def test_first_statement_runs_inside_the_transaction_and_rolls_back(url: str) ->
             assert await _orgs(db, org_id) == 0
 
             async def commit(conn: AsyncConnection) -> None:
-                await driver.execute(_tx(conn), _INSERT_ORG, org_id, org_id, datetime.now(UTC))
+                await driver.execute(
+                    _tx(conn), _INSERT_ORG, id=org_id, name=org_id, created_at=datetime.now(UTC)
+                )
 
             await db.run(commit)
             assert await _orgs(db, org_id) == 1
@@ -93,7 +100,11 @@ def test_errors_have_the_class_and_sqlstate_of_the_sqlalchemy_path(url: str) -> 
                     try:
                         if raw:
                             await driver.execute(
-                                _tx(conn), _INSERT_ORG, org_id, org_id, datetime.now(UTC)
+                                _tx(conn),
+                                _INSERT_ORG,
+                                id=org_id,
+                                name=org_id,
+                                created_at=datetime.now(UTC),
                             )
                         else:
                             await conn.execute(organizations.insert().values(row))
@@ -127,9 +138,12 @@ def test_serialization_failure_and_deadlock_are_retried(url: str, state: str) ->
                 if attempts == 1:  # a real server error with this sqlstate, on the raw path
                     await driver.execute(
                         _tx(conn),
-                        f"DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '{state}'; END $$",
+                        Statement(
+                            "DO $$ BEGIN RAISE EXCEPTION 'conflict' "
+                            f"USING ERRCODE = '{state}'; END $$"
+                        ),
                     )
-                rows = await driver.fetch(_tx(conn), "SELECT 'done' AS x")
+                rows = await driver.fetch(_tx(conn), Statement("SELECT 'done' AS x"))
                 return str(rows[0]["x"])
 
             return await db.run(work)
@@ -152,7 +166,9 @@ def test_unique_violation_past_every_retry_is_busy(url: str) -> None:
             async def insert(conn: AsyncConnection) -> None:
                 nonlocal attempts
                 attempts += 1
-                await driver.execute(_tx(conn), _INSERT_ORG, org_id, org_id, datetime.now(UTC))
+                await driver.execute(
+                    _tx(conn), _INSERT_ORG, id=org_id, name=org_id, created_at=datetime.now(UTC)
+                )
 
             await db.run(insert)
             attempts = 0
@@ -170,8 +186,10 @@ def test_statement_timeout_is_503_and_keeps_the_pool_working(url: str) -> None:
         db = Database(url, FAST)
         try:
             with pytest.raises(StatementTimeout, match="nothing was written"):
-                await db.run(lambda conn: driver.execute(_tx(conn), "SELECT pg_sleep(5)"))
-            rows = await db.run(lambda conn: driver.fetch(_tx(conn), "SELECT 1 AS x"))
+                await db.run(
+                    lambda conn: driver.execute(_tx(conn), Statement("SELECT pg_sleep(5)"))
+                )
+            rows = await db.run(lambda conn: driver.fetch(_tx(conn), Statement("SELECT 1 AS x")))
             assert rows[0]["x"] == 1
         finally:
             await db.dispose()
@@ -190,10 +208,14 @@ def test_connection_lost_before_commit_is_discarded_and_run_again(url: str) -> N
             async def work(conn: AsyncConnection) -> int:
                 nonlocal attempts
                 attempts += 1
-                pid = (await driver.fetch(_tx(conn), "SELECT pg_backend_pid() AS p"))[0]["p"]
+                pid = (await driver.fetch(_tx(conn), Statement("SELECT pg_backend_pid() AS p")))[0][
+                    "p"
+                ]
                 pids.append(pid)
                 if attempts == 1:  # the server ends this very connection mid-transaction
-                    await driver.fetch(_tx(conn), "SELECT pg_terminate_backend(pg_backend_pid())")
+                    await driver.fetch(
+                        _tx(conn), Statement("SELECT pg_terminate_backend(pg_backend_pid())")
+                    )
                 return int(pid)
 
             return await db.run(work)
@@ -234,8 +256,8 @@ def test_alerts_read_on_the_driver_equal_the_sqlalchemy_records(url: str) -> Non
         try:
 
             async def work(conn: AsyncConnection) -> None:
-                await driver.execute(_tx(conn), _INSERT_ORG, org_id, org_id, now)
-                tx = Tx(conn, org_id)
+                await driver.execute(_tx(conn), _INSERT_ORG, id=org_id, name=org_id, created_at=now)
+                tx = db.tx(conn, org_id)
                 for n, account in enumerate((None, "acc-1", "acc-2", "acc-3")):
                     await alert_store.insert_alert(tx, alert(n, account))
                 template = ["feature_balance_below"]
@@ -305,7 +327,7 @@ def test_errors_reach_the_observer_as_through_sqlalchemy(url: str, kind: str) ->
                     await conn.begin()
                     with pytest.raises(DBAPIError):
                         if raw:
-                            await driver.execute(_tx(conn), statement)
+                            await driver.execute(_tx(conn), Statement(statement))
                         else:
                             await conn.execute(sa.text(statement))
                     # What the failed statement itself reported: a later rollback on a lost

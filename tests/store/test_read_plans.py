@@ -24,12 +24,11 @@ import asyncpg
 import pytest
 from sqlalchemy.dialects import sqlite
 
-from grantledger.store.entitlements.entries import PG_PRESENT
-from grantledger.store.entitlements.schedules import PG_SCHEDULES_OF
 from grantledger.store.migrate import upgrade
-from grantledger.store.notifications.alerts import _PG_ACTIVE_ALERTS_OF, _watching
-from grantledger.store.parties.parties import PG_SHARE_LOCK_ACCOUNTS
-from grantledger.store.pg import gate as gate_pg
+from grantledger.store.notifications.alerts import _watching
+from grantledger.store.pg import gate as pg_gate
+from grantledger.store.pg import reads as pg_reads
+from grantledger.store.pg.statement import Statement
 from tests.servers import create_postgres_database, drop_postgres_database
 
 BIG = 100_000  # accounts (and alerts, entries, schedules) of the large organization
@@ -149,15 +148,27 @@ def _generic_plan_visits(url: str, statement: str, args: list[Any]) -> tuple[int
 
 _NOW = datetime.now(UTC)
 # Each read of a balance change on PostgreSQL, with its arguments after the organization.
-READS: dict[str, tuple[str, list[Any]]] = {
-    "gate inputs": (gate_pg._PG_INPUTS, [["calls"], BATCH]),
-    "gate prior outcomes": (gate_pg._PG_PRIOR, [EVENTS]),
-    "gate reclaim": (gate_pg._PG_RECLAIM, [EVENTS, _NOW, _NOW - timedelta(days=45)]),
-    "gate lock": (gate_pg._PG_LOCK_USABLE, [BATCH, ["f1"], _NOW, _NOW]),
-    "alerts watching": (_PG_ACTIVE_ALERTS_OF, [["FEATURE_BALANCE_BELOW"], BATCH]),
-    "plan cycles: accounts share-locked": (PG_SHARE_LOCK_ACCOUNTS, [BATCH]),
-    "plan cycles: schedules": (PG_SCHEDULES_OF, [BATCH]),
-    "plan cycles: entries present": (PG_PRESENT, [BATCH, ["small-e2", "big-e2", "big-e3"]]),
+READS: dict[str, tuple[Statement, dict[str, Any]]] = {
+    "gate inputs": (pg_gate._INPUTS, {"schema_names": ["calls"], "account_ids": BATCH}),
+    "gate prior outcomes": (pg_gate._PRIOR, {"event_ids": EVENTS}),
+    "gate reclaim": (
+        pg_gate._RECLAIM,
+        {"event_ids": EVENTS, "at": _NOW, "stale_before": _NOW - timedelta(days=45)},
+    ),
+    "gate lock": (
+        pg_gate._LOCK_USABLE,
+        {"account_ids": BATCH, "feature_ids": ["f1"], "earliest": _NOW, "latest": _NOW},
+    ),
+    "alerts watching": (
+        pg_reads.ACTIVE_ALERTS_OF,
+        {"template_ids": ["FEATURE_BALANCE_BELOW"], "account_ids": BATCH},
+    ),
+    "plan cycles: accounts share-locked": (pg_reads._SHARE_LOCK_ACCOUNTS, {"ids": BATCH}),
+    "plan cycles: schedules": (pg_reads._SCHEDULES_OF, {"account_ids": BATCH}),
+    "plan cycles: entries present": (
+        pg_reads._PRESENT,
+        {"account_ids": BATCH, "ids": ["small-e2", "big-e2", "big-e3"]},
+    ),
 }
 
 
@@ -166,7 +177,8 @@ READS: dict[str, tuple[str, list[Any]]] = {
 @pytest.mark.parametrize("read", sorted(READS))
 def test_generic_plan_visits_rows_of_the_batch_only(seeded: str, read: str, org: str) -> None:
     statement, args = READS[read]
-    visited, outline = _generic_plan_visits(seeded, statement, [org, *args])
+    bound = statement.bind({"org_id": org, **args})
+    visited, outline = _generic_plan_visits(seeded, statement.sql, bound)
     assert visited <= ROWS_ALLOWED, (
         f"{read} in the {org} organization visited {visited} rows for a batch of "
         f"{len(BATCH)} accounts (the large organization has {BIG}):\n{outline}"

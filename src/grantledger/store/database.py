@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from grantledger.store.backend import PORTABLE, Backend
 from grantledger.store.engine import READ_SNAPSHOT, DatabaseOptions, create_engine, is_sqlite
 from grantledger.store.errors import Busy, OutcomeUnknown, StatementTimeout, Unavailable
 from grantledger.store.tx import Tx
@@ -80,12 +81,23 @@ async def _discard(conn: AsyncConnection) -> None:
             await conn.invalidate()
 
 
+def backend_for(dialect_name: str) -> Backend:
+    """The backend of a database, by its engine's dialect: asked once, when it is opened."""
+    if dialect_name == "postgresql":
+        from grantledger.store.pg import POSTGRES  # its statements import the store's areas
+
+        return POSTGRES
+    return PORTABLE
+
+
 class Database:
     def __init__(self, url: str, options: DatabaseOptions | None = None) -> None:
         self.url = url
         self.is_sqlite = is_sqlite(url)
         self.options = options or DatabaseOptions()
         self.engine: AsyncEngine = create_engine(url, self.options)
+        # The one place the store asks which database this is (store/backend.py).
+        self.backend: Backend = backend_for(self.engine.dialect.name)
         # SQLite has one writer at a time. Left to SQLite's busy handler, which polls with
         # sleeps of up to 100 ms, waiting writers are served in no order and one can starve
         # past the busy timeout under a steady load; this queue serves them first come, first
@@ -104,7 +116,11 @@ class Database:
 
     async def run_tenant(self, org_id: str, work: Callable[[Tx], Awaitable[T]]) -> T:
         """`run` with the connection bound to one organization (see `Tx`)."""
-        return await self.run(lambda conn: work(Tx(conn, org_id)))
+        return await self.run(lambda conn: work(self.tx(conn, org_id)))
+
+    def tx(self, conn: AsyncConnection, org_id: str) -> Tx:
+        """`conn`'s transaction bound to one organization, with this database's backend."""
+        return Tx(conn, org_id, self.backend)
 
     def watch(self, observer: DatabaseObserver) -> None:
         """Tell `observer` of driver errors and pool checkouts (metrics live above the store)."""

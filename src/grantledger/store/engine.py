@@ -11,6 +11,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from grantledger.store.types import json_text
+
 Seconds = float  # float-ok: a duration in seconds, never money
 
 # The client gives the server this long past its own statement_timeout before deciding that
@@ -74,6 +76,8 @@ def create_engine(url: str, options: DatabaseOptions | None = None) -> AsyncEngi
         max_overflow=options.max_overflow,
         pool_timeout=options.pool_timeout,
         connect_args=connect_args,
+        # JSON columns written as the driver path writes them (Decimals exactly).
+        json_serializer=json_text,
     )
 
     @event.listens_for(engine.sync_engine, "invalidate")
@@ -101,6 +105,7 @@ def _sqlite_engine(url: str, options: DatabaseOptions) -> AsyncEngine:
         pool_size=options.pool_size,
         max_overflow=options.max_overflow,
         pool_timeout=options.pool_timeout,
+        json_serializer=json_text,
     )
 
     @event.listens_for(engine.sync_engine, "connect")

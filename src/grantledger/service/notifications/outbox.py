@@ -120,6 +120,6 @@ async def backlog(ctx: Context) -> store.BacklogRecord:
     now = REAL_TIME.now()
 
     async def work(conn: AsyncConnection) -> store.BacklogRecord:
-        return await store.backlog(conn, now, FAILED_CAP, BACKLOG_STATEMENT_MS)
+        return await store.backlog(conn, ctx.db.backend, now, FAILED_CAP, BACKLOG_STATEMENT_MS)
 
     return await ctx.db.read_snapshot(work)

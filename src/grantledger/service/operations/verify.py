@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from grantledger.domain.credits import CreditStatus, TransactionType
 from grantledger.domain.holds import HoldStatus
 from grantledger.service.context import Context
+from grantledger.store.backend import Backend
 from grantledger.store.credits import credits as store
 from grantledger.store.credits.credit_transactions import transactions_of
 from grantledger.store.credits.credits import CreditRecord
@@ -63,14 +64,14 @@ async def verify_ledger(ctx: Context) -> tuple[int, int, list[str]]:
     """
 
     async def both(conn: AsyncConnection) -> tuple[int, int, list[str]]:
-        credits_checked, credit_problems = await verify_credits(conn)
-        entries_checked, entry_problems = await verify_entries(conn)
+        credits_checked, credit_problems = await verify_credits(conn, ctx.db.backend)
+        entries_checked, entry_problems = await verify_entries(conn, ctx.db.backend)
         return credits_checked, entries_checked, credit_problems + entry_problems
 
     return await ctx.db.read_snapshot(both)
 
 
-async def verify_credits(snapshot: AsyncConnection) -> tuple[int, list[str]]:
+async def verify_credits(snapshot: AsyncConnection, backend: Backend) -> tuple[int, list[str]]:
     """(credits checked, problems found), paging through one read transaction."""
     checked = 0
     problems: list[str] = []
@@ -86,7 +87,7 @@ async def verify_credits(snapshot: AsyncConnection) -> tuple[int, list[str]]:
             counts: dict[str, int] = defaultdict(int)
             held: dict[str, Decimal] = defaultdict(Decimal)
             for org_id, ids in by_org.items():
-                tx = Tx(conn, org_id)
+                tx = Tx(conn, org_id, backend)
                 for t in await transactions_of(tx, ids):
                     sums[t.credit_id][t.transaction_type] += t.amount
                     if t.transaction_type == TransactionType.CREDITED:
@@ -105,7 +106,7 @@ async def verify_credits(snapshot: AsyncConnection) -> tuple[int, list[str]]:
         after = page.last_key
 
 
-async def verify_entries(snapshot: AsyncConnection) -> tuple[int, list[str]]:
+async def verify_entries(snapshot: AsyncConnection, backend: Backend) -> tuple[int, list[str]]:
     """Every feature entry: `used` equals its carried usage plus the sum of its draws, and
     `0 <= used <= granted`."""
     checked = 0
@@ -123,7 +124,7 @@ async def verify_entries(snapshot: AsyncConnection) -> tuple[int, list[str]]:
             sums: dict[tuple[str, str, str, str], Decimal] = {}
             for org_id, keys in by_org.items():
                 # Draws are read per organization, each through its own tenant-bound `Tx`.
-                found = await entitlement_audit.draw_sums(Tx(conn, org_id), keys)
+                found = await entitlement_audit.draw_sums(Tx(conn, org_id, backend), keys)
                 sums.update(((org_id, *key), total) for key, total in found.items())
             for org_id, r in page.items:
                 key = (org_id, r.account_id, r.feature_id, r.entry.id)

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from grantledger.store.backend import specialised
 from grantledger.store.tables import credit_transactions
 from grantledger.store.tx import Tx
 
@@ -107,32 +108,33 @@ class DebitsAround:
     last_until: datetime | None
 
 
+@specialised
 async def debits_around(tx: Tx, credit_id: str, at: datetime) -> DebitsAround:
     """Costs the debits made after `at`, not every debit the credit ever had
     (`ix_credit_transactions_kind_time`): with the credit's `consumed_amount` (Σ debits,
-    checked by `grantledger verify`) that says what was consumed at `at`."""
-    debits = sa.and_(
+    checked by `grantledger verify`) that says what was consumed at `at`. SQLite stores
+    amounts as text, so they are summed here (PostgreSQL sums them: `store/pg/sums.py`)."""
+    debits = debits_of(tx, credit_id)
+    rows = await tx.conn.execute(
+        sa.select(credit_transactions.c.amount).where(debits, credit_transactions.c.created_at > at)
+    )
+    return DebitsAround(sum((r.amount for r in rows), Decimal(0)), await last_debit(tx, debits, at))
+
+
+def debits_of(tx: Tx, credit_id: str) -> sa.ColumnElement[bool]:
+    return sa.and_(
         credit_transactions.c.org_id == tx.org_id,
         credit_transactions.c.credit_id == credit_id,
         credit_transactions.c.transaction_type == "DEBITED",
     )
+
+
+async def last_debit(tx: Tx, debits: sa.ColumnElement[bool], at: datetime) -> datetime | None:
+    """When the last of `debits` at or before `at` was made (None: there was none)."""
     last = await tx.conn.execute(
         sa.select(credit_transactions.c.created_at)
         .where(debits, credit_transactions.c.created_at <= at)
         .order_by(credit_transactions.c.created_at.desc())
         .limit(1)
     )
-    later = sa.select(credit_transactions.c.amount).where(
-        debits, credit_transactions.c.created_at > at
-    )
-    if tx.conn.dialect.name == "postgresql":
-        # Summed by the server (numeric is exact there): one row crosses the wire, not every
-        # debit since `at`. SQLite stores amounts as text, so they are summed here.
-        total = await tx.conn.execute(
-            sa.select(sa.func.sum(credit_transactions.c.amount)).where(
-                debits, credit_transactions.c.created_at > at
-            )
-        )
-        return DebitsAround(total.scalar() or Decimal(0), last.scalar())
-    rows = await tx.conn.execute(later)
-    return DebitsAround(sum((r.amount for r in rows), Decimal(0)), last.scalar())
+    return last.scalar()

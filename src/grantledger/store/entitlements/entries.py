@@ -10,11 +10,10 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from grantledger.domain.entitlements import Entry, EntrySource
+from grantledger.store.backend import specialised
 from grantledger.store.paging import Page, fetch_page
-from grantledger.store.pg import driver
 from grantledger.store.tables import feature_entries
 from grantledger.store.tx import Tx
 from grantledger.store.types import UTCDateTime, money_read, utc
@@ -121,11 +120,10 @@ async def insert_entries(tx: Tx, records: Sequence[EntryRecord], *, ignore_exist
     if not ignore_existing:
         await tx.conn.execute(feature_entries.insert(), rows)
         return
-    dialect = postgresql if tx.conn.dialect.name == "postgresql" else sqlite
     # A back-dated schedule can add thousands of cycle entries at once; one multi-row statement
     # of them all would pass the drivers' bound-parameter limits (32767 for asyncpg).
     for start in range(0, len(rows), _INSERT_CHUNK):
-        statement = dialect.insert(feature_entries).values(rows[start : start + _INSERT_CHUNK])
+        statement = tx.backend.insert(feature_entries).values(rows[start : start + _INSERT_CHUNK])
         await tx.conn.execute(
             statement.on_conflict_do_nothing(
                 index_elements=["org_id", "account_id", "feature_id", "id"]
@@ -160,12 +158,6 @@ _PRESENT = sa.select(
 )
 
 
-PG_PRESENT = """
-SELECT account_id, feature_id, id FROM feature_entries
-WHERE org_id = $1 AND account_id = ANY($2::text[]) AND id = ANY($3::text[])
-"""
-
-
 async def present_entries(
     tx: Tx, account_ids: Sequence[str], entry_ids: Sequence[str]
 ) -> set[tuple[str, str, str]]:
@@ -174,10 +166,12 @@ async def present_entries(
     (the gate's)."""
     if not account_ids or not entry_ids:
         return set()
-    accounts, ids = sorted(set(account_ids)), sorted(set(entry_ids))
-    if tx.conn.dialect.name == "postgresql":
-        found = await driver.fetch(tx, PG_PRESENT, tx.org_id, accounts, ids)
-        return {(r["account_id"], r["feature_id"], r["id"]) for r in found}
+    return await present_sorted(tx, sorted(set(account_ids)), sorted(set(entry_ids)))
+
+
+@specialised
+async def present_sorted(tx: Tx, accounts: list[str], ids: list[str]) -> set[tuple[str, str, str]]:
+    """`present_entries` of distinct accounts and ids in sorted order."""
     params = {"org_id": tx.org_id, "account_ids": accounts, "ids": ids}
     rows = await tx.conn.execute(_PRESENT, params)
     return {(r.account_id, r.feature_id, r.id) for r in rows}

@@ -2,10 +2,10 @@
 batch of events is one set-wise statement, so a batch of N events costs about as many round
 trips as one event did.
 
-On PostgreSQL each statement has one fixed text whatever the batch's size, run on the
-transaction's asyncpg connection (`gate_pg.py`); SQLite keeps the SQLAlchemy statements here
-(it prepares in-process, cheaply). Both give the same records (`gate_records.py`, re-exported
-here for the callers).
+Each statement here is `@specialised` (store/backend.py): on PostgreSQL it is replaced by one
+fixed text whatever the batch's size, run on the transaction's asyncpg connection
+(`store/pg/gate.py`); SQLite runs these SQLAlchemy statements (it prepares in-process,
+cheaply). Both give the same records (`gate_records.py`, re-exported here for the callers).
 
 Lock order (docs/design.md): event ids are claimed in sorted order, then accounts shared (for
 cycle entries) in sorted order by the caller, then entries locked in (account, feature, id)
@@ -19,9 +19,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import sqlite
 
 from grantledger.domain.entitlements import PlanType
+from grantledger.store.backend import specialised
 from grantledger.store.entitlements.entries import EntryRecord, entry_record
 from grantledger.store.entitlements.gate_records import (
     DrawRecord,
@@ -31,8 +31,8 @@ from grantledger.store.entitlements.gate_records import (
     UsedUpdate,
     WatchedBy,
 )
+from grantledger.store.notifications import alerts
 from grantledger.store.notifications.alerts import AlertRecord
-from grantledger.store.pg import gate as gate_pg
 from grantledger.store.tables import (
     accounts,
     draws,
@@ -45,7 +45,7 @@ from grantledger.store.tables import (
     schedules,
 )
 from grantledger.store.tx import Tx
-from grantledger.store.types import Money, UTCDateTime, utc
+from grantledger.store.types import Money, UTCDateTime
 
 __all__ = [
     "DrawRecord",
@@ -119,14 +119,13 @@ async def _accounts_found(tx: Tx, account_ids: Sequence[str]) -> dict[str, bool]
     return {r.id: bool(r.on_billing_plan) for r in rows}
 
 
+@specialised
 async def gate_inputs(
     tx: Tx, schema_names: Sequence[str], account_ids: Sequence[str]
 ) -> tuple[dict[str, SchemaLinks], dict[str, bool]]:
     """The metered features of each named schema that meters any (others are absent), and
     for the accounts that exist whether each has a BILLING schedule: the first two reads of
     every batch, in one round trip on PostgreSQL."""
-    if _is_postgres(tx):
-        return await gate_pg.inputs(tx, schema_names, account_ids)
     return await _schema_links(tx, schema_names), await _accounts_found(tx, account_ids)
 
 
@@ -142,10 +141,15 @@ async def claim_event_ids(
     """
     if not ids:
         return set()
-    ordered = sorted(set(ids))
-    if _is_postgres(tx):
-        return await gate_pg.claim(tx, ordered, utc(at), utc(stale_before))
-    insert: Any = sqlite.insert(event_ids).values(
+    return await claim_sorted(tx, sorted(set(ids)), at, stale_before)
+
+
+@specialised
+async def claim_sorted(
+    tx: Tx, ordered: list[str], at: datetime, stale_before: datetime
+) -> set[str]:
+    """`claim_event_ids` of distinct ids in sorted order."""
+    insert: Any = tx.backend.insert(event_ids).values(
         [{"org_id": tx.org_id, "event_id": i, "received_at": at} for i in ordered]
     )
     statement = insert.on_conflict_do_nothing(index_elements=["org_id", "event_id"]).returning(
@@ -172,11 +176,15 @@ async def prior_outcomes(tx: Tx, ids: Sequence[str]) -> dict[str, PriorOutcome]:
     """The latest recorded outcome of each event id (the one its 45-day claim stands for)."""
     if not ids:
         return {}
-    if _is_postgres(tx):
-        return await gate_pg.prior(tx, sorted(set(ids)))
+    return await prior_of_sorted(tx, sorted(set(ids)))
+
+
+@specialised
+async def prior_of_sorted(tx: Tx, ids: list[str]) -> dict[str, PriorOutcome]:
+    """`prior_outcomes` of distinct ids in sorted order."""
     query = (
         sa.select(events.c.event_id, events.c.accepted, events.c.reason)
-        .where(events.c.org_id == tx.org_id, events.c.event_id.in_(sorted(set(ids))))
+        .where(events.c.org_id == tx.org_id, events.c.event_id.in_(ids))
         .order_by(events.c.received_at, events.c.id)
     )
     return {
@@ -215,14 +223,20 @@ async def lock_usable_entries(
     """Lock, in (account, feature, id) order, every entry of the accounts' features that is
     usable at some instant between `earliest` and `latest`: a superset of what each event of
     the batch may draw from (the domain rule keeps those effective at the event's instant)."""
-    if _is_postgres(tx):
-        return await gate_pg.lock(
-            tx, sorted(set(account_ids)), sorted(set(feature_ids)), earliest, latest
-        )
+    return await lock_sorted(
+        tx, sorted(set(account_ids)), sorted(set(feature_ids)), earliest, latest
+    )
+
+
+@specialised
+async def lock_sorted(
+    tx: Tx, account_ids: list[str], feature_ids: list[str], earliest: datetime, latest: datetime
+) -> list[EntryRecord]:
+    """`lock_usable_entries` of distinct accounts and features in sorted order."""
     params = {
         "org_id": tx.org_id,
-        "account_ids": sorted(set(account_ids)),
-        "feature_ids": sorted(set(feature_ids)),
+        "account_ids": account_ids,
+        "feature_ids": feature_ids,
         "earliest": earliest,
         "latest": latest,
     }
@@ -244,6 +258,7 @@ _SET_USED = (
 )
 
 
+@specialised
 async def record_batch(
     tx: Tx,
     received: Sequence[EventRecord],
@@ -256,11 +271,9 @@ async def record_batch(
     the draws: three statements whatever the batch's size (one on PostgreSQL). The caller
     holds the entries' row locks, so the update takes no lock in a new order.
 
-    With `watching`, PostgreSQL also returns, from the same statement, the alerts
-    `alerts.active_alerts_of` would read for it (the notification hook's read, one round trip
-    fewer per batch); None where they were not read (SQLite, or no `watching`)."""
-    if _is_postgres(tx):
-        return await gate_pg.record(tx, received, used, drawn, utc(at), watching)
+    With `watching`, also the alerts `alerts.active_alerts_of` reads for it, after the writes
+    (the notification hook's read: PostgreSQL's one statement returns them, one round trip
+    fewer per batch); None without `watching`."""
     if received:
         await tx.conn.execute(
             events.insert(),
@@ -312,8 +325,6 @@ async def record_batch(
                 for d in drawn
             ],
         )
-    return None
-
-
-def _is_postgres(tx: Tx) -> bool:
-    return tx.conn.dialect.name == "postgresql"
+    if watching is None:
+        return None
+    return await alerts.active_alerts_of(tx, watching.account_ids, watching.template_ids)

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from grantledger.domain.entitlements import Entry
+from grantledger.store.backend import specialised
 from grantledger.store.tables import draws, feature_entry_changes
 from grantledger.store.tx import Tx
 
@@ -100,29 +101,31 @@ async def changes_after(
     ]
 
 
+@specialised
 async def draws_after(tx: Tx, account_id: str, feature_id: str, at: datetime) -> dict[str, Decimal]:
-    """Σ draws per entry recorded after `at` (amounts summed here: SQLite stores text).
+    """Σ draws per entry recorded after `at` (amounts summed here: SQLite stores text; on
+    PostgreSQL the server sums them, `store/pg/sums.py`).
 
     An entry's `used` is the sum of all its draws (`grantledger verify` checks it), so its
     `used` at `at` is today's minus these: an `asOf` read costs the draws since `at`, not every
     draw the feature ever had (`ix_draws_feature_time`).
     """
-    where = (
+    rows = await tx.conn.execute(
+        sa.select(draws.c.entry_id, draws.c.amount).where(
+            *draws_since(tx, account_id, feature_id, at)
+        )
+    )
+    since: dict[str, Decimal] = {}
+    for r in rows:
+        since[r.entry_id] = since.get(r.entry_id, Decimal(0)) + r.amount
+    return since
+
+
+def draws_since(tx: Tx, account_id: str, feature_id: str, at: datetime) -> tuple[Any, ...]:
+    """The draws of an account's feature recorded after `at` (a WHERE clause)."""
+    return (
         draws.c.org_id == tx.org_id,
         draws.c.account_id == account_id,
         draws.c.feature_id == feature_id,
         draws.c.created_at > at,
     )
-    if tx.conn.dialect.name == "postgresql":
-        # Summed by the server (numeric is exact there): one row per entry crosses the wire
-        # instead of every draw since `at`.
-        total = sa.func.sum(draws.c.amount).label("amount")
-        summed = await tx.conn.execute(
-            sa.select(draws.c.entry_id, total).where(*where).group_by(draws.c.entry_id)
-        )
-        return {r.entry_id: r.amount for r in summed}
-    rows = await tx.conn.execute(sa.select(draws.c.entry_id, draws.c.amount).where(*where))
-    since: dict[str, Decimal] = {}
-    for r in rows:
-        since[r.entry_id] = since.get(r.entry_id, Decimal(0)) + r.amount
-    return since

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from grantledger.domain.entitlements import Cycle, PlanType
 from grantledger.domain.plans import PlanFeature
+from grantledger.store.backend import specialised
 from grantledger.store.entitlements.plans import plan_features_of
-from grantledger.store.pg import driver
 from grantledger.store.tables import entitlement_plans, schedules
 from grantledger.store.tx import Tx
 from grantledger.store.types import utc
@@ -107,10 +107,10 @@ def _schedule_of(m: Mapping[Any, Any]) -> ScheduleRecord:
 
 
 def _planned(row: sa.Row[Any]) -> PlannedSchedule:
-    return _planned_of(row._mapping)
+    return planned_of(row._mapping)
 
 
-def _planned_of(m: Mapping[Any, Any]) -> PlannedSchedule:
+def planned_of(m: Mapping[Any, Any]) -> PlannedSchedule:
     return PlannedSchedule(
         schedule=_schedule_of(m),
         plan_type=PlanType(m["plan_type"]),
@@ -119,28 +119,19 @@ def _planned_of(m: Mapping[Any, Any]) -> PlannedSchedule:
     )
 
 
-PG_SCHEDULES_OF = """
-SELECT s.*, p.type AS plan_type, p.cycle AS plan_cycle, p.features AS plan_features
-FROM schedules AS s JOIN entitlement_plans AS p ON p.org_id = s.org_id AND p.id = s.plan_id
-WHERE s.org_id = $1 AND s.account_id = ANY($2::text[])
-ORDER BY s.effective_from, s.id
-"""
-
-
+@specialised
 async def schedules_of(tx: Tx, account_ids: Sequence[str]) -> dict[str, list[PlannedSchedule]]:
     """`account_schedules` of several accounts in one read (accounts without any are absent).
     On PostgreSQL a fixed text on the driver (the gate's)."""
     ids = sorted(set(account_ids))
-    rows: Iterable[Mapping[Any, Any]]
-    if tx.conn.dialect.name == "postgresql":
-        rows = await driver.fetch(tx, PG_SCHEDULES_OF, tx.org_id, ids)
-    else:
-        result = await tx.conn.execute(_SCHEDULES_OF, {"org_id": tx.org_id, "account_ids": ids})
-        rows = [r._mapping for r in result]
+    result = await tx.conn.execute(_SCHEDULES_OF, {"org_id": tx.org_id, "account_ids": ids})
+    return by_account(planned_of(r._mapping) for r in result)
+
+
+def by_account(planned: Iterable[PlannedSchedule]) -> dict[str, list[PlannedSchedule]]:
     found: dict[str, list[PlannedSchedule]] = {}
-    for m in rows:
-        planned = _planned_of(m)
-        found.setdefault(planned.schedule.account_id, []).append(planned)
+    for p in planned:
+        found.setdefault(p.schedule.account_id, []).append(p)
     return found
 
 

@@ -9,14 +9,13 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from grantledger.store.backend import specialised
 from grantledger.store.credits.credits import CreditRecord
 from grantledger.store.credits.credits import _record as credit_record
 from grantledger.store.credits.holds import HoldRecord, _with_allocations
 from grantledger.store.paging import Page, fetch_page
-from grantledger.store.pg import driver
 from grantledger.store.tables import (
     accounts,
     alert_states,
@@ -128,38 +127,12 @@ async def active_alerts(tx: Tx, account_id: str, template_ids: Sequence[str]) ->
     return _in_id_order(_alert(r) for r in (await tx.conn.execute(query)).all())
 
 
-def pg_active_alerts_of(templates: int, accounts: int) -> str:
-    """`active_alerts_of` on PostgreSQL: one fixed text whatever the accounts
-    (store/pg/driver.py), the organization `$1`, the template ids and account ids at the given
-    parameter numbers (the gate's write statement ends with it, at others). Two branches, as
-    `_watching`'s."""
-    return f"""
-SELECT * FROM (
-    SELECT * FROM alerts
-    WHERE org_id = $1 AND status = 'ACTIVE' AND account_id IS NULL
-      AND template_id = ANY(${templates}::text[])
-    UNION ALL
-    SELECT * FROM alerts
-    WHERE org_id = $1 AND status = 'ACTIVE' AND account_id = ANY(${accounts}::text[])
-      AND template_id = ANY(${templates}::text[])
-) AS watching
-ORDER BY id COLLATE "C"
-"""
-
-
-_PG_ACTIVE_ALERTS_OF = pg_active_alerts_of(2, 3)
-
-
+@specialised
 async def active_alerts_of(
     tx: Tx, account_ids: Sequence[str], template_ids: Sequence[str]
 ) -> list[AlertRecord]:
     """The ACTIVE alerts of these templates that watch any of these accounts (or every
     account), in id order: `active_alerts` of many accounts in one read (the gate's)."""
-    if tx.conn.dialect.name == "postgresql":
-        rows = await driver.fetch(
-            tx, _PG_ACTIVE_ALERTS_OF, tx.org_id, list(template_ids), list(account_ids)
-        )
-        return [alert_of_driver(r) for r in rows]
     query = _watching(tx.org_id, account_ids, template_ids)
     return _in_id_order(_alert(r) for r in (await tx.conn.execute(query)).all())
 
@@ -199,8 +172,7 @@ async def claim_state(
     An insert that meets a concurrent one waits for it and then does nothing, and the update
     only takes a row whose incident is null: of racing writers exactly one wins.
     """
-    dialect = postgresql if tx.conn.dialect.name == "postgresql" else sqlite
-    insert: Any = dialect.insert(alert_states).values(
+    insert: Any = tx.backend.insert(alert_states).values(
         org_id=tx.org_id,
         alert_id=alert_id,
         subject_id=subject_id,

@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from grantledger.store.backend import Backend
 from grantledger.store.paging import Page, fetch_page
 from grantledger.store.tables import notify_marks, webhook_messages
 from grantledger.store.tx import Tx
@@ -64,12 +64,11 @@ async def mark_once(tx: Tx, kind: str, object_ids: Sequence[str]) -> set[str]:
             )
         ).scalars()
     )
-    dialect = postgresql if tx.conn.dialect.name == "postgresql" else sqlite
     won: set[str] = set()
     for object_id in object_ids:
         if object_id in known:
             continue
-        insert: Any = dialect.insert(notify_marks).values(
+        insert: Any = tx.backend.insert(notify_marks).values(
             org_id=tx.org_id, kind=kind, object_id=object_id
         )
         if (await tx.conn.execute(insert.on_conflict_do_nothing())).rowcount == 1:
@@ -89,9 +88,10 @@ async def claim_due(
         )
         .order_by(webhook_messages.c.next_attempt_at)
         .limit(limit)
+        # Two processes' workers pass over each other's claims (SQLite, one writer, has no
+        # row locks: SQLAlchemy leaves the clause out there).
+        .with_for_update(skip_locked=True)
     )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
     due = [_message(r) for r in (await conn.execute(query)).all()]
     if not due:
         return []
@@ -176,13 +176,12 @@ class BacklogRecord:
 
 
 async def backlog(
-    conn: AsyncConnection, now: datetime, failed_cap: int, timeout_ms: int
+    conn: AsyncConnection, backend: Backend, now: datetime, failed_cap: int, timeout_ms: int
 ) -> BacklogRecord:
     """What an operator alerts on, across organizations, for the cost of two index lookups:
     the due-index gives the MIN at once, and the FAILED count stops at `failed_cap` rows.
     On PostgreSQL each statement gives up after `timeout_ms`."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(sa.text(f"SET LOCAL statement_timeout = {int(timeout_ms)}"))
+    await backend.local_timeout(conn, timeout_ms)
     due = webhook_messages.c.next_attempt_at
     oldest = (
         await conn.execute(

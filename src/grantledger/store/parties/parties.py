@@ -9,8 +9,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from grantledger.store.backend import specialised
 from grantledger.store.paging import Page, fetch_page
-from grantledger.store.pg import driver
 from grantledger.store.tables import accounts, customers
 from grantledger.store.tx import Tx
 
@@ -155,19 +155,18 @@ _SHARE_LOCK_ACCOUNTS = (
 )
 
 
-PG_SHARE_LOCK_ACCOUNTS = """
-SELECT id FROM accounts WHERE org_id = $1 AND id = ANY($2::text[]) ORDER BY id FOR SHARE
-"""
-
-
-async def share_lock_accounts(tx: Tx, account_ids: Sequence[str]) -> None:
+async def share_lock_accounts(tx: Tx, account_ids: Sequence[str]) -> list[str]:
     """`share_lock_account` of several accounts in one statement, in id order (the order one
-    at a time would take them in). On PostgreSQL a fixed text on the driver (the gate's)."""
-    ids = sorted(set(account_ids))
-    if tx.conn.dialect.name == "postgresql":
-        await driver.execute(tx, PG_SHARE_LOCK_ACCOUNTS, tx.org_id, ids)
-        return
-    await tx.conn.execute(_SHARE_LOCK_ACCOUNTS, {"org_id": tx.org_id, "ids": ids})
+    at a time would take them in): the ids of those that exist. On PostgreSQL a fixed text on
+    the driver (the gate's)."""
+    return await share_lock_sorted(tx, sorted(set(account_ids)))
+
+
+@specialised
+async def share_lock_sorted(tx: Tx, ids: list[str]) -> list[str]:
+    """`share_lock_accounts` of distinct ids in sorted order."""
+    rows = await tx.conn.execute(_SHARE_LOCK_ACCOUNTS, {"org_id": tx.org_id, "ids": ids})
+    return list(rows.scalars())
 
 
 async def list_accounts(tx: Tx, after: str | None, limit: int) -> Page[AccountRecord]:

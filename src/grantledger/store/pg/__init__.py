@@ -1,0 +1,55 @@
+"""PostgreSQL as one declared backend: every statement of the store that has a
+PostgreSQL-only version, and the `Backend` that maps each portable statement to it
+(`store/backend.py`). `Database` takes this backend when it opens a PostgreSQL URL; nothing
+else in the store asks which database it is on.
+
+`tests/store/test_pg_statements.py` runs each pair below over the same rows on PostgreSQL and
+requires the same records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from grantledger.store.backend import Backend, Specialised
+from grantledger.store.credits import credit_transactions
+from grantledger.store.entitlements import entries, history, schedules
+from grantledger.store.entitlements import gate as portable_gate
+from grantledger.store.notifications import alerts
+from grantledger.store.parties import parties
+from grantledger.store.pg import gate as pg_gate
+from grantledger.store.pg import reads, sums
+
+# (Names here never shadow this package's modules: `gate` is `store/pg/gate.py`.)
+# Portable statement → its PostgreSQL version (same arguments, same records).
+REPLACED: list[tuple[Specialised[Any, Any], Callable[..., Awaitable[Any]]]] = [
+    (portable_gate.gate_inputs, pg_gate.gate_inputs),
+    (portable_gate.claim_sorted, pg_gate.claim_sorted),
+    (portable_gate.prior_of_sorted, pg_gate.prior_of_sorted),
+    (portable_gate.lock_sorted, pg_gate.lock_sorted),
+    (portable_gate.record_batch, pg_gate.record_batch),
+    (parties.share_lock_sorted, reads.share_lock_sorted),
+    (schedules.schedules_of, reads.schedules_of),
+    (entries.present_sorted, reads.present_sorted),
+    (alerts.active_alerts_of, reads.active_alerts_of),
+    (history.draws_after, sums.draws_after),
+    (credit_transactions.debits_around, sums.debits_around),
+]
+
+
+async def _local_timeout(conn: AsyncConnection, milliseconds: int) -> None:
+    """Bound the statements of the current transaction."""
+    await conn.execute(sa.text(f"SET LOCAL statement_timeout = {int(milliseconds)}"))
+
+
+POSTGRES = Backend(
+    "postgresql",
+    insert=postgresql.insert,
+    local_timeout=_local_timeout,
+    replacements={portable.key: replacement for portable, replacement in REPLACED},
+)

@@ -23,30 +23,37 @@ from typing import Any
 import asyncpg
 from sqlalchemy.exc import DBAPIError
 
+from grantledger.store.pg.statement import Statement
 from grantledger.store.tx import Tx
 from grantledger.store.watch import report_error
 
+# The private parts of SQLAlchemy's asyncpg adapter this module relies on (SQLAlchemy is
+# pinned to the minor version tested; tests/unit/test_pg_adapter.py fails by name if one moves).
+ADAPTER_ATTRIBUTES = ("_transaction", "_execute_mutex", "_start_transaction", "_handle_exception")
 
-async def fetch(tx: Tx, statement: str, *args: Any) -> list[asyncpg.Record]:
-    """Rows of `statement`, run in `tx`'s transaction."""
+
+async def fetch(tx: Tx, statement: Statement, **values: Any) -> list[asyncpg.Record]:
+    """Rows of `statement`, run in `tx`'s transaction with its parameters bound by name."""
+    args = statement.bind(values)
     adapted, connection = await _connection(tx)
     try:
         await _begin(adapted)
-        rows: list[asyncpg.Record] = await connection.fetch(statement, *args)
+        rows: list[asyncpg.Record] = await connection.fetch(statement.sql, *args)
         return rows
     except Exception as error:
-        raise _translate(tx, adapted, connection, statement, args, error) from error
+        raise _translate(tx, adapted, connection, statement.sql, args, error) from error
 
 
-async def execute(tx: Tx, statement: str, *args: Any) -> str:
+async def execute(tx: Tx, statement: Statement, **values: Any) -> str:
     """Run `statement` in `tx`'s transaction; its status ("UPDATE 3")."""
+    args = statement.bind(values)
     adapted, connection = await _connection(tx)
     try:
         await _begin(adapted)
-        status: str = await connection.execute(statement, *args)
+        status: str = await connection.execute(statement.sql, *args)
         return status
     except Exception as error:
-        raise _translate(tx, adapted, connection, statement, args, error) from error
+        raise _translate(tx, adapted, connection, statement.sql, args, error) from error
 
 
 async def _connection(tx: Tx) -> tuple[Any, asyncpg.Connection]:
@@ -70,7 +77,7 @@ def _translate(
     adapted: Any,
     connection: asyncpg.Connection,
     statement: str,
-    args: tuple[Any, ...],
+    args: list[Any],
     error: Exception,
 ) -> Exception:
     """The exception SQLAlchemy would have raised for `error` on this statement (reported to
