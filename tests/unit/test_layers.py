@@ -195,3 +195,17 @@ def test_the_client_imports_nothing_of_the_server() -> None:
         if _unit_of(module) not in (None, "grantledger", "client")
     ]
     assert bad == []
+
+
+def test_only_the_database_opening_chooses_postgresqls_statements() -> None:
+    """`store/pg/` is imported by itself and by `store/database.py` (which picks the backend
+    once); no query reaches for a PostgreSQL text directly."""
+    bad = [
+        f"{path.relative_to(SRC)} imports {module}"
+        for path in SRC.rglob("*.py")
+        if path.relative_to(SRC).parts[:2] != ("store", "pg")
+        and path.relative_to(SRC) != Path("store/database.py")
+        for module, _ in _imports(path)
+        if module.startswith("grantledger.store.pg")
+    ]
+    assert bad == []
