@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 
 from grantledger.clock import SystemClock
 from grantledger.domain.errors import LedgerError
+from grantledger.domain.gate import named_attributes
 from grantledger.service.context import Context
-from grantledger.service.entitlements.event_input import EventInput, named_attributes
+from grantledger.service.entitlements.event_input import EventInput
 from grantledger.service.entitlements.gate_batch import Received, ingest_batch
 from grantledger.store.database import Database
 from grantledger.store.operations import tenants as tenant_store

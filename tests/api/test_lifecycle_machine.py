@@ -26,7 +26,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from grantledger.domain.entitlements import Cycle, cycle_containing, midnight
+from grantledger.domain.cycles import Cycle, cycle_containing
+from grantledger.domain.days import midnight
 from tests.api.test_entitlements_api import Metered
 from tests.helpers import new_account, new_plan, ok_json, usage_event
 from tests.servers import Server

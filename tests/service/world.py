@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from grantledger.domain.credits import Line
-from grantledger.domain.entitlements import Cycle, EntrySource, PlanType, ValueType
+from grantledger.domain.cycles import Cycle
+from grantledger.domain.entitlements import EntrySource, PlanType, ValueType
 from grantledger.domain.errors import LedgerError
 from grantledger.domain.holds import HoldKind
 from grantledger.domain.plans import PlanFeature

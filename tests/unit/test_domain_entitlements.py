@@ -23,13 +23,20 @@ from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from grantledger.domain.entitlements import (
-    EVENT_ID_TTL,
-    FAR_FUTURE,
+from grantledger.domain.cycles import (
     MAX_CYCLES_PER_READ,
     MAX_REACH_BACK,
     Cycle,
     CycleWindow,
+    check_reach,
+    cycle_containing,
+    cycle_start,
+    cycles_begun,
+    plan_entry_id,
+)
+from grantledger.domain.entitlements import (
+    EVENT_ID_TTL,
+    FAR_FUTURE,
     Draw,
     Entry,
     EntrySource,
@@ -38,11 +45,7 @@ from grantledger.domain.entitlements import (
     add_validity,
     apply_draw,
     available,
-    check_reach,
     check_value,
-    cycle_containing,
-    cycle_start,
-    cycles_begun,
     draw,
     draw_key,
     feature_credits,
@@ -50,7 +53,6 @@ from grantledger.domain.entitlements import (
     metered_value,
     parse_validity,
     patch,
-    plan_entry_id,
     purchase_entry_id,
     remaining_allowance,
     void,

@@ -28,12 +28,15 @@ def entries(draw: st.DrawFn, feature: str) -> list[Entry]:
     found = []
     for n in range(count):
         granted = Decimal(draw(st.integers(0, 6)))
+        begins = AT - timedelta(days=draw(st.integers(-2, 5)))
+        # An entry never ends before it begins (Entry refuses to be made so).
+        ends = [u for u in (AT, AT + timedelta(days=3)) if u >= begins]
         found.append(
             Entry(
                 id=f"{feature}-{n}",
                 source=draw(st.sampled_from(list(EntrySource))),
-                effective_from=AT - timedelta(days=draw(st.integers(-2, 5))),
-                effective_until=draw(st.sampled_from([None, AT, AT + timedelta(days=3)])),
+                effective_from=begins,
+                effective_until=draw(st.sampled_from([None, *ends])),
                 granted=granted,
                 used=Decimal(draw(st.integers(0, int(granted)))),
                 voided=draw(st.booleans()),

@@ -15,16 +15,10 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from grantledger.domain.cycles import closing_day, schedule_in_force
 from grantledger.domain.entitlements import PlanType
 from grantledger.domain.errors import InvalidInput
-from grantledger.domain.plans import (
-    PlanFeature,
-    check_plan_features,
-    closing_day,
-    held_values,
-    purchase_grants,
-    schedule_in_force,
-)
+from grantledger.domain.plans import PlanFeature, check_plan_features, held_values, purchase_grants
 
 DAY0 = date(2026, 1, 1)
 HORIZON = 60  # days the reference models look at

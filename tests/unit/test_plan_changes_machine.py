@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from grantledger.domain.plans import carry_split, closing_day, resumes_on
+from grantledger.domain.cycles import carry_split, closing_day, resumes_on
 
 DAY0 = date(2026, 1, 1)
 HORIZON = 120  # days the machine looks at

@@ -18,7 +18,8 @@ from decimal import Decimal
 from grantledger.console import ledger
 from grantledger.console.guard import Refused
 from grantledger.console.ledger import Wire
-from grantledger.domain.entitlements import EntrySource, midnight
+from grantledger.domain.days import midnight
+from grantledger.domain.entitlements import EntrySource
 from grantledger.domain.errors import InvalidInput
 from grantledger.domain.money import canonical, to_amount
 from grantledger.service.context import Tenant

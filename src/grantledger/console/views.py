@@ -12,7 +12,7 @@ from grantledger.console import chart, ledger, svg
 from grantledger.console.ledger import Wire
 from grantledger.console.render import wire
 from grantledger.domain import credits as rules
-from grantledger.domain.entitlements import midnight
+from grantledger.domain.days import midnight
 from grantledger.domain.errors import InvalidInput
 from grantledger.domain.money import canonical
 from grantledger.service.console import console as reads

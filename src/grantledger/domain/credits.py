@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from grantledger.domain.errors import Conflict
+from grantledger.domain.errors import Conflict, LedgerInvariantBroken
 from grantledger.domain.money import ZERO
 
 ALL_USAGE_METER_RATE_CARDS = "ALL_USAGE_METER_RATE_CARDS"
@@ -53,6 +53,19 @@ class Credit:
     held: Decimal = ZERO
     expired: Decimal = ZERO
     voided: Decimal = ZERO
+
+    def __post_init__(self) -> None:
+        # The invariant of the module docstring, checked wherever a credit is made or moved
+        # (`replace` runs this too): a transition that broke it is a bug, never a state.
+        parts = (self.consumed, self.held, self.expired, self.voided)
+        if self.credit_amount <= 0 or any(p < 0 for p in parts) or self.remaining < 0:
+            raise LedgerInvariantBroken(
+                f"credit {self.id}: {self.credit_amount} = consumed {self.consumed} + held "
+                f"{self.held} + expired {self.expired} + voided {self.voided} + remaining "
+                f"{self.remaining} must hold with every part >= 0"
+            )
+        if self.effective_until is not None and self.effective_until < self.effective_from:
+            raise LedgerInvariantBroken(f"credit {self.id}: effective until before from")
 
     @property
     def remaining(self) -> Decimal:
@@ -98,6 +111,29 @@ class Movement:
 
     type: TransactionType
     amount: Decimal
+
+
+def grant(
+    credit_id: str,
+    amount: Decimal,
+    priority: int,
+    effective_from: date,
+    effective_until: date | None,
+    created_at: datetime,
+    applicable_entity_ids: tuple[str, ...] | None = None,
+) -> tuple[Credit, Movement]:
+    """A new credit and the CREDITED movement that brings its amount into the ledger: the one
+    way a credit is made (a grant, auto top-up)."""
+    credit = Credit(
+        id=credit_id,
+        priority=priority,
+        effective_from=effective_from,
+        effective_until=effective_until,
+        created_at=created_at,
+        applicable_entity_ids=applicable_entity_ids,
+        credit_amount=amount,
+    )
+    return credit, Movement(TransactionType.CREDITED, amount)
 
 
 def applies_to(
@@ -262,29 +298,44 @@ UNHOLD = "UNHOLD"
 
 
 def replay(terms: Credit, events: Iterable[LedgerEvent], at: datetime) -> Credit | None:
-    """The credit as it stood at `at`, rebuilt from its ledger; None if it did not exist yet."""
+    """The credit as it stood at `at`, rebuilt from its ledger; None if it did not exist yet.
+
+    The parts are summed first and the credit made once: within one instant the events of a
+    capture (DEBITED, UNHOLD) come in the order they were written, and only their end state is
+    a state of the credit.
+    """
     if terms.created_at > at:
         return None
-    state = replace(
+    fresh = replace(
         terms, status=CreditStatus.ACTIVE, consumed=ZERO, held=ZERO, expired=ZERO, voided=ZERO
     )
+    status = CreditStatus.ACTIVE
+    totals = {TransactionType.DEBITED: ZERO, TransactionType.EXPIRED: ZERO}
+    totals |= {TransactionType.VOIDED: ZERO}
+    held = ZERO
     for event in sorted(events, key=lambda e: e.at):
         if event.at > at:
             break
-        if state.is_due_for_expiry(event.at.date()):
+        if status is CreditStatus.ACTIVE and fresh.is_due_for_expiry(event.at.date()):
             # Every write after the window ends is preceded by the expiry, which writes no
             # transaction when nothing was left (all held): a later capture leaves it EXPIRED.
-            state = replace(state, status=CreditStatus.EXPIRED)
-        if event.kind == TransactionType.DEBITED:
-            state = replace(state, consumed=state.consumed + event.amount)
-        elif event.kind == TransactionType.EXPIRED:
-            state = replace(
-                state, status=CreditStatus.EXPIRED, expired=state.expired + event.amount
-            )
-        elif event.kind == TransactionType.VOIDED:
-            state = replace(state, status=CreditStatus.VOIDED, voided=state.voided + event.amount)
+            status = CreditStatus.EXPIRED
+        if event.kind in totals:
+            totals[TransactionType(event.kind)] += event.amount
+            if event.kind == TransactionType.EXPIRED:
+                status = CreditStatus.EXPIRED
+            elif event.kind == TransactionType.VOIDED:
+                status = CreditStatus.VOIDED
         elif event.kind == HOLD:
-            state = replace(state, held=state.held + event.amount)
+            held += event.amount
         elif event.kind == UNHOLD:
-            state = replace(state, held=state.held - event.amount)
+            held -= event.amount
+    state = replace(
+        fresh,
+        status=status,
+        consumed=totals[TransactionType.DEBITED],
+        held=held,
+        expired=totals[TransactionType.EXPIRED],
+        voided=totals[TransactionType.VOIDED],
+    )
     return _settle_status(state)

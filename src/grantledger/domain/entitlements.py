@@ -6,15 +6,15 @@ effective_until)`. Usage draws from entries; `0 <= used <= granted` always holds
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from grantledger.domain.errors import InvalidInput, NotEntitled
+from grantledger.domain.days import add_months
+from grantledger.domain.errors import InvalidInput, LedgerInvariantBroken, NotEntitled
 from grantledger.domain.money import ZERO
 
 # The wire requires an end; an entry without one is shown as ending here.
@@ -47,13 +47,6 @@ class PlanType(StrEnum):
     PURCHASE = "PURCHASE"
 
 
-class Cycle(StrEnum):
-    WEEKLY = "WEEKLY"
-    MONTHLY = "MONTHLY"
-    QUARTERLY = "QUARTERLY"
-    ANNUALLY = "ANNUALLY"
-
-
 @dataclass(frozen=True)
 class Entry:
     id: str
@@ -65,6 +58,17 @@ class Entry:
     voided: bool = False
     # Usage a plan change carried in from the cycle it cut short: part of `used`, with no draw.
     carried: Decimal = ZERO
+
+    def __post_init__(self) -> None:
+        # `0 <= carried <= used <= granted` (the module's rule), wherever an entry is made or
+        # moved (`replace` runs this too): breaking it is a bug, never a state.
+        if not (ZERO <= self.carried <= self.used <= self.granted):
+            raise LedgerInvariantBroken(
+                f"entry {self.id}: 0 <= carried {self.carried} <= used {self.used} <= "
+                f"granted {self.granted} must hold"
+            )
+        if self.effective_until is not None and self.effective_until < self.effective_from:
+            raise LedgerInvariantBroken(f"entry {self.id}: effective until before from")
 
     @property
     def balance(self) -> Decimal:
@@ -191,130 +195,6 @@ def void(entry: Entry, now: datetime) -> Entry:
     if status is EntryStatus.EXPIRED:
         raise InvalidInput(f"entry {entry.id} is EXPIRED and cannot be voided")
     return replace(entry, voided=True)
-
-
-# --- cycles ------------------------------------------------------------------------------
-
-# How far before "now" a plan assignment may begin and an event may be dated. A schedule
-# back-dated to 0001-01-01 would otherwise materialise thousands of cycles of entries at its
-# first read; a year is room for migrating a customer and for late events.
-MAX_REACH_BACK = timedelta(days=366)
-# The most cycles of one schedule a single read makes (the latest ones; an idle account's older
-# cycles are not materialised, and `asOf` reads still find the cycle containing their instant).
-MAX_CYCLES_PER_READ = 60
-
-
-def check_reach(at: datetime | date, now: datetime, what: str) -> None:
-    """Refuse an instant (or a day) further back than MAX_REACH_BACK before `now`."""
-    if now - datetime.min.replace(tzinfo=UTC) < MAX_REACH_BACK:
-        return  # the calendar begins less than a year before now: nothing is too far back
-    earliest = now - MAX_REACH_BACK
-    if isinstance(at, datetime):
-        too_far, shown = at < earliest, earliest.isoformat().replace("+00:00", "Z")
-    else:
-        too_far, shown = at < earliest.date(), earliest.date().isoformat()
-    if too_far:
-        raise InvalidInput(
-            f"{what} reaches too far back: the earliest accepted is {shown} "
-            f"({MAX_REACH_BACK.days} days before now)"
-        )
-
-
-_MONTHS = {Cycle.MONTHLY: 1, Cycle.QUARTERLY: 3, Cycle.ANNUALLY: 12}
-
-
-def add_months(day: date, months: int, anchor_day: int) -> date:
-    """`day` moved by whole months, keeping the anchor's day-of-month where the month has it."""
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    last = calendar.monthrange(year, month + 1)[1]
-    return date(year, month + 1, min(anchor_day, last))
-
-
-def cycle_start(anchor: date, cycle: Cycle, n: int) -> date:
-    if cycle is Cycle.WEEKLY:
-        return anchor + timedelta(weeks=n)
-    return add_months(anchor, _MONTHS[cycle] * n, anchor.day)
-
-
-def midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class CycleWindow:
-    start: date
-    begins: datetime
-    ends: datetime | None
-
-
-def _start_or_none(anchor: date, cycle: Cycle, n: int) -> date | None:
-    """Cycle n's start, or None when it would fall after 9999-12-31 (the calendar's end)."""
-    try:
-        return cycle_start(anchor, cycle, n)
-    except (OverflowError, ValueError):
-        return None
-
-
-def _index_at(anchor: date, cycle: Cycle, day: date) -> int:
-    """The number of the cycle containing `day` (which is on or after `anchor`)."""
-    if cycle is Cycle.WEEKLY:
-        return (day - anchor).days // 7
-    step = _MONTHS[cycle]
-    n = ((day.year - anchor.year) * 12 + day.month - anchor.month) // step + 1
-    while n > 0 and ((guess := _start_or_none(anchor, cycle, n)) is None or guess > day):
-        n -= 1
-    return n
-
-
-def _window(start: date, nxt: date | None, end: date | None) -> CycleWindow:
-    # A cycle whose successor cannot be dated runs to the end of the schedule, or forever.
-    stop = min(nxt, end) if nxt is not None and end is not None else (nxt or end)
-    return CycleWindow(start, midnight(start), midnight(stop) if stop is not None else None)
-
-
-def cycles_begun(
-    anchor: date,
-    end: date | None,
-    cycle: Cycle,
-    until: datetime,
-    limit: int = MAX_CYCLES_PER_READ,
-) -> list[CycleWindow]:
-    """Every cycle of a schedule that has begun by `until` (the latest `limit` of them), clipped
-    to the schedule's end."""
-    windows: list[CycleWindow] = []
-    if end is not None and end <= anchor:
-        return windows  # a schedule closed on the day it began (0001-01-01 included) has none
-    # Keeping the latest cycles (not the first ones) keeps the current cycle of a schedule
-    # back-dated by more than `limit` cycles.
-    n = 0
-    last_day = until.date() if end is None else min(until.date(), end - timedelta(days=1))
-    if until >= midnight(anchor) and last_day >= anchor:
-        n = max(0, _index_at(anchor, cycle, last_day) - limit + 1)
-    last = n + limit
-    start = _start_or_none(anchor, cycle, n)
-    while n < last and start is not None:
-        if midnight(start) > until or (end is not None and start >= end):
-            break
-        following = _start_or_none(anchor, cycle, n + 1)
-        windows.append(_window(start, following, end))
-        start, n = following, n + 1
-    return windows
-
-
-def cycle_containing(
-    anchor: date, end: date | None, cycle: Cycle, at: datetime
-) -> CycleWindow | None:
-    """The cycle in force at `at`, found without walking every earlier cycle."""
-    if at < midnight(anchor) or (end is not None and at >= midnight(end)):
-        return None
-    n = _index_at(anchor, cycle, at.date())
-    start = cycle_start(anchor, cycle, n)
-    return _window(start, _start_or_none(anchor, cycle, n + 1), end)
-
-
-def plan_entry_id(schedule_id: str, start: date, source: EntrySource) -> str:
-    return f"{schedule_id}#{start.isoformat()}${source.value}"
 
 
 def purchase_entry_id(purchase_id: str, index: int) -> str:

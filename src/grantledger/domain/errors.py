@@ -43,3 +43,9 @@ class Conflict(LedgerError):
     """The request conflicts with existing state: duplicate, replay mismatch, wrong state (409)."""
 
     status = 409
+
+
+class LedgerInvariantBroken(AssertionError):
+    """A rule of the ledger would be broken by a value being made: a bug, never an input, so
+    not a `LedgerError` with a status for the caller. It is raised where the value is built,
+    before anything is written, and the API answers it as any unexpected fault."""

@@ -1,4 +1,5 @@
-"""The gate's per-event rules: what one event draws, and the duplicate answer.
+"""The gate's per-event rules: the quantities an event asks for, what it draws, and the
+duplicate answer.
 
 The group-committed gate decides a batch of events by applying these, event after event in
 arrival order, to the entries as the earlier events of the batch left them; one event alone
@@ -13,6 +14,30 @@ from datetime import datetime
 from decimal import Decimal
 
 from grantledger.domain.entitlements import Draw, Entry, apply_draw, draw
+from grantledger.domain.errors import InvalidInput
+from grantledger.domain.money import ZERO, check_precision, round_fraction
+
+
+def named_attributes(attributes: Sequence[tuple[str, str]]) -> dict[str, str]:
+    named = dict(attributes)
+    if len(named) != len(attributes):
+        raise InvalidInput("event attributes must have distinct names")
+    return named
+
+
+def quantities_of(attributes: dict[str, str], links: list[tuple[str, str]]) -> dict[str, Decimal]:
+    """The quantity of each linked feature, (feature id, attribute name), from the event."""
+    quantities: dict[str, Decimal] = {}
+    for feature_id, attribute in links:
+        raw = attributes.get(attribute)
+        # An event without the attribute consumes none of the feature: associating a new
+        # feature with a schema must not break producers that do not send it yet.
+        quantity = round_fraction(Decimal(raw)) if raw is not None else ZERO
+        if quantity < 0:
+            raise InvalidInput(f"attribute {attribute} must not be negative")
+        check_precision(quantity, f"attribute {attribute}")
+        quantities[feature_id] = quantity
+    return quantities
 
 
 def plan_draws(

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from grantledger.domain.entitlements import PlanType, add_validity, midnight, parse_validity
+from grantledger.domain.days import midnight
+from grantledger.domain.entitlements import PlanType, add_validity, parse_validity
 from grantledger.domain.errors import InvalidInput
-from grantledger.domain.money import ZERO, check_precision
+from grantledger.domain.money import check_precision
 
 
 @dataclass(frozen=True)
@@ -36,55 +37,6 @@ def check_plan_features(plan_type: PlanType, items: Sequence[PlanFeature]) -> No
             parse_validity(item.validity)
         if plan_type is PlanType.PURCHASE and item.overage_per_cycle is not None:
             raise InvalidInput("overagePerCycle applies to BILLING plans only")
-
-
-def schedule_in_force(effective_from: date, effective_until: date | None, at: datetime) -> bool:
-    """A schedule covers `[midnight(from), midnight(until))` in UTC."""
-    begins = midnight(effective_from)
-    ends = midnight(effective_until) if effective_until is not None else None
-    return begins <= at and (ends is None or at < ends)
-
-
-def closing_day(
-    old_from: date, old_until: date | None, start: date, end: date | None
-) -> date | None:
-    """Where an existing BILLING schedule must end so a new one `[start, end)` can begin;
-    None when the two do not overlap."""
-    if old_until is not None and old_until <= start:
-        return None
-    if end is not None and old_from >= end:
-        return None  # begins after the new schedule ends: no overlap, nothing to close
-    return max(start, old_from)
-
-
-def resumes_on(
-    old_from: date, old_until: date | None, start: date, end: date | None
-) -> date | None:
-    """The day an old BILLING schedule resumes after a bounded new one `[start, end)` that sits
-    inside it (a temporary plan): the new one's end; None when the old one does not outlast it."""
-    if end is None or old_from >= end:
-        return None
-    if old_until is not None and (old_until <= end or old_until <= start):
-        return None
-    return end
-
-
-@dataclass(frozen=True)
-class Carry:
-    """Usage a plan change carries into the new plan's cycle, split over its two entries."""
-
-    included: Decimal  # into the PRICE_PLAN entry
-    overage: Decimal  # into the OVERAGE entry
-
-
-def carry_split(usage: Decimal, included: Decimal | None, overage: Decimal | None) -> Carry:
-    """What the account drew so far in the running cycle, laid onto the new plan's allowance:
-    the included credits first, the excess against the overage allowance, and anything beyond
-    both is not carried (an entry never goes below 0)."""
-    into_included = min(usage, included) if included is not None else ZERO
-    rest = usage - into_included
-    into_overage = min(rest, overage) if overage is not None else ZERO
-    return Carry(into_included, into_overage)
 
 
 def held_values(

@@ -21,7 +21,8 @@ from grantledger.api.schemas.catalog import (
     PlanPage,
     UpdateFeatureRequest,
 )
-from grantledger.domain.entitlements import Cycle, PlanType, ValueType
+from grantledger.domain.cycles import Cycle
+from grantledger.domain.entitlements import PlanType, ValueType
 from grantledger.domain.plans import PlanFeature
 from grantledger.service.entitlements import catalog
 from grantledger.service.entitlements.catalog import FeatureChanges, FeatureInput, PlanInput

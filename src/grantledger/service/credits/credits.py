@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -13,8 +13,8 @@ from grantledger.domain.errors import Conflict, InvalidInput, NotFound
 from grantledger.service import counters
 from grantledger.service.context import Tenant
 from grantledger.service.fingerprint import fingerprint
+from grantledger.service.idempotency import replay_of
 from grantledger.service.notifications import notify
-from grantledger.service.replay import replayed
 from grantledger.store.credits import credits as store
 from grantledger.store.credits.credit_transactions import (
     TransactionRecord,
@@ -67,14 +67,13 @@ def transaction(
     invoice_id: str | None = None,
     entity_id: str | None = None,
 ) -> TransactionRecord:
-    return TransactionRecord(
-        id=tenant.new_id("ctxn", at),
-        credit_id=credit_id,
-        transaction_type=movement.type.value,
-        amount=movement.amount,
+    return TransactionRecord.of(
+        tenant.new_id("ctxn", at),
+        credit_id,
+        movement,
+        at,
         invoice_id=invoice_id,
         entity_id=entity_id,
-        created_at=at,
     )
 
 
@@ -125,43 +124,43 @@ async def _materialize_expiry(
     return bool(due)
 
 
-def _repeat_of(prior: CreditRecord | None, digest: str) -> CreditRecord | None:
-    """The credit an earlier request with this idempotency key made, if this one repeats it."""
-    if prior is None:
-        return None
-    return replayed(
-        prior,
-        prior.request_hash,
-        digest,
-        f"idempotencyKey {prior.idempotency_key} was already used for a different credit "
-        f"({prior.id})",
-    )
+def _found_in(
+    existing: Mapping[str, CreditRecord],
+) -> Callable[[str], Awaitable[CreditRecord | None]]:
+    """A lookup by key of credits read already (a batch's keys are read in one query)."""
+
+    async def find(key: str) -> CreditRecord | None:
+        return existing.get(key)
+
+    return find
 
 
 def _new_credit(
     tenant: Tenant, request: GrantRequest, account: AccountRecord, digest: str, now: datetime
-) -> CreditRecord:
-    """A fresh credit in the account's currency, as the request describes it."""
-    return CreditRecord(
-        ledger=Credit(
-            id=tenant.new_id("cred", now),
-            priority=request.priority,
-            effective_from=request.effective_from,
-            effective_until=request.effective_until,
-            created_at=now,
-            applicable_entity_ids=request.applicable_entity_ids,
-            credit_amount=request.credit_amount,
-        ),
-        org_id=tenant.org_id,
-        account_id=request.account_id,
-        customer_id=account.customer_id,
-        purpose=request.purpose,
-        credit_unit=account.invoice_currency,
+) -> tuple[CreditRecord, TransactionRecord]:
+    """A fresh credit in the account's currency, as the request describes it, and its CREDITED
+    transaction."""
+    ledger, credited = rules.grant(
+        tenant.new_id("cred", now),
+        request.credit_amount,
+        request.priority,
+        request.effective_from,
+        request.effective_until,
+        now,
+        request.applicable_entity_ids,
+    )
+    record = CreditRecord.granted(
+        ledger,
+        tenant.org_id,
+        request.account_id,
+        account.customer_id,
+        account.invoice_currency,
+        request.purpose,
         grantor_id=request.grantor_id,
         idempotency_key=request.idempotency_key,
         request_hash=digest,
-        updated_at=now,
     )
+    return record, transaction(tenant, record.id, credited, now)
 
 
 async def grant(tenant: Tenant, requests: Sequence[GrantRequest]) -> list[CreditRecord]:
@@ -200,16 +199,25 @@ async def grant(tenant: Tenant, requests: Sequence[GrantRequest]) -> list[Credit
         for i, request in enumerate(requests):
             digest = request.fingerprint()
             try:
-                prior = _repeat_of(existing.get(request.idempotency_key or ""), digest)
+                prior = await replay_of(
+                    request.idempotency_key,
+                    _found_in(existing),
+                    digest,
+                    lambda p: (
+                        f"idempotencyKey {p.idempotency_key} was already used for a "
+                        f"different credit ({p.id})"
+                    ),
+                )
             except Conflict as clash:
                 raise Conflict(f"creditRequests[{i}].idempotencyKey: {clash.message}") from None
             if prior is not None:
                 results.append(prior)
                 continue
-            record = _new_credit(tenant, request, accounts[request.account_id], digest, now)
+            record, credited = _new_credit(
+                tenant, request, accounts[request.account_id], digest, now
+            )
             await store.insert_credit(tx, record)
-            credited = Movement(rules.TransactionType.CREDITED, request.credit_amount)
-            movements.append(transaction(tenant, record.id, credited, now))
+            movements.append(credited)
             results.append(record)
             made[0] += 1
         await insert_transactions(tx, movements)

@@ -14,8 +14,8 @@ from grantledger.domain.holds import HoldKind, HoldStatus
 from grantledger.service.context import Tenant
 from grantledger.service.credits.credits import expire_due, lock_account, transaction
 from grantledger.service.fingerprint import fingerprint
+from grantledger.service.idempotency import replay_of
 from grantledger.service.notifications import notify
-from grantledger.service.replay import replayed
 from grantledger.store.credits import credits as credit_store
 from grantledger.store.credits import holds as store
 from grantledger.store.credits.credit_transactions import TransactionRecord, insert_transactions
@@ -59,8 +59,15 @@ async def place(tenant: Tenant, request: HoldPlacement) -> HoldView:
 
     async def work(tx: Tx) -> HoldView:
         account = await lock_account(tx, request.account_id)
-        prior = await store.get_hold(tx, request.account_id, request.invoice_id)
-        repeated = _repeat_of(prior, digest)
+        repeated = await replay_of(
+            request.invoice_id,
+            lambda invoice: store.get_hold(tx, request.account_id, invoice),
+            digest,
+            lambda p: (
+                f"invoiceId {p.invoice_id} was already used on this account with a "
+                f"different request ({p.kind} {p.status})"
+            ),
+        )
         if repeated is not None:
             return HoldView(repeated, account.invoice_currency)
         await expire_due(tenant, tx, request.account_id)
@@ -78,19 +85,6 @@ async def place(tenant: Tenant, request: HoldPlacement) -> HoldView:
         return HoldView(hold, account.invoice_currency)
 
     return await tenant.run(work)
-
-
-def _repeat_of(prior: HoldRecord | None, digest: str) -> HoldRecord | None:
-    """The hold an earlier request for this invoice made, if this request repeats it."""
-    if prior is None:
-        return None
-    return replayed(
-        prior,
-        prior.request_hash,
-        digest,
-        f"invoiceId {prior.invoice_id} was already used on this account with a different "
-        f"request ({prior.kind} {prior.status})",
-    )
 
 
 def _require_cover(

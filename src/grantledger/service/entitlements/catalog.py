@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from grantledger.domain.entitlements import Cycle, PlanType, ValueType, check_value
+from grantledger.domain.cycles import Cycle
+from grantledger.domain.entitlements import PlanType, ValueType, check_value
 from grantledger.domain.errors import Conflict, InvalidInput, NotFound
 from grantledger.domain.passthrough import JsonObject
 from grantledger.domain.plans import PlanFeature, check_plan_features

@@ -5,23 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
-from itertools import groupby
 
-from grantledger.domain.entitlements import (
+from grantledger.domain.cycles import (
     CycleWindow,
-    Entry,
-    EntrySource,
-    PlanType,
+    ScheduleTerms,
+    cut_cycle_ids,
     cycle_containing,
-    cycles_begun,
-    midnight,
-    plan_entry_id,
+    cycle_entries,
+    listing_instants,
+    windows_at,
 )
-from grantledger.domain.ids import EPOCH
+from grantledger.domain.entitlements import PlanType
 from grantledger.domain.money import ZERO
-from grantledger.domain.plans import Carry, carry_split
 from grantledger.service.context import Tenant
 from grantledger.store.entitlements import entries, schedules
 from grantledger.store.entitlements.entries import EntryRecord
@@ -29,7 +26,18 @@ from grantledger.store.entitlements.schedules import PlannedSchedule
 from grantledger.store.parties import parties
 from grantledger.store.tx import Tx
 
-_PLAN_SOURCES = (EntrySource.PRICE_PLAN, EntrySource.OVERAGE)
+
+def terms_of(planned: PlannedSchedule) -> ScheduleTerms:
+    s = planned.schedule
+    return ScheduleTerms(
+        s.id,
+        s.effective_from,
+        s.effective_until,
+        s.created_at,
+        planned.cycle,
+        planned.features,
+        s.replaces,
+    )
 
 
 def _cycle_entries(
@@ -40,54 +48,23 @@ def _cycle_entries(
     now: datetime,
     usage: Mapping[str, Decimal],
 ) -> list[EntryRecord]:
-    """The PRICE_PLAN and OVERAGE entries one cycle of a BILLING schedule yields, with the
-    `usage` (by feature) a plan change carried into this cycle already drawn."""
+    """The records of `domain.cycles.cycle_entries` for one cycle of a schedule."""
     wanted = set(feature_ids) if feature_ids is not None else None
-    schedule = planned.schedule
-    created = max(window.begins, schedule.created_at)
-    records: list[EntryRecord] = []
-    for item in planned.features:
-        if wanted is not None and item.feature_id not in wanted:
-            continue
-        if window.ends is not None and window.ends <= schedule.created_at:
-            # A cycle already over when the schedule was assigned (back-dated): its usage was
-            # drawn under the plan of the time, so the new plan gives nothing more in it.
-            carry = Carry(item.credits_per_cycle or ZERO, item.overage_per_cycle or ZERO)
-        else:
-            carry = carry_split(
-                usage.get(item.feature_id, ZERO), item.credits_per_cycle, item.overage_per_cycle
-            )
-        for source, granted, carried in (
-            (EntrySource.PRICE_PLAN, item.credits_per_cycle, carry.included),
-            (EntrySource.OVERAGE, item.overage_per_cycle, carry.overage),
-        ):
-            if granted is None:
-                continue
-            entry = Entry(
-                id=plan_entry_id(schedule.id, window.start, source),
-                source=source,
-                effective_from=window.begins,
-                effective_until=window.ends,
-                granted=granted,
-                used=carried,
-                carried=carried,
-            )
-            row_key = tenant.new_id("fce", now)
-            records.append(
-                EntryRecord.new(
-                    entry, schedule.account_id, item.feature_id, row_key, now, created_at=created
-                )
-            )
-    return records
+    return [
+        EntryRecord.new(
+            made.entry,
+            planned.schedule.account_id,
+            made.feature_id,
+            tenant.new_id("fce", now),
+            now,
+            created_at=made.created_at,
+        )
+        for made in cycle_entries(terms_of(planned), window, wanted, usage)
+    ]
 
 
 def _windows(planned: PlannedSchedule, at: datetime | None, now: datetime) -> list[CycleWindow]:
-    """The schedule's begun cycles, or only the one containing `at` if it has begun."""
-    s = planned.schedule
-    if at is None:
-        return cycles_begun(s.effective_from, s.effective_until, planned.cycle, now)
-    window = cycle_containing(s.effective_from, s.effective_until, planned.cycle, at)
-    return [window] if window is not None and window.begins <= now else []
+    return windows_at(terms_of(planned), at, now)
 
 
 async def ensure_cycle_entries(
@@ -175,22 +152,9 @@ def _carried_at_start(
     existing: Sequence[EntryRecord],
 ) -> dict[str, Decimal]:
     """Usage carried into the first cycle of a schedule assigned ahead of its start: what the
-    schedules it replaced drew in the cycle its start cut short (nothing at a cycle boundary)."""
-    s = planned.schedule
-    if not s.replaces or window.start != s.effective_from:
-        return {}
-    change = midnight(s.effective_from)
-    cut: set[str] = set()
-    for replaced_id in s.replaces:
-        old = by_id.get(replaced_id)
-        if old is None:
-            continue
-        running = cycle_containing(
-            old.schedule.effective_from, None, old.cycle, change - timedelta(microseconds=1)
-        )
-        if running is None or running.ends == change:
-            continue
-        cut.update(plan_entry_id(replaced_id, running.start, src) for src in _PLAN_SOURCES)
+    schedules it replaced drew in the cycle its start cut short (`domain.cycles.cut_cycle_ids`)."""
+    replaced = [terms_of(by_id[i]) for i in planned.schedule.replaces if i in by_id]
+    cut = cut_cycle_ids(terms_of(planned), window, replaced)
     usage: dict[str, Decimal] = {}
     for record in existing:
         if record.entry.id in cut:
@@ -219,20 +183,9 @@ async def make_carried_cycle(
 
 
 def _keyed_by_cycle(tenant: Tenant, records: list[EntryRecord]) -> list[EntryRecord]:
-    """Row keys (the "newest first" order of entry lists) from each cycle's start.
-
-    Cycles are created lazily and out of order (the current one by an event, earlier ones by a
-    later read), so creation time would list an old cycle above the current one. Within one
-    start, a rank of microseconds keeps the order deterministic (PRICE_PLAN above OVERAGE).
-    Ids cannot encode instants before 1970: such cycles share that instant, ranked the same way.
-    """
-
-    def start(record: EntryRecord) -> datetime:
-        return max(record.entry.effective_from, EPOCH)
-
-    keyed: list[EntryRecord] = []
-    for begins, group in groupby(sorted(records, key=lambda r: (start(r), r.entry.id)), start):
-        for rank, record in enumerate(group):
-            at = begins + timedelta(microseconds=rank)
-            keyed.append(replace(record, row_key=tenant.new_id("fce", at)))
-    return keyed
+    """Row keys (the "newest first" order of entry lists) from each cycle's start
+    (`domain.cycles.listing_instants`)."""
+    instants = listing_instants([(r.entry.effective_from, r.entry.id) for r in records])
+    # Inserted in one order (by cycle, then id), so makers racing on a cycle meet in it.
+    keyed = sorted(zip(instants, records, strict=True), key=lambda p: (p[0], p[1].entry.id))
+    return [replace(record, row_key=tenant.new_id("fce", at)) for at, record in keyed]

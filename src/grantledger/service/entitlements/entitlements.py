@@ -8,9 +8,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from grantledger.domain import entitlements as rules
+from grantledger.domain.cycles import schedule_in_force
 from grantledger.domain.entitlements import Entry, FeatureCredits, PlanType, ValueType
 from grantledger.domain.errors import InvalidInput, NotFound
-from grantledger.domain.plans import PlanFeature, held_values, schedule_in_force
+from grantledger.domain.plans import PlanFeature, held_values
 from grantledger.service.context import Tenant
 from grantledger.service.entitlements.cycles import ensure_cycle_entries
 from grantledger.service.entitlements.entry_changes import change_entry

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from grantledger.domain import entitlements as rules
+from grantledger.domain.cycles import check_reach
+from grantledger.domain.gate import named_attributes
 from grantledger.service.context import Tenant
 from grantledger.service.entitlements import group_commit
-from grantledger.service.entitlements.event_input import EventInput, named_attributes
+from grantledger.service.entitlements.event_input import EventInput
 from grantledger.service.entitlements.gate_batch import Received
 
 __all__ = ["EventInput", "ingest_entitled"]
@@ -19,7 +20,7 @@ async def ingest_entitled(tenant: Tenant, event: EventInput) -> None:
     record commits: the 403 is raised only once the transaction has ended. A duplicate id
     answers 409 saying how the original was decided.
     """
-    rules.check_reach(event.timestamp, tenant.now(), "event timestamp")
+    check_reach(event.timestamp, tenant.now(), "event timestamp")
     received = Received(
         event, event.id or tenant.new_id("event"), named_attributes(event.attributes)
     )

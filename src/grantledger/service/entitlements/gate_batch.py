@@ -16,10 +16,10 @@ from decimal import Decimal
 from grantledger.domain import entitlements as rules
 from grantledger.domain.alerts import FEATURE_BALANCE_BELOW
 from grantledger.domain.errors import Conflict, InvalidInput, LedgerError, NotEntitled
-from grantledger.domain.gate import Ledger, duplicate_message, plan_draws
+from grantledger.domain.gate import Ledger, duplicate_message, plan_draws, quantities_of
 from grantledger.service.context import Tenant
 from grantledger.service.entitlements.cycles import ensure_cycle_entries_of
-from grantledger.service.entitlements.event_input import EventInput, quantities_of
+from grantledger.service.entitlements.event_input import EventInput
 from grantledger.service.notifications import notify
 from grantledger.store.entitlements import event_schemas, gate
 from grantledger.store.entitlements.gate import (

@@ -9,20 +9,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from grantledger.domain.entitlements import (
-    Entry,
-    EntrySource,
-    PlanType,
-    midnight,
-    purchase_entry_id,
-)
+from grantledger.domain.days import midnight
+from grantledger.domain.entitlements import Entry, EntrySource, PlanType, purchase_entry_id
 from grantledger.domain.errors import InvalidInput, NotFound
 from grantledger.domain.plans import PurchaseGrant, purchase_grants
 from grantledger.service.context import Tenant
 from grantledger.service.credits.credits import lock_account
 from grantledger.service.fingerprint import fingerprint
+from grantledger.service.idempotency import replay_of
 from grantledger.service.notifications import notify
-from grantledger.service.replay import replayed
 from grantledger.store.entitlements import entries, features, plans, purchases
 from grantledger.store.entitlements.entries import EntryRecord
 from grantledger.store.entitlements.plans import PlanRecord
@@ -83,7 +78,17 @@ async def purchase(tenant: Tenant, account_id: str, spec: PurchaseInput) -> Purc
 
     async def work(tx: Tx) -> PurchaseRecord:
         await lock_account(tx, account_id)
-        prior = await _prior_purchase(tx, account_id, spec, digest)
+        # A key reused for another account is a different request, whatever the fingerprint.
+        prior = await replay_of(
+            spec.idempotency_key,
+            lambda key: purchases.purchase_by_key(tx, key),
+            f"{account_id}:{digest}",
+            lambda p: (
+                f"idempotencyKey {p.idempotency_key} was already used for a different "
+                f"purchase ({p.id})"
+            ),
+            fingerprint_of=lambda p: f"{p.account_id}:{p.request_hash}",
+        )
         if prior is not None:
             return prior
         plan = await _purchase_plan(tx, spec.plan_id)
@@ -121,25 +126,6 @@ async def purchase(tenant: Tenant, account_id: str, spec: PurchaseInput) -> Purc
         return bought
 
     return await tenant.run(work)
-
-
-async def _prior_purchase(
-    tx: Tx, account_id: str, spec: PurchaseInput, digest: str
-) -> PurchaseRecord | None:
-    """The purchase this request repeats (same key, account and request), if any."""
-    if spec.idempotency_key is None:
-        return None
-    prior = await purchases.purchase_by_key(tx, spec.idempotency_key)
-    if prior is None:
-        return None
-    # A key reused for another account is a different request, whatever the fingerprint.
-    return replayed(
-        prior,
-        f"{prior.account_id}:{prior.request_hash}",
-        f"{account_id}:{digest}",
-        f"idempotencyKey {spec.idempotency_key} was already used for a different purchase "
-        f"({prior.id})",
-    )
 
 
 async def _purchase_plan(tx: Tx, plan_id: str) -> PlanRecord:
@@ -233,7 +219,15 @@ async def grant_entry(
             raise NotFound(f"account {account_id} not found")
         if await features.get_feature(tx, feature_id) is None:
             raise NotFound(f"feature {feature_id} not found")
-        prior = await _prior_grant(tx, spec, digest)
+        prior = await replay_of(
+            spec.idempotency_key,
+            lambda key: entries.entry_by_key(tx, key),
+            digest,
+            lambda p: (
+                f"idempotencyKey {p.idempotency_key} was already used for a different "
+                f"grant ({p.entry.id})"
+            ),
+        )
         if prior is not None:
             return prior
         now = tenant.now()
@@ -261,19 +255,3 @@ async def grant_entry(
         return record
 
     return await tenant.run(work)
-
-
-async def _prior_grant(tx: Tx, spec: GrantInput, digest: str) -> EntryRecord | None:
-    """The grant this request repeats (same key and request), if any."""
-    if spec.idempotency_key is None:
-        return None
-    prior = await entries.entry_by_key(tx, spec.idempotency_key)
-    if prior is None:
-        return None
-    return replayed(
-        prior,
-        prior.request_hash,
-        digest,
-        f"idempotencyKey {spec.idempotency_key} was already used for a different grant "
-        f"({prior.entry.id})",
-    )

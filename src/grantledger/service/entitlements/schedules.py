@@ -7,15 +7,16 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 
-from grantledger.domain.entitlements import EntrySource, PlanType, check_reach, midnight
+from grantledger.domain.cycles import check_reach, closing_day, resumes_on, schedule_in_force
+from grantledger.domain.days import midnight
+from grantledger.domain.entitlements import EntrySource, PlanType
 from grantledger.domain.errors import InvalidInput, NotFound
-from grantledger.domain.plans import closing_day, resumes_on, schedule_in_force
 from grantledger.service.context import Tenant
 from grantledger.service.credits.credits import lock_account
 from grantledger.service.entitlements.cycles import make_carried_cycle
 from grantledger.service.entitlements.entry_changes import change_entry
 from grantledger.service.fingerprint import fingerprint
-from grantledger.service.replay import replayed
+from grantledger.service.idempotency import replay_of
 from grantledger.store.entitlements import entries, plans, schedules
 from grantledger.store.entitlements.plans import PlanRecord
 from grantledger.store.entitlements.schedules import PlannedSchedule, ScheduleRecord
@@ -99,14 +100,13 @@ async def assign_plan(tenant: Tenant, account_id: str, spec: AssignInput) -> Sch
 
 async def _prior_by_key(tx: Tx, spec: AssignInput, digest: str) -> ScheduleRecord | None:
     """The original answer to this idempotency key, if the request repeats it."""
-    if spec.idempotency_key is None:
-        return None
-    found = await schedules.schedule_by_key(tx, spec.idempotency_key)
-    prior = replayed(
-        found,
-        found.request_hash if found is not None else None,
+    prior = await replay_of(
+        spec.idempotency_key,
+        lambda key: schedules.schedule_by_key(tx, key),
         digest,
-        f"idempotencyKey {spec.idempotency_key} was already used for a different plan assignment",
+        lambda p: (
+            f"idempotencyKey {p.idempotency_key} was already used for a different plan assignment"
+        ),
     )
     if prior is None:
         return None

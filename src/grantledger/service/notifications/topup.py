@@ -10,7 +10,6 @@ from decimal import Decimal
 
 from grantledger.domain import alerts as rules
 from grantledger.domain import credits as credit_rules
-from grantledger.domain.credits import Credit
 from grantledger.domain.errors import InvalidInput, NotFound
 from grantledger.service.context import Tenant
 from grantledger.service.fingerprint import fingerprint
@@ -79,40 +78,23 @@ async def _grant(
     until = today + timedelta(days=setting.effective_days - 1) if setting.effective_days else None
     # Derived from the crossing: the unique idempotency key stops a second grant for it.
     key = f"auto_topup:{account_id}:{crossing}"
-    record = CreditRecord(
-        ledger=Credit(
-            id=tenant.new_id("cred", now),
-            priority=setting.priority,
-            effective_from=today,
-            effective_until=until,
-            created_at=now,
-            applicable_entity_ids=None,
-            credit_amount=setting.topup_amount,
-        ),
-        org_id=tenant.org_id,
-        account_id=account_id,
-        customer_id=account.customer_id,
-        purpose=PURPOSE,
-        credit_unit=account.invoice_currency,
+    ledger, credited = credit_rules.grant(
+        tenant.new_id("cred", now), setting.topup_amount, setting.priority, today, until, now
+    )
+    record = CreditRecord.granted(
+        ledger,
+        tenant.org_id,
+        account_id,
+        account.customer_id,
+        account.invoice_currency,
+        PURPOSE,
         grantor_id=None,
         idempotency_key=key,
         request_hash=fingerprint({"autoTopup": key, "amount": setting.topup_amount}),
-        updated_at=now,
     )
     await credit_store.insert_credit(tx, record)
     await insert_transactions(
-        tx,
-        [
-            TransactionRecord(
-                id=tenant.new_id("ctxn", now),
-                credit_id=record.id,
-                transaction_type=credit_rules.TransactionType.CREDITED.value,
-                amount=setting.topup_amount,
-                invoice_id=None,
-                entity_id=None,
-                created_at=now,
-            )
-        ],
+        tx, [TransactionRecord.of(tenant.new_id("ctxn", now), record.id, credited, now)]
     )
     return record
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from grantledger.domain.credits import Movement
 from grantledger.store.backend import specialised
 from grantledger.store.tables import credit_transactions
 from grantledger.store.tx import Tx
@@ -24,6 +25,28 @@ class TransactionRecord:
     invoice_id: str | None
     entity_id: str | None
     created_at: datetime
+
+    @classmethod
+    def of(
+        cls,
+        transaction_id: str,
+        credit_id: str,
+        movement: Movement,
+        at: datetime,
+        *,
+        invoice_id: str | None = None,
+        entity_id: str | None = None,
+    ) -> TransactionRecord:
+        """The row of a movement a transition of `domain.credits` asks to append."""
+        return cls(
+            id=transaction_id,
+            credit_id=credit_id,
+            transaction_type=movement.type.value,
+            amount=movement.amount,
+            invoice_id=invoice_id,
+            entity_id=entity_id,
+            created_at=at,
+        )
 
 
 def transaction_of(row: Any) -> TransactionRecord:

@@ -38,6 +38,34 @@ class CreditRecord:
     def id(self) -> str:
         return self.ledger.id
 
+    @classmethod
+    def granted(
+        cls,
+        ledger: Credit,
+        org_id: str,
+        account_id: str,
+        customer_id: str,
+        currency: str,
+        purpose: str,
+        *,
+        grantor_id: str | None,
+        idempotency_key: str | None,
+        request_hash: str,
+    ) -> CreditRecord:
+        """The row of a credit just made (`domain.credits.grant`), in the account's currency."""
+        return cls(
+            ledger=ledger,
+            org_id=org_id,
+            account_id=account_id,
+            customer_id=customer_id,
+            purpose=purpose,
+            credit_unit=currency,
+            grantor_id=grantor_id,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            updated_at=ledger.created_at,
+        )
+
 
 def _record(row: sa.Row[Any]) -> CreditRecord:
     m = row._mapping

@@ -9,7 +9,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from grantledger.domain.entitlements import Cycle, PlanType
+from grantledger.domain.cycles import Cycle
+from grantledger.domain.entitlements import PlanType
 from grantledger.domain.plans import PlanFeature
 from grantledger.store.backend import specialised
 from grantledger.store.entitlements.plans import plan_features_of
