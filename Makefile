@@ -7,7 +7,7 @@ TEST_STAMP := $(VENV)/.test-installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test unit lint bench clean chromium screenshot
+.PHONY: run test unit service lint bench clean chromium screenshot package
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test: $(TEST_STAMP) chromium
 # server, no database.
 unit: $(TEST_STAMP)
 	$(BIN)/python -m pytest tests/unit -q
+
+# The service tier alone: the use cases run in-process on SQLite (no server, no HTTP), seconds.
+service: $(TEST_STAMP)
+	$(BIN)/python -m pytest tests/service -q
 
 # The browser tests of the console drive Debian's own Chromium and its driver (never a
 # downloaded browser). Installed once, as root with apt-get; elsewhere the tests say why they

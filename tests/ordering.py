@@ -1,4 +1,4 @@
-"""The comparison both reference models of the domain tests order by (DESIGN §3, §4)."""
+"""The comparison both reference models of the domain tests order by (docs/api.md §3, §6)."""
 
 from __future__ import annotations
 

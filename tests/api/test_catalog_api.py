@@ -1,4 +1,4 @@
-"""Event schemas, features and entitlement plans over HTTP (DESIGN §2, §4 plans)."""
+"""Event schemas, features and entitlement plans over HTTP (docs/api.md §5)."""
 
 from __future__ import annotations
 

@@ -169,7 +169,8 @@ def _grant_cases() -> list[Case]:
         g("missing purpose", ("purpose", "required"), _grant(purpose=DROP)),
         g("missing priority", ("priority", "required"), _grant(priority=DROP)),
         g("missing effectiveFrom", ("effectiveFrom", "required"), _grant(effectiveFrom=DROP)),
-        # Amounts are JSON numbers (DESIGN §1, reference `num`): a string never becomes money.
+        # Amounts are JSON numbers (docs/api.md §1 Requests, the reference's `num`): a string
+        # never becomes money.
         g("amount as string", ("creditAmount", "JSON number"), _grant(creditAmount="1.5")),
         g("whole amount as string", ("creditAmount", "JSON number"), _grant(creditAmount="10")),
         g("amount as bool", ("creditAmount", "JSON number"), _grant(creditAmount=True)),

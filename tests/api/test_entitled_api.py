@@ -1,4 +1,4 @@
-"""`POST /entitled`: the real-time gate (DESIGN §4), over HTTP on SQLite and PostgreSQL."""
+"""`POST /entitled`: the real-time gate (docs/api.md §7), over HTTP on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

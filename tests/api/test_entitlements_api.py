@@ -1,5 +1,5 @@
 """Entitlement plans, schedules, purchases, direct grants and values, and the seed operations
-on feature credits (DESIGN §4), over HTTP on SQLite and PostgreSQL."""
+on feature credits (docs/api.md §6), over HTTP on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unit and property tests of the pure credit rules (DESIGN §3): burn-down order, allocation,
+"""Unit and property tests of the pure credit rules (docs/api.md §3): burn-down order, allocation,
 the transitions of a credit's ledger, balances and replay."""
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def make_credit(
 
 
 # ---------------------------------------------------------------------------------------------
-# Reference rules, written from DESIGN §3 independently of the code under test
+# Reference rules, written from docs/api.md §3 independently of the code under test
 # ---------------------------------------------------------------------------------------------
 
 
@@ -293,7 +293,8 @@ def test_applicability_matches_design(
 def check_allocation(
     credits: Sequence[Credit], lines: Sequence[Line], day: date, allocations: list[Allocation]
 ) -> None:
-    """Every property DESIGN §3 asks of one consumption, checked against the reference rules."""
+    """Every property docs/api.md §3 asks of one consumption, checked against the reference
+    rules."""
     by_id = {c.id: c for c in credits}
     left = {c.id: c.remaining for c in credits}
     position = 0

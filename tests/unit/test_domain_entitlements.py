@@ -1,9 +1,9 @@
-"""Unit and property tests of the pure entitlement rules (DESIGN §4): the draw-down order,
-all-or-nothing acceptance, entry invariants under grants, usage, PATCHes and voids, the
+"""Unit and property tests of the pure entitlement rules (docs/api.md §6, §7): the draw-down
+order, all-or-nothing acceptance, entry invariants under grants, usage, PATCHes and voids, the
 cycles of plan schedules, and entitlement values.
 
-Every expectation comes from a reference model written here from DESIGN §4, independently of
-the code under test, so that a change of rule in either one shows up as a failure.
+Every expectation comes from a reference model written here from docs/api.md §6, §7,
+independently of the code under test, so that a change of rule in either one shows up as a failure.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def entry(
 
 
 # ---------------------------------------------------------------------------------------------
-# Reference rules, from DESIGN §4
+# Reference rules, from docs/api.md §6, §7
 # ---------------------------------------------------------------------------------------------
 
 
@@ -410,7 +410,7 @@ def test_void_rules() -> None:
 
 @dataclass
 class RefEntry:
-    """The model's own record of an entry: what DESIGN says it must hold."""
+    """The model's own record of an entry: what docs/api.md says it must hold."""
 
     feature: str
     overage: bool
@@ -435,7 +435,8 @@ class EntitlementLedger(RuleBasedStateMachine):
     """Entries of three features of one account, consumed by multi-feature events.
 
     The implementation's entries evolve only through the domain functions, as the service
-    applies them; the model evolves by DESIGN §4 alone. After each step both must agree.
+    applies them; the model evolves by docs/api.md §6, §7 alone. After each step both must
+    agree.
     """
 
     def __init__(self) -> None:
@@ -558,7 +559,7 @@ class EntitlementLedger(RuleBasedStateMachine):
             None if granted_delta is None else max(ZERO, m.used + Decimal(granted_delta) / 10)
         )
         if new_until is not None:
-            # Only ask for ends after the start: DESIGN leaves an end before it unspecified.
+            # Only ask for ends after the start: docs/api.md leaves an end before it unspecified.
             assume(new_until > m.start or new_until <= self.now)
         ok = (
             not m.voided
@@ -587,7 +588,7 @@ class EntitlementLedger(RuleBasedStateMachine):
         feature, current = self.entries[entry_id]
         m = self.model[entry_id]
         if not m.voided and m.until is not None and self.now >= m.until:
-            return  # DESIGN says nothing of voiding an EXPIRED entry; see test_void_rules
+            return  # docs/api.md says nothing of voiding an EXPIRED entry; see test_void_rules
         self.entries[entry_id] = (feature, void(current, self.now))
         m.voided = True
 

@@ -1,4 +1,5 @@
-"""Unit and property tests of the pure money and id rules (DESIGN §1 ids, §5 money)."""
+"""Unit and property tests of the pure money and id rules (docs/api.md §1: generated ids,
+amounts)."""
 
 from __future__ import annotations
 
