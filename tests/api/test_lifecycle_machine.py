@@ -4,10 +4,11 @@ model of what was sold and drawn.
 
 The model: the plan in force gives `included` + `overage` per cycle (cycles anchored at the
 schedule's start); a purchase adds to a pool without end; an event draws the included
-allowance first, then purchases, then overage, or is refused whole. A plan change (from today)
-carries the running cycle's plan usage into the new plan (included first, the excess against
-overage, never below 0); only a cycle boundary resets it. So within a cycle what was drawn
-never decreases, and no sequence shows more allowance than plans and purchases sold.
+allowance first, then purchases, then overage, or is refused whole. The usage of a cycle is
+one figure, never capped: a plan change (from today) lays it on the new plan (included first,
+the excess against overage, never below 0), and only a cycle boundary of the new plan resets
+it. So within a cycle what was drawn never decreases, and no sequence shows more allowance than
+plans and purchases sold.
 Bounded: a few examples of a dozen steps, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -51,8 +52,7 @@ class Lifecycle(RuleBasedStateMachine):
         self.account = new_account(self.api)
         self.plan: str | None = None
         self.anchor: date | None = None
-        self.included_used = Decimal(0)
-        self.overage_used = Decimal(0)
+        self.usage = Decimal(0)  # plan usage of the running cycle, uncapped
         self.bought = Decimal(0)
         self.bought_left = Decimal(0)
 
@@ -67,6 +67,15 @@ class Lifecycle(RuleBasedStateMachine):
     def _allowance(self) -> tuple[Decimal, Decimal]:
         return PLANS[self.plan] if self.plan is not None else (Decimal(0), Decimal(0))
 
+    @property
+    def included_used(self) -> Decimal:
+        return min(self.usage, self._allowance()[0])
+
+    @property
+    def overage_used(self) -> Decimal:
+        included, overage = self._allowance()
+        return min(max(Decimal(0), self.usage - included), overage)
+
     # --- rules -----------------------------------------------------------------------------
 
     @rule(plan=st.sampled_from(sorted(PLANS)))
@@ -79,11 +88,7 @@ class Lifecycle(RuleBasedStateMachine):
         assert r.status_code == 200, r.text
         if (plan, today) == (self.plan, self.anchor):
             return  # the same assignment again: a replay
-        usage = self.included_used + self.overage_used
-        included, overage = PLANS[plan]
-        self.plan, self.anchor = plan, today
-        self.included_used = min(usage, included)
-        self.overage_used = min(usage - self.included_used, overage)
+        self.plan, self.anchor = plan, today  # the cycle's usage stays what it was
 
     @initialize(plan=st.sampled_from(sorted(PLANS)))
     def start_on_a_plan(self, plan: str) -> None:
@@ -120,10 +125,9 @@ class Lifecycle(RuleBasedStateMachine):
             return
         assert r.status_code == 200, (r.text, q, room)
         take = min(q, free)
-        self.included_used += take
         from_packs = min(q - take, self.bought_left)
         self.bought_left -= from_packs
-        self.overage_used += q - take - from_packs
+        self.usage += q - from_packs
 
     @rule(days=st.integers(1, 40), hours=st.integers(0, 23))
     def move_clock(self, days: int, hours: int) -> None:
@@ -131,7 +135,7 @@ class Lifecycle(RuleBasedStateMachine):
         self.now += timedelta(days=days, hours=hours)
         self.server.set_clock(self.now.isoformat())
         if self._cycle_start(self.now) != before:
-            self.included_used = self.overage_used = Decimal(0)
+            self.usage = Decimal(0)
 
     # --- what the server must show ---------------------------------------------------------
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +114,95 @@ def test_migrate_gives_statistics_to_restored_tables_only(pg_url: str) -> None:
         assert "accounts" not in with_statistics  # empty
     finally:
         drop_postgres_database(url)
+
+
+def test_the_usage_windows_migration_keeps_what_was_drawn(fresh_url: str) -> None:
+    """0009 on a database written by the code before it: each draw gets its event's timestamp
+    and whether it came from a plan, and a plan entry's carried usage leaves its `used` (which
+    is again its own draws: a cycle's usage is its window's now)."""
+    from alembic import command
+
+    from grantledger.store.migrate import alembic_config
+    from grantledger.store.tables import draws, events, feature_entries
+
+    command.upgrade(alembic_config(fresh_url), "0008")
+    at = datetime(2026, 3, 5, 12, tzinfo=UTC)
+    stamped = datetime(2026, 3, 4, 8, tzinfo=UTC)
+    common = {"org_id": "o", "account_id": "a", "feature_id": "f"}
+
+    def entry(entry_id: str, source: str, used: str, carried: str | None) -> dict[str, Any]:
+        return {
+            **common,
+            "id": entry_id,
+            "row_key": "rk-" + entry_id,
+            "source": source,
+            "effective_from": at,
+            "effective_until": None,
+            "granted": Decimal(100),
+            "used": Decimal(used),
+            "carried": Decimal(carried) if carried is not None else None,
+            "created_at": at,
+            "updated_at": at,
+        }
+
+    async def write() -> None:
+        engine = create_engine(fresh_url, DatabaseOptions(pool_size=1))
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    sa.insert(events).values(
+                        id="evt-1",
+                        org_id="o",
+                        event_id="e1",
+                        account_id="a",
+                        schema_name="s",
+                        timestamp=stamped,
+                        accepted=True,
+                        reason=None,
+                        payload={},
+                        received_at=at,
+                    )
+                )
+                await conn.execute(
+                    sa.insert(feature_entries),
+                    [
+                        entry("sch.1#2026-03-01$PRICE_PLAN", "PRICE_PLAN", "45", "40"),
+                        entry("grant-1", "ENTITLEMENT", "7", None),
+                    ],
+                )
+                for seq, (entry_id, amount) in enumerate(
+                    [("sch.1#2026-03-01$PRICE_PLAN", "5"), ("grant-1", "7")]
+                ):
+                    await conn.execute(
+                        sa.insert(draws).values(
+                            event_pk="evt-1",
+                            seq=seq,
+                            entry_id=entry_id,
+                            amount=Decimal(amount),
+                            created_at=at,
+                            **common,
+                        )
+                    )
+        finally:
+            await engine.dispose()
+
+    async def read() -> tuple[list[Any], list[Any]]:
+        engine = create_engine(fresh_url, DatabaseOptions(pool_size=1))
+        try:
+            async with engine.connect() as conn:
+                drawn = list(await conn.execute(sa.select(draws).order_by(draws.c.seq)))
+                made = list(await conn.execute(sa.select(feature_entries)))
+                return drawn, made
+        finally:
+            await engine.dispose()
+
+    asyncio.run(write())
+    upgrade(fresh_url)
+    drawn, made = asyncio.run(read())
+    assert [(d.entry_id, d.occurred_at, d.plan) for d in drawn] == [
+        ("sch.1#2026-03-01$PRICE_PLAN", stamped, True),
+        ("grant-1", stamped, False),
+    ]
+    by_id = {e.id: (e.used, e.carried) for e in made}
+    assert by_id["sch.1#2026-03-01$PRICE_PLAN"] == (Decimal(5), Decimal(0))
+    assert by_id["grant-1"] == (Decimal(7), None)

@@ -191,7 +191,7 @@ def test_a_bounded_plan_inside_a_longer_one_hands_back_to_it(
     # The promotion's cycle was cut short: its 540 carry into the resumed plan (100 + 10).
     clock.set_clock("2026-03-25T01:00:00Z")
     assert m.figures(account) == (100, 0, 10, 10)
-    # Cycles of the resumed plan run from its own start.
+    # The resumed plan counts its cycles as before the promotion: a new one begins on the 1st.
     clock.set_clock("2026-04-25T01:00:00Z")
     assert m.figures(account) == (100, 100, 10, 0)
 
@@ -215,11 +215,12 @@ def test_back_dating_across_many_cycles_keeps_the_running_cycle_usage(
     assert m.figures(account) == (500, 410, None, 0)
     entries = {e["id"]: e for e in m.entries(account)}
     # Weekly cycles from 2025-12-01 (50 of them, within the 366-day reach); the one holding
-    # today carries the 90.
+    # today counts the 90 drawn in its window.
     assert entries[f"{new}#2026-11-16$PRICE_PLAN"]["used"] == 90
-    # Cycles already over when it was assigned give nothing more: a late event there is refused.
+    # Cycles already over when it was assigned are real cycles with what was really drawn in
+    # them (nothing): a late event dated in one draws from it.
     past = entries[f"{new}#2026-11-09$PRICE_PLAN"]
-    assert (past["used"], past["balance"]) == (500, 0)
+    assert (past["used"], past["balance"]) == (0, 500)
     late = {
         "event": {
             "schemaName": m.schema,
@@ -229,7 +230,9 @@ def test_back_dating_across_many_cycles_keeps_the_running_cycle_usage(
             "dimensions": {},
         }
     }
-    assert api.post("/entitled", json=late).status_code == 403
+    assert api.post("/entitled", json=late).status_code == 200
+    past = {e["id"]: e for e in m.entries(account)}[f"{new}#2026-11-09$PRICE_PLAN"]
+    assert (past["used"], past["balance"]) == (1, 499)
     clock.set_clock("2026-11-23T00:00:00Z")
     assert m.figures(account) == (500, 500, None, 0)
 

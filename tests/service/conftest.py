@@ -5,6 +5,7 @@ the rules that need storage, in seconds (`make service`)."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import shutil
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -14,6 +15,8 @@ from typing import TypeVar
 import pytest
 
 from grantledger.service.context import Context, Tenant
+from grantledger.store.migrate import upgrade
+from tests.servers import REQUIRE_POSTGRES, create_postgres_database, drop_postgres_database
 from tests.service.world import SetClock, context, migrated_sqlite, new_tenant
 
 T = TypeVar("T")
@@ -42,18 +45,51 @@ def sqlite_url(migrated: Path, tmp_path: Path) -> str:
 Scenario = Callable[[Callable[[Tenant], Awaitable[T]]], T]
 
 
-@pytest.fixture
-def run(sqlite_url: str, clock: SetClock) -> Iterator[Callable[..., object]]:
-    """`run(scenario)`: `scenario(tenant)` in a fresh organization, on its own event loop."""
-
+def _runner(url: str, clock: SetClock) -> Callable[..., object]:
     def go(scenario: Callable[[Tenant], Awaitable[T]]) -> T:
         async def inside() -> T:
-            async with context(sqlite_url, clock) as ctx:
-                return await scenario(await new_tenant(ctx, "org"))
+            async with context(url, clock) as ctx:
+                return await scenario(await new_tenant(ctx, "org-" + secrets.token_hex(4)))
 
         return asyncio.run(inside())
 
-    yield go
+    return go
+
+
+@pytest.fixture
+def run(sqlite_url: str, clock: SetClock) -> Iterator[Callable[..., object]]:
+    """`run(scenario)`: `scenario(tenant)` in a fresh organization, on its own event loop."""
+    yield _runner(sqlite_url, clock)
+
+
+@pytest.fixture(scope="module")
+def module_postgres() -> Iterator[str | None]:
+    """A PostgreSQL database of this module's own (so `verify` sees only its rows), migrated."""
+    url = create_postgres_database()
+    if url is None:
+        yield None
+        return
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        drop_postgres_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def run_on(
+    request: pytest.FixtureRequest, sqlite_url: str, clock: SetClock, module_postgres: str | None
+) -> Iterator[Callable[..., object]]:
+    """`run` on each database: SQLite (a fresh file) and PostgreSQL (a fresh organization in
+    the module's own database)."""
+    if request.param == "sqlite":
+        yield _runner(sqlite_url, clock)
+        return
+    if module_postgres is None:
+        if REQUIRE_POSTGRES:
+            pytest.fail("PostgreSQL is required (GRANTLEDGER_REQUIRE_POSTGRES=1) but unreachable")
+        pytest.skip("PostgreSQL unreachable (set GRANTLEDGER_REQUIRE_POSTGRES=1 to fail instead)")
+    yield _runner(module_postgres, clock)
 
 
 def context_of(tenant: Tenant) -> Context:

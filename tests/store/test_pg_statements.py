@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -30,9 +30,10 @@ from grantledger.store.entitlements.gate_records import (
     UsedUpdate,
     WatchedBy,
 )
+from grantledger.store.entitlements.usage import WindowKey, usage_rows
 from grantledger.store.migrate import upgrade
 from grantledger.store.pg import POSTGRES, REPLACED
-from grantledger.store.tables import draws, event_ids, events, feature_entries
+from grantledger.store.tables import draws, event_ids, events, feature_entries, plan_usage
 from grantledger.store.tx import Tx
 from tests.service.world import (
     FEATURE,
@@ -64,7 +65,15 @@ def _fixed(*arguments: Any) -> Callable[[Tx, World], Awaitable[tuple[Any, ...]]]
 async def _lock_window(tx: Tx, world: World) -> tuple[Any, ...]:
     now = world.tenant.now()
     accounts = [GRANT_ACCOUNT, PLAN_ACCOUNT, "missing"]
-    return accounts, [FEATURE, "nope"], now - timedelta(days=40), now
+    return accounts, [FEATURE, "nope"], now - timedelta(days=40), now, []
+
+
+async def _lock_also(tx: Tx, world: World) -> tuple[Any, ...]:
+    now = world.tenant.now()
+    held = await entry_store.account_entries(tx, GRANT_ACCOUNT, [FEATURE])
+    # A window that holds nothing, and the entries named.
+    far = now - timedelta(days=300)
+    return [GRANT_ACCOUNT, PLAN_ACCOUNT], [FEATURE], far, far, [held[0].entry.id, "missing"]
 
 
 async def _present(tx: Tx, world: World) -> tuple[Any, ...]:
@@ -102,9 +111,11 @@ async def _record(tx: Tx, world: World) -> tuple[Any, ...]:
         ),
         EventRecord("evt.pk-b", "ev-b", PLAN_ACCOUNT, "calls", now, False, "too much", {}, now),
     ]
-    used = [UsedUpdate(GRANT_ACCOUNT, FEATURE, entry.entry.id, entry.entry.used + Decimal("2.25"))]
+    entry_id, amount = entry.entry.id, Decimal("2.25")
+    used = [UsedUpdate(GRANT_ACCOUNT, FEATURE, entry_id, entry.entry.used + 2 * amount)]
     drawn = [
-        DrawRecord("evt.pk-a", 0, GRANT_ACCOUNT, FEATURE, entry.entry.id, Decimal("2.25"), now)
+        DrawRecord("evt.pk-a", 0, GRANT_ACCOUNT, FEATURE, entry_id, amount, now, now, False),
+        DrawRecord("evt.pk-a", 1, GRANT_ACCOUNT, FEATURE, entry_id, amount, now, now, True),
     ]
     watching = WatchedBy([GRANT_ACCOUNT, PLAN_ACCOUNT], [FEATURE_BALANCE_BELOW])
     return received, used, drawn, now, watching
@@ -116,6 +127,28 @@ async def _debits(tx: Tx, world: World) -> tuple[Any, ...]:
 
 async def _draws(tx: Tx, world: World) -> tuple[Any, ...]:
     return PLAN_ACCOUNT, FEATURE, world.tenant.now() - timedelta(minutes=30)
+
+
+async def _window(tx: Tx, world: World) -> tuple[Any, ...]:
+    begins = datetime(world.month_start.year, world.month_start.month, 1, tzinfo=UTC)
+    return (WindowKey(PLAN_ACCOUNT, FEATURE, begins, None),)
+
+
+async def _window_recorded_after(tx: Tx, world: World) -> tuple[Any, ...]:
+    (key,) = await _window(tx, world)
+    return key, world.tenant.now() - timedelta(minutes=30)
+
+
+async def _usage_keys(tx: Tx, world: World) -> tuple[Any, ...]:
+    rows = await usage_rows(tx, PLAN_ACCOUNT)
+    assert rows, "the world's plan account has a usage figure"
+    missing = WindowKey(PLAN_ACCOUNT, FEATURE, datetime(2000, 1, 1, tzinfo=UTC), None)
+    return (sorted([*(r.key for r in rows), missing]),)
+
+
+async def _usage_saved(tx: Tx, world: World) -> tuple[Any, ...]:
+    rows = await usage_rows(tx, PLAN_ACCOUNT)
+    return {r.key: r.used + Decimal("1.25") for r in rows}, world.tenant.now()
 
 
 # Keyed by the portable statement's key (`store/backend.key_of`).
@@ -131,7 +164,7 @@ CASES: dict[str, list[Case]] = {
     "grantledger.store.entitlements.gate.prior_of_sorted": [
         Case(_fixed(["ev-1", "ev-3", "ev-unknown"])),
     ],
-    "grantledger.store.entitlements.gate.lock_sorted": [Case(_lock_window)],
+    "grantledger.store.entitlements.gate.lock_sorted": [Case(_lock_window), Case(_lock_also)],
     "grantledger.store.entitlements.gate.record_batch": [
         Case(_record, (events, draws, feature_entries)),
     ],
@@ -149,6 +182,12 @@ CASES: dict[str, list[Case]] = {
     ],
     "grantledger.store.entitlements.history.draws_after": [Case(_draws)],
     "grantledger.store.credits.credit_transactions.debits_around": [Case(_debits)],
+    "grantledger.store.entitlements.usage.locked_rows": [Case(_usage_keys)],
+    "grantledger.store.entitlements.usage.save_usage": [Case(_usage_saved, (plan_usage,))],
+    "grantledger.store.entitlements.usage.plan_drawn": [
+        Case(_window),
+        Case(_window_recorded_after),
+    ],
 }
 
 

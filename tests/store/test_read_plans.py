@@ -157,7 +157,13 @@ READS: dict[str, tuple[Statement, dict[str, Any]]] = {
     ),
     "gate lock": (
         pg_gate._LOCK_USABLE,
-        {"account_ids": BATCH, "feature_ids": ["f1"], "earliest": _NOW, "latest": _NOW},
+        {
+            "account_ids": BATCH,
+            "feature_ids": ["f1"],
+            "earliest": _NOW,
+            "latest": _NOW,
+            "also": ["small-e2", "big-e3"],
+        },
     ),
     "alerts watching": (
         pg_reads.ACTIVE_ALERTS_OF,

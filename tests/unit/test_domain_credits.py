@@ -955,3 +955,18 @@ CreditLedger.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_credit_ledger = CreditLedger.TestCase
+
+
+def test_a_credit_made_or_moved_past_its_invariant_is_refused_where_it_happens() -> None:
+    from grantledger.domain.credits import grant, hold
+    from grantledger.domain.errors import LedgerInvariantBroken
+
+    with pytest.raises(LedgerInvariantBroken):
+        grant("c", Decimal(0), 1, date(2026, 1, 1), None, datetime(2026, 1, 1, tzinfo=UTC))
+    credit, _ = grant("c", Decimal(10), 1, date(2026, 1, 1), None, datetime(2026, 1, 1, tzinfo=UTC))
+    with pytest.raises(LedgerInvariantBroken):
+        replace(credit, consumed=Decimal(8), held=Decimal(3)).checked()
+    # A row read back is not checked on reading: verify must be able to report it.
+    broken = replace(credit, consumed=Decimal(11))
+    assert broken.remaining == Decimal(-1)
+    assert hold(credit, Decimal(4), date(2026, 1, 2)).held == Decimal(4)

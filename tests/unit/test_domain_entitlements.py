@@ -35,7 +35,6 @@ from grantledger.domain.cycles import (
     plan_entry_id,
 )
 from grantledger.domain.entitlements import (
-    EVENT_ID_TTL,
     FAR_FUTURE,
     Draw,
     Entry,
@@ -226,7 +225,7 @@ def test_status_and_effective_window_boundaries() -> None:
     assert not replace(e, voided=True).is_effective_at(at(5))
     forever = entry("f", 5, start=at(0))
     assert forever.status_at(datetime(9999, 1, 1, tzinfo=UTC)) is EntryStatus.ACTIVE
-    assert (datetime(9999, 12, 31, tzinfo=UTC), timedelta(days=45)) == (FAR_FUTURE, EVENT_ID_TTL)
+    assert datetime(9999, 12, 31, tzinfo=UTC) == FAR_FUTURE
 
 
 @PROPERTY
@@ -936,3 +935,15 @@ def test_metered_and_unheld_values() -> None:
     assert is_satisfied(ValueType.BOOLEAN, None, "true", ZERO) is False
     assert is_satisfied(ValueType.NUMERIC, None, "1", None) is False  # holds nothing at all
     assert is_satisfied(ValueType.BOOLEAN, None, "true", None) is False
+
+
+def test_an_entry_made_or_moved_past_its_invariant_is_refused_where_it_happens() -> None:
+    from grantledger.domain.errors import LedgerInvariantBroken
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    e = Entry("e", EntrySource.ENTITLEMENT, start, None, Decimal(5)).checked()
+    with pytest.raises(LedgerInvariantBroken):
+        replace(e, used=Decimal(6)).checked()
+    with pytest.raises(LedgerInvariantBroken):
+        Entry("e", EntrySource.ENTITLEMENT, start, start - timedelta(days=1), Decimal(5)).checked()
+    assert replace(e, used=Decimal(6)).balance == Decimal(-1)  # a row as read: not checked

@@ -28,3 +28,21 @@ def test_the_named_parameters_compile_to_asyncpg_numbers() -> None:
         s.bind({"a": 1, "b": 2})
     with pytest.raises(TypeError, match="unexpected"):
         s.bind({"a": 1, "b": 2, "c": 3, "d": 4})
+
+
+def test_the_backend_list_names_no_module_of_its_own_package() -> None:
+    """`store/pg/__init__.py` imports the portable modules it pairs with; a name there equal to
+    one of the package's own modules (`gate`, `usage`) would be replaced by that module on its
+    first import, pairing a PostgreSQL statement with itself."""
+    from pathlib import Path
+
+    import grantledger.store.pg as pg
+    from grantledger.store.backend import key_of
+    from grantledger.store.pg import REPLACED
+
+    for module in Path(pg.__file__).parent.glob("*.py"):
+        if module.stem != "__init__":
+            assert getattr(pg, module.stem).__name__ == f"grantledger.store.pg.{module.stem}"
+    for portable, replacement in REPLACED:
+        assert not key_of(portable.portable).startswith("grantledger.store.pg.")
+        assert replacement.__module__.startswith("grantledger.store.pg.")

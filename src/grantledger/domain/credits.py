@@ -54,9 +54,11 @@ class Credit:
     expired: Decimal = ZERO
     voided: Decimal = ZERO
 
-    def __post_init__(self) -> None:
-        # The invariant of the module docstring, checked wherever a credit is made or moved
-        # (`replace` runs this too): a transition that broke it is a bug, never a state.
+    def checked(self) -> Credit:
+        """This credit, if it keeps the invariant of the module docstring; every rule that
+        makes or moves a credit returns through here, so a transition that broke it is a bug
+        caught where it happened, never a state. (Rows read back are not checked here:
+        `grantledger verify` reports a broken one instead of failing to read it.)"""
         parts = (self.consumed, self.held, self.expired, self.voided)
         if self.credit_amount <= 0 or any(p < 0 for p in parts) or self.remaining < 0:
             raise LedgerInvariantBroken(
@@ -66,6 +68,7 @@ class Credit:
             )
         if self.effective_until is not None and self.effective_until < self.effective_from:
             raise LedgerInvariantBroken(f"credit {self.id}: effective until before from")
+        return self
 
     @property
     def remaining(self) -> Decimal:
@@ -132,7 +135,7 @@ def grant(
         created_at=created_at,
         applicable_entity_ids=applicable_entity_ids,
         credit_amount=amount,
-    )
+    ).checked()
     return credit, Movement(TransactionType.CREDITED, amount)
 
 
@@ -205,20 +208,20 @@ def allocate(credits: Iterable[Credit], lines: Sequence[Line], day: date) -> lis
 
 def _settle_status(credit: Credit) -> Credit:
     if credit.status is CreditStatus.ACTIVE and credit.remaining == 0 and credit.held == 0:
-        return replace(credit, status=CreditStatus.CONSUMED)
+        return replace(credit, status=CreditStatus.CONSUMED).checked()
     return credit
 
 
 def hold(credit: Credit, amount: Decimal, day: date) -> Credit:
     if not credit.is_spendable_on(day) or amount > credit.remaining or amount <= 0:
         raise Conflict(f"credit {credit.id} cannot reserve {amount}")
-    return replace(credit, held=credit.held + amount)
+    return replace(credit, held=credit.held + amount).checked()
 
 
 def capture(credit: Credit, amount: Decimal) -> tuple[Credit, Movement]:
     if amount <= 0 or amount > credit.held:
         raise Conflict(f"credit {credit.id} holds less than {amount}")
-    moved = replace(credit, held=credit.held - amount, consumed=credit.consumed + amount)
+    moved = replace(credit, held=credit.held - amount, consumed=credit.consumed + amount).checked()
     return _settle_status(moved), Movement(TransactionType.DEBITED, amount)
 
 
@@ -226,10 +229,10 @@ def release(credit: Credit, amount: Decimal) -> tuple[Credit, Movement | None]:
     """Return held money; on a credit that expired meanwhile it leaves as expired money."""
     if amount <= 0 or amount > credit.held:
         raise Conflict(f"credit {credit.id} holds less than {amount}")
-    freed = replace(credit, held=credit.held - amount)
+    freed = replace(credit, held=credit.held - amount).checked()
     if credit.status is CreditStatus.EXPIRED:
         return (
-            replace(freed, expired=freed.expired + amount),
+            replace(freed, expired=freed.expired + amount).checked(),
             Movement(TransactionType.EXPIRED, amount),
         )
     return freed, None
@@ -240,7 +243,7 @@ def expire(credit: Credit, day: date) -> tuple[Credit, Movement | None]:
     if not credit.is_due_for_expiry(day):
         return credit, None
     left = credit.remaining
-    expired = replace(credit, status=CreditStatus.EXPIRED, expired=credit.expired + left)
+    expired = replace(credit, status=CreditStatus.EXPIRED, expired=credit.expired + left).checked()
     return expired, (Movement(TransactionType.EXPIRED, left) if left > 0 else None)
 
 
@@ -258,7 +261,7 @@ def void(credit: Credit, day: date) -> tuple[Credit, Movement | None]:
             f"credit {credit.id} has {credit.held} on hold; capture or release the holds first"
         )
     left = credit.remaining
-    voided = replace(credit, status=CreditStatus.VOIDED, voided=credit.voided + left)
+    voided = replace(credit, status=CreditStatus.VOIDED, voided=credit.voided + left).checked()
     return voided, (Movement(TransactionType.VOIDED, left) if left > 0 else None)
 
 

@@ -19,7 +19,6 @@ from grantledger.domain.money import ZERO
 
 # The wire requires an end; an entry without one is shown as ending here.
 FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
-EVENT_ID_TTL = timedelta(days=45)
 
 
 class EntrySource(StrEnum):
@@ -27,6 +26,8 @@ class EntrySource(StrEnum):
     PRICE_PLAN = "PRICE_PLAN"
     OVERAGE = "OVERAGE"
     REFUND = "REFUND"
+    # What a cycle's unused allowance rolled into (extension): shown as PRICE_PLAN on the wire.
+    ROLLOVER = "ROLLOVER"
 
 
 class EntryStatus(StrEnum):
@@ -59,9 +60,10 @@ class Entry:
     # Usage a plan change carried in from the cycle it cut short: part of `used`, with no draw.
     carried: Decimal = ZERO
 
-    def __post_init__(self) -> None:
-        # `0 <= carried <= used <= granted` (the module's rule), wherever an entry is made or
-        # moved (`replace` runs this too): breaking it is a bug, never a state.
+    def checked(self) -> Entry:
+        """This entry, if `0 <= carried <= used <= granted` (the module's rule) holds: every
+        rule that makes or moves an entry returns through here, so breaking it is a bug caught
+        where it happened. (Rows read back are not checked: `verify` reports them.)"""
         if not (ZERO <= self.carried <= self.used <= self.granted):
             raise LedgerInvariantBroken(
                 f"entry {self.id}: 0 <= carried {self.carried} <= used {self.used} <= "
@@ -69,6 +71,7 @@ class Entry:
             )
         if self.effective_until is not None and self.effective_until < self.effective_from:
             raise LedgerInvariantBroken(f"entry {self.id}: effective until before from")
+        return self
 
     @property
     def balance(self) -> Decimal:
@@ -89,10 +92,12 @@ class Entry:
         return self.status_at(at) is EntryStatus.ACTIVE and self.effective_from <= at
 
 
-def draw_key(entry: Entry) -> tuple[bool, datetime, datetime, str]:
-    """Published draw order: included entries before overage, soonest end, oldest start, id."""
+def draw_key(entry: Entry) -> tuple[bool, bool, datetime, datetime, str]:
+    """Published draw order: included entries before overage, rolled-over units first among
+    them (the oldest allowance), soonest end, oldest start, id."""
     return (
         entry.is_overage,
+        entry.source is not EntrySource.ROLLOVER,
         entry.effective_until or FAR_FUTURE,
         entry.effective_from,
         entry.id,
@@ -131,7 +136,7 @@ def draw(entries: Sequence[Entry], quantity: Decimal, at: datetime, feature_id: 
 def apply_draw(entry: Entry, amount: Decimal) -> Entry:
     if amount <= 0 or amount > entry.balance:
         raise ValueError(f"entry {entry.id} cannot give {amount}")
-    return replace(entry, used=entry.used + amount)
+    return replace(entry, used=entry.used + amount).checked()
 
 
 @dataclass(frozen=True)
@@ -178,13 +183,13 @@ def patch(
             raise InvalidInput("effectiveUntil must be in the future")
         if effective_until <= entry.effective_from:
             raise InvalidInput("effectiveUntil must be after the entry's effectiveFrom")
-        entry = replace(entry, effective_until=effective_until)
+        entry = replace(entry, effective_until=effective_until).checked()
     if granted is not None:
         if granted < entry.used:
             raise InvalidInput(
                 f"granted must be at least the {entry.used} already used from this entry"
             )
-        entry = replace(entry, granted=granted)
+        entry = replace(entry, granted=granted).checked()
     return entry
 
 
@@ -194,7 +199,7 @@ def void(entry: Entry, now: datetime) -> Entry:
         return entry
     if status is EntryStatus.EXPIRED:
         raise InvalidInput(f"entry {entry.id} is EXPIRED and cannot be voided")
-    return replace(entry, voided=True)
+    return replace(entry, voided=True).checked()
 
 
 def purchase_entry_id(purchase_id: str, index: int) -> str:

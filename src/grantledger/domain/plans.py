@@ -17,6 +17,19 @@ from grantledger.domain.money import check_precision
 
 
 @dataclass(frozen=True)
+class Rollover:
+    """What of a cycle's unused allowance moves on (extension): at most `max_units` units
+    (None: all of it), usable for `max_cycles` more cycles (None: one)."""
+
+    max_units: Decimal | None = None
+    max_cycles: int | None = None
+
+    @property
+    def cycles(self) -> int:
+        return self.max_cycles if self.max_cycles is not None else 1
+
+
+@dataclass(frozen=True)
 class PlanFeature:
     """One feature of a plan: a value, credits per cycle (plus overage on BILLING), or both."""
 
@@ -25,6 +38,7 @@ class PlanFeature:
     credits_per_cycle: Decimal | None
     overage_per_cycle: Decimal | None
     validity: str | None  # ISO 8601 duration of a purchased entry (PnYnMnWnD)
+    rollover: Rollover | None = None
 
 
 def check_plan_features(plan_type: PlanType, items: Sequence[PlanFeature]) -> None:
@@ -37,6 +51,13 @@ def check_plan_features(plan_type: PlanType, items: Sequence[PlanFeature]) -> No
             parse_validity(item.validity)
         if plan_type is PlanType.PURCHASE and item.overage_per_cycle is not None:
             raise InvalidInput("overagePerCycle applies to BILLING plans only")
+        if item.rollover is not None:
+            if plan_type is not PlanType.BILLING:
+                raise InvalidInput("rollover applies to BILLING plans only")
+            if item.credits_per_cycle is None:
+                raise InvalidInput(
+                    f"plan feature {item.feature_id}: rollover needs creditsPerCycle to roll over"
+                )
 
 
 def held_values(

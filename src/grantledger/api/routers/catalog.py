@@ -23,7 +23,7 @@ from grantledger.api.schemas.catalog import (
 )
 from grantledger.domain.cycles import Cycle
 from grantledger.domain.entitlements import PlanType, ValueType
-from grantledger.domain.plans import PlanFeature
+from grantledger.domain.plans import PlanFeature, Rollover
 from grantledger.service.entitlements import catalog
 from grantledger.service.entitlements.catalog import FeatureChanges, FeatureInput, PlanInput
 
@@ -136,9 +136,17 @@ async def create_entitlement_plan(body: CreatePlanRequest, tenant: TenantDep) ->
         type=PlanType(body.type),
         cycle=Cycle(body.cycle),
         features=[
-            PlanFeature(f.feature_id, f.value, f.credits_per_cycle, f.overage_per_cycle, f.validity)
+            PlanFeature(
+                f.feature_id,
+                f.value,
+                f.credits_per_cycle,
+                f.overage_per_cycle,
+                f.validity,
+                Rollover(f.rollover.max_units, f.rollover.max_cycles) if f.rollover else None,
+            )
             for f in body.features
         ],
+        grace_period_days=body.grace_period_days,
     )
     return respond(PlanOut.of(await catalog.create_plan(tenant, spec)))
 

@@ -10,6 +10,7 @@ from pydantic import Field, StrictInt, StrictStr
 from grantledger.api.schemas.common import MAX_ITEMS, Id50, NewId, Short, Text
 from grantledger.api.wire import Amount, NonNegativeAmount, RequestModel, ResponseModel
 from grantledger.domain.passthrough import JsonObject
+from grantledger.domain.plans import Rollover
 from grantledger.service.entitlements.catalog import EventSchemaInput
 from grantledger.store.entitlements.event_schemas import EventSchemaRecord
 from grantledger.store.entitlements.features import FeatureRecord
@@ -213,12 +214,20 @@ class FeaturePage(ResponseModel):
 # --- plans -------------------------------------------------------------------------------------
 
 
+class RolloverRequest(RequestModel):
+    """Extension: what of a cycle's unused allowance moves on, and for how many cycles."""
+
+    max_units: NonNegativeAmount | None = None
+    max_cycles: Annotated[StrictInt, Field(ge=1, le=120)] | None = None
+
+
 class PlanFeatureRequest(RequestModel):
     feature_id: Id50
     value: Text255 | None = None
     credits_per_cycle: NonNegativeAmount | None = None
     overage_per_cycle: NonNegativeAmount | None = None
     validity: Annotated[StrictStr, Field(max_length=20)] | None = None
+    rollover: RolloverRequest | None = None
 
 
 class CreatePlanRequest(RequestModel):
@@ -227,6 +236,17 @@ class CreatePlanRequest(RequestModel):
     type: Literal["BILLING", "PURCHASE"]
     cycle: Literal["WEEKLY", "MONTHLY", "QUARTERLY", "ANNUALLY"] = "MONTHLY"
     features: Annotated[list[PlanFeatureRequest], Field(min_length=1, max_length=50)]
+    # Extension: days after a cycle closes during which an event stamped in it is judged.
+    grace_period_days: Annotated[StrictInt, Field(ge=0, le=366)] | None = None
+
+
+class RolloverOut(ResponseModel):
+    max_units: Amount | None = None
+    max_cycles: int | None = None
+
+    @classmethod
+    def of(cls, rollover: Rollover) -> RolloverOut:
+        return cls(max_units=rollover.max_units, max_cycles=rollover.max_cycles)
 
 
 class PlanFeatureOut(ResponseModel):
@@ -235,6 +255,7 @@ class PlanFeatureOut(ResponseModel):
     credits_per_cycle: Amount | None = None
     overage_per_cycle: Amount | None = None
     validity: str | None = None
+    rollover: RolloverOut | None = None
 
 
 class PlanOut(ResponseModel):
@@ -244,6 +265,7 @@ class PlanOut(ResponseModel):
     cycle: Literal["WEEKLY", "MONTHLY", "QUARTERLY", "ANNUALLY"]
     features: list[PlanFeatureOut]
     created_at: datetime
+    grace_period_days: int | None = None
 
     @classmethod
     def of(cls, plan: PlanRecord) -> PlanOut:
@@ -259,10 +281,18 @@ class PlanOut(ResponseModel):
                     credits_per_cycle=f.credits_per_cycle,
                     overage_per_cycle=f.overage_per_cycle,
                     validity=f.validity,
+                    rollover=(
+                        RolloverOut(
+                            max_units=f.rollover.max_units, max_cycles=f.rollover.max_cycles
+                        )
+                        if f.rollover is not None
+                        else None
+                    ),
                 )
                 for f in plan.features
             ],
             created_at=plan.created_at,
+            grace_period_days=plan.grace_period_days,
         )
 
 

@@ -21,7 +21,7 @@ from grantledger.api.wire import (
     WireDateTime,
     dump,
 )
-from grantledger.domain.entitlements import FAR_FUTURE
+from grantledger.domain.entitlements import FAR_FUTURE, EntrySource
 from grantledger.domain.passthrough import JsonObject
 from grantledger.service.entitlements.grants import PurchasedFeature
 from grantledger.store.entitlements.entries import EntryRecord
@@ -223,9 +223,19 @@ class GrantEntryRequest(RequestModel):
 # --- the eight Togai operations ------------------------------------------------------------------
 
 
+WireSource = Literal["ENTITLEMENT", "PRICE_PLAN", "OVERAGE", "REFUND"]
+_WIRE_SOURCE: dict[EntrySource, WireSource] = {
+    EntrySource.ENTITLEMENT: "ENTITLEMENT",
+    EntrySource.PRICE_PLAN: "PRICE_PLAN",
+    EntrySource.OVERAGE: "OVERAGE",
+    EntrySource.REFUND: "REFUND",
+    EntrySource.ROLLOVER: "PRICE_PLAN",
+}
+
+
 class FeatureCreditEntryOut(ResponseModel):
     id: str
-    source: Literal["ENTITLEMENT", "PRICE_PLAN", "OVERAGE", "REFUND"]
+    source: WireSource
     status: Literal["ACTIVE", "EXPIRED", "VOIDED"]
     effective_from: datetime
     effective_until: datetime
@@ -236,10 +246,11 @@ class FeatureCreditEntryOut(ResponseModel):
     @classmethod
     def of(cls, record: EntryRecord, now: datetime) -> FeatureCreditEntryOut:
         e = record.entry
-        # PURCHASE entries are ENTITLEMENT on the wire: Togai's source enum has no PURCHASE.
+        # PURCHASE entries are ENTITLEMENT on the wire and ROLLOVER entries PRICE_PLAN (what
+        # the plan granted): Togai's source enum has neither; the id tells a rollover apart.
         return cls(
             id=e.id,
-            source=e.source.value,
+            source=_WIRE_SOURCE[e.source],
             status=e.status_at(now).value,
             effective_from=e.effective_from,
             effective_until=e.effective_until or FAR_FUTURE,

@@ -192,6 +192,8 @@ class PlanInput:
     type: PlanType
     cycle: Cycle
     features: list[PlanFeature]
+    # Days after a cycle closes during which an event stamped in it is still judged.
+    grace_period_days: int | None = None
 
 
 async def _check_plan_features(tx: Tx, items: Sequence[PlanFeature]) -> None:
@@ -209,6 +211,8 @@ async def _check_plan_features(tx: Tx, items: Sequence[PlanFeature]) -> None:
 
 async def create_plan(tenant: Tenant, spec: PlanInput) -> PlanRecord:
     check_plan_features(spec.type, spec.features)
+    if spec.grace_period_days is not None and spec.type is not PlanType.BILLING:
+        raise InvalidInput("gracePeriodDays applies to BILLING plans only")
 
     async def work(tx: Tx) -> PlanRecord:
         plan_id = spec.id or tenant.new_id("plan")
@@ -222,6 +226,7 @@ async def create_plan(tenant: Tenant, spec: PlanInput) -> PlanRecord:
             cycle=spec.cycle,
             features=tuple(spec.features),
             created_at=tenant.now(),
+            grace_period_days=spec.grace_period_days,
         )
         await plans.insert_plan(tx, plan)
         return plan

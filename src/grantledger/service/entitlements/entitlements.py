@@ -12,8 +12,10 @@ from grantledger.domain.cycles import schedule_in_force
 from grantledger.domain.entitlements import Entry, FeatureCredits, PlanType, ValueType
 from grantledger.domain.errors import InvalidInput, NotFound
 from grantledger.domain.plans import PlanFeature, held_values
+from grantledger.domain.windows import group_of
 from grantledger.service.context import Tenant
-from grantledger.service.entitlements.cycles import ensure_cycle_entries
+from grantledger.service.entitlements import plan_view
+from grantledger.service.entitlements.cycles import make_cycle_entries
 from grantledger.service.entitlements.entry_changes import change_entry
 from grantledger.store.entitlements import entries, features, history, schedules, values
 from grantledger.store.entitlements.entries import EntryRecord
@@ -45,16 +47,21 @@ async def feature_credits(
 
     async def work(tx: Tx) -> FeatureCredits:
         await _require(tx, account_id, feature_id)
+        at = as_of or now
+        plans = await plan_view.billing_schedules(tx, account_id, as_of)
         if as_of is None:
             # Only entries effective now count: the current cycle's, not every cycle since a
             # back-dated plan began (a read stays flat in the plan's age).
-            await ensure_cycle_entries(tenant, tx, account_id, feature_ids=[feature_id], at=now)
-            usable = await entries.account_entries(tx, account_id, [feature_id], effective_at=now)
-            return rules.feature_credits([r.entry for r in usable], now)
-        # Only the cycle holding `as_of` matters, and only entries around it are read.
-        await ensure_cycle_entries(tenant, tx, account_id, feature_ids=[feature_id], at=as_of)
-        then = await _entries_as_of(tx, account_id, feature_id, as_of)
-        return rules.feature_credits(then, as_of)
+            stored = await entries.account_entries(tx, account_id, [feature_id], effective_at=at)
+            held = [r.entry for r in stored]
+        else:
+            # Only the cycle holding `as_of` matters, and only entries around it are read.
+            held = await _entries_as_of(tx, account_id, feature_id, at)
+        candidates = plan_view.cycle_at(plans, feature_id, at)
+        candidates += plan_view.rollovers_unmade(plans, feature_id, at)
+        unmade = await plan_view.unmade(tx, account_id, candidates)
+        shown = await plan_view.shown(tx, plans, account_id, feature_id, held + unmade, as_of)
+        return rules.feature_credits(shown, at)
 
     return await tenant.run(work)
 
@@ -88,10 +95,28 @@ async def _entries_as_of(tx: Tx, account_id: str, feature_id: str, at: datetime)
 async def list_entries(
     tenant: Tenant, account_id: str, feature_id: str, after: str | None, limit: int
 ) -> Page[EntryRecord]:
+    """The feature's entries, newest first: those stored, and the plan entries of every begun
+    cycle not made yet (listed as they will be when made), each plan entry as its usage window
+    leaves it."""
+
     async def work(tx: Tx) -> Page[EntryRecord]:
         await _require(tx, account_id, feature_id)
-        await ensure_cycle_entries(tenant, tx, account_id, feature_ids=[feature_id])
-        return await entries.list_entries(tx, account_id, feature_id, after, limit)
+        now = tenant.now()
+        plans = await plan_view.billing_schedules(tx, account_id)
+        page = await entries.list_entries(tx, account_id, feature_id, after, limit)
+        candidates = plan_view.begun(plans, feature_id, now)
+        candidates += plan_view.rollovers_unmade(plans, feature_id, now)
+        unmade = await plan_view.unmade(tx, account_id, candidates)
+        listed = [
+            plan_view.unmade_record(tenant.org_id, account_id, feature_id, e, now) for e in unmade
+        ]
+        listed = [r for r in listed if after is None or r.row_key < after]
+        merged = sorted([*page.items, *listed], key=lambda r: r.row_key, reverse=True)
+        items = merged[:limit]
+        more = page.last_key is not None or len(merged) > limit
+        shown = await plan_view.shown(tx, plans, account_id, feature_id, [r.entry for r in items])
+        records = [replace(r, entry=e) for r, e in zip(items, shown, strict=True)]
+        return Page(records, records[-1].row_key if more and records else None)
 
     return await tenant.run(work)
 
@@ -106,7 +131,7 @@ async def _change_entry(
 ) -> EntryRecord:
     async def work(tx: Tx) -> EntryRecord:
         await _require(tx, account_id, feature_id)
-        await ensure_cycle_entries(tenant, tx, account_id, feature_ids=[feature_id])
+        await _make_if_plan(tenant, tx, account_id, feature_id, entry_id)
         record = await entries.get_entry(tx, account_id, feature_id, entry_id, lock=True)
         if record is None:
             raise NotFound(f"entry {entry_id} not found")
@@ -118,6 +143,19 @@ async def _change_entry(
         return replace(record, entry=entry, updated_at=now)
 
     return await tenant.run(work)
+
+
+async def _make_if_plan(
+    tenant: Tenant, tx: Tx, account_id: str, feature_id: str, entry_id: str
+) -> None:
+    """Make the entry first if it is a begun plan cycle's not made yet (a change is a write)."""
+    if group_of(entry_id) is None:
+        return
+    plans = await plan_view.billing_schedules(tx, account_id)
+    for e in plan_view.begun(plans, feature_id, tenant.now()):
+        if e.id == entry_id:
+            await make_cycle_entries(tenant, tx, account_id, e.effective_from, [feature_id])
+            return
 
 
 async def patch_entry(
@@ -173,16 +211,23 @@ async def _plans_in_force(tx: Tx, account_id: str, now: datetime) -> list[list[P
 
 async def _holdings(tenant: Tenant, tx: Tx, account_id: str) -> dict[str, Holding]:
     now = tenant.now()
-    await ensure_cycle_entries(tenant, tx, account_id, at=now)
     in_force = await _plans_in_force(tx, account_id, now)
-    remaining: dict[str, Decimal] = {}
+    plans = await plan_view.billing_schedules(tx, account_id)
+    by_feature: dict[str, list[Entry]] = {}
     for record in await entries.account_entries(tx, account_id, effective_at=now):
-        remaining[record.feature_id] = (
-            remaining.get(record.feature_id, Decimal(0)) + record.entry.balance
-        )
+        by_feature.setdefault(record.feature_id, []).append(record.entry)
+    for f in sorted({item.feature_id for items in in_force for item in items}):
+        candidates = plan_view.cycle_at(plans, f, now) + plan_view.rollovers_unmade(plans, f, now)
+        made = await plan_view.unmade(tx, account_id, candidates)
+        if made:
+            by_feature.setdefault(f, []).extend(made)
+    remaining: dict[str, Decimal] = {}
+    for f, held in by_feature.items():
+        shown = await plan_view.shown(tx, plans, account_id, f, held)
+        remaining[f] = sum((e.balance for e in shown), Decimal(0))
     value_of = held_values(in_force, await values.account_values(tx, account_id))
-    held = sorted(set(value_of) | set(remaining))
-    known = await features.get_features(tx, held)
+    held_ids = sorted(set(value_of) | set(remaining))
+    known = await features.get_features(tx, held_ids)
     return {
         f: Holding(
             feature_id=f,
@@ -190,7 +235,7 @@ async def _holdings(tenant: Tenant, tx: Tx, account_id: str) -> dict[str, Holdin
             value=value_of.get(f),
             remaining=remaining.get(f),
         )
-        for f in held
+        for f in held_ids
         if f in known
     }
 

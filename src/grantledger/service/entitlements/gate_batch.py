@@ -13,15 +13,32 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from grantledger.domain import entitlements as rules
 from grantledger.domain.alerts import FEATURE_BALANCE_BELOW
 from grantledger.domain.errors import Conflict, InvalidInput, LedgerError, NotEntitled
-from grantledger.domain.gate import Ledger, duplicate_message, plan_draws, quantities_of
+from grantledger.domain.gate import (
+    EVENT_ID_MEMORY,
+    Ledger,
+    duplicate_message,
+    plan_draws,
+    quantities_of,
+)
+from grantledger.domain.windows import (
+    PlanSchedule,
+    group_of,
+    in_force,
+    past_grace,
+    rollover_of,
+    rollover_origin,
+    rollover_source_of,
+    rolls_over,
+    usage_window,
+)
 from grantledger.service.context import Tenant
-from grantledger.service.entitlements.cycles import ensure_cycle_entries_of
+from grantledger.service.entitlements.cycles import make_cycle_entries_of
 from grantledger.service.entitlements.event_input import EventInput
+from grantledger.service.entitlements.plan_view import key_of, window_key
 from grantledger.service.notifications import notify
-from grantledger.store.entitlements import event_schemas, gate
+from grantledger.store.entitlements import entries, event_schemas, gate, usage
 from grantledger.store.entitlements.gate import (
     DrawRecord,
     EventRecord,
@@ -29,6 +46,7 @@ from grantledger.store.entitlements.gate import (
     UsedUpdate,
     WatchedBy,
 )
+from grantledger.store.entitlements.usage import WindowKey
 from grantledger.store.tx import Tx
 
 
@@ -67,7 +85,7 @@ async def _decide(tenant: Tenant, tx: Tx, batch: Sequence[Received]) -> list[Out
     outcomes: list[Outcome] = [None] * len(batch)
     valid, billing = await _validate(tx, batch, outcomes)
     claimed = await gate.claim_event_ids(
-        tx, [v.received.event_id for v in valid], now, now - rules.EVENT_ID_TTL
+        tx, [v.received.event_id for v in valid], now, now - EVENT_ID_MEMORY
     )
     deciders: list[_Valid] = []
     copies: list[_Valid] = []  # later copies of an id this batch decides
@@ -82,7 +100,7 @@ async def _decide(tenant: Tenant, tx: Tx, batch: Sequence[Received]) -> list[Out
     prior = await gate.prior_outcomes(
         tx, [v.received.event_id for v in copies if v.received.event_id not in claimed]
     )
-    ledger = await _lock(tenant, tx, deciders, billing)
+    ledger, plans, windows = await _lock(tenant, tx, deciders, billing)
     received: list[EventRecord] = []
     drawn: list[DrawRecord] = []
     decided: dict[str, tuple[bool, str | None]] = {}
@@ -90,6 +108,7 @@ async def _decide(tenant: Tenant, tx: Tx, batch: Sequence[Received]) -> list[Out
     for v in deciders:
         event, account = v.received.event, v.received.event.account_id
         try:
+            _check_grace(plans.get(account, ()), event.timestamp, now)
             planned = plan_draws(
                 ledger.of(account, sorted(v.quantities)), v.quantities, event.timestamp
             )
@@ -103,7 +122,20 @@ async def _decide(tenant: Tenant, tx: Tx, batch: Sequence[Received]) -> list[Out
         received.append(record)
         decided[v.received.event_id] = (True, None)
         for seq, (feature_id, d) in enumerate(planned):
-            drawn.append(DrawRecord(record.id, seq, account, feature_id, d.entry_id, d.amount, now))
+            plan = ledger.is_plan(account, feature_id, d.entry_id)
+            drawn.append(
+                DrawRecord(
+                    record.id,
+                    seq,
+                    account,
+                    feature_id,
+                    d.entry_id,
+                    d.amount,
+                    now,
+                    event.timestamp,
+                    plan,
+                )
+            )
             touched[(account, feature_id, d.entry_id)] = None
     for v in copies:
         event_id = v.received.event_id
@@ -114,7 +146,8 @@ async def _decide(tenant: Tenant, tx: Tx, batch: Sequence[Received]) -> list[Out
         elif event_id in prior:
             accepted, reason = prior[event_id].accepted, prior[event_id].reason
         outcomes[v.index] = Conflict(duplicate_message(event_id, accepted, reason))
-    used = [UsedUpdate(a, f, e, _used(ledger, a, f, e)) for a, f, e in sorted(touched)]
+    used = [UsedUpdate(a, f, e, ledger.own_used(a, f, e)) for a, f, e in sorted(touched)]
+    await usage.save_usage(tx, {windows[k]: ledger.usage[k] for k in ledger.changed_usage}, now)
     # The notification hook's alerts read goes with the writes (one round trip fewer).
     watched = WatchedBy(sorted({a for a, _, _ in touched}), [FEATURE_BALANCE_BELOW])
     watching = await gate.record_batch(tx, received, used, drawn, now, watched)
@@ -163,12 +196,15 @@ def _check_schema(name: str, schema: SchemaLinks | None, exists: bool) -> None:
         raise InvalidInput(f"event schema {name} is inactive; activate it to accept its events")
 
 
-async def _lock(tenant: Tenant, tx: Tx, deciders: Sequence[_Valid], billing: set[str]) -> Ledger:
-    """Make the plan-cycle entries the events need, then lock every entry they may draw from
-    in one statement, in (account, feature, id) order."""
+async def _lock(
+    tenant: Tenant, tx: Tx, deciders: Sequence[_Valid], billing: set[str]
+) -> tuple[Ledger, dict[str, list[PlanSchedule]], dict[tuple[str, str, datetime], WindowKey]]:
+    """Make the plan-cycle entries the events need, lock every entry they may draw from in one
+    statement, in (account, feature, id) order, then the usage of those plan entries' windows.
+    Also the accounts' BILLING schedules, and the windows by (account, feature, start)."""
     ledger = Ledger()
     if not deciders:
-        return ledger
+        return ledger, {}, {}
     cycles = sorted(
         {
             (v.received.event.account_id, v.received.event.timestamp, tuple(sorted(v.quantities)))
@@ -176,22 +212,61 @@ async def _lock(tenant: Tenant, tx: Tx, deciders: Sequence[_Valid], billing: set
             if v.received.event.account_id in billing
         }
     )
-    await ensure_cycle_entries_of(tenant, tx, cycles)  # accounts share-locked in sorted order
+    plans = await make_cycle_entries_of(tenant, tx, cycles)  # accounts share-locked, in order
     instants = [v.received.event.timestamp for v in deciders]
+    account_ids = [v.received.event.account_id for v in deciders]
+    feature_ids = sorted({f for v in deciders for f in v.quantities})
+    rolling = sorted({a for a, schedules_ in plans.items() if rolls_over(schedules_, feature_ids)})
     records = await gate.lock_usable_entries(
         tx,
-        [v.received.event.account_id for v in deciders],
-        sorted({f for v in deciders for f in v.quantities}),
+        account_ids,
+        feature_ids,
         min(instants),
         max(instants),
+        # Every stored ROLLOVER entry of those accounts: what each rolled and what events
+        # dated in the window it came from draw are one allowance, so both are locked here.
+        also=await entries.rollover_ids_of(tx, rolling, feature_ids) if rolling else [],
     )
+    windows: dict[tuple[str, str, datetime], WindowKey] = {}
     for r in records:
         ledger.entries.setdefault((r.account_id, r.feature_id), []).append(r.entry)
-    return ledger
+        account, feature = r.account_id, r.feature_id
+        schedules_ = plans.get(account)
+        if schedules_ is None:
+            continue
+        group = group_of(r.entry.id)
+        keys: list[WindowKey] = []
+        if rollover_of(r.entry.id):
+            source = rollover_source_of(schedules_, feature, r.entry)
+            if source is not None:
+                ledger.rollovers[(account, feature, r.entry.id)] = source
+                keys.append(key_of(account, feature, source.window))
+            origin = usage_window(schedules_, rollover_origin(r.entry.id))
+            if origin is not None:
+                ledger.rolled_from[(account, feature, r.entry.id)] = origin.begins
+                keys.append(key_of(account, feature, origin))
+        elif group is not None:
+            key = window_key(schedules_, account, feature, r.entry)
+            if key is not None:
+                ledger.window_of[(account, feature, group)] = key.begins
+                keys.append(key)
+        for key in keys:
+            windows[(account, feature, key.begins)] = key
+    figures = await usage.lock_usage(tx, list(windows.values()), tenant.now())
+    ledger.usage = {(k.account_id, k.feature_id, k.begins): used for k, used in figures.items()}
+    return ledger, plans, windows
 
 
-def _used(ledger: Ledger, account: str, feature: str, entry_id: str) -> Decimal:
-    return next(e.used for e in ledger.entries[(account, feature)] if e.id == entry_id)
+def _check_grace(plans: Sequence[PlanSchedule], at: datetime, now: datetime) -> None:
+    """Refuse an event stamped in a plan cycle closed longer ago than the plan's grace period."""
+    s = in_force(plans, at)
+    closed = past_grace(s, at, now) if s is not None else None
+    if s is not None and closed is not None:
+        shown = closed.isoformat().replace("+00:00", "Z")
+        raise NotEntitled(
+            f"the event is dated in a cycle of its plan that closed at {shown}; the plan judges "
+            f"events up to {s.grace_days} days after a cycle closes (gracePeriodDays)"
+        )
 
 
 def _record(tenant: Tenant, r: Received, now: datetime, refusal: str | None) -> EventRecord:

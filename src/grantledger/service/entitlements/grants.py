@@ -146,7 +146,7 @@ def _purchased_entry(
         effective_from=grant.effective_from,
         effective_until=grant.effective_until,
         granted=grant.granted,
-    )
+    ).checked()
     row_key = tenant.new_id("fce", now)
     return EntryRecord.new(entry, bought.account_id, grant.feature_id, row_key, now)
 
@@ -240,7 +240,7 @@ async def grant_entry(
             effective_from=begins,
             effective_until=spec.effective_until,
             granted=spec.granted,
-        )
+        ).checked()
         record = EntryRecord.new(
             entry,
             account_id,

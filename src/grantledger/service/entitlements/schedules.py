@@ -5,25 +5,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from decimal import Decimal
 
-from grantledger.domain.cycles import check_reach, closing_day, resumes_on, schedule_in_force
+from grantledger.domain.cycles import check_reach, closing_day, resumes_on
 from grantledger.domain.days import midnight
-from grantledger.domain.entitlements import EntrySource, PlanType
+from grantledger.domain.entitlements import PlanType
 from grantledger.domain.errors import InvalidInput, NotFound
+from grantledger.domain.windows import rollover_of
 from grantledger.service.context import Tenant
 from grantledger.service.credits.credits import lock_account
-from grantledger.service.entitlements.cycles import make_carried_cycle
 from grantledger.service.entitlements.entry_changes import change_entry
 from grantledger.service.fingerprint import fingerprint
 from grantledger.service.idempotency import replay_of
-from grantledger.store.entitlements import entries, plans, schedules
+from grantledger.store.entitlements import entries, plans, schedules, usage
 from grantledger.store.entitlements.plans import PlanRecord
 from grantledger.store.entitlements.schedules import PlannedSchedule, ScheduleRecord
 from grantledger.store.parties import parties
 from grantledger.store.tx import Tx
-
-_PLAN_SOURCES = (EntrySource.PRICE_PLAN, EntrySource.OVERAGE)
 
 
 @dataclass(frozen=True)
@@ -41,8 +38,10 @@ class AssignInput:
 
 async def assign_plan(tenant: Tenant, account_id: str, spec: AssignInput) -> ScheduleRecord:
     """Put an account on a BILLING plan. A schedule it overlaps ends where it begins (and
-    resumes after it, when the new one is bounded and the old one outlasts it); what the
-    account drew in the running cycle carries into the new plan's cycle."""
+    resumes after it, when the new one is bounded and the old one outlasts it, counting its
+    cycles as before). Nothing is copied: a change inside a cycle leaves the usage window
+    running on across it (`domain/windows.py`), so the new plan gives what it sells minus what
+    the window has drawn."""
     if spec.end is not None and spec.end <= spec.start:
         raise InvalidInput("effectiveUntil must be after effectiveFrom")
     digest = spec.fingerprint(account_id)
@@ -53,7 +52,7 @@ async def assign_plan(tenant: Tenant, account_id: str, spec: AssignInput) -> Sch
         prior = await _prior_by_key(tx, spec, digest)
         if prior is not None:
             return prior
-        plan = await _billing_plan(tx, spec.plan_id)
+        await _billing_plan(tx, spec.plan_id)  # it exists and is a BILLING plan
         planned = [
             p
             for p in await schedules.account_schedules(tx, account_id)
@@ -63,9 +62,8 @@ async def assign_plan(tenant: Tenant, account_id: str, spec: AssignInput) -> Sch
         if standing is not None:
             return standing  # the same body again: a replay, nothing new is granted
         now = tenant.now()
-        usage = await _running_usage(tx, account_id, planned, now)
         new_id = tenant.new_id("sch", now)
-        closed, resumed = await _close_overlapping(tenant, tx, planned, spec, new_id, now)
+        closed, resumed = await _close_overlapping(tenant, tx, planned, spec, now)
         # Entries are clipped only once every schedule is closed, so each kind of row is
         # locked once, in one order: account, schedules, entries.
         for schedule_id, close in closed:
@@ -84,15 +82,12 @@ async def assign_plan(tenant: Tenant, account_id: str, spec: AssignInput) -> Sch
             replaces=tuple(i for i, _ in closed) if ahead else (),
         )
         await schedules.insert_schedule(tx, schedule)
-        made = [(schedule, plan)]
         for old, resume in resumed:
-            again = await _resume(tenant, tx, old, resume, schedule, now)
-            made.append(again)
-        # The cycle running now passes from the old plan to whichever new schedule holds now,
-        # carrying what was drawn in it; one that begins later carries when it begins.
-        for record, its_plan in made:
-            if usage and schedule_in_force(record.effective_from, record.effective_until, now):
-                await make_carried_cycle(tenant, tx, _as_planned(record, its_plan), now, usage)
+            await _resume(tenant, tx, old, resume, schedule, now)
+        # The usage windows from the change on may have moved: their figures are made again
+        # from the draws when next needed.
+        moved = min([spec.start, *(close for _, close in closed)])
+        await usage.forget_usage_from(tx, account_id, midnight(moved))
         return schedule
 
     return await tenant.run(work)
@@ -134,27 +129,11 @@ def _same_assignment(planned: list[PlannedSchedule], spec: AssignInput) -> Sched
     return None
 
 
-async def _running_usage(
-    tx: Tx, account_id: str, planned: list[PlannedSchedule], now: datetime
-) -> dict[str, Decimal]:
-    """Feature id -> what the plan entries in force now have had drawn (this cycle's usage)."""
-    prefixes = tuple(p.schedule.id + "#" for p in planned)
-    usage: dict[str, Decimal] = {}
-    if not prefixes:
-        return usage
-    for record in await entries.account_entries(tx, account_id, effective_at=now):
-        entry = record.entry
-        if entry.source in _PLAN_SOURCES and entry.id.startswith(prefixes) and entry.used > 0:
-            usage[record.feature_id] = usage.get(record.feature_id, Decimal(0)) + entry.used
-    return usage
-
-
 async def _close_overlapping(
     tenant: Tenant,
     tx: Tx,
     planned: list[PlannedSchedule],
     spec: AssignInput,
-    new_id: str,
     now: datetime,
 ) -> tuple[list[tuple[str, date]], list[tuple[PlannedSchedule, date]]]:
     """End every BILLING schedule the new one overlaps: (schedule id, closing day) of each,
@@ -167,7 +146,7 @@ async def _close_overlapping(
         if close is None:
             continue
         resume = resumes_on(old.effective_from, old.effective_until, spec.start, spec.end)
-        await schedules.close_schedule(tx, old.id, close, now)
+        await schedules.close_schedule(tx, old, close, now, tenant.new_id("schc", now))
         closed.append((old.id, close))
         if resume is not None:
             resumed.append((p, resume))
@@ -181,8 +160,9 @@ async def _resume(
     day: date,
     bounded: ScheduleRecord,
     now: datetime,
-) -> tuple[ScheduleRecord, PlanRecord]:
-    """The old plan again after a bounded new one: a schedule anchored where that one ends."""
+) -> ScheduleRecord:
+    """The old plan again after a bounded new one, from where that one ends: its cycles
+    counted from the old schedule's anchor, so its cycle (and the usage in it) goes on."""
     again = ScheduleRecord(
         id=tenant.new_id("sch", now),
         account_id=old.schedule.account_id,
@@ -192,22 +172,20 @@ async def _resume(
         created_at=now,
         updated_at=now,
         replaces=(bounded.id,) if midnight(day) > now else (),
+        anchor=old.schedule.anchor or old.schedule.effective_from,
     )
     await schedules.insert_schedule(tx, again)
-    return again, await _billing_plan(tx, again.plan_id)
-
-
-def _as_planned(schedule: ScheduleRecord, plan: PlanRecord) -> PlannedSchedule:
-    return PlannedSchedule(schedule, plan.type, plan.cycle, plan.features)
+    return again
 
 
 async def _clip_schedule_entries(
     tenant: Tenant, tx: Tx, account_id: str, schedule_id: str, close: datetime, now: datetime
 ) -> None:
-    """End the closed schedule's materialized entries at the change instant."""
+    """End the closed schedule's stored plan entries at the change instant (its ROLLOVER entries
+    stay: a plan change keeps rolled-over units)."""
     for record in await entries.account_entries(tx, account_id, lock=True):
         entry = record.entry
-        if not entry.id.startswith(schedule_id + "#"):
+        if not entry.id.startswith(schedule_id + "#") or rollover_of(entry.id):
             continue
         if entry.effective_until is not None and entry.effective_until <= close:
             continue

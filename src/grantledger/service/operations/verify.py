@@ -3,24 +3,41 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantledger.domain.credits import CreditStatus, TransactionType
 from grantledger.domain.holds import HoldStatus
+from grantledger.domain.windows import (
+    Drawn,
+    PlanSchedule,
+    Window,
+    group_of,
+    rollover_of,
+    rollover_origin,
+    usage_window,
+    window_problems,
+)
 from grantledger.service.context import Context
+from grantledger.service.entitlements import plan_view
 from grantledger.store.backend import Backend
 from grantledger.store.credits import credits as store
 from grantledger.store.credits.credit_transactions import transactions_of
 from grantledger.store.credits.credits import CreditRecord
 from grantledger.store.credits.holds import hold_events_of
 from grantledger.store.entitlements import audit as entitlement_audit
+from grantledger.store.entitlements import entries as entry_store
+from grantledger.store.entitlements import schedules as schedule_store
+from grantledger.store.entitlements import usage
 from grantledger.store.entitlements.entries import EntryRecord
 from grantledger.store.paging import Page
 from grantledger.store.tx import Tx
 
 _PAGE = 500
+_DAWN = datetime.min.replace(tzinfo=UTC)
 
 
 def _check_credit(
@@ -55,8 +72,9 @@ def _check_credit(
     return problems
 
 
-async def verify_ledger(ctx: Context) -> tuple[int, int, list[str]]:
-    """(credits checked, entries checked, problems found), all read from one snapshot.
+async def verify_ledger(ctx: Context, org_id: str | None = None) -> tuple[int, int, list[str]]:
+    """(credits checked, entries checked, problems found) of every organization (or of
+    `org_id`), all read from one snapshot.
 
     Rows and ledger are read at one instant, so a debit committing between the read of a
     credit and the read of its transactions cannot look like a mismatch: the check is exactly
@@ -64,14 +82,18 @@ async def verify_ledger(ctx: Context) -> tuple[int, int, list[str]]:
     """
 
     async def both(conn: AsyncConnection) -> tuple[int, int, list[str]]:
-        credits_checked, credit_problems = await verify_credits(conn, ctx.db.backend)
-        entries_checked, entry_problems = await verify_entries(conn, ctx.db.backend)
-        return credits_checked, entries_checked, credit_problems + entry_problems
+        credits_checked, credit_problems = await verify_credits(conn, ctx.db.backend, org_id)
+        entries_checked, entry_problems = await verify_entries(conn, ctx.db.backend, org_id)
+        window_problems = await verify_windows(conn, ctx.db.backend, org_id)
+        problems = credit_problems + entry_problems + window_problems
+        return credits_checked, entries_checked, problems
 
     return await ctx.db.read_snapshot(both)
 
 
-async def verify_credits(snapshot: AsyncConnection, backend: Backend) -> tuple[int, list[str]]:
+async def verify_credits(
+    snapshot: AsyncConnection, backend: Backend, only_org: str | None = None
+) -> tuple[int, list[str]]:
     """(credits checked, problems found), paging through one read transaction."""
     checked = 0
     problems: list[str] = []
@@ -79,7 +101,7 @@ async def verify_credits(snapshot: AsyncConnection, backend: Backend) -> tuple[i
     while True:
 
         async def work(conn: AsyncConnection, cursor: str | None = after) -> Page[CreditRecord]:
-            page = await store.all_credits(conn, cursor, _PAGE)
+            page = await store.all_credits(conn, cursor, _PAGE, only_org)
             by_org: dict[str, list[str]] = defaultdict(list)
             for r in page.items:
                 by_org[r.org_id].append(r.id)
@@ -106,7 +128,9 @@ async def verify_credits(snapshot: AsyncConnection, backend: Backend) -> tuple[i
         after = page.last_key
 
 
-async def verify_entries(snapshot: AsyncConnection, backend: Backend) -> tuple[int, list[str]]:
+async def verify_entries(
+    snapshot: AsyncConnection, backend: Backend, only_org: str | None = None
+) -> tuple[int, list[str]]:
     """Every feature entry: `used` equals its carried usage plus the sum of its draws, and
     `0 <= used <= granted`."""
     checked = 0
@@ -117,7 +141,7 @@ async def verify_entries(snapshot: AsyncConnection, backend: Backend) -> tuple[i
         async def work(
             conn: AsyncConnection, cursor: str | None = after
         ) -> Page[tuple[str, EntryRecord]]:
-            page = await entitlement_audit.all_entries(conn, cursor, _PAGE)
+            page = await entitlement_audit.all_entries(conn, cursor, _PAGE, only_org)
             by_org: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
             for org_id, r in page.items:
                 by_org[org_id].append((r.account_id, r.feature_id, r.entry.id))
@@ -148,4 +172,71 @@ def _check_entry(record: EntryRecord, drawn: Decimal) -> list[str]:
         )
     if e.used < 0 or e.used > e.granted:
         problems.append(f"{name}: used {e.used} outside 0..granted {e.granted}")
+    return problems
+
+
+async def verify_windows(
+    snapshot: AsyncConnection, backend: Backend, only_org: str | None = None
+) -> list[str]:
+    """Every account on a plan: its draws replayed, in the order they were recorded, against
+    the schedules as they stood then. Within each usage window the plan draws (and what was
+    drawn from the window's rollover) never exceed the largest allowance a plan in force there
+    sold (`domain/windows.window_problems`); and each `plan_usage` figure kept for a window of
+    today's schedules is its plan draws' sum."""
+    problems: list[str] = []
+    for org, account_id in await entitlement_audit.accounts_on_plans(snapshot, only_org):
+        problems += await _account_windows(Tx(snapshot, org, backend), account_id)
+    return problems
+
+
+async def _account_windows(tx: Tx, account_id: str) -> list[str]:
+    found = plan_view.billing(await schedule_store.account_schedules(tx, account_id))
+    changes = await schedule_store.changes_after(tx, account_id, _DAWN)
+    drawn = await usage.plan_draws_of(tx, account_id)
+    stored = [r for r in await entry_store.account_entries(tx, account_id) if group_of(r.entry.id)]
+
+    def schedules_at(at: datetime) -> list[PlanSchedule]:
+        return plan_view.as_they_stood(found, changes, at)
+
+    def granted_in(plans: Sequence[PlanSchedule], feature_id: str, window: Window) -> Decimal:
+        by_group: dict[str, Decimal] = {}
+        for r in stored:
+            if r.feature_id != feature_id:
+                continue
+            if usage_window(plans, r.entry.effective_from) == window:
+                group = group_of(r.entry.id) or ""
+                by_group[group] = by_group.get(group, Decimal(0)) + r.entry.granted
+        return max(by_group.values(), default=Decimal(0))
+
+    replayed = [
+        Drawn(
+            d.feature_id,
+            rollover_origin(d.entry_id) if rollover_of(d.entry_id) else d.occurred_at,
+            d.amount,
+            d.recorded_at,
+        )
+        for d in drawn
+    ]
+    changed_at = [s.created_at for s in found] + [c.created_at for c in changes]
+    name = f"account {account_id} (organization {tx.org_id})"
+    problems = [
+        f"{name}, feature {excess.feature_id}: the usage window from {excess.window.begins} "
+        f"drew {excess.drawn} from plan allowances by {excess.recorded_at}, more than any plan "
+        f"in force then sold ({excess.allowed})"
+        for excess in window_problems(schedules_at, changed_at, replayed, granted_in)
+    ]
+    plans = schedules_at(datetime.max.replace(tzinfo=UTC))
+    plan_only = [d for d in drawn if not rollover_of(d.entry_id)]
+    for row in await usage.usage_rows(tx, account_id):
+        key = row.key
+        window = usage_window(plans, key.begins)
+        if window is None or (window.begins, window.ends) != (key.begins, key.ends):
+            continue  # a figure for a window plans have moved since: made again when used
+        inside = [d for d in plan_only if d.feature_id == key.feature_id]
+        total = sum((d.amount for d in inside if window.holds(d.occurred_at)), Decimal(0))
+        if row.used != total:
+            problems.append(
+                f"{name}, feature {key.feature_id}: the usage kept for the window from "
+                f"{key.begins} is {row.used} but its plan draws total {total}"
+            )
     return problems

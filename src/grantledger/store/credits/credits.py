@@ -253,6 +253,12 @@ async def accounts_with_due_credits(
     return [(r.org_id, r.account_id) for r in rows]
 
 
-async def all_credits(conn: AsyncConnection, after: str | None, limit: int) -> Page[CreditRecord]:
-    page = await fetch_page(conn, sa.select(credits), credits.c.id, after=after, limit=limit)
+async def all_credits(
+    conn: AsyncConnection, after: str | None, limit: int, org_id: str | None = None
+) -> Page[CreditRecord]:
+    """Every credit of every organization (or of one), for `verify`."""
+    query = sa.select(credits)
+    if org_id is not None:
+        query = query.where(credits.c.org_id == org_id)
+    page = await fetch_page(conn, query, credits.c.id, after=after, limit=limit)
     return Page([_record(r) for r in page.items], page.last_key)

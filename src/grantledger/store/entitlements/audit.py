@@ -11,17 +11,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantledger.store.entitlements.entries import EntryRecord, entry_record
 from grantledger.store.paging import Page, fetch_page
-from grantledger.store.tables import draws, feature_entries
+from grantledger.store.tables import draws, feature_entries, schedules
 from grantledger.store.tx import Tx
 
 
 async def all_entries(
-    conn: AsyncConnection, after: str | None, limit: int
+    conn: AsyncConnection, after: str | None, limit: int, org_id: str | None = None
 ) -> Page[tuple[str, EntryRecord]]:
-    """(organization id, entry) of every tenant: the one read that crosses tenants."""
-    page = await fetch_page(
-        conn, sa.select(feature_entries), feature_entries.c.row_key, after=after, limit=limit
-    )
+    """(organization id, entry) of every tenant (or of one): the one read that crosses
+    tenants."""
+    query = sa.select(feature_entries)
+    if org_id is not None:
+        query = query.where(feature_entries.c.org_id == org_id)
+    page = await fetch_page(conn, query, feature_entries.c.row_key, after=after, limit=limit)
     return Page([(r.org_id, entry_record(r)) for r in page.items], page.last_key)
 
 
@@ -43,3 +45,15 @@ async def draw_sums(
         if key in sums:
             sums[key] += r.amount
     return sums
+
+
+async def accounts_on_plans(
+    conn: AsyncConnection, org_id: str | None = None
+) -> list[tuple[str, str]]:
+    """(organization id, account id) of every account that has had a plan schedule (of one
+    organization, or all): the accounts whose usage windows `verify` replays."""
+    query = sa.select(schedules.c.org_id, schedules.c.account_id).distinct()
+    if org_id is not None:
+        query = query.where(schedules.c.org_id == org_id)
+    rows = await conn.execute(query.order_by(schedules.c.org_id, schedules.c.account_id))
+    return [(r.org_id, r.account_id) for r in rows]

@@ -177,6 +177,31 @@ async def present_sorted(tx: Tx, accounts: list[str], ids: list[str]) -> set[tup
     return {(r.account_id, r.feature_id, r.id) for r in rows}
 
 
+async def rollover_ids_of(
+    tx: Tx, account_ids: Sequence[str], feature_ids: Sequence[str]
+) -> list[str]:
+    """The ids of the stored ROLLOVER entries of these accounts' features
+    (`ix_feature_entries_rollover`: a read of those entries only)."""
+    rows = await tx.conn.execute(
+        sa.select(feature_entries.c.id).where(
+            feature_entries.c.org_id == tx.org_id,
+            feature_entries.c.account_id.in_(sorted(set(account_ids))),
+            feature_entries.c.feature_id.in_(sorted(set(feature_ids))),
+            feature_entries.c.source == "ROLLOVER",
+        )
+    )
+    return sorted(set(rows.scalars()))
+
+
+async def rollover_entries(tx: Tx, account_id: str, feature_id: str) -> list[EntryRecord]:
+    """The feature's stored ROLLOVER entries (few: one per closed window that rolled over and
+    was drawn from)."""
+    query = _entries_of(tx.org_id, account_id).where(
+        feature_entries.c.feature_id == feature_id, feature_entries.c.source == "ROLLOVER"
+    )
+    return [entry_record(r) for r in await tx.conn.execute(query)]
+
+
 async def entry_by_key(tx: Tx, key: str) -> EntryRecord | None:
     query = sa.select(feature_entries).where(
         feature_entries.c.org_id == tx.org_id, feature_entries.c.idempotency_key == key

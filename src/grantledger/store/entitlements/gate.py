@@ -201,11 +201,16 @@ _LOCK_USABLE = (
         feature_entries.c.org_id == sa.bindparam("org_id"),
         feature_entries.c.account_id.in_(sa.bindparam("account_ids", expanding=True)),
         feature_entries.c.feature_id.in_(sa.bindparam("feature_ids", expanding=True)),
-        feature_entries.c.voided_at.is_(None),
-        feature_entries.c.effective_from <= _at_least,
         sa.or_(
-            feature_entries.c.effective_until.is_(None),
-            feature_entries.c.effective_until > _at_most,
+            sa.and_(
+                feature_entries.c.voided_at.is_(None),
+                feature_entries.c.effective_from <= _at_least,
+                sa.or_(
+                    feature_entries.c.effective_until.is_(None),
+                    feature_entries.c.effective_until > _at_most,
+                ),
+            ),
+            feature_entries.c.id.in_(sa.bindparam("also", expanding=True)),
         ),
     )
     .order_by(feature_entries.c.account_id, feature_entries.c.feature_id, feature_entries.c.id)
@@ -219,26 +224,39 @@ async def lock_usable_entries(
     feature_ids: Sequence[str],
     earliest: datetime,
     latest: datetime,
+    also: Sequence[str] = (),
 ) -> list[EntryRecord]:
     """Lock, in (account, feature, id) order, every entry of the accounts' features that is
     usable at some instant between `earliest` and `latest`: a superset of what each event of
-    the batch may draw from (the domain rule keeps those effective at the event's instant)."""
+    the batch may draw from (the domain rule keeps those effective at the event's instant);
+    and the entries named in `also` (ROLLOVER entries a late event's window rolled into)."""
     return await lock_sorted(
-        tx, sorted(set(account_ids)), sorted(set(feature_ids)), earliest, latest
+        tx,
+        sorted(set(account_ids)),
+        sorted(set(feature_ids)),
+        earliest,
+        latest,
+        sorted(set(also)),
     )
 
 
 @specialised
 async def lock_sorted(
-    tx: Tx, account_ids: list[str], feature_ids: list[str], earliest: datetime, latest: datetime
+    tx: Tx,
+    account_ids: list[str],
+    feature_ids: list[str],
+    earliest: datetime,
+    latest: datetime,
+    also: list[str],
 ) -> list[EntryRecord]:
-    """`lock_usable_entries` of distinct accounts and features in sorted order."""
+    """`lock_usable_entries` of distinct accounts, features and ids in sorted order."""
     params = {
         "org_id": tx.org_id,
         "account_ids": account_ids,
         "feature_ids": feature_ids,
         "earliest": earliest,
         "latest": latest,
+        "also": also,
     }
     return [entry_record(r) for r in await tx.conn.execute(_LOCK_USABLE, params)]
 
@@ -321,6 +339,8 @@ async def record_batch(
                     "entry_id": d.entry_id,
                     "amount": d.amount,
                     "created_at": d.created_at,
+                    "occurred_at": d.occurred_at,
+                    "plan": d.plan,
                 }
                 for d in drawn
             ],

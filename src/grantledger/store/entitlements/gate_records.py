@@ -34,6 +34,8 @@ class DrawRecord:
     entry_id: str
     amount: Decimal
     created_at: datetime
+    occurred_at: datetime  # the event's timestamp: the usage window it counts in
+    plan: bool  # from a plan's allowance (PRICE_PLAN or OVERAGE): part of its window's usage
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from grantledger.domain.cycles import Cycle
 from grantledger.domain.entitlements import PlanType
-from grantledger.domain.plans import PlanFeature
+from grantledger.domain.plans import PlanFeature, Rollover
 from grantledger.store.paging import Page, fetch_page
 from grantledger.store.tables import entitlement_plans
 from grantledger.store.tx import Tx
@@ -25,6 +25,8 @@ class PlanRecord:
     cycle: Cycle
     features: tuple[PlanFeature, ...]
     created_at: datetime
+    # Days after a cycle closes during which an event stamped in it is still judged.
+    grace_period_days: int | None = None
 
 
 def _amount(text: str | None) -> Decimal | None:
@@ -44,9 +46,16 @@ def plan_features_of(stored: list[dict[str, Any]]) -> tuple[PlanFeature, ...]:
             credits_per_cycle=_amount(f.get("creditsPerCycle")),
             overage_per_cycle=_amount(f.get("overagePerCycle")),
             validity=f.get("validity"),
+            rollover=_rollover_of(f.get("rollover")),
         )
         for f in stored
     )
+
+
+def _rollover_of(stored: dict[str, Any] | None) -> Rollover | None:
+    if stored is None:
+        return None
+    return Rollover(_amount(stored.get("maxUnits")), stored.get("maxCycles"))
 
 
 def _stored(item: PlanFeature) -> dict[str, Any]:
@@ -56,6 +65,11 @@ def _stored(item: PlanFeature) -> dict[str, Any]:
         "creditsPerCycle": _text(item.credits_per_cycle),
         "overagePerCycle": _text(item.overage_per_cycle),
         "validity": item.validity,
+        "rollover": (
+            {"maxUnits": _text(item.rollover.max_units), "maxCycles": item.rollover.max_cycles}
+            if item.rollover is not None
+            else None
+        ),
     }
 
 
@@ -68,6 +82,7 @@ def _record(row: sa.Row[Any]) -> PlanRecord:
         cycle=Cycle(m["cycle"]),
         features=plan_features_of(m["features"]),
         created_at=m["created_at"],
+        grace_period_days=m["grace_period_days"],
     )
 
 
@@ -81,6 +96,7 @@ async def insert_plan(tx: Tx, plan: PlanRecord) -> None:
             cycle=plan.cycle.value,
             features=[_stored(f) for f in plan.features],
             created_at=plan.created_at,
+            grace_period_days=plan.grace_period_days,
         )
     )
 

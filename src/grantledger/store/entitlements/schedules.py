@@ -14,7 +14,7 @@ from grantledger.domain.entitlements import PlanType
 from grantledger.domain.plans import PlanFeature
 from grantledger.store.backend import specialised
 from grantledger.store.entitlements.plans import plan_features_of
-from grantledger.store.tables import entitlement_plans, schedules
+from grantledger.store.tables import entitlement_plans, schedule_changes, schedules
 from grantledger.store.tx import Tx
 from grantledger.store.types import utc
 
@@ -30,9 +30,10 @@ class ScheduleRecord:
     updated_at: datetime
     idempotency_key: str | None = None
     request_hash: str | None = None
-    # Schedules whose cycle, cut short where this one begins, carries its usage into this one's
-    # first cycle (set when that instant was still ahead at assignment).
+    # Schedules a change from a later day replaced (kept for the record).
     replaces: tuple[str, ...] = ()
+    # Where its cycles are counted from, when not `effective_from` (a resumed plan).
+    anchor: date | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class PlannedSchedule:
     plan_type: PlanType
     cycle: Cycle
     features: tuple[PlanFeature, ...]
+    grace_period_days: int | None = None
 
 
 async def insert_schedule(tx: Tx, schedule: ScheduleRecord) -> None:
@@ -59,6 +61,7 @@ async def insert_schedule(tx: Tx, schedule: ScheduleRecord) -> None:
             idempotency_key=schedule.idempotency_key,
             request_hash=schedule.request_hash,
             replaces=list(schedule.replaces) or None,
+            anchor=schedule.anchor,
         )
     )
 
@@ -69,6 +72,7 @@ _WITH_PLANS = (
         entitlement_plans.c.type.label("plan_type"),
         entitlement_plans.c.cycle.label("plan_cycle"),
         entitlement_plans.c.features.label("plan_features"),
+        entitlement_plans.c.grace_period_days.label("plan_grace_days"),
     )
     .join(
         entitlement_plans,
@@ -104,6 +108,7 @@ def _schedule_of(m: Mapping[Any, Any]) -> ScheduleRecord:
         idempotency_key=m["idempotency_key"],
         request_hash=m["request_hash"],
         replaces=tuple(m["replaces"] or ()),
+        anchor=m["anchor"],
     )
 
 
@@ -117,6 +122,7 @@ def planned_of(m: Mapping[Any, Any]) -> PlannedSchedule:
         plan_type=PlanType(m["plan_type"]),
         cycle=Cycle(m["plan_cycle"]),
         features=plan_features_of(m["plan_features"]),
+        grace_period_days=m["plan_grace_days"],
     )
 
 
@@ -144,12 +150,47 @@ async def account_schedules(tx: Tx, account_id: str) -> list[PlannedSchedule]:
     return [_planned(r) for r in rows]
 
 
-async def close_schedule(tx: Tx, schedule_id: str, end: date, at: datetime) -> None:
+async def close_schedule(
+    tx: Tx, schedule: ScheduleRecord, end: date, at: datetime, change_id: str
+) -> None:
+    """End a schedule on `end`, the change logged so a read `asOf` before it sees the old end."""
     await tx.conn.execute(
         schedules.update()
-        .where(schedules.c.org_id == tx.org_id, schedules.c.id == schedule_id)
+        .where(schedules.c.org_id == tx.org_id, schedules.c.id == schedule.id)
         .values(effective_until=end, updated_at=at)
     )
+    await tx.conn.execute(
+        schedule_changes.insert().values(
+            id=change_id,
+            org_id=tx.org_id,
+            account_id=schedule.account_id,
+            schedule_id=schedule.id,
+            until_before=schedule.effective_until,
+            until_after=end,
+            created_at=at,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class ScheduleChange:
+    schedule_id: str
+    until_before: date | None
+    created_at: datetime
+
+
+async def changes_after(tx: Tx, account_id: str, at: datetime) -> list[ScheduleChange]:
+    """The ends plan changes gave the account's schedules after `at`, oldest first."""
+    rows = await tx.conn.execute(
+        sa.select(schedule_changes)
+        .where(
+            schedule_changes.c.org_id == tx.org_id,
+            schedule_changes.c.account_id == account_id,
+            schedule_changes.c.created_at > at,
+        )
+        .order_by(schedule_changes.c.created_at, schedule_changes.c.id)
+    )
+    return [ScheduleChange(r.schedule_id, r.until_before, r.created_at) for r in rows]
 
 
 async def schedule_by_key(tx: Tx, key: str) -> ScheduleRecord | None:

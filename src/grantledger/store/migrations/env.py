@@ -35,8 +35,15 @@ def _analyze_tables_without_statistics(connection: Connection) -> None:
             "SELECT DISTINCT tablename FROM pg_stats WHERE schemaname = current_schema()"
         )
     }
+    # The tables there now (an upgrade to an older revision has not made the newer ones).
+    present = {
+        name
+        for (name,) in connection.exec_driver_sql(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        )
+    }
     for table in metadata.sorted_tables:
-        if table.name in analyzed:
+        if table.name in analyzed or table.name not in present:
             continue
         quoted = connection.dialect.identifier_preparer.quote(table.name)
         if connection.exec_driver_sql(f"SELECT EXISTS (SELECT 1 FROM {quoted})").scalar():

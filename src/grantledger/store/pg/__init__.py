@@ -20,12 +20,14 @@ from grantledger.store.backend import Backend, Specialised
 from grantledger.store.credits import credit_transactions
 from grantledger.store.entitlements import entries, history, schedules
 from grantledger.store.entitlements import gate as portable_gate
+from grantledger.store.entitlements import usage as portable_usage
 from grantledger.store.notifications import alerts
 from grantledger.store.parties import parties
 from grantledger.store.pg import gate as pg_gate
 from grantledger.store.pg import reads, sums
+from grantledger.store.pg import usage as pg_usage
 
-# (Names here never shadow this package's modules: `gate` is `store/pg/gate.py`.)
+# (Names here never shadow this package's modules: `gate` and `usage` are `store/pg/`'s.)
 # Portable statement → its PostgreSQL version (same arguments, same records).
 REPLACED: list[tuple[Specialised[Any, Any], Callable[..., Awaitable[Any]]]] = [
     (portable_gate.gate_inputs, pg_gate.gate_inputs),
@@ -39,6 +41,9 @@ REPLACED: list[tuple[Specialised[Any, Any], Callable[..., Awaitable[Any]]]] = [
     (alerts.active_alerts_of, reads.active_alerts_of),
     (history.draws_after, sums.draws_after),
     (credit_transactions.debits_around, sums.debits_around),
+    (portable_usage.plan_drawn, sums.plan_drawn),
+    (portable_usage.locked_rows, pg_usage.locked_rows),
+    (portable_usage.save_usage, pg_usage.save_usage),
 ]
 
 

@@ -127,15 +127,21 @@ _LOCK_USABLE = Statement("""
 SELECT * FROM feature_entries
 WHERE org_id = :org_id AND account_id = ANY(:account_ids::text[])
   AND feature_id = ANY(:feature_ids::text[])
-  AND voided_at IS NULL AND effective_from <= :latest
-  AND (effective_until IS NULL OR effective_until > :earliest)
+  AND ((voided_at IS NULL AND effective_from <= :latest
+        AND (effective_until IS NULL OR effective_until > :earliest))
+       OR id = ANY(:also::text[]))
 ORDER BY account_id, feature_id, id
 FOR UPDATE
 """)
 
 
 async def lock_sorted(
-    tx: Tx, account_ids: list[str], feature_ids: list[str], earliest: datetime, latest: datetime
+    tx: Tx,
+    account_ids: list[str],
+    feature_ids: list[str],
+    earliest: datetime,
+    latest: datetime,
+    also: list[str],
 ) -> list[EntryRecord]:
     rows = await driver.fetch(
         tx,
@@ -145,6 +151,7 @@ async def lock_sorted(
         feature_ids=feature_ids,
         earliest=utc(earliest),
         latest=utc(latest),
+        also=also,
     )
     return [entry_record_of(r) for r in rows]
 
@@ -175,13 +182,14 @@ WITH new_events AS (
       AND fe.feature_id = u.feature_id AND fe.id = u.entry_id
 ), new_draws AS (
     INSERT INTO draws (event_pk, seq, org_id, account_id, feature_id, entry_id, amount,
-                       created_at)
+                       created_at, occurred_at, plan)
     SELECT u.event_pk, u.seq, :org_id, u.account_id, u.feature_id, u.entry_id, u.amount,
-           u.created_at
+           u.created_at, u.occurred_at, u.plan
     FROM unnest(:d_event_pks::text[], :d_seqs::integer[], :d_account_ids::text[],
                 :d_feature_ids::text[], :d_entry_ids::text[], :d_amounts::numeric[],
-                :d_created_at::timestamptz[])
-         AS u(event_pk, seq, account_id, feature_id, entry_id, amount, created_at)
+                :d_created_at::timestamptz[], :d_occurred_at::timestamptz[], :d_plan::boolean[])
+         AS u(event_pk, seq, account_id, feature_id, entry_id, amount, created_at, occurred_at,
+              plan)
 )"""
     + ACTIVE_ALERTS_OF.text
 )
@@ -224,6 +232,8 @@ async def record_batch(
         d_entry_ids=[d.entry_id for d in drawn],
         d_amounts=[money_bind(d.amount) for d in drawn],
         d_created_at=[utc(d.created_at) for d in drawn],
+        d_occurred_at=[utc(d.occurred_at) for d in drawn],
+        d_plan=[d.plan for d in drawn],
         template_ids=watching.template_ids if watching else [],
         account_ids=watching.account_ids if watching else [],
     )

@@ -23,7 +23,8 @@ async def share_lock_sorted(tx: Tx, ids: list[str]) -> list[str]:
 
 
 _SCHEDULES_OF = Statement("""
-SELECT s.*, p.type AS plan_type, p.cycle AS plan_cycle, p.features AS plan_features
+SELECT s.*, p.type AS plan_type, p.cycle AS plan_cycle, p.features AS plan_features,
+       p.grace_period_days AS plan_grace_days
 FROM schedules AS s JOIN entitlement_plans AS p ON p.org_id = s.org_id AND p.id = s.plan_id
 WHERE s.org_id = :org_id AND s.account_id = ANY(:account_ids::text[])
 ORDER BY s.effective_from, s.id

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from grantledger.store.credits.credit_transactions import DebitsAround, debits_of, last_debit
 from grantledger.store.entitlements.history import draws_since
+from grantledger.store.entitlements.usage import WindowKey, in_window
 from grantledger.store.tables import credit_transactions, draws
 from grantledger.store.tx import Tx
 
@@ -33,3 +34,11 @@ async def debits_around(tx: Tx, credit_id: str, at: datetime) -> DebitsAround:
         )
     )
     return DebitsAround(total.scalar() or Decimal(0), await last_debit(tx, debits, at))
+
+
+async def plan_drawn(tx: Tx, key: WindowKey, recorded_after: datetime | None = None) -> Decimal:
+    later = (draws.c.created_at > recorded_after,) if recorded_after is not None else ()
+    total = await tx.conn.execute(
+        sa.select(sa.func.sum(draws.c.amount)).where(*in_window(tx, key), *later)
+    )
+    return total.scalar() or Decimal(0)

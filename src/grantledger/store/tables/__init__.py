@@ -19,7 +19,9 @@ from grantledger.store.tables.entitlements import (
     feature_entry_changes,
     feature_schemas,
     features,
+    plan_usage,
     purchases,
+    schedule_changes,
     schedules,
 )
 from grantledger.store.tables.ledger import (
@@ -70,7 +72,9 @@ __all__ = [
     "metadata",
     "notify_marks",
     "organizations",
+    "plan_usage",
     "purchases",
+    "schedule_changes",
     "schedules",
     "server_secrets",
     "webhook_endpoints",

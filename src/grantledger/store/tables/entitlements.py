@@ -56,6 +56,8 @@ entitlement_plans = sa.Table(
     sa.Column("cycle", sa.String(20), nullable=False),
     sa.Column("features", sa.JSON(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    # Days after a cycle closes during which an event stamped in it is still judged (0009).
+    sa.Column("grace_period_days", sa.Integer(), nullable=True),
 )
 
 schedules = sa.Table(
@@ -71,11 +73,29 @@ schedules = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Column("idempotency_key", sa.String(255), nullable=True),
     sa.Column("request_hash", sa.String(64), nullable=True),
-    # Ids of the schedules whose running cycle's usage carries into this one's (plan change).
+    # Ids of the schedules a change from a later day replaced (kept for the record).
     sa.Column("replaces", sa.JSON(), nullable=True),
+    # Where cycles are counted from when not `effective_from`: a plan resumed after a
+    # temporary one keeps its original schedule's anchor (migration 0009).
+    sa.Column("anchor", sa.Date(), nullable=True),
     sa.ForeignKeyConstraint(["org_id", "account_id"], ["accounts.org_id", "accounts.id"]),
     sa.Index("ix_schedules_account", "org_id", "account_id"),
     sa.UniqueConstraint("org_id", "idempotency_key", name="uq_schedules_idempotency_key"),
+)
+
+# Each end a plan change gave a schedule (its end before and after), so a read `asOf` an
+# earlier instant sees the schedules as they stood then (migration 0009).
+schedule_changes = sa.Table(
+    "schedule_changes",
+    metadata,
+    sa.Column("id", sa.String(50), primary_key=True),
+    sa.Column("org_id", sa.String(50), nullable=False),
+    sa.Column("account_id", sa.String(50), nullable=False),
+    sa.Column("schedule_id", sa.String(50), nullable=False),
+    sa.Column("until_before", sa.Date(), nullable=True),
+    sa.Column("until_after", sa.Date(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_schedule_changes_account", "org_id", "account_id", "created_at"),
 )
 
 purchases = sa.Table(
@@ -114,8 +134,8 @@ feature_entries = sa.Table(
     sa.Column("effective_from", UTCDateTime(), nullable=False),
     sa.Column("effective_until", UTCDateTime(), nullable=True),
     sa.Column("granted", Money(), nullable=False),
-    sa.Column("used", Money(), nullable=False),  # cache of carried + Σ draws; verified
-    # Usage carried from the cycle a plan change cut short (part of `used`, with no draw).
+    sa.Column("used", Money(), nullable=False),  # cache of Σ own draws; verified
+    # No longer written (0): a plan cycle's usage is its window's (migration 0009).
     sa.Column("carried", Money(), nullable=True),
     sa.Column("voided_at", UTCDateTime(), nullable=True),
     sa.Column("idempotency_key", sa.String(255), nullable=True),
@@ -124,6 +144,15 @@ feature_entries = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("org_id", "idempotency_key", name="uq_feature_entries_idempotency_key"),
     sa.Index("ix_feature_entries_window", "org_id", "account_id", "feature_id", "effective_until"),
+    # The gate locks an account's ROLLOVER entries with the others (migration 0009).
+    sa.Index(
+        "ix_feature_entries_rollover",
+        "org_id",
+        "account_id",
+        "feature_id",
+        postgresql_where=sa.text("source = 'ROLLOVER'"),
+        sqlite_where=sa.text("source = 'ROLLOVER'"),
+    ),
 )
 
 feature_entry_changes = sa.Table(
@@ -188,8 +217,28 @@ draws = sa.Table(
     sa.Column("entry_id", sa.String(50), nullable=False),
     sa.Column("amount", Money(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    # The event's timestamp: the usage window the draw counts in (migration 0009).
+    sa.Column("occurred_at", UTCDateTime(), nullable=False),
+    # Drawn from a plan's allowance (a PRICE_PLAN or OVERAGE entry): part of its window's usage.
+    sa.Column("plan", sa.Boolean(), nullable=False),
     sa.Index("ix_draws_entry", "org_id", "account_id", "feature_id", "entry_id"),
     sa.Index("ix_draws_feature_time", "org_id", "account_id", "feature_id", "created_at"),
+    sa.Index("ix_draws_window", "org_id", "account_id", "feature_id", "occurred_at"),
+)
+
+# The usage of each (account, feature, usage window): Σ plan draws dated in the window
+# (domain/windows.py). A cache of the draws, made when first needed and verified; a row whose
+# window the schedules no longer draw (a plan change moved it) is made again.
+plan_usage = sa.Table(
+    "plan_usage",
+    metadata,
+    sa.Column("org_id", sa.String(50), primary_key=True),
+    sa.Column("account_id", sa.String(50), primary_key=True),
+    sa.Column("feature_id", sa.String(50), primary_key=True),
+    sa.Column("window_start", UTCDateTime(), primary_key=True),
+    sa.Column("window_end", UTCDateTime(), nullable=True),
+    sa.Column("used", Money(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 # --- alerts, webhooks, auto top-up (notifications) -------------------------------------------
