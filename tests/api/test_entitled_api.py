@@ -394,7 +394,7 @@ def test_events_cannot_reach_another_organization(clock: Server, api: httpx.Clie
     assert s.balance(s.tokens) == 10 and s.balance(s.images) == 10
 
 
-@pytest.mark.parametrize("cycle", ["WEEKLY", "MONTHLY", "QUARTERLY", "ANNUALLY"])
+@pytest.mark.parametrize("cycle", ["WEEKLY", "MONTHLY", "QUARTERLY", "HALF_YEARLY", "ANNUALLY"])
 def test_timestamps_at_the_ends_of_the_calendar(
     clock: Server, api: httpx.Client, cycle: str
 ) -> None:

@@ -634,7 +634,7 @@ TestEntitlementLedger = EntitlementLedger.TestCase
 # Cycles of plan schedules
 # ---------------------------------------------------------------------------------------------
 
-MONTHS_PER = {Cycle.MONTHLY: 1, Cycle.QUARTERLY: 3, Cycle.ANNUALLY: 12}
+MONTHS_PER = {Cycle.MONTHLY: 1, Cycle.QUARTERLY: 3, Cycle.HALF_YEARLY: 6, Cycle.ANNUALLY: 12}
 
 
 def month_length(year: int, month: int) -> int:
@@ -702,6 +702,12 @@ cycles = st.sampled_from(list(Cycle))
             Cycle.QUARTERLY,
             ["2023-11-30", "2024-02-29", "2024-05-30", "2024-08-30", "2024-11-30"],
         ),
+        (
+            date(2023, 8, 31),
+            Cycle.HALF_YEARLY,
+            ["2023-08-31", "2024-02-29", "2024-08-31", "2025-02-28", "2025-08-31"],
+        ),
+        (date(2024, 3, 31), Cycle.HALF_YEARLY, ["2024-03-31", "2024-09-30", "2025-03-31"]),
         (
             date(2024, 2, 29),
             Cycle.ANNUALLY,
@@ -789,6 +795,34 @@ def test_cycle_boundaries() -> None:
     assert cycle_containing(anchor, end, Cycle.MONTHLY, datetime(2024, 3, 10, tzinfo=UTC)) is None
     begun = cycles_begun(anchor, end, Cycle.MONTHLY, datetime(2030, 1, 1, tzinfo=UTC))
     assert [w.start for w in begun] == [date(2024, 1, 31), date(2024, 2, 29)]
+
+
+def test_half_yearly_windows_clamp_at_month_ends() -> None:
+    """HALF_YEARLY (the client's enum value) is six months, anchored and clamped like the
+    other month-based cycles: from 31 August, February's last day, then 31 August again."""
+    anchor = date(2023, 8, 31)
+    until = datetime(2025, 9, 1, tzinfo=UTC)
+    begun = cycles_begun(anchor, None, Cycle.HALF_YEARLY, until)
+    assert [(w.begins.date(), w.ends.date() if w.ends else None) for w in begun] == [
+        (date(2023, 8, 31), date(2024, 2, 29)),
+        (date(2024, 2, 29), date(2024, 8, 31)),
+        (date(2024, 8, 31), date(2025, 2, 28)),
+        (date(2025, 2, 28), date(2025, 8, 31)),
+        (date(2025, 8, 31), date(2026, 2, 28)),
+    ]
+    # The cycle holding an instant, found without walking the earlier ones.
+    leap = cycle_containing(anchor, None, Cycle.HALF_YEARLY, datetime(2024, 8, 30, 23, tzinfo=UTC))
+    assert leap == CycleWindow(
+        date(2024, 2, 29), datetime(2024, 2, 29, tzinfo=UTC), datetime(2024, 8, 31, tzinfo=UTC)
+    )
+    # A schedule ending inside a half-year clips that cycle.
+    end = date(2024, 5, 1)
+    clipped = cycles_begun(anchor, end, Cycle.HALF_YEARLY, until)
+    assert [w.ends for w in clipped] == [
+        datetime(2024, 2, 29, tzinfo=UTC),
+        datetime(2024, 5, 1, tzinfo=UTC),
+    ]
+    assert Cycle("HALF_YEARLY") is Cycle.HALF_YEARLY
 
 
 def test_schedules_at_the_calendar_ends() -> None:
