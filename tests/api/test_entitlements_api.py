@@ -833,6 +833,27 @@ def test_validate_metered_is_a_check_that_consumes_nothing(
     assert _validate(api, account, m.feature, "0")
 
 
+def test_validate_rounds_a_quantity_as_the_gate_does(clock: Server, api: httpx.Client) -> None:
+    """One rule: more than 10 fractional digits are rounded half-even to 10 before comparing,
+    so validate answers yes exactly where the gate would accept the event."""
+    clock.set_clock("2026-01-10T00:00:00Z")
+    m = Metered(api)
+    account = new_account(api)
+    grant_entry(api, account, m.feature, 1)
+    assert _validate(api, account, m.feature, "1.00000000004")  # 1: covered
+    assert _validate(api, account, m.feature, "1.00000000005")  # half-even: 1
+    assert not _validate(api, account, m.feature, "1.00000000015")  # 1.0000000002
+    assert not _validate(api, account, m.feature, "1.0000000001")
+    # The gate agrees on the same quantities, and takes the rounded amount.
+    refused = api.post(
+        "/entitled",
+        json=usage_event(m.schema, account, "2026-01-10T00:00:00Z", tokens="1.00000000015"),
+    )
+    assert "needed 1.0000000002" in error_message(refused, 403)
+    m.consume(account, "1.00000000004", "2026-01-10T00:00:00Z")
+    assert m.figures(account)[1] == 0
+
+
 # --- tenancy and the ledger check ----------------------------------------------------------------
 
 

@@ -58,6 +58,7 @@ from grantledger.domain.entitlements import (
     void,
 )
 from grantledger.domain.errors import InvalidInput, NotEntitled
+from grantledger.domain.gate import quantities_of
 from tests.ordering import first_difference
 
 PROPERTY = settings(max_examples=settings.default.max_examples * 3 // 2, deadline=None)
@@ -963,6 +964,17 @@ def test_metered_check_is_quantity_within_allowance(
 ) -> None:
     assert is_satisfied(value_type, None, str(asked), remaining) is (asked <= remaining)
     assert metered_value(remaining) == ("true" if remaining > 0 else "false")
+
+
+@PROPERTY
+@given(st.integers(0, 10**14), st.integers(0, 10**6))
+def test_metered_check_agrees_with_the_gate(units: int, remaining_units: int) -> None:
+    """Validate and the gate read a quantity with the same rule (rounded half-even to 10
+    places): validate says yes exactly when the gate's draw would be covered."""
+    asked = format(Decimal(units).scaleb(-14), "f")  # 14 fractional digits: rounding matters
+    remaining = Decimal(remaining_units).scaleb(-4)
+    [gate_quantity] = quantities_of({"n": asked}, [("f", "n")]).values()
+    assert is_satisfied(ValueType.NUMERIC, None, asked, remaining) is (gate_quantity <= remaining)
 
 
 def test_metered_and_unheld_values() -> None:

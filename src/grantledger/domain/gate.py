@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from grantledger.domain.entitlements import Draw, Entry, apply_draw, draw
 from grantledger.domain.errors import InvalidInput
-from grantledger.domain.money import ZERO, check_precision, round_fraction
+from grantledger.domain.money import ZERO, check_precision, parse_quantity
 
 
 def named_attributes(attributes: Sequence[tuple[str, str]]) -> dict[str, str]:
@@ -32,7 +32,7 @@ def quantities_of(attributes: dict[str, str], links: list[tuple[str, str]]) -> d
         raw = attributes.get(attribute)
         # An event without the attribute consumes none of the feature: associating a new
         # feature with a schema must not break producers that do not send it yet.
-        quantity = round_fraction(Decimal(raw)) if raw is not None else ZERO
+        quantity = parse_quantity(raw) if raw is not None else ZERO
         if quantity < 0:
             raise InvalidInput(f"attribute {attribute} must not be negative")
         check_precision(quantity, f"attribute {attribute}")

@@ -64,6 +64,13 @@ def round_fraction(amount: Decimal) -> Decimal:
     return amount.quantize(_STEP, rounding=ROUND_HALF_EVEN, context=exact)
 
 
+def parse_quantity(text: str) -> Decimal:
+    """A quantity written as a numeric string (an event attribute, a quantity validated against
+    a metered balance), rounded as every wire amount is: the gate and validate share this, so
+    validate answers yes exactly where the gate would accept."""
+    return round_fraction(Decimal(text))
+
+
 def check_precision(amount: Decimal, field: str) -> None:
     _sign, digits, exponent = _normalized(amount).as_tuple()
     assert isinstance(exponent, int)
