@@ -48,6 +48,7 @@ from grantledger.domain.entitlements import (
     check_value,
     draw,
     draw_key,
+    drawable,
     feature_credits,
     is_satisfied,
     metered_value,
@@ -982,3 +983,13 @@ def test_metered_and_unheld_values() -> None:
     assert is_satisfied(ValueType.BOOLEAN, None, "true", ZERO) is False
     assert is_satisfied(ValueType.NUMERIC, None, "1", None) is False  # holds nothing at all
     assert is_satisfied(ValueType.BOOLEAN, None, "true", None) is False
+
+
+def test_drawable_is_nothing_once_voided_or_ended() -> None:
+    start = datetime(2026, 2, 1, tzinfo=UTC)
+    entry = Entry("e", EntrySource.ENTITLEMENT, start, start + timedelta(days=10), Decimal(10))
+    used = apply_draw(entry, Decimal(3))
+    assert drawable(used, start - timedelta(days=1)) == 7  # not begun: it will be drawn from
+    assert drawable(used, start + timedelta(days=9)) == 7
+    assert drawable(used, start + timedelta(days=10)) == 0  # ended
+    assert drawable(void(used, start), start) == 0

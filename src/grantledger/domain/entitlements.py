@@ -89,6 +89,12 @@ class Entry:
         return self.status_at(at) is EntryStatus.ACTIVE and self.effective_from <= at
 
 
+def drawable(entry: Entry, at: datetime) -> Decimal:
+    """What can still be drawn from `entry` at `at` or later: its balance, or nothing once it
+    is voided (the remainder is gone) or has ended. An entry not yet begun keeps its balance."""
+    return entry.balance if entry.status_at(at) is EntryStatus.ACTIVE else ZERO
+
+
 def draw_key(entry: Entry) -> tuple[bool, datetime, datetime, str]:
     """Published draw order: included entries before overage, soonest end, oldest start, id."""
     return (
