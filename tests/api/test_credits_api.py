@@ -420,6 +420,27 @@ def test_burn_down_order(clock: Server, api: httpx.Client) -> None:
     assert hold["uncoveredAmount"] == 45
 
 
+def test_credits_of_one_request_burn_in_request_order(clock: Server, api: httpx.Client) -> None:
+    """Credits granted in one request share `createdAt`; the last key of the burn-down order,
+    the id, follows the request's order, so ties are spent in the order they were asked for
+    (and listed in it)."""
+    clock.set_clock("2027-01-01T00:00:00Z")
+    account = new_account(api)
+    # Identical terms: nothing but their place in the request tells them apart.
+    requests = [credit_request(account, n + 1) for n in range(12)]
+    answer = ok_json(api.post("/credits", json={"creditRequests": requests}))
+    made = [c["id"] for c in answer["credits"]]
+    assert [c["creditAmount"] for c in answer["credits"]] == list(range(1, 13))
+    assert len({c["createdAt"] for c in answer["credits"]}) == 1
+    assert made == sorted(made)
+    hold = _debit(api, account, 78)  # 1 + 2 + ... + 12
+    taken = hold["lines"][0]["credits"]
+    assert [(c["creditId"], c["amount"]) for c in taken] == list(
+        zip(made, range(1, 13), strict=True)
+    )
+    assert [c["id"] for c in _list(api, account_id=account)] == made
+
+
 def test_not_yet_effective_credit_is_not_spent(clock: Server, api: httpx.Client) -> None:
     clock.set_clock("2027-05-10T00:00:00Z")
     account = new_account(api)

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grantledger.domain.errors import InvalidInput
-from grantledger.domain.ids import BASE62, base62, new_id, random_base62
+from grantledger.domain.ids import BASE62, base62, new_id, new_ids, random_base62
 from grantledger.domain.money import (
     MAX_FRACTION_DIGITS,
     MAX_INTEGER_DIGITS,
@@ -370,3 +370,12 @@ def test_every_thread_and_task_sums_exactly() -> None:
 
     found.append(asyncio.run(in_a_task()))
     assert found == [EXPECTED_SUMS] * 3
+
+
+@given(st.integers(1, 100), st.datetimes(min_value=datetime(2000, 1, 1)))
+def test_ids_of_one_instant_ascend_in_the_order_they_are_made(count: int, at: datetime) -> None:
+    instant = at.replace(tzinfo=UTC)
+    made = new_ids("cred", instant, count)
+    assert made == sorted(made) and len(set(made)) == count
+    # Every one still carries the instant it was made at.
+    assert {i.split(".")[1] for i in made} == {new_id("cred", instant).split(".")[1]}
