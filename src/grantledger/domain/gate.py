@@ -75,11 +75,24 @@ class Ledger:
             entries[at] = apply_draw(entries[at], d.amount)
 
 
-def duplicate_message(event_id: str, accepted: bool | None, reason: str | None) -> str:
+def duplicate_message(
+    event_id: str,
+    accepted: bool | None,
+    reason: str | None,
+    *,
+    account_id: str | None = None,
+    original_account_id: str | None = None,
+) -> str:
     """The 409 of an event id seen in the last 45 days, saying how the original was decided
     (None: not known, e.g. recorded before outcomes were kept), so a caller who lost the
-    first answer can tell."""
+    first answer can tell. When the original was another account's (both accounts given),
+    it says that instead: "it was accepted" would read as this account's usage recorded."""
     base = f"event id {event_id} was already received in the last 45 days"
+    if original_account_id is not None and account_id not in (None, original_account_id):
+        return (
+            f"{base} for account {original_account_id}, not {account_id}: nothing was "
+            f"recorded for {account_id}; send its event with an id of its own"
+        )
     if accepted is None:
         return base
     if accepted:
