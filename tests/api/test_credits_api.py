@@ -599,6 +599,22 @@ def test_balance_as_of_past_instants(clock: Server, api: httpx.Client) -> None:
     error_message(api.get(f"/accounts/{account}/credit_balance", params={"asOf": "yesterday"}), 400)
 
 
+def test_as_of_a_bare_date_is_midnight_utc(clock: Server, api: httpx.Client) -> None:
+    """`asOf=2027-03-05` is 2027-03-05T00:00:00Z (the console reads it the same way)."""
+    clock.set_clock("2027-03-05T10:00:00Z")
+    account = new_account(api)
+    grant(api, account, 100, effectiveFrom="2027-03-01")
+    clock.set_clock("2027-03-07T10:00:00Z")
+    assert _figures(balance(api, account, asOf="2027-03-05")) == ZERO_BALANCE
+    assert balance(api, account, asOf="2027-03-05") == balance(
+        api, account, asOf="2027-03-05T00:00:00Z"
+    )
+    assert balance(api, account, asOf="2027-03-06")["availableBalance"] == 100
+    error_message(
+        api.get(f"/accounts/{account}/credit_balance", params={"asOf": "2027-03-08"}), 400
+    )
+
+
 def test_balance_as_of_sees_expiry_and_void_history(clock: Server, api: httpx.Client) -> None:
     clock.set_clock("2027-06-01T00:00:00Z")
     account = new_account(api)

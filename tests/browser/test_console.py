@@ -213,15 +213,14 @@ def test_console_round_trip(server: Server, browser: Any, tmp_path: Path) -> Non
             "2026-09": ["200", "60", "0", "0"],
             "2026-10": ["0", "22.34", "140", "0"],
         }
-        # The balance at the end of a past day, from the same form a finance analyst uses.
+        # The balance as a past day began (00:00Z, as the API reads a bare date), from the
+        # same form a finance analyst uses: before that day's 16:30 debit of 60.
         asof = by_testid(driver, "as-of-form").find_element(_by().NAME, "asOf")
-        asof.send_keys("2026-09-20")
+        asof.send_keys("2026-09-15")
         asof.submit()
-        assert text_of(driver, "as-of-available") == "520"
-        assert (
-            str(balance(api, account, asOf="2026-09-20T23:59:59.999999Z")["availableBalance"])
-            == "520"
-        )
+        assert text_of(driver, "as-of-available") == "580"
+        for same in ("2026-09-15", "2026-09-15T00:00:00Z"):
+            assert str(balance(api, account, asOf=same)["availableBalance"]) == "580"
         events = text_of(driver, "events-table")
         assert "refused: feature ai-tokens is not covered: needed 5000" in events
         assert "req-2" in events and "ai-tokens" in text_of(driver, "features-table")
