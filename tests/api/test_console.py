@@ -303,7 +303,7 @@ def test_a_named_key_signs_its_grants_and_revoking_it_ends_its_sessions(server: 
                 console.act(account, "grant-credit", amount="7", purpose="goodwill").status_code
                 == 303
             )
-            [credit] = api.get("/credits", params={"accountId": account}).json()["data"]
+            [credit] = api.get("/credits", params={"account_id": account}).json()["data"]
         assert credit["grantorId"] == f"key Support desk ({key[:8]}…)"
         assert console.get("/console/accounts").status_code == 200
         revoked = run_cli(server.database_url, "keys", "revoke", "--org", org, "--prefix", key[:8])

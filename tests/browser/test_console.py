@@ -48,7 +48,9 @@ def hold_status(api: httpx.Client, account: str) -> str:
 
 
 def purposes(api: httpx.Client, account: str) -> list[str]:
-    return [c["purpose"] for c in api.get("/credits", params={"accountId": account}).json()["data"]]
+    return [
+        c["purpose"] for c in api.get("/credits", params={"account_id": account}).json()["data"]
+    ]
 
 
 def wait_for(driver: Any, how: str, what: str) -> Any:
@@ -244,7 +246,7 @@ def test_console_round_trip(server: Server, browser: Any, tmp_path: Path) -> Non
         assert "Goodwill after outage" in credits_text and "250.5" in credits_text
         granted = [
             c
-            for c in api.get("/credits", params={"accountId": account}).json()["data"]
+            for c in api.get("/credits", params={"account_id": account}).json()["data"]
             if c["purpose"] == "Goodwill after outage"
         ]
         assert len(granted) == 1 and granted[0]["grantorId"].startswith("key gl_")
@@ -314,7 +316,7 @@ def test_forged_posts_change_nothing(server: Server, browser: Any) -> None:
         assert str(balance(api, account)["availableBalance"]) == "487.66"
         assert hold_status(api, account) == "HELD"
         assert [
-            c["purpose"] for c in api.get("/credits", params={"accountId": account}).json()["data"]
+            c["purpose"] for c in api.get("/credits", params={"account_id": account}).json()["data"]
         ] == ["Prepaid Credit"]
 
 
