@@ -175,6 +175,7 @@ async def grant(tenant: Tenant, requests: Sequence[GrantRequest]) -> list[Credit
     # Every error of a batch names the item it is about, as a schema error does.
     for i, r in enumerate(requests):
         if r.idempotency_key is not None:
+            rules.check_caller_key(r.idempotency_key, f"creditRequests[{i}].idempotencyKey")
             if r.idempotency_key in first_with:
                 raise InvalidInput(
                     f"creditRequests[{i}].idempotencyKey: the same as creditRequests"
