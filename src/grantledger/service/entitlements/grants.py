@@ -224,6 +224,9 @@ async def grant_entry(
     digest = spec.fingerprint(account_id, feature_id)
 
     async def work(tx: Tx) -> EntryRecord:
+        # Share-locked (direct grants of one account need not queue behind each other): a
+        # deletion of the account waits and then sees this entry, or this finds it gone.
+        await parties.share_lock_account(tx, account_id)
         if await parties.get_account(tx, account_id) is None:
             raise NotFound(f"account {account_id} not found")
         if await features.get_feature(tx, feature_id) is None:

@@ -99,6 +99,9 @@ purchases = sa.Table(
     sa.Column("options", sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(["org_id", "account_id"], ["accounts.org_id", "accounts.id"]),
     sa.UniqueConstraint("org_id", "idempotency_key", name="uq_purchases_idempotency_key"),
+    # An account's purchases: its list, and what a deletion of the account checks (migration
+    # 0009; PostgreSQL checks the foreign key through it too).
+    sa.Index("ix_purchases_account", "org_id", "account_id", "id"),
 )
 
 feature_entries = sa.Table(
