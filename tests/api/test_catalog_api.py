@@ -349,7 +349,7 @@ def test_create_plan_answers_200_and_reads_back(api: httpx.Client) -> None:
     assert sorted(listed) == sorted([plan_id, generated])
 
 
-@pytest.mark.parametrize("cycle", ["WEEKLY", "MONTHLY", "QUARTERLY", "ANNUALLY"])
+@pytest.mark.parametrize("cycle", ["WEEKLY", "MONTHLY", "QUARTERLY", "HALF_YEARLY", "ANNUALLY"])
 def test_plan_cycles(api: httpx.Client, cycle: str) -> None:
     fid = new_feature(api)
     plan_id = new_plan(api, [{"featureId": fid, "value": "true"}], cycle=cycle)

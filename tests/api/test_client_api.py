@@ -53,6 +53,7 @@ from grantledger.client.models import (
     EventAttributeSchema,
     EventSchemasForFeature,
     IngestEventRequest,
+    UpdateCustomerRequest,
 )
 from grantledger.client.rest import (
     ApiException,
@@ -389,12 +390,54 @@ async def _credits(client: Any, tag: str, acc: str) -> None:
     assert final.available_balance == Decimal("5.05")
 
 
+async def _removals(client: Any, tag: str, acc: str) -> None:
+    """Changes to a customer, and deletions: refused while something hangs on what they
+    would delete."""
+    customers, accounts, schemas = (
+        CustomersApi(client),
+        AccountsApi(client),
+        EventSchemasApi(client),
+    )
+    customer = (await _v(accounts.get_account(acc))).customer_id
+    renamed = await _v(
+        customers.update_customer(customer, UpdateCustomerRequest(name="Customer Renamed"))
+    )
+    assert isinstance(renamed, gl.Customer) and renamed.name == "Customer Renamed"
+    moved = await _v(customers.update_customer(customer, {"address": {"city": "Bergen"}}))
+    assert moved.address is not None and moved.address.city == "Bergen"
+    assert moved.name == "Customer Renamed"
+    held = await _raises(ConflictException, lambda: accounts.delete_account(acc))
+    assert held.status == 409 and held.data is not None and "credits" in held.data.message
+    owner = await _raises(ConflictException, lambda: customers.delete_customer(customer))
+    assert owner.data is not None and acc in owner.data.message
+    consumed = await _raises(ConflictException, lambda: schemas.delete_event_schema(f"usage_{tag}"))
+    assert consumed.data is not None and f"tokens-{tag}" in consumed.data.message
+    spare = {
+        "id": f"spare-{tag}",
+        "name": "Spare customer",
+        "primaryEmail": "spare@example.com",
+        "address": {},
+        "account": {"id": f"spare-acc-{tag}", "name": "Spare account"},
+    }
+    await _v(customers.create_customer(spare))
+    gone = await _v(accounts.delete_account(f"spare-acc-{tag}"))
+    assert isinstance(gone, gl.BaseSuccessResponse) and gone.success is True
+    assert (await _v(customers.delete_customer(f"spare-{tag}"))).success is True
+    await _raises(NotFoundException, lambda: customers.get_customer(f"spare-{tag}"))
+    await _v(
+        schemas.create_event_schema({"name": f"spare_{tag}", "attributes": [], "dimensions": []})
+    )
+    assert (await _v(schemas.delete_event_schema(f"spare_{tag}"))).success is True
+    await _raises(NotFoundException, lambda: schemas.delete_event_schema(f"spare_{tag}"))
+
+
 async def _scenario(client: Any) -> None:
     tag = secrets.token_hex(3)
     acc, _ = await _parties(client, tag)
     catalog = await _catalog(client, tag)
     await _entitlements(client, tag, acc, catalog)
     await _credits(client, tag, acc)
+    await _removals(client, tag, acc)
 
 
 async def _run(config: Configuration, mode: str) -> None:

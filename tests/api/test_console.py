@@ -3,6 +3,7 @@ the service layer, and a page of an account with 10,000 ledger rows."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import time
@@ -249,6 +250,29 @@ def test_pages_escape_what_they_show_and_refuse_the_unknown(
         assert r.status_code == 403
 
 
+def test_as_of_a_bare_date_is_midnight_utc_as_in_the_api(clock: Server) -> None:
+    """The account page's "Balance as of" reads a bare date as the API's `asOf` does:
+    00:00Z that day (not its end), so both show the same figures."""
+    key = clock.key()
+    clock.set_clock("2027-03-05T10:00:00Z")
+    with clock.client(key) as api:
+        account = new_account(api)
+        grant(api, account, 100, effectiveFrom="2027-03-01")
+    clock.set_clock("2027-03-07T10:00:00Z")
+    console = Console(clock, key)  # signed in at the frozen instant: the session is fresh
+    with clock.client(key) as api, contextlib.closing(console):
+        for day, expected in (("2027-03-05", "0"), ("2027-03-06", "100")):
+            page = console.get(f"/console/accounts/{account}", asOf=day)
+            assert page.status_code == 200, page.text
+            assert text_by_testid(page.text, "as-of-available") == expected
+            assert str(balance(api, account, asOf=day)["availableBalance"]) == expected
+            assert f"{day}T00:00:00Z" in page.text  # the instant the figures are for
+        # Today's date is today's midnight, in the past: allowed; tomorrow's is refused.
+        today = console.get(f"/console/accounts/{account}", asOf="2027-03-07")
+        assert text_by_testid(today.text, "as-of-available") == "100"
+        assert console.get(f"/console/accounts/{account}", asOf="2027-03-08").status_code == 400
+
+
 def test_failed_sign_ins_are_braked_per_address(server: Server) -> None:
     key = server.key()
     # Another loopback address: the brake on it leaves the other tests' 127.0.0.1 alone.
@@ -279,7 +303,7 @@ def test_a_named_key_signs_its_grants_and_revoking_it_ends_its_sessions(server: 
                 console.act(account, "grant-credit", amount="7", purpose="goodwill").status_code
                 == 303
             )
-            [credit] = api.get("/credits", params={"accountId": account}).json()["data"]
+            [credit] = api.get("/credits", params={"account_id": account}).json()["data"]
         assert credit["grantorId"] == f"key Support desk ({key[:8]}…)"
         assert console.get("/console/accounts").status_code == 200
         revoked = run_cli(server.database_url, "keys", "revoke", "--org", org, "--prefix", key[:8])

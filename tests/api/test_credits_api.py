@@ -420,6 +420,27 @@ def test_burn_down_order(clock: Server, api: httpx.Client) -> None:
     assert hold["uncoveredAmount"] == 45
 
 
+def test_credits_of_one_request_burn_in_request_order(clock: Server, api: httpx.Client) -> None:
+    """Credits granted in one request share `createdAt`; the last key of the burn-down order,
+    the id, follows the request's order, so ties are spent in the order they were asked for
+    (and listed in it)."""
+    clock.set_clock("2027-01-01T00:00:00Z")
+    account = new_account(api)
+    # Identical terms: nothing but their place in the request tells them apart.
+    requests = [credit_request(account, n + 1) for n in range(12)]
+    answer = ok_json(api.post("/credits", json={"creditRequests": requests}))
+    made = [c["id"] for c in answer["credits"]]
+    assert [c["creditAmount"] for c in answer["credits"]] == list(range(1, 13))
+    assert len({c["createdAt"] for c in answer["credits"]}) == 1
+    assert made == sorted(made)
+    hold = _debit(api, account, 78)  # 1 + 2 + ... + 12
+    taken = hold["lines"][0]["credits"]
+    assert [(c["creditId"], c["amount"]) for c in taken] == list(
+        zip(made, range(1, 13), strict=True)
+    )
+    assert [c["id"] for c in _list(api, account_id=account)] == made
+
+
 def test_not_yet_effective_credit_is_not_spent(clock: Server, api: httpx.Client) -> None:
     clock.set_clock("2027-05-10T00:00:00Z")
     account = new_account(api)
@@ -576,6 +597,22 @@ def test_balance_as_of_past_instants(clock: Server, api: httpx.Client) -> None:
         api.get(f"/accounts/{account}/credit_balance", params={"asOf": "2027-02-11T00:00:00Z"}), 400
     )
     error_message(api.get(f"/accounts/{account}/credit_balance", params={"asOf": "yesterday"}), 400)
+
+
+def test_as_of_a_bare_date_is_midnight_utc(clock: Server, api: httpx.Client) -> None:
+    """`asOf=2027-03-05` is 2027-03-05T00:00:00Z (the console reads it the same way)."""
+    clock.set_clock("2027-03-05T10:00:00Z")
+    account = new_account(api)
+    grant(api, account, 100, effectiveFrom="2027-03-01")
+    clock.set_clock("2027-03-07T10:00:00Z")
+    assert _figures(balance(api, account, asOf="2027-03-05")) == ZERO_BALANCE
+    assert balance(api, account, asOf="2027-03-05") == balance(
+        api, account, asOf="2027-03-05T00:00:00Z"
+    )
+    assert balance(api, account, asOf="2027-03-06")["availableBalance"] == 100
+    error_message(
+        api.get(f"/accounts/{account}/credit_balance", params={"asOf": "2027-03-08"}), 400
+    )
 
 
 def test_balance_as_of_sees_expiry_and_void_history(clock: Server, api: httpx.Client) -> None:

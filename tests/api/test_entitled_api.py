@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
@@ -185,6 +186,41 @@ def test_schema_without_features_and_unknown_names(clock: Server, api: httpx.Cli
     assert r.status_code == 200, r.text
     grant_entry(api, s.account, s.tokens, 1)
     _ok(s.send(NOW, tokens="1"))
+
+
+def test_an_event_id_used_on_another_account_says_so(clock: Server, api: httpx.Client) -> None:
+    """An id accepted for account A and re-sent for account B: the 409 says the id belongs to
+    another account's event and that nothing was recorded for B, never "it was accepted"
+    (which reads as B's usage recorded). The same within one group-committed batch."""
+    clock.set_clock(NOW)
+    s = Setup(api)
+    other = new_account(api)
+    for account in (s.account, other):
+        grant_entry(api, account, s.tokens, 10)
+    _ok(s.send(NOW, "shared-id", tokens="1", images="0"))
+    resent = usage_event(s.schema, other, NOW, "shared-id", tokens="1", images="0")
+    message = error_message(api.post("/entitled", json=resent), 409)
+    assert message == (
+        f"event id shared-id was already received for account {s.account}, "
+        f"not {other}: nothing was recorded for {other}; send its event with an id of its own"
+    ), message
+    assert "accepted" not in message
+    assert feature_credits(api, other, s.tokens)["balance"] == 10
+    # The same account again is still told how the original was decided.
+    again = error_message(s.send(NOW, "shared-id", tokens="1", images="0"), 409)
+    assert again.endswith("; it was accepted")
+    # Two copies racing in one batch: the second is told the same.
+    bodies = [
+        usage_event(s.schema, account, NOW, "raced-id", tokens="1", images="0")
+        for account in (s.account, other)
+    ]
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda b: api.post("/entitled", json=b), bodies))
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200, 409], [a.text for a in answers]
+    [loser] = [a for a in answers if a.status_code == 409]
+    assert "nothing was recorded for" in error_message(loser, 409)
+    assert s.balance(s.tokens) + feature_credits(api, other, s.tokens)["balance"] == 18
 
 
 def test_duplicate_event_ids_within_the_reach(clock: Server, api: httpx.Client) -> None:
@@ -398,7 +434,7 @@ def test_events_cannot_reach_another_organization(clock: Server, api: httpx.Clie
     assert s.balance(s.tokens) == 10 and s.balance(s.images) == 10
 
 
-@pytest.mark.parametrize("cycle", ["WEEKLY", "MONTHLY", "QUARTERLY", "ANNUALLY"])
+@pytest.mark.parametrize("cycle", ["WEEKLY", "MONTHLY", "QUARTERLY", "HALF_YEARLY", "ANNUALLY"])
 def test_timestamps_at_the_ends_of_the_calendar(
     clock: Server, api: httpx.Client, cycle: str
 ) -> None:

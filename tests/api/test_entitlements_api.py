@@ -403,6 +403,46 @@ def test_purchase_grants_credits_per_cycle_times_quantity(clock: Server, api: ht
     assert m.figures(account) == (240, 240, None, 0)
 
 
+def test_purchase_credits_available_counts_only_what_can_still_be_drawn(
+    clock: Server, api: httpx.Client
+) -> None:
+    """`creditsAvailable` of `GET /purchases/{id}`: a voided entry's remainder is gone and an
+    expired one's can no longer be drawn, so neither counts; an entry not yet effective
+    still counts (it will be drawn from)."""
+    clock.set_clock("2026-02-01T12:00:00Z")
+    m = Metered(api)
+    images = new_feature(api, name="Images")
+    seats = new_feature(api, name="Seats")
+    plan = new_plan(
+        api,
+        [
+            {"featureId": m.feature, "creditsPerCycle": 100},
+            {"featureId": images, "creditsPerCycle": 10, "validity": "P10D"},
+            {"featureId": seats, "creditsPerCycle": 5},
+        ],
+        "PURCHASE",
+    )
+    account = new_account(api)
+    pid = api.post(f"/accounts/{account}/purchases", json={"pricePlanId": plan}).json()["id"]
+    m.consume(account, "30", "2026-02-01T12:00:00Z")
+    later = api.post(
+        f"/accounts/{account}/purchases",
+        json={"pricePlanId": plan, "effectiveFrom": "2026-03-01"},
+    ).json()["id"]
+
+    def available(purchase_id: str) -> list[tuple[str, Any, Any]]:
+        features = api.get(f"/purchases/{purchase_id}").json()["features"]
+        return [(f["id"], f["creditsGranted"], f["creditsAvailable"]) for f in features]
+
+    assert available(pid) == [(m.feature, 100, 70), (images, 10, 10), (seats, 5, 5)]
+    r = api.post(f"/accounts/{account}/features/{seats}/entries/{quote(pid + '#3$PURCHASE')}/void")
+    assert r.status_code == 200, r.text
+    clock.set_clock("2026-02-20T12:00:00Z")  # the images entry ended on 02-11
+    assert available(pid) == [(m.feature, 100, 70), (images, 10, 0), (seats, 5, 0)]
+    # Not effective yet, but nothing stops it being drawn when it is: it counts.
+    assert available(later) == [(m.feature, 100, 100), (images, 10, 10), (seats, 5, 5)]
+
+
 def test_purchase_window_and_errors(clock: Server, api: httpx.Client) -> None:
     clock.set_clock("2026-02-01T12:00:00Z")
     m = Metered(api)
@@ -831,6 +871,27 @@ def test_validate_metered_is_a_check_that_consumes_nothing(
     assert not _validate(api, account, m.feature, "1")
     assert not _validate(api, account, m.feature, "true")
     assert _validate(api, account, m.feature, "0")
+
+
+def test_validate_rounds_a_quantity_as_the_gate_does(clock: Server, api: httpx.Client) -> None:
+    """One rule: more than 10 fractional digits are rounded half-even to 10 before comparing,
+    so validate answers yes exactly where the gate would accept the event."""
+    clock.set_clock("2026-01-10T00:00:00Z")
+    m = Metered(api)
+    account = new_account(api)
+    grant_entry(api, account, m.feature, 1)
+    assert _validate(api, account, m.feature, "1.00000000004")  # 1: covered
+    assert _validate(api, account, m.feature, "1.00000000005")  # half-even: 1
+    assert not _validate(api, account, m.feature, "1.00000000015")  # 1.0000000002
+    assert not _validate(api, account, m.feature, "1.0000000001")
+    # The gate agrees on the same quantities, and takes the rounded amount.
+    refused = api.post(
+        "/entitled",
+        json=usage_event(m.schema, account, "2026-01-10T00:00:00Z", tokens="1.00000000015"),
+    )
+    assert "needed 1.0000000002" in error_message(refused, 403)
+    m.consume(account, "1.00000000004", "2026-01-10T00:00:00Z")
+    assert m.figures(account)[1] == 0
 
 
 # --- tenancy and the ledger check ----------------------------------------------------------------

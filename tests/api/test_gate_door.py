@@ -116,6 +116,7 @@ def _exchange(api: TestClient) -> list[tuple[int, str, str]]:
         {"content": b" " * (MAX_BODY_BYTES + 1) + raw},
         {"content": raw.replace(b'"evt-raw"', b'"evt-raw", "id": "twice"')},
         {"json": event("evt-1")},  # still a duplicate, now of an accepted event
+        {"json": event("evt-9"), "params": {"dryRun": "true"}},  # the route's 400: no query
     ]
     answers = []
     for request in requests:

@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
 from grantledger.store.engine import DatabaseOptions, create_engine
-from grantledger.store.migrate import upgrade
+from grantledger.store.migrate import alembic_config, upgrade
 from grantledger.store.tables import metadata
 from tests.servers import REQUIRE_POSTGRES, create_postgres_database, drop_postgres_database
 
@@ -117,7 +118,7 @@ def test_migrate_gives_statistics_to_restored_tables_only(pg_url: str) -> None:
 
 
 def test_the_usage_windows_migration_keeps_what_was_drawn(fresh_url: str) -> None:
-    """0009 on a database written by the code before it: each draw gets its event's timestamp
+    """0010 on a database written by the code before it: each draw gets its event's timestamp
     and whether it came from a plan, and a plan entry's carried usage leaves its `used` (which
     is again its own draws: a cycle's usage is its window's now)."""
     from alembic import command
@@ -206,3 +207,40 @@ def test_the_usage_windows_migration_keeps_what_was_drawn(fresh_url: str) -> Non
     by_id = {e.id: (e.used, e.carried) for e in made}
     assert by_id["sch.1#2026-03-01$PRICE_PLAN"] == (Decimal(5), Decimal(0))
     assert by_id["grant-1"] == (Decimal(7), None)
+
+
+def test_0009_keeps_existing_auto_top_ups_live(fresh_url: str) -> None:
+    """Settings saved before 0009 are live after it (`deleted_at` NULL), counters untouched;
+    going back removes only the settings deleted since."""
+    command.upgrade(alembic_config(fresh_url), "0008")
+    at = "2030-01-01 00:00:00"
+
+    async def run(*statements: str) -> list[Any]:
+        engine = create_engine(fresh_url, DatabaseOptions(pool_size=1))
+        try:
+            async with engine.begin() as conn:
+                result = None
+                for statement in statements:
+                    result = await conn.execute(sa.text(statement))
+                return list(result) if result is not None and result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    asyncio.run(
+        run(
+            f"INSERT INTO organizations (id, name, created_at) VALUES ('o', 'o', '{at}')",
+            "INSERT INTO accounts (org_id, id, togai_account_id, customer_id, togai_customer_id,"
+            " name, invoice_currency, status, attributes, created_at, updated_at) VALUES"
+            f" ('o', 'a', 't', 'c', 'tc', 'Acc', 'USD', 'ACTIVE', '{{}}', '{at}', '{at}')",
+            "INSERT INTO auto_topups (org_id, account_id, threshold_amount, topup_amount,"
+            " effective_days, priority, max_per_month, below, crossings, month, month_count,"
+            f" created_at, updated_at) VALUES ('o', 'a', 50, 100, NULL, 1, 5, false, 7,"
+            f" '2030-01', 3, '{at}', '{at}')",
+        )
+    )
+    upgrade(fresh_url)
+    rows = asyncio.run(run("SELECT crossings, month_count, deleted_at FROM auto_topups"))
+    assert [tuple(r) for r in rows] == [(7, 3, None)]
+    asyncio.run(run(f"UPDATE auto_topups SET deleted_at = '{at}'"))
+    command.downgrade(alembic_config(fresh_url), "0008")
+    assert asyncio.run(run("SELECT count(*) FROM auto_topups")) == [(0,)]

@@ -152,6 +152,13 @@ def _walk(server: Server, api: httpx.Client, check: Any) -> dict[str, str]:
     call("GET", "/accounts/{account_id}", 200, account_id=account)
     call("GET", "/accounts", 200)
     call("PATCH", "/accounts/{account_id}", 200, {"netTermDays": 30}, account_id=account)
+    call("PATCH", "/customers/{customer_id}", 200, {"name": "Renamed"}, customer_id=customer)
+    # Deletions on their success path take spares: the ids returned stay, with things hanging
+    # on them, so generated deletions aimed at them are refused (409) and change nothing.
+    spare = {"id": f"spare-{tag}", "name": "Spare", "primaryEmail": "s@b.c", "address": {}}
+    call("POST", "/customers", 201, {**spare, "account": {"id": f"spare-{tag}", "name": "Spare"}})
+    call("DELETE", "/accounts/{account_id}", 200, account_id=f"spare-{tag}")
+    call("DELETE", "/customers/{customer_id}", 200, customer_id=f"spare-{tag}")
 
     grant = {
         "accountId": account,
@@ -200,6 +207,9 @@ def _walk(server: Server, api: httpx.Client, check: Any) -> dict[str, str]:
         )
     named = "/event_schema/{event_schema_name}"
     call("GET", named, 200, event_schema_name=schema_name)
+    spare_schema = {"name": f"spare_{tag}", "attributes": [], "dimensions": []}
+    call("POST", "/event_schema", 201, spare_schema)
+    call("DELETE", named, 200, event_schema_name=spare_schema["name"])
     call("GET", "/event_schema", 200)
     call("POST", named + "/deactivate", 200, event_schema_name=schema_name)
     call("POST", named + "/activate", 200, event_schema_name=schema_name)

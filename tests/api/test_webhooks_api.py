@@ -263,7 +263,7 @@ def test_concurrent_crossings_open_one_incident_and_top_up_once(
     assert codes.count(200) == 600, {c: codes.count(c) for c in set(codes)}
     incidents = ok_json(api.get("/incidents", params={"alertId": alert["id"]}))["data"]
     assert len(incidents) == 1 and incidents[0]["status"] == "OPEN"
-    credits = ok_json(api.get("/credits", params={"accountId": topped}))["data"]
+    credits = ok_json(api.get("/credits", params={"account_id": topped}))["data"]
     assert [c["purpose"] for c in credits].count("Auto top-up") == 1
     balance = ok_json(api.get(f"/accounts/{topped}/credit_balance"))
     assert str(balance["runningBalance"]) == "100"

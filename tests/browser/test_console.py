@@ -48,7 +48,9 @@ def hold_status(api: httpx.Client, account: str) -> str:
 
 
 def purposes(api: httpx.Client, account: str) -> list[str]:
-    return [c["purpose"] for c in api.get("/credits", params={"accountId": account}).json()["data"]]
+    return [
+        c["purpose"] for c in api.get("/credits", params={"account_id": account}).json()["data"]
+    ]
 
 
 def wait_for(driver: Any, how: str, what: str) -> Any:
@@ -213,15 +215,14 @@ def test_console_round_trip(server: Server, browser: Any, tmp_path: Path) -> Non
             "2026-09": ["200", "60", "0", "0"],
             "2026-10": ["0", "22.34", "140", "0"],
         }
-        # The balance at the end of a past day, from the same form a finance analyst uses.
+        # The balance as a past day began (00:00Z, as the API reads a bare date), from the
+        # same form a finance analyst uses: before that day's 16:30 debit of 60.
         asof = by_testid(driver, "as-of-form").find_element(_by().NAME, "asOf")
-        asof.send_keys("2026-09-20")
+        asof.send_keys("2026-09-15")
         asof.submit()
-        assert text_of(driver, "as-of-available") == "520"
-        assert (
-            str(balance(api, account, asOf="2026-09-20T23:59:59.999999Z")["availableBalance"])
-            == "520"
-        )
+        assert text_of(driver, "as-of-available") == "580"
+        for same in ("2026-09-15", "2026-09-15T00:00:00Z"):
+            assert str(balance(api, account, asOf=same)["availableBalance"]) == "580"
         events = text_of(driver, "events-table")
         assert "refused: feature ai-tokens is not covered: needed 5000" in events
         assert "req-2" in events and "ai-tokens" in text_of(driver, "features-table")
@@ -245,7 +246,7 @@ def test_console_round_trip(server: Server, browser: Any, tmp_path: Path) -> Non
         assert "Goodwill after outage" in credits_text and "250.5" in credits_text
         granted = [
             c
-            for c in api.get("/credits", params={"accountId": account}).json()["data"]
+            for c in api.get("/credits", params={"account_id": account}).json()["data"]
             if c["purpose"] == "Goodwill after outage"
         ]
         assert len(granted) == 1 and granted[0]["grantorId"].startswith("key gl_")
@@ -315,7 +316,7 @@ def test_forged_posts_change_nothing(server: Server, browser: Any) -> None:
         assert str(balance(api, account)["availableBalance"]) == "487.66"
         assert hold_status(api, account) == "HELD"
         assert [
-            c["purpose"] for c in api.get("/credits", params={"accountId": account}).json()["data"]
+            c["purpose"] for c in api.get("/credits", params={"account_id": account}).json()["data"]
         ] == ["Prepaid Credit"]
 
 

@@ -8,14 +8,18 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from grantledger.domain.credits import Line
+from grantledger.domain.entitlements import EntrySource, ValueType
 from grantledger.domain.errors import Conflict
 from grantledger.domain.holds import HoldKind, HoldStatus
 from grantledger.service.context import Tenant
 from grantledger.service.credits import credits, holds
+from grantledger.service.entitlements import catalog, grants
 from grantledger.service.operations.verify import verify_ledger
 from grantledger.service.parties import parties
+from grantledger.store.tx import Tx
 from tests.service.world import SetClock
 
 Run = Callable[[Any], Any]
@@ -127,3 +131,40 @@ def test_a_past_balance_is_the_ledger_replayed_to_that_instant(run: Run, clock: 
         assert now.figures.available_balance == Decimal(30)
 
     run(scenario)
+
+
+def test_verify_reports_rows_the_domain_would_refuse(run: Run) -> None:
+    """A cache tampered past the rules (a credit overdrawn, an entry used beyond its grant) is
+    a line of the report, not a crash that hides every other line."""
+
+    async def scenario(tenant: Tenant) -> list[str]:
+        await _account(tenant)
+        [credit] = await credits.grant(tenant, [_grant("10", 1)])
+        feature = await catalog.create_feature(
+            tenant, catalog.FeatureInput("f", "F", None, [], ValueType.BOOLEAN, None)
+        )
+        entry = await grants.grant_entry(
+            tenant,
+            "acc",
+            feature.id,
+            grants.GrantInput(Decimal(5), EntrySource.ENTITLEMENT, None, None, None),
+        )
+
+        async def tamper(tx: Tx) -> None:
+            await tx.conn.execute(
+                sa.text("UPDATE credits SET consumed_amount = '11' WHERE id = :id"),
+                {"id": credit.id},
+            )
+            await tx.conn.execute(
+                sa.text("UPDATE feature_entries SET used = '6' WHERE id = :id"),
+                {"id": entry.entry.id},
+            )
+
+        await tenant.run(tamper)
+        return (await verify_ledger(tenant.ctx))[2]
+
+    problems = run(scenario)
+    assert any("consumedAmount is 11 on the row but 0" in p for p in problems), problems
+    assert any("overdrawn by 1" in p for p in problems), problems
+    assert any("used is 6 but its draws total 0" in p for p in problems), problems
+    assert any("used 6 outside carried 0..granted 5" in p for p in problems), problems

@@ -47,6 +47,7 @@ from grantledger.domain.entitlements import (
     check_value,
     draw,
     draw_key,
+    drawable,
     feature_credits,
     is_satisfied,
     metered_value,
@@ -57,6 +58,7 @@ from grantledger.domain.entitlements import (
     void,
 )
 from grantledger.domain.errors import InvalidInput, NotEntitled
+from grantledger.domain.gate import quantities_of
 from tests.ordering import first_difference
 
 PROPERTY = settings(max_examples=settings.default.max_examples * 3 // 2, deadline=None)
@@ -633,7 +635,7 @@ TestEntitlementLedger = EntitlementLedger.TestCase
 # Cycles of plan schedules
 # ---------------------------------------------------------------------------------------------
 
-MONTHS_PER = {Cycle.MONTHLY: 1, Cycle.QUARTERLY: 3, Cycle.ANNUALLY: 12}
+MONTHS_PER = {Cycle.MONTHLY: 1, Cycle.QUARTERLY: 3, Cycle.HALF_YEARLY: 6, Cycle.ANNUALLY: 12}
 
 
 def month_length(year: int, month: int) -> int:
@@ -701,6 +703,12 @@ cycles = st.sampled_from(list(Cycle))
             Cycle.QUARTERLY,
             ["2023-11-30", "2024-02-29", "2024-05-30", "2024-08-30", "2024-11-30"],
         ),
+        (
+            date(2023, 8, 31),
+            Cycle.HALF_YEARLY,
+            ["2023-08-31", "2024-02-29", "2024-08-31", "2025-02-28", "2025-08-31"],
+        ),
+        (date(2024, 3, 31), Cycle.HALF_YEARLY, ["2024-03-31", "2024-09-30", "2025-03-31"]),
         (
             date(2024, 2, 29),
             Cycle.ANNUALLY,
@@ -788,6 +796,34 @@ def test_cycle_boundaries() -> None:
     assert cycle_containing(anchor, end, Cycle.MONTHLY, datetime(2024, 3, 10, tzinfo=UTC)) is None
     begun = cycles_begun(anchor, end, Cycle.MONTHLY, datetime(2030, 1, 1, tzinfo=UTC))
     assert [w.start for w in begun] == [date(2024, 1, 31), date(2024, 2, 29)]
+
+
+def test_half_yearly_windows_clamp_at_month_ends() -> None:
+    """HALF_YEARLY (the client's enum value) is six months, anchored and clamped like the
+    other month-based cycles: from 31 August, February's last day, then 31 August again."""
+    anchor = date(2023, 8, 31)
+    until = datetime(2025, 9, 1, tzinfo=UTC)
+    begun = cycles_begun(anchor, None, Cycle.HALF_YEARLY, until)
+    assert [(w.begins.date(), w.ends.date() if w.ends else None) for w in begun] == [
+        (date(2023, 8, 31), date(2024, 2, 29)),
+        (date(2024, 2, 29), date(2024, 8, 31)),
+        (date(2024, 8, 31), date(2025, 2, 28)),
+        (date(2025, 2, 28), date(2025, 8, 31)),
+        (date(2025, 8, 31), date(2026, 2, 28)),
+    ]
+    # The cycle holding an instant, found without walking the earlier ones.
+    leap = cycle_containing(anchor, None, Cycle.HALF_YEARLY, datetime(2024, 8, 30, 23, tzinfo=UTC))
+    assert leap == CycleWindow(
+        date(2024, 2, 29), datetime(2024, 2, 29, tzinfo=UTC), datetime(2024, 8, 31, tzinfo=UTC)
+    )
+    # A schedule ending inside a half-year clips that cycle.
+    end = date(2024, 5, 1)
+    clipped = cycles_begun(anchor, end, Cycle.HALF_YEARLY, until)
+    assert [w.ends for w in clipped] == [
+        datetime(2024, 2, 29, tzinfo=UTC),
+        datetime(2024, 5, 1, tzinfo=UTC),
+    ]
+    assert Cycle("HALF_YEARLY") is Cycle.HALF_YEARLY
 
 
 def test_schedules_at_the_calendar_ends() -> None:
@@ -930,6 +966,17 @@ def test_metered_check_is_quantity_within_allowance(
     assert metered_value(remaining) == ("true" if remaining > 0 else "false")
 
 
+@PROPERTY
+@given(st.integers(0, 10**14), st.integers(0, 10**6))
+def test_metered_check_agrees_with_the_gate(units: int, remaining_units: int) -> None:
+    """Validate and the gate read a quantity with the same rule (rounded half-even to 10
+    places): validate says yes exactly when the gate's draw would be covered."""
+    asked = format(Decimal(units).scaleb(-14), "f")  # 14 fractional digits: rounding matters
+    remaining = Decimal(remaining_units).scaleb(-4)
+    [gate_quantity] = quantities_of({"n": asked}, [("f", "n")]).values()
+    assert is_satisfied(ValueType.NUMERIC, None, asked, remaining) is (gate_quantity <= remaining)
+
+
 def test_metered_and_unheld_values() -> None:
     assert is_satisfied(ValueType.BOOLEAN, None, "true", Decimal("0.1")) is True
     assert is_satisfied(ValueType.BOOLEAN, None, "true", ZERO) is False
@@ -947,3 +994,13 @@ def test_an_entry_made_or_moved_past_its_invariant_is_refused_where_it_happens()
     with pytest.raises(LedgerInvariantBroken):
         Entry("e", EntrySource.ENTITLEMENT, start, start - timedelta(days=1), Decimal(5)).checked()
     assert replace(e, used=Decimal(6)).balance == Decimal(-1)  # a row as read: not checked
+
+
+def test_drawable_is_nothing_once_voided_or_ended() -> None:
+    start = datetime(2026, 2, 1, tzinfo=UTC)
+    entry = Entry("e", EntrySource.ENTITLEMENT, start, start + timedelta(days=10), Decimal(10))
+    used = apply_draw(entry, Decimal(3))
+    assert drawable(used, start - timedelta(days=1)) == 7  # not begun: it will be drawn from
+    assert drawable(used, start + timedelta(days=9)) == 7
+    assert drawable(used, start + timedelta(days=10)) == 0  # ended
+    assert drawable(void(used, start), start) == 0

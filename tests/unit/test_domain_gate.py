@@ -92,3 +92,11 @@ def test_the_duplicate_answer_says_how_the_original_was_decided() -> None:
         base + "; it was refused: feature x is not covered"
     )
     assert duplicate_message("e-1", None, None) == base
+    # The same account: how it was decided. Another account: that it is another account's.
+    assert duplicate_message("e-1", True, None, account_id="a", original_account_id="a") == (
+        base + "; it was accepted"
+    )
+    assert duplicate_message("e-1", True, None, account_id="b", original_account_id="a") == (
+        base + " for account a, not b: nothing was recorded for b; "
+        "send its event with an id of its own"
+    )

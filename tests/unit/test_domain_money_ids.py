@@ -3,7 +3,10 @@ amounts)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -12,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grantledger.domain.errors import InvalidInput
-from grantledger.domain.ids import BASE62, base62, new_id, random_base62
+from grantledger.domain.ids import BASE62, base62, new_id, new_ids, random_base62
 from grantledger.domain.money import (
     MAX_FRACTION_DIGITS,
     MAX_INTEGER_DIGITS,
@@ -318,3 +321,61 @@ def test_new_id_random_part() -> None:
         assert len(tail) == 5
         assert set(tail) <= set(BASE62)
     assert len(random_base62(11)) == 11
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact arithmetic at the limits (docs/design.md, "Money and time")
+# ---------------------------------------------------------------------------------------------
+
+
+def _sums_at_the_limit() -> list[Decimal]:
+    many = sum([LARGEST] * 1000, Decimal(0))
+    credits = [LARGEST, LARGEST, SMALLEST]
+    return [
+        LARGEST + LARGEST,
+        sum(credits, Decimal(0)) - LARGEST,  # a balance minus a hold
+        many,
+        LARGEST * 3 * 7,  # what a purchase multiplies: credits x quantities x quantity
+    ]
+
+
+EXPECTED_SUMS = [
+    Decimal("1999999999999999999.9999999998"),
+    Decimal("1000000000000000000.0000000000"),
+    Decimal("999999999999999999999.9999999000"),
+    Decimal("20999999999999999999.9999999979"),
+]
+
+
+def test_sums_are_exact_at_the_documented_maximum() -> None:
+    assert _sums_at_the_limit() == EXPECTED_SUMS
+    assert canonical(LARGEST + LARGEST) == "1999999999999999999.9999999998"
+
+
+def test_every_thread_and_task_sums_exactly() -> None:
+    """The context is the process's: a thread started later, a pool's thread and an asyncio
+    task (each with a decimal context of its own) are as exact as the importing thread."""
+    found: list[list[Decimal]] = []
+    thread = threading.Thread(target=lambda: found.append(_sums_at_the_limit()))
+    thread.start()
+    thread.join()
+    with ThreadPoolExecutor(2) as pool:
+        found.append(pool.submit(_sums_at_the_limit).result())
+
+    async def in_a_task() -> list[Decimal]:
+        loop = asyncio.get_running_loop()
+        in_executor = await loop.run_in_executor(None, _sums_at_the_limit)
+        assert in_executor == EXPECTED_SUMS
+        return await asyncio.create_task(asyncio.to_thread(_sums_at_the_limit))
+
+    found.append(asyncio.run(in_a_task()))
+    assert found == [EXPECTED_SUMS] * 3
+
+
+@given(st.integers(1, 100), st.datetimes(min_value=datetime(2000, 1, 1)))
+def test_ids_of_one_instant_ascend_in_the_order_they_are_made(count: int, at: datetime) -> None:
+    instant = at.replace(tzinfo=UTC)
+    made = new_ids("cred", instant, count)
+    assert made == sorted(made) and len(set(made)) == count
+    # Every one still carries the instant it was made at.
+    assert {i.split(".")[1] for i in made} == {new_id("cred", instant).split(".")[1]}

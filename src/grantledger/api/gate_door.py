@@ -6,9 +6,9 @@ middlewares) cost about a tenth of the server's CPU per event (docs/benchmarks.m
 middleware sits inside the door (`Authenticate` has resolved the organization and charged the
 rate limit; `RequestContext` counts, logs and ids the request) and answers a well-formed,
 valid event itself, through the same request model and the same service call as the route
-(`routers/entitlements.py`). Everything else — another content type, a body that is not JSON,
-an invalid event — is handed to the route with its body replayed, so every refusal is the
-route's own, word for word.
+(`routers/entitlements.py`). Everything else — another content type, a query string, a body
+that is not JSON, an invalid event — is handed to the route with its body replayed, so every
+refusal is the route's own, word for word.
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ class GateDoor:
             scope["type"] != "http"
             or scope["path"] != PATH
             or scope["method"] != "POST"
+            # The route takes no query parameter: it answers one with its 400.
+            or scope.get("query_string")
             or not _json_content(scope["headers"])
         ):
             await self.app(scope, receive, send)

@@ -10,10 +10,12 @@ from typing import Any
 
 import orjson
 from fastapi import Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
+from grantledger.api.wire import unknown_query
 from grantledger.domain.money import canonical, round_fraction
 from grantledger.domain.passthrough import JsonObject
 
@@ -53,7 +55,8 @@ def _number(text: str) -> Decimal:
 
 
 class BadBody(HTTPException):
-    """A body that parses but cannot be a request of this API (400, with what to fix)."""
+    """A request that arrives whole but cannot be one of this API: a body that parses into
+    nothing valid, a query parameter the route does not take (400, with what to fix)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(400, message)
@@ -135,8 +138,39 @@ def _kind(value: Any) -> str:
     return "a number"
 
 
-class WireRoute(APIRoute):
-    """Routes whose JSON bodies are parsed with Decimal numbers."""
+def declared_query(dependant: Dependant) -> tuple[str, ...]:
+    """The query parameters a route declares, its dependencies' included (paging's
+    `nextToken` and `pageSize`), by their wire names, in declaration order."""
+    names: dict[str, None] = {}
+    pending = [dependant]
+    while pending:
+        current = pending.pop(0)
+        names.update((field.alias, None) for field in current.query_params)
+        pending.extend(current.dependencies)
+    return tuple(names)
+
+
+class KnownQueryRoute(APIRoute):
+    """Routes that refuse a query parameter they do not declare (400 naming it): a misspelt
+    filter (`accountId` for `account_id`) would otherwise be ignored, and `GET /credits`
+    answer every credit of the organization instead of one account's."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        accepted = declared_query(self.dependant)
+        where = f"{'/'.join(sorted(self.methods or ()))} {self.path}"
+
+        async def route(request: Request) -> Response:
+            problem = unknown_query(request.query_params.keys(), accepted, where)
+            if problem is not None:
+                raise BadBody(problem)
+            return await handler(request)
+
+        return route
+
+
+class WireRoute(KnownQueryRoute):
+    """API routes: declared query parameters only, JSON bodies parsed with Decimal numbers."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

@@ -44,6 +44,12 @@ _QUERY_ENUMS = {
     ("/event_schema", "status"): ["DRAFT", "ACTIVE", "INACTIVE", "ARCHIVED"],
     ("/incidents", "status"): ["OPEN", "RESOLVED", "CLOSED"],
 }
+# Deletions refused (409) while money, usage or a plan hangs on what they would delete.
+_REFUSED_DELETES = {
+    ("delete", "/customers/{customer_id}"),
+    ("delete", "/accounts/{account_id}"),
+    ("delete", "/event_schema/{event_schema_name}"),
+}
 _PAGE_SIZE = {"type": "integer", "minimum": 1, "maximum": 50, "default": 50}
 
 
@@ -54,7 +60,7 @@ def _statuses(path: str, method: str, operation: JsonObject) -> list[int]:
         statuses.append(413)
     if "{" in path or has_body:
         statuses.append(404)
-    if method in ("post", "patch", "put"):
+    if method in ("post", "patch", "put") or (method, path) in _REFUSED_DELETES:
         statuses.append(409)
     if path == "/entitled":
         statuses.append(403)

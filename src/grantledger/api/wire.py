@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -126,3 +127,16 @@ def parse_as_of(raw: str | None) -> datetime | None:
 
 
 _instant = TypeAdapter(WireDateTime)
+
+
+def unknown_query(given: Iterable[str], accepted: Sequence[str], where: str) -> str | None:
+    """The 400 message for query parameters `where` (a route or page) does not take, naming
+    them and what it takes; None when every one is taken. A misspelt filter must never be
+    ignored: `GET /credits?accountId=…` would answer every account's credits."""
+    unknown = list(dict.fromkeys(name for name in given if name not in accepted))
+    if not unknown:
+        return None
+    named = ", ".join(repr(name) for name in unknown)
+    plural = "s" if len(unknown) > 1 else ""
+    takes = f"takes {', '.join(accepted)}" if accepted else "takes no query parameters"
+    return f"unknown query parameter{plural} {named}: {where} {takes}"

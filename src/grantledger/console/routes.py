@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from importlib.resources import files
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
+from fastapi.routing import APIRoute
 
+from grantledger.api.wire import unknown_query
 from grantledger.console import actions, guard, ledger, throttle, views
 from grantledger.console.guard import Refused
 from grantledger.console.render import headers, page
@@ -20,8 +23,43 @@ from grantledger.service.console import console_sessions as sessions
 from grantledger.service.context import Context, Tenant
 from grantledger.store.console.console_sessions import SessionRecord as Session
 
-router = APIRouter(prefix="/console", include_in_schema=False)
 log = logging.getLogger("grantledger.console")
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Response]])
+# The query parameters each page reads (`accepts`); a page not listed reads none.
+_ACCEPTED: dict[Callable[..., Awaitable[Response]], tuple[str, ...]] = {}
+
+
+def accepts(*names: str) -> Callable[[Endpoint], Endpoint]:
+    """Declare the query parameters a page reads (put it under the route's decorator)."""
+
+    def declare(endpoint: Endpoint) -> Endpoint:
+        _ACCEPTED[endpoint] = names
+        return endpoint
+
+    return declare
+
+
+class ConsoleRoute(APIRoute):
+    """Console URLs refuse a query parameter their page does not read, as the API's routes do
+    (`api/jsonio.KnownQueryRoute`): 400 with the console's error page naming it, nothing
+    read or changed. A mistyped `?aOf=` would otherwise show today's figures as asked."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        accepted = _ACCEPTED.get(self.endpoint, ())
+        where = f"{'/'.join(sorted(self.methods or ()))} {self.path}"
+
+        async def route(request: Request) -> Response:
+            problem = unknown_query(request.query_params.keys(), accepted, where)
+            if problem is None:
+                return await handler(request)
+            session = await guard.session_of(request)
+            return page("error.html", 400, message=problem, session=session)
+
+        return route
+
+
+router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
 _CSS = files("grantledger.console").joinpath("static/console.css").read_bytes()
 MAX_KEY = 200
 
@@ -133,6 +171,7 @@ async def stylesheet() -> Response:
 
 
 @router.get("/accounts")
+@accepts("q", "after")
 async def accounts_page(request: Request) -> Response:
     async def work(session: Session | None) -> Response:
         assert session is not None
@@ -145,6 +184,7 @@ async def accounts_page(request: Request) -> Response:
 
 
 @router.get("/accounts/{account_id}")
+@accepts("credits", "holds", "ledger", "events", "actions", "asOf", "done", "id")
 async def account_page(request: Request, account_id: str) -> Response:
     async def work(session: Session | None) -> Response:
         assert session is not None
@@ -171,6 +211,7 @@ async def account_page(request: Request, account_id: str) -> Response:
 
 
 @router.get("/accounts/{account_id}/credits/{credit_id}")
+@accepts("ledger")
 async def credit_page(request: Request, account_id: str, credit_id: str) -> Response:
     async def work(session: Session | None) -> Response:
         assert session is not None
@@ -193,6 +234,7 @@ async def credit_page(request: Request, account_id: str, credit_id: str) -> Resp
 
 
 @router.get("/accounts/{account_id}/features/{feature_id}")
+@accepts("entries", "draws", "entry")
 async def feature_page(request: Request, account_id: str, feature_id: str) -> Response:
     async def work(session: Session | None) -> Response:
         assert session is not None
@@ -217,6 +259,7 @@ async def feature_page(request: Request, account_id: str, feature_id: str) -> Re
 
 
 @router.get("/catalog")
+@accepts("features", "schemas", "plans")
 async def catalog_page(request: Request) -> Response:
     async def work(session: Session | None) -> Response:
         assert session is not None
@@ -232,6 +275,7 @@ async def catalog_page(request: Request) -> Response:
 
 
 @router.get("/alerts")
+@accepts("endpoint", "after", "incidents", "endpoints", "done")
 async def alerts_page(request: Request) -> Response:
     async def work(session: Session | None) -> Response:
         assert session is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 from grantledger.api.wire import parse_as_of
@@ -12,8 +12,6 @@ from grantledger.console import chart, ledger, svg
 from grantledger.console.ledger import Wire
 from grantledger.console.render import wire
 from grantledger.domain import credits as rules
-from grantledger.domain.days import midnight
-from grantledger.domain.errors import InvalidInput
 from grantledger.domain.money import canonical
 from grantledger.service.console import console as reads
 from grantledger.service.console.console import CREDITS_PAGE
@@ -64,22 +62,11 @@ def figures(balance: Wire) -> Figures:
     return Figures(balance, canonical(held))
 
 
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
 async def balance_as_of(t: Tenant, account_id: str, text: str) -> tuple[str, Figures]:
-    """The figures `credit_balance?asOf=` answers; a bare date means the end of that day (UTC),
-    or now when the day is today."""
-    if _DAY.match(text):
-        try:
-            day = date.fromisoformat(text)
-        except ValueError as exc:
-            raise InvalidInput(f"{text} is not a calendar date") from exc
-        instant = min(midnight(day) + timedelta(days=1) - timedelta(microseconds=1), t.now())
-    else:
-        parsed = parse_as_of(text)
-        assert parsed is not None
-        instant = parsed
+    """The figures `credit_balance?asOf=` answers for the same text: parsed by the API's own
+    rule, so a bare date is 00:00Z that day here too (docs/api.md, docs/console.md)."""
+    instant = parse_as_of(text)
+    assert instant is not None
     return wire(instant), figures(await ledger.balance(t, account_id, instant))
 
 

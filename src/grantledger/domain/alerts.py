@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from grantledger.domain.credits import RESERVED_KEY_PREFIX
 from grantledger.domain.errors import InvalidInput
 from grantledger.domain.money import check_precision
 
@@ -109,6 +110,12 @@ def expiring_within(
 def judge_expiring(expiring: bool, incident_exists: bool) -> Verdict:
     """Once per credit: the first time it is seen expiring; never resolved by time passing."""
     return Verdict.OPEN if expiring and not incident_exists else Verdict.NONE
+
+
+def topup_key(account_id: str, number: int) -> str:
+    """The idempotency key of an account's `number`th top-up: in the namespace callers may not
+    use (`credits.RESERVED_KEY_PREFIX`), numbered by a counter that never goes back."""
+    return f"{RESERVED_KEY_PREFIX}{account_id}:{number}"
 
 
 @dataclass(frozen=True)

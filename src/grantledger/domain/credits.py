@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from grantledger.domain.errors import Conflict, LedgerInvariantBroken
+from grantledger.domain.errors import Conflict, InvalidInput, LedgerInvariantBroken
 from grantledger.domain.money import ZERO
 
 ALL_USAGE_METER_RATE_CARDS = "ALL_USAGE_METER_RATE_CARDS"
@@ -21,6 +21,20 @@ _WILDCARD_TYPES = {
     ALL_USAGE_METER_RATE_CARDS: "USAGE_METER_RATE_CARD",
     ALL_FIXED_FEE_RATE_CARDS: "FIXED_FEE_RATE_CARD",
 }
+
+
+# Idempotency keys of the credits auto top-up grants (`auto_topup:{account}:{n}`): a caller's
+# key may not begin so, or a caller's credit could take the key a later top-up needs.
+RESERVED_KEY_PREFIX = "auto_topup:"
+
+
+def check_caller_key(key: str, field: str) -> None:
+    """A caller's idempotency key must stay out of the namespace auto top-up draws from."""
+    if key.startswith(RESERVED_KEY_PREFIX):
+        raise InvalidInput(
+            f"{field}: keys beginning {RESERVED_KEY_PREFIX} are reserved for the credits "
+            "auto top-up grants"
+        )
 
 
 class CreditStatus(StrEnum):

@@ -26,6 +26,9 @@ class Cycle(StrEnum):
     WEEKLY = "WEEKLY"
     MONTHLY = "MONTHLY"
     QUARTERLY = "QUARTERLY"
+    # Togai's client has it (PricingCycleInterval): six months, clamped at month ends like the
+    # other month-based cycles.
+    HALF_YEARLY = "HALF_YEARLY"
     ANNUALLY = "ANNUALLY"
 
 
@@ -54,7 +57,7 @@ def check_reach(at: datetime | date, now: datetime, what: str) -> None:
         )
 
 
-_MONTHS = {Cycle.MONTHLY: 1, Cycle.QUARTERLY: 3, Cycle.ANNUALLY: 12}
+_MONTHS = {Cycle.MONTHLY: 1, Cycle.QUARTERLY: 3, Cycle.HALF_YEARLY: 6, Cycle.ANNUALLY: 12}
 
 
 def cycle_start(anchor: date, cycle: Cycle, n: int) -> date:

@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from grantledger.domain.days import add_months
 from grantledger.domain.errors import InvalidInput, LedgerInvariantBroken, NotEntitled
-from grantledger.domain.money import ZERO
+from grantledger.domain.money import ZERO, parse_quantity
 
 # The wire requires an end; an entry without one is shown as ending here.
 FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
@@ -90,6 +90,12 @@ class Entry:
 
     def is_effective_at(self, at: datetime) -> bool:
         return self.status_at(at) is EntryStatus.ACTIVE and self.effective_from <= at
+
+
+def drawable(entry: Entry, at: datetime) -> Decimal:
+    """What can still be drawn from `entry` at `at` or later: its balance, or nothing once it
+    is voided (the remainder is gone) or has ended. An entry not yet begun keeps its balance."""
+    return entry.balance if entry.status_at(at) is EntryStatus.ACTIVE else ZERO
 
 
 def draw_key(entry: Entry) -> tuple[bool, bool, datetime, datetime, str]:
@@ -260,7 +266,8 @@ def is_satisfied(
             return False
         if not _NUMBER.match(asked):
             return asked == "true" and remaining > 0
-        return Decimal(asked) <= remaining
+        # Rounded as the gate rounds an event's quantity: the same answer as the gate's.
+        return parse_quantity(asked) <= remaining
     if value_type is ValueType.BOOLEAN:
         return held == "true" or held == asked
     if value_type is ValueType.NUMERIC:

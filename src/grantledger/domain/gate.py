@@ -16,7 +16,7 @@ from decimal import Decimal
 from grantledger.domain.cycles import MAX_REACH_BACK
 from grantledger.domain.entitlements import Draw, Entry, draw
 from grantledger.domain.errors import InvalidInput
-from grantledger.domain.money import ZERO, check_precision, round_fraction
+from grantledger.domain.money import ZERO, check_precision, parse_quantity
 from grantledger.domain.windows import (
     RolloverSource,
     group_of,
@@ -41,7 +41,7 @@ def quantities_of(attributes: dict[str, str], links: list[tuple[str, str]]) -> d
         raw = attributes.get(attribute)
         # An event without the attribute consumes none of the feature: associating a new
         # feature with a schema must not break producers that do not send it yet.
-        quantity = round_fraction(Decimal(raw)) if raw is not None else ZERO
+        quantity = parse_quantity(raw) if raw is not None else ZERO
         if quantity < 0:
             raise InvalidInput(f"attribute {attribute} must not be negative")
         check_precision(quantity, f"attribute {attribute}")
@@ -155,11 +155,25 @@ class Ledger:
 EVENT_ID_MEMORY = MAX_REACH_BACK + timedelta(days=1)
 
 
-def duplicate_message(event_id: str, accepted: bool | None, reason: str | None) -> str:
+def duplicate_message(
+    event_id: str,
+    accepted: bool | None,
+    reason: str | None,
+    *,
+    account_id: str | None = None,
+    original_account_id: str | None = None,
+) -> str:
     """The 409 of an event id seen before (within `EVENT_ID_MEMORY`), saying how the original
     was decided (None: not known, e.g. recorded before outcomes were kept), so a caller who
-    lost the first answer can tell."""
+    lost the first answer can tell. When the original was another account's (both accounts
+    given), it says that instead: "it was accepted" would read as this account's usage
+    recorded."""
     base = f"event id {event_id} was already received"
+    if original_account_id is not None and account_id not in (None, original_account_id):
+        return (
+            f"{base} for account {original_account_id}, not {account_id}: nothing was "
+            f"recorded for {account_id}; send its event with an id of its own"
+        )
     if accepted is None:
         return base
     if accepted:

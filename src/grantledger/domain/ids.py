@@ -33,5 +33,16 @@ def new_id(prefix: str, at: datetime, random_part: str | None = None) -> str:
     return f"{prefix}.{base62(micros, TIME_WIDTH)}.{tail}"
 
 
+def new_ids(prefix: str, at: datetime, count: int) -> list[str]:
+    """`count` distinct ids of one instant, in ascending order: the i-th is for the i-th thing a
+    request makes. Rows made together share their instant, so the id is what orders them (the
+    burn-down order ends with createdAt, then id): sorting the random parts makes that order
+    the request's, while every id still encodes its own creation instant."""
+    tails: set[str] = set()
+    while len(tails) < count:
+        tails.add(random_base62(RANDOM_WIDTH))
+    return [new_id(prefix, at, tail) for tail in sorted(tails)]
+
+
 def random_base62(width: int) -> str:
     return "".join(secrets.choice(BASE62) for _ in range(width))

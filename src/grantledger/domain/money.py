@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 from decimal import MAX_EMAX, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 
 from grantledger.domain.errors import InvalidInput
@@ -9,6 +10,24 @@ from grantledger.domain.errors import InvalidInput
 MAX_INTEGER_DIGITS = 18
 MAX_FRACTION_DIGITS = 10
 ZERO = Decimal(0)
+
+# Arithmetic on amounts is exact. Python's default context keeps 28 significant digits, and
+# two amounts at the limits above (18 + 10 digits each) already sum to 29: two credits of
+# 999999999999999999.9999999999 would show 2000000000000000000. 100 digits hold any sum of up
+# to 10^72 such amounts and any product the purchase rule makes (28 x 28 x 10 digits), so
+# every balance, total and product is computed without rounding, wherever it is computed.
+EXACT_DIGITS = 100
+
+
+def use_exact_arithmetic() -> None:
+    """Make every Decimal operation of this process exact at the documented limits: the
+    current thread's (and asyncio task's) context, and the template every thread started
+    later copies its own from. Idempotent; done once, when this module is first imported."""
+    decimal.DefaultContext.prec = EXACT_DIGITS
+    decimal.getcontext().prec = EXACT_DIGITS
+
+
+use_exact_arithmetic()
 
 
 def to_amount(value: object, field: str, *, allow_zero: bool = False) -> Decimal:
@@ -62,6 +81,13 @@ def round_fraction(amount: Decimal) -> Decimal:
         return amount
     exact = Context(prec=integer_digits + MAX_FRACTION_DIGITS + 1, Emax=MAX_EMAX, Emin=MIN_EMIN)
     return amount.quantize(_STEP, rounding=ROUND_HALF_EVEN, context=exact)
+
+
+def parse_quantity(text: str) -> Decimal:
+    """A quantity written as a numeric string (an event attribute, a quantity validated against
+    a metered balance), rounded as every wire amount is: the gate and validate share this, so
+    validate answers yes exactly where the gate would accept."""
+    return round_fraction(Decimal(text))
 
 
 def check_precision(amount: Decimal, field: str) -> None:

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from grantledger.clock import Clock
 from grantledger.domain.errors import NotFound
-from grantledger.domain.ids import new_id
+from grantledger.domain.ids import new_id, new_ids
 from grantledger.store.database import Database
 from grantledger.store.tx import Tx
 
@@ -26,6 +26,10 @@ class Context:
 
     def new_id(self, prefix: str, at: datetime | None = None) -> str:
         return new_id(prefix, at or self.clock.now())
+
+    def new_ids(self, prefix: str, count: int, at: datetime | None = None) -> list[str]:
+        """`count` ids of one instant, ascending: their order is the order they are made in."""
+        return new_ids(prefix, at or self.clock.now(), count)
 
     def tenant(self, org_id: str) -> Tenant:
         return Tenant(self, org_id)
@@ -47,6 +51,9 @@ class Tenant:
 
     def new_id(self, prefix: str, at: datetime | None = None) -> str:
         return self.ctx.new_id(prefix, at)
+
+    def new_ids(self, prefix: str, count: int, at: datetime | None = None) -> list[str]:
+        return self.ctx.new_ids(prefix, count, at)
 
     async def run(self, work: Callable[[Tx], Awaitable[T]]) -> T:
         """One transaction; `work` may run more than once (see `Database.run`)."""

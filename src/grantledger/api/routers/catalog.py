@@ -21,6 +21,7 @@ from grantledger.api.schemas.catalog import (
     PlanPage,
     UpdateFeatureRequest,
 )
+from grantledger.api.schemas.common import SuccessResponse
 from grantledger.domain.cycles import Cycle
 from grantledger.domain.entitlements import PlanType, ValueType
 from grantledger.domain.plans import PlanFeature, Rollover
@@ -46,6 +47,13 @@ async def get_event_schema(
 ) -> WireJSONResponse:
     schema = await catalog.get_schema(tenant, event_schema_name, version)
     return respond(EventSchemaOut.of(schema))
+
+
+@router.delete("/event_schema/{event_schema_name}", response_model=SuccessResponse)
+async def delete_event_schema(event_schema_name: SchemaPath, tenant: TenantDep) -> WireJSONResponse:
+    """Delete a schema no feature consumes (409 naming them otherwise)."""
+    await catalog.delete_schema(tenant, event_schema_name)
+    return respond(SuccessResponse(success=True))
 
 
 @router.get("/event_schema", response_model=EventSchemaPage)

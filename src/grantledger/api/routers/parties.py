@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 
 from grantledger.api.deps import PagingDep, PathId, TenantDep, respond
 from grantledger.api.jsonio import WireJSONResponse, WireRoute
-from grantledger.api.schemas.common import PaginationOptions
+from grantledger.api.schemas.common import PaginationOptions, SuccessResponse
 from grantledger.api.schemas.parties import (
     AccountOut,
     AccountPage,
@@ -16,6 +16,7 @@ from grantledger.api.schemas.parties import (
     CustomerOut,
     CustomerPage,
     UpdateAccountRequest,
+    UpdateCustomerRequest,
 )
 from grantledger.service.parties import parties
 
@@ -36,6 +37,21 @@ async def create_customer(body: CreateCustomerRequest, tenant: TenantDep) -> Wir
 @router.get("/customers/{customer_id}", response_model=CustomerOut)
 async def get_customer(customer_id: PathId, tenant: TenantDep) -> WireJSONResponse:
     return respond(CustomerOut.of(await parties.get_customer(tenant, customer_id)))
+
+
+@router.patch("/customers/{customer_id}", response_model=CustomerOut)
+async def update_customer(
+    customer_id: PathId, body: UpdateCustomerRequest, tenant: TenantDep
+) -> WireJSONResponse:
+    customer = await parties.update_customer(tenant, customer_id, body.to_changes())
+    return respond(CustomerOut.of(customer))
+
+
+@router.delete("/customers/{customer_id}", response_model=SuccessResponse)
+async def delete_customer(customer_id: PathId, tenant: TenantDep) -> WireJSONResponse:
+    """Delete a customer that owns no account (409 naming them otherwise)."""
+    await parties.delete_customer(tenant, customer_id)
+    return respond(SuccessResponse(success=True))
 
 
 @router.get("/customers", response_model=CustomerPage)
@@ -93,3 +109,10 @@ async def update_account(
 ) -> WireJSONResponse:
     account = await parties.update_account(tenant, account_id, body.to_changes())
     return respond(AccountOut.of(account))
+
+
+@router.delete("/accounts/{account_id}", response_model=SuccessResponse)
+async def delete_account(account_id: PathId, tenant: TenantDep) -> WireJSONResponse:
+    """Delete an account the ledger holds nothing for (409 saying what it holds otherwise)."""
+    await parties.delete_account(tenant, account_id)
+    return respond(SuccessResponse(success=True))

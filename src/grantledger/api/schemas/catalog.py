@@ -234,7 +234,7 @@ class CreatePlanRequest(RequestModel):
     id: NewId | None = None
     name: Text255
     type: Literal["BILLING", "PURCHASE"]
-    cycle: Literal["WEEKLY", "MONTHLY", "QUARTERLY", "ANNUALLY"] = "MONTHLY"
+    cycle: Literal["WEEKLY", "MONTHLY", "QUARTERLY", "HALF_YEARLY", "ANNUALLY"] = "MONTHLY"
     features: Annotated[list[PlanFeatureRequest], Field(min_length=1, max_length=50)]
     # Extension: days after a cycle closes during which an event stamped in it is judged.
     grace_period_days: Annotated[StrictInt, Field(ge=0, le=366)] | None = None
@@ -262,7 +262,7 @@ class PlanOut(ResponseModel):
     id: str
     name: str
     type: Literal["BILLING", "PURCHASE"]
-    cycle: Literal["WEEKLY", "MONTHLY", "QUARTERLY", "ANNUALLY"]
+    cycle: Literal["WEEKLY", "MONTHLY", "QUARTERLY", "HALF_YEARLY", "ANNUALLY"]
     features: list[PlanFeatureOut]
     created_at: datetime
     grace_period_days: int | None = None

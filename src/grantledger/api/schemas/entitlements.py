@@ -163,7 +163,7 @@ class PurchaseFeatureOut(ResponseModel):
             id=granted.entry.feature_id,
             name=granted.name,
             credits_granted=e.granted,
-            credits_available=e.balance,
+            credits_available=granted.available,
             updated_at=granted.entry.updated_at,
             effective_from=e.effective_from,
             effective_until=e.effective_until or FAR_FUTURE,

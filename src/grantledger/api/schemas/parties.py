@@ -21,7 +21,12 @@ from grantledger.api.schemas.common import (
 )
 from grantledger.api.wire import RequestModel, ResponseModel, WireDateTime
 from grantledger.domain.passthrough import JsonObject
-from grantledger.service.parties.parties import AccountChanges, NewAccount, NewCustomer
+from grantledger.service.parties.parties import (
+    AccountChanges,
+    CustomerChanges,
+    NewAccount,
+    NewCustomer,
+)
 from grantledger.store.parties.parties import AccountRecord, CustomerRecord
 
 Name = Annotated[StrictStr, Field(min_length=3, max_length=255)]
@@ -202,6 +207,25 @@ class CreateCustomerRequest(RequestModel):
             settings=[s.model_dump(by_alias=True) for s in self.settings]
             if self.settings is not None
             else None,
+        )
+
+
+class UpdateCustomerRequest(RequestModel):
+    """Togai's UpdateCustomerRequest: only the fields given change; `address` is replaced."""
+
+    name: Name | None = None
+    primary_email: Email | None = None
+    address: Address | None = None
+
+    def to_changes(self) -> CustomerChanges:
+        return CustomerChanges(
+            name=self.name,
+            primary_email=self.primary_email,
+            address=(
+                self.address.model_dump(by_alias=True, exclude_none=True)
+                if self.address is not None
+                else None
+            ),
         )
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from grantledger.client._core import Call, body_of, coerce, path, query
 from grantledger.client.api._base import Api, Body, C, operation, pager
+from grantledger.client.models.common import BaseSuccessResponse
 from grantledger.client.models.parties import (
     Account,
     AccountPaginatedResponse,
@@ -70,9 +71,18 @@ def _update_account(
     )
 
 
+def _delete_account(account_id: str) -> Call[BaseSuccessResponse]:
+    """`DELETE /accounts/{account_id}`: refused (409, `ConflictException`) while the ledger
+    holds anything for it (credits, holds, entries, schedules, purchases, events) or an ACTIVE
+    alert watches it."""
+    # Twice cannot delete more than once; a retry whose first attempt was applied answers 404.
+    return Call("DELETE", path("/accounts/{a}", a=account_id), BaseSuccessResponse, idempotent=True)
+
+
 class AccountsApi(Api[C]):
     create_account = operation(_create_account)
     get_account = operation(_get_account)
     get_accounts = operation(_get_accounts)
     iter_accounts = pager(_get_accounts)
     update_account = operation(_update_account)
+    delete_account = operation(_delete_account)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from grantledger.client._core import Call, body_of, coerce, path, query
 from grantledger.client.api._base import Api, Body, C, operation, pager
+from grantledger.client.models.common import BaseSuccessResponse
 from grantledger.client.models.parties import (
     CreateCustomerRequest,
     CreateCustomerResponse,
     Customer,
     CustomerPaginatedResponse,
+    UpdateCustomerRequest,
 )
 
 __all__ = ["CustomersApi"]
@@ -45,8 +47,34 @@ def _get_customers(
     )
 
 
+def _update_customer(
+    customer_id: str, update_customer_request: UpdateCustomerRequest | Body
+) -> Call[Customer]:
+    """`PATCH /customers/{customer_id}`: only the fields given change."""
+    # Sets absolute values: repeating it changes nothing more.
+    return Call(
+        "PATCH",
+        path("/customers/{c}", c=customer_id),
+        Customer,
+        body=body_of(coerce(UpdateCustomerRequest, update_customer_request)),
+        json_body=True,
+        idempotent=True,
+    )
+
+
+def _delete_customer(customer_id: str) -> Call[BaseSuccessResponse]:
+    """`DELETE /customers/{customer_id}`: refused (409, `ConflictException`) while it owns an
+    account."""
+    # Twice cannot delete more than once; a retry whose first attempt was applied answers 404.
+    return Call(
+        "DELETE", path("/customers/{c}", c=customer_id), BaseSuccessResponse, idempotent=True
+    )
+
+
 class CustomersApi(Api[C]):
     create_customer = operation(_create_customer)
     get_customer = operation(_get_customer)
     get_customers = operation(_get_customers)
     iter_customers = pager(_get_customers)
+    update_customer = operation(_update_customer)
+    delete_customer = operation(_delete_customer)

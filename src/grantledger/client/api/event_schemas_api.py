@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from grantledger.client._core import Call, body_of, coerce, path, query
 from grantledger.client.api._base import Api, Body, C, operation, pager
+from grantledger.client.models.common import BaseSuccessResponse
 from grantledger.client.models.events import (
     CreateEventSchemaRequest,
     EventSchema,
@@ -66,6 +67,13 @@ def _deactivate_event_schema(event_schema_name: str) -> Call[EventSchema]:
     )
 
 
+def _delete_event_schema(event_schema_name: str) -> Call[BaseSuccessResponse]:
+    """`DELETE /event_schema/{event_schema_name}`: refused (409, `ConflictException`) while a
+    feature consumes it."""
+    # Twice cannot delete more than once; a retry whose first attempt was applied answers 404.
+    return Call("DELETE", path(_SCHEMA, n=event_schema_name), BaseSuccessResponse, idempotent=True)
+
+
 class EventSchemasApi(Api[C]):
     create_event_schema = operation(_create_event_schema)
     get_event_schema = operation(_get_event_schema)
@@ -73,3 +81,4 @@ class EventSchemasApi(Api[C]):
     iter_event_schemas = pager(_list_event_schemas)
     activate_event_schema = operation(_activate_event_schema)
     deactivate_event_schema = operation(_deactivate_event_schema)
+    delete_event_schema = operation(_delete_event_schema)

@@ -71,6 +71,7 @@ from grantledger.client.models.parties import (
     Customer,
     CustomerPaginatedResponse,
     UpdateAccountRequest,
+    UpdateCustomerRequest,
 )
 from grantledger.client.models.plans import (
     CreateEntitlementPlanRequest,
@@ -154,6 +155,7 @@ __all__ = [
     "PurchasePaginatedResponse",
     "SetEntitlementValueRequest",
     "UpdateAccountRequest",
+    "UpdateCustomerRequest",
     "UpdateFeatureCreditsRequest",
     "UpdateFeatureRequest",
     "ValidateEntitlementValueRequest",

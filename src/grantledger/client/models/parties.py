@@ -23,6 +23,7 @@ __all__ = [
     "Customer",
     "CustomerPaginatedResponse",
     "UpdateAccountRequest",
+    "UpdateCustomerRequest",
 ]
 
 
@@ -112,6 +113,14 @@ class CreateCustomerRequest(RequestBody):
     address: Address
     settings: list[CreateEntitySetting] | None = None
     account: CreateAccountRequestWithoutCustomerId | None = None
+
+
+class UpdateCustomerRequest(RequestBody):
+    """Only the fields given change; `address` replaces the whole address."""
+
+    name: str | None = None
+    primary_email: str | None = None
+    address: Address | None = None
 
 
 class Customer(ApiModel):

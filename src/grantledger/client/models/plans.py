@@ -43,7 +43,8 @@ class EntitlementPlanFeature(ApiModel):
 class CreateEntitlementPlanRequest(RequestBody):
     name: str
     type: Literal["BILLING", "PURCHASE"]
-    cycle: Literal["WEEKLY", "MONTHLY", "QUARTERLY", "ANNUALLY"] | None = None  # MONTHLY
+    # None: MONTHLY
+    cycle: Literal["WEEKLY", "MONTHLY", "QUARTERLY", "HALF_YEARLY", "ANNUALLY"] | None = None
     features: list[EntitlementPlanFeature] = Field(default_factory=list)
     id: str | None = None
 

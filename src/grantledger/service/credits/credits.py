@@ -136,12 +136,17 @@ def _found_in(
 
 
 def _new_credit(
-    tenant: Tenant, request: GrantRequest, account: AccountRecord, digest: str, now: datetime
+    tenant: Tenant,
+    credit_id: str,
+    request: GrantRequest,
+    account: AccountRecord,
+    digest: str,
+    now: datetime,
 ) -> tuple[CreditRecord, TransactionRecord]:
     """A fresh credit in the account's currency, as the request describes it, and its CREDITED
     transaction."""
     ledger, credited = rules.grant(
-        tenant.new_id("cred", now),
+        credit_id,
         request.credit_amount,
         request.priority,
         request.effective_from,
@@ -170,6 +175,7 @@ async def grant(tenant: Tenant, requests: Sequence[GrantRequest]) -> list[Credit
     # Every error of a batch names the item it is about, as a schema error does.
     for i, r in enumerate(requests):
         if r.idempotency_key is not None:
+            rules.check_caller_key(r.idempotency_key, f"creditRequests[{i}].idempotencyKey")
             if r.idempotency_key in first_with:
                 raise InvalidInput(
                     f"creditRequests[{i}].idempotencyKey: the same as creditRequests"
@@ -194,6 +200,9 @@ async def grant(tenant: Tenant, requests: Sequence[GrantRequest]) -> list[Credit
                 raise NotFound(f"creditRequests[{i}].accountId: {missing.message}") from None
         existing = await store.credits_by_idempotency_key(tx, keys)
         now = tenant.now()
+        # One instant for the whole batch, so the id breaks the tie in the burn-down order:
+        # ascending ids in request order spend ties in the order they were asked for.
+        credit_ids = iter(tenant.new_ids("cred", len(requests), now))
         results: list[CreditRecord] = []
         movements: list[TransactionRecord] = []
         for i, request in enumerate(requests):
@@ -214,7 +223,7 @@ async def grant(tenant: Tenant, requests: Sequence[GrantRequest]) -> list[Credit
                 results.append(prior)
                 continue
             record, credited = _new_credit(
-                tenant, request, accounts[request.account_id], digest, now
+                tenant, next(credit_ids), request, accounts[request.account_id], digest, now
             )
             await store.insert_credit(tx, record)
             movements.append(credited)

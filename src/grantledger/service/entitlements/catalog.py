@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from grantledger.domain import removal
 from grantledger.domain.cycles import Cycle
 from grantledger.domain.entitlements import PlanType, ValueType, check_value
 from grantledger.domain.errors import Conflict, InvalidInput, NotFound
@@ -88,13 +89,28 @@ async def set_schema_status(tenant: Tenant, name: str, status: str) -> EventSche
     return await tenant.run(work)
 
 
+async def delete_schema(tenant: Tenant, name: str) -> None:
+    """Delete an event schema no feature consumes (409 naming the features otherwise). Events
+    recorded under it stay: each keeps its schema name and attributes."""
+
+    async def work(tx: Tx) -> None:
+        if await event_schemas.get_schema(tx, name, lock="update") is None:
+            raise NotFound(f"event schema {name} not found")
+        removal.check_schema_removable(name, await event_schemas.schema_consumers(tx, name))
+        await event_schemas.delete_schema(tx, name)
+
+    await tenant.run(work)
+
+
 async def _check_associations(tx: Tx, associations: Sequence[Association]) -> None:
     seen: set[str] = set()
     for schema_name, attribute in associations:
         if schema_name in seen:
             raise InvalidInput(f"schema {schema_name} is associated twice")
         seen.add(schema_name)
-        schema = await event_schemas.get_schema(tx, schema_name)
+        # Share-locked: a deletion of the schema waits for this feature (and then refuses),
+        # or this finds the schema gone (404).
+        schema = await event_schemas.get_schema(tx, schema_name, lock="share")
         if schema is None:
             raise NotFound(f"event schema {schema_name} not found")
         names = schema.attribute_names

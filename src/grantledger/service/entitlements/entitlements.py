@@ -272,6 +272,9 @@ async def validate(tenant: Tenant, account_id: str, feature_id: str, asked: str)
 
 async def set_value(tenant: Tenant, account_id: str, feature_id: str, value: str) -> Holding:
     async def work(tx: Tx) -> Holding:
+        # Share-locked: a deletion of the account waits, or this finds it gone (no value is
+        # left for an account that no longer exists).
+        await parties.share_lock_account(tx, account_id)
         feature = await _require(tx, account_id, feature_id)
         rules.check_value(feature.value_type, feature.allowed_values, value)
         await values.set_value(tx, account_id, feature_id, value, tenant.now())

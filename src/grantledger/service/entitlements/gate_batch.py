@@ -103,7 +103,7 @@ async def _decide(tenant: Tenant, tx: Tx, batch: Sequence[Received]) -> list[Out
     ledger, plans, windows = await _lock(tenant, tx, deciders, billing)
     received: list[EventRecord] = []
     drawn: list[DrawRecord] = []
-    decided: dict[str, tuple[bool, str | None]] = {}
+    decided: dict[str, tuple[bool, str | None, str]] = {}  # event id: accepted, why, account
     touched: dict[tuple[str, str, str], None] = {}  # (account, feature, entry), ordered
     for v in deciders:
         event, account = v.received.event, v.received.event.account_id
@@ -115,12 +115,12 @@ async def _decide(tenant: Tenant, tx: Tx, batch: Sequence[Received]) -> list[Out
         except NotEntitled as refusal:
             outcomes[v.index] = refusal
             received.append(_record(tenant, v.received, now, refusal.message))
-            decided[v.received.event_id] = (False, refusal.message)
+            decided[v.received.event_id] = (False, refusal.message, account)
             continue
         ledger.apply(account, planned)
         record = _record(tenant, v.received, now, None)
         received.append(record)
-        decided[v.received.event_id] = (True, None)
+        decided[v.received.event_id] = (True, None, account)
         for seq, (feature_id, d) in enumerate(planned):
             plan = ledger.is_plan(account, feature_id, d.entry_id)
             drawn.append(
@@ -141,11 +141,21 @@ async def _decide(tenant: Tenant, tx: Tx, batch: Sequence[Received]) -> list[Out
         event_id = v.received.event_id
         accepted: bool | None = None  # unknown: claimed, but its event row is gone
         reason: str | None = None
+        original: str | None = None
         if event_id in decided:
-            accepted, reason = decided[event_id]
+            accepted, reason, original = decided[event_id]
         elif event_id in prior:
-            accepted, reason = prior[event_id].accepted, prior[event_id].reason
-        outcomes[v.index] = Conflict(duplicate_message(event_id, accepted, reason))
+            found = prior[event_id]
+            accepted, reason, original = found.accepted, found.reason, found.account_id
+        outcomes[v.index] = Conflict(
+            duplicate_message(
+                event_id,
+                accepted,
+                reason,
+                account_id=v.received.event.account_id,
+                original_account_id=original,
+            )
+        )
     used = [UsedUpdate(a, f, e, ledger.own_used(a, f, e)) for a, f, e in sorted(touched)]
     await usage.save_usage(tx, {windows[k]: ledger.usage[k] for k in ledger.changed_usage}, now)
     # The notification hook's alerts read goes with the writes (one round trip fewer).

@@ -10,7 +10,13 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from grantledger.domain.days import midnight
-from grantledger.domain.entitlements import Entry, EntrySource, PlanType, purchase_entry_id
+from grantledger.domain.entitlements import (
+    Entry,
+    EntrySource,
+    PlanType,
+    drawable,
+    purchase_entry_id,
+)
 from grantledger.domain.errors import InvalidInput, NotFound
 from grantledger.domain.plans import PurchaseGrant, purchase_grants
 from grantledger.service.context import Tenant
@@ -56,10 +62,12 @@ class PurchaseInput:
 
 @dataclass(frozen=True)
 class PurchasedFeature:
-    """One feature a purchase granted: its entry as it stands, and the feature's name."""
+    """One feature a purchase granted: its entry as it stands, the feature's name, and what
+    can still be drawn from it (nothing once voided or ended)."""
 
     name: str
     entry: EntryRecord
+    available: Decimal
 
 
 async def purchase(tenant: Tenant, account_id: str, spec: PurchaseInput) -> PurchaseRecord:
@@ -161,12 +169,13 @@ async def get_purchase(
         if found is None:
             raise NotFound(f"purchase {purchase_id} not found")
         granted: list[PurchasedFeature] = []
+        now = tenant.now()
         for record in await entries.account_entries(tx, found.account_id):
             if not record.entry.id.startswith(found.id + "#"):
                 continue
             feature = await features.get_feature(tx, record.feature_id)
             name = feature.name if feature is not None else record.feature_id
-            granted.append(PurchasedFeature(name, record))
+            granted.append(PurchasedFeature(name, record, drawable(record.entry, now)))
         # In the plan's order: entry ids end in `#<index in the plan>$PURCHASE`.
         granted.sort(key=lambda g: int(g.entry.entry.id.rsplit("#", 1)[1].split("$", 1)[0]))
         return found, granted
@@ -215,6 +224,9 @@ async def grant_entry(
     digest = spec.fingerprint(account_id, feature_id)
 
     async def work(tx: Tx) -> EntryRecord:
+        # Share-locked (direct grants of one account need not queue behind each other): a
+        # deletion of the account waits and then sees this entry, or this finds it gone.
+        await parties.share_lock_account(tx, account_id)
         if await parties.get_account(tx, account_id) is None:
             raise NotFound(f"account {account_id} not found")
         if await features.get_feature(tx, feature_id) is None:

@@ -45,8 +45,12 @@ def condition_of(record: AlertRecord) -> Condition:
 
 async def _check_subjects(tx: Tx, condition: Condition) -> None:
     account = condition.account_id
-    if account is not None and await parties.get_account(tx, account) is None:
-        raise InvalidInput(f"entityDetails.account: account {account} not found")
+    if account is not None:
+        # Share-locked: a deletion of the account waits for this alert (and is then refused
+        # while it is ACTIVE), or this finds the account gone.
+        await parties.share_lock_account(tx, account)
+        if await parties.get_account(tx, account) is None:
+            raise InvalidInput(f"entityDetails.account: account {account} not found")
     feature = condition.feature_id
     if feature is not None and await features.get_feature(tx, feature) is None:
         raise InvalidInput(f"entityDetails.feature: feature {feature} not found")
@@ -105,6 +109,9 @@ async def change(tenant: Tenant, alert_id: str, given: AlertChange) -> AlertReco
         if changed == found:
             return found
         changed = replace(changed, version=found.version + 1, updated_at=tenant.now())
+        if changed.status == AlertStatus.ACTIVE and found.status != AlertStatus.ACTIVE:
+            # Its account may have been deleted while it was INACTIVE (docs/api.md §2).
+            await _check_subjects(tx, condition)
         await store.update_alert(tx, changed)
         if changed.status == AlertStatus.ACTIVE:
             await notify.evaluate_alert(tenant, tx, changed)

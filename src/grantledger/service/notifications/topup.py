@@ -38,7 +38,7 @@ async def after_change(
 ) -> CreditRecord | None:
     """Grant the top-up if this write crossed the line; the credit granted, or None."""
     setting = await store.get_topup(tx, account_id)
-    if setting is None:
+    if setting is None or not setting.live:
         return None
     running = credit_rules.balance([r.ledger for r in records], now.date()).running_balance
     plan = rules.judge_topup(
@@ -54,6 +54,9 @@ async def after_change(
     crossings = setting.crossings + (1 if plan.below and not setting.below else 0)
     below = plan.below
     if plan.grant:
+        # Past any key already taken (a counter reset before 0009 kept rows, a caller's key
+        # from before the namespace was reserved): the counter only ever moves forward.
+        crossings = await _free_number(tx, account_id, crossings)
         granted = await _grant(tenant, tx, account_id, setting, crossings, now)
         below = running + setting.topup_amount < setting.threshold_amount
     changed = replace(
@@ -69,6 +72,21 @@ async def after_change(
     return granted
 
 
+_PROBE = 64  # keys looked up per query while stepping past taken ones
+
+
+async def _free_number(tx: Tx, account_id: str, start: int) -> int:
+    """The first top-up number from `start` whose key no credit of the organization holds."""
+    while True:
+        numbers = range(start, start + _PROBE)
+        keys = [rules.topup_key(account_id, n) for n in numbers]
+        taken = await credit_store.credits_by_idempotency_key(tx, keys)
+        free = next((n for n, key in zip(numbers, keys, strict=True) if key not in taken), None)
+        if free is not None:
+            return free
+        start += _PROBE
+
+
 async def _grant(
     tenant: Tenant, tx: Tx, account_id: str, setting: TopupRecord, crossing: int, now: datetime
 ) -> CreditRecord:
@@ -77,7 +95,7 @@ async def _grant(
     today = now.date()
     until = today + timedelta(days=setting.effective_days - 1) if setting.effective_days else None
     # Derived from the crossing: the unique idempotency key stops a second grant for it.
-    key = f"auto_topup:{account_id}:{crossing}"
+    key = rules.topup_key(account_id, crossing)
     ledger, credited = credit_rules.grant(
         tenant.new_id("cred", now), setting.topup_amount, setting.priority, today, until, now
     )
@@ -109,7 +127,11 @@ async def put(tenant: Tenant, account_id: str, setting: TopupSetting) -> TopupRe
         if await parties.get_account(tx, account_id, lock=True) is None:
             raise NotFound(f"account {account_id} not found")
         now = tenant.now()
+        # A deleted setting is brought back with its counters: the crossing count its keys are
+        # numbered by, and the month's top-ups (deleting and putting back must not reset the
+        # monthly cap). Its creation is the new setting's.
         prior = await store.get_topup(tx, account_id)
+        revived = prior if prior is not None and prior.live else None
         record = TopupRecord(
             account_id=account_id,
             threshold_amount=setting.threshold_amount,
@@ -122,8 +144,9 @@ async def put(tenant: Tenant, account_id: str, setting: TopupSetting) -> TopupRe
             crossings=prior.crossings if prior else 0,
             month=prior.month if prior else now.strftime("%Y-%m"),
             month_count=prior.month_count if prior else 0,
-            created_at=prior.created_at if prior else now,
+            created_at=revived.created_at if revived else now,
             updated_at=now,
+            deleted_at=None,
         )
         await store.save_topup(tx, record, new=prior is None)
         return record
@@ -136,7 +159,7 @@ async def get(tenant: Tenant, account_id: str) -> TopupRecord:
         if await parties.get_account(tx, account_id) is None:
             raise NotFound(f"account {account_id} not found")
         found = await store.get_topup(tx, account_id)
-        if found is None:
+        if found is None or not found.live:
             raise NotFound(f"account {account_id} has no auto top-up")
         return found
 
@@ -147,7 +170,8 @@ async def delete(tenant: Tenant, account_id: str) -> None:
     async def work(tx: Tx) -> None:
         if await parties.get_account(tx, account_id, lock=True) is None:
             raise NotFound(f"account {account_id} not found")
-        if not await store.delete_topup(tx, account_id):
+        # Kept, marked deleted: a later PUT resumes its counters (see `put`).
+        if not await store.delete_topup(tx, account_id, tenant.now()):
             raise NotFound(f"account {account_id} has no auto top-up")
 
     await tenant.run(work)

@@ -26,13 +26,13 @@ from grantledger.service.entitlements import plan_view
 from grantledger.store.backend import Backend
 from grantledger.store.credits import credits as store
 from grantledger.store.credits.credit_transactions import transactions_of
-from grantledger.store.credits.credits import CreditRecord
+from grantledger.store.credits.credits import CachedCredit
 from grantledger.store.credits.holds import hold_events_of
 from grantledger.store.entitlements import audit as entitlement_audit
 from grantledger.store.entitlements import entries as entry_store
 from grantledger.store.entitlements import schedules as schedule_store
 from grantledger.store.entitlements import usage
-from grantledger.store.entitlements.entries import EntryRecord
+from grantledger.store.entitlements.audit import CachedEntry
 from grantledger.store.paging import Page
 from grantledger.store.tx import Tx
 
@@ -41,9 +41,10 @@ _DAWN = datetime.min.replace(tzinfo=UTC)
 
 
 def _check_credit(
-    record: CreditRecord, sums: dict[str, Decimal], credited_count: int, held: Decimal
+    c: CachedCredit, sums: dict[str, Decimal], credited_count: int, held: Decimal
 ) -> list[str]:
-    c = record.ledger
+    # The row as stored, never a `Credit`: a broken row is reported, not refused (see
+    # `store.credits.CachedCredit`).
     problems: list[str] = []
 
     def expect(name: str, cached: Decimal, ledger: Decimal) -> None:
@@ -63,11 +64,11 @@ def _check_credit(
     expect("holdAmount", c.held, held)
     if c.remaining < 0:
         problems.append(f"credit {c.id}: overdrawn by {-c.remaining}")
-    if c.status is CreditStatus.CONSUMED and (c.remaining != 0 or c.held != 0):
+    if c.status == CreditStatus.CONSUMED and (c.remaining != 0 or c.held != 0):
         problems.append(f"credit {c.id}: CONSUMED with {c.remaining} left and {c.held} held")
-    if c.status is CreditStatus.ACTIVE and c.remaining == 0 and c.held == 0:
+    if c.status == CreditStatus.ACTIVE and c.remaining == 0 and c.held == 0:
         problems.append(f"credit {c.id}: ACTIVE with nothing left (should be CONSUMED)")
-    if (c.status is CreditStatus.VOIDED) != (sums[TransactionType.VOIDED] > 0):
+    if (c.status == CreditStatus.VOIDED) != (sums[TransactionType.VOIDED] > 0):
         problems.append(f"credit {c.id}: status {c.status} disagrees with its VOIDED transactions")
     return problems
 
@@ -100,7 +101,7 @@ async def verify_credits(
     after: str | None = None
     while True:
 
-        async def work(conn: AsyncConnection, cursor: str | None = after) -> Page[CreditRecord]:
+        async def work(conn: AsyncConnection, cursor: str | None = after) -> Page[CachedCredit]:
             page = await store.all_credits(conn, cursor, _PAGE, only_org)
             by_org: dict[str, list[str]] = defaultdict(list)
             for r in page.items:
@@ -138,20 +139,18 @@ async def verify_entries(
     after: str | None = None
     while True:
 
-        async def work(
-            conn: AsyncConnection, cursor: str | None = after
-        ) -> Page[tuple[str, EntryRecord]]:
+        async def work(conn: AsyncConnection, cursor: str | None = after) -> Page[CachedEntry]:
             page = await entitlement_audit.all_entries(conn, cursor, _PAGE, only_org)
             by_org: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-            for org_id, r in page.items:
-                by_org[org_id].append((r.account_id, r.feature_id, r.entry.id))
+            for r in page.items:
+                by_org[r.org_id].append((r.account_id, r.feature_id, r.id))
             sums: dict[tuple[str, str, str, str], Decimal] = {}
             for org_id, keys in by_org.items():
                 # Draws are read per organization, each through its own tenant-bound `Tx`.
                 found = await entitlement_audit.draw_sums(Tx(conn, org_id, backend), keys)
                 sums.update(((org_id, *key), total) for key, total in found.items())
-            for org_id, r in page.items:
-                key = (org_id, r.account_id, r.feature_id, r.entry.id)
+            for r in page.items:
+                key = (r.org_id, r.account_id, r.feature_id, r.id)
                 problems.extend(_check_entry(r, sums[key]))
             return page
 
@@ -162,16 +161,15 @@ async def verify_entries(
         after = page.last_key
 
 
-def _check_entry(record: EntryRecord, drawn: Decimal) -> list[str]:
-    e = record.entry
-    name = f"entry {e.id} (account {record.account_id}, feature {record.feature_id})"
+def _check_entry(e: CachedEntry, drawn: Decimal) -> list[str]:
+    name = f"entry {e.id} (account {e.account_id}, feature {e.feature_id})"
     problems: list[str] = []
     if e.used != e.carried + drawn:
         problems.append(
             f"{name}: used is {e.used} but its draws total {drawn} (carried {e.carried})"
         )
-    if e.used < 0 or e.used > e.granted:
-        problems.append(f"{name}: used {e.used} outside 0..granted {e.granted}")
+    if e.used < 0 or e.used > e.granted or not 0 <= e.carried <= e.used:
+        problems.append(f"{name}: used {e.used} outside carried {e.carried}..granted {e.granted}")
     return problems
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from grantledger.domain import removal
 from grantledger.domain.errors import Conflict, NotFound
 from grantledger.service.context import Tenant
 from grantledger.store.credits import credits as credit_store
+from grantledger.store.entitlements import values
+from grantledger.store.notifications import auto_topups
 from grantledger.store.paging import Page
 from grantledger.store.parties import parties as store
+from grantledger.store.parties import ties
 from grantledger.store.parties.parties import AccountRecord, CustomerRecord, JsonObject
 from grantledger.store.tx import Tx
 
@@ -40,6 +44,16 @@ class AccountChanges:
     status: str | None
     invoice_currency: str | None
     attributes: JsonObject
+
+
+@dataclass(frozen=True)
+class CustomerChanges:
+    """A PATCH of a customer (Togai's UpdateCustomerRequest): None leaves a field as it is;
+    an address replaces the whole address."""
+
+    name: str | None
+    primary_email: str | None
+    address: JsonObject | None
 
 
 def _given(change: str | None, current: str) -> str:
@@ -103,9 +117,48 @@ async def list_customers(tenant: Tenant, after: str | None, limit: int) -> Page[
     return await tenant.run(lambda tx: store.list_customers(tx, after, limit))
 
 
+async def update_customer(
+    tenant: Tenant, customer_id: str, changes: CustomerChanges
+) -> CustomerRecord:
+    async def work(tx: Tx) -> CustomerRecord:
+        record = await store.get_customer(tx, customer_id, lock=True)
+        if record is None:
+            raise NotFound(f"customer {customer_id} not found")
+        updated = replace(
+            record,
+            name=_given(changes.name, record.name),
+            primary_email=_given(changes.primary_email, record.primary_email),
+            address=record.address if changes.address is None else changes.address,
+        )
+        if updated == record:
+            return record  # nothing to change: updatedAt stays
+        updated = replace(updated, updated_at=tenant.now())
+        await store.update_customer(tx, updated)
+        return updated
+
+    return await tenant.run(work)
+
+
+async def delete_customer(tenant: Tenant, customer_id: str) -> None:
+    """Delete a customer that owns no account (409 naming them otherwise)."""
+
+    async def work(tx: Tx) -> None:
+        # Locked: an account being made for this customer waits, and is then refused (404),
+        # or this deletion waits for it and then sees it.
+        if await store.get_customer(tx, customer_id, lock=True) is None:
+            raise NotFound(f"customer {customer_id} not found")
+        first, total = await ties.customer_accounts(tx, customer_id)
+        removal.check_customer_removable(customer_id, first, total)
+        await store.delete_customer(tx, customer_id)
+
+    await tenant.run(work)
+
+
 async def create_account(tenant: Tenant, customer_id: str, account: NewAccount) -> AccountRecord:
     async def work(tx: Tx) -> AccountRecord:
-        customer = await store.get_customer(tx, customer_id)
+        # Locked like a deletion of the customer locks it: the account is never made for a
+        # customer deleted meanwhile.
+        customer = await store.get_customer(tx, customer_id, lock=True)
         if customer is None:
             raise NotFound(f"customer {customer_id} not found")
         return await _insert_account(tenant, tx, customer, account)
@@ -152,3 +205,21 @@ async def update_account(tenant: Tenant, account_id: str, changes: AccountChange
         return updated
 
     return await tenant.run(work)
+
+
+async def delete_account(tenant: Tenant, account_id: str) -> None:
+    """Delete an account nothing of the ledger refers to (409 saying what does otherwise),
+    with its settings: values set on it and its auto top-up."""
+
+    async def work(tx: Tx) -> None:
+        # The account lock every ledger write of the account takes first: a grant, hold,
+        # entry or plan racing this deletion either commits before it (and is seen below) or
+        # finds the account gone.
+        if await store.get_account(tx, account_id, lock=True) is None:
+            raise NotFound(f"account {account_id} not found")
+        removal.check_account_removable(account_id, await ties.account_ties(tx, account_id))
+        await values.delete_account_values(tx, account_id)
+        await auto_topups.forget_topup(tx, account_id)
+        await store.delete_account(tx, account_id)
+
+    await tenant.run(work)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -253,12 +254,47 @@ async def accounts_with_due_credits(
     return [(r.org_id, r.account_id) for r in rows]
 
 
+@dataclass(frozen=True)
+class CachedCredit:
+    """A credit row's figures exactly as stored, for `verify`. Not a `Credit`: its invariants
+    refuse the very rows verify exists to report (a cache changed behind the ledger's back)."""
+
+    id: str
+    org_id: str
+    credit_amount: Decimal
+    status: str
+    consumed: Decimal
+    held: Decimal
+    expired: Decimal
+    voided: Decimal
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.credit_amount - self.consumed - self.held - self.expired - self.voided
+
+
 async def all_credits(
     conn: AsyncConnection, after: str | None, limit: int, org_id: str | None = None
-) -> Page[CreditRecord]:
-    """Every credit of every organization (or of one), for `verify`."""
+) -> Page[CachedCredit]:
+    """Every credit of every organization (or of one), as stored (the one read that crosses
+    tenants)."""
     query = sa.select(credits)
     if org_id is not None:
         query = query.where(credits.c.org_id == org_id)
     page = await fetch_page(conn, query, credits.c.id, after=after, limit=limit)
-    return Page([_record(r) for r in page.items], page.last_key)
+    return Page(
+        [
+            CachedCredit(
+                id=r.id,
+                org_id=r.org_id,
+                credit_amount=r.credit_amount,
+                status=r.status,
+                consumed=r.consumed_amount,
+                held=r.hold_amount,
+                expired=r.expired_amount,
+                voided=r.voided_amount,
+            )
+            for r in page.items
+        ],
+        page.last_key,
+    )

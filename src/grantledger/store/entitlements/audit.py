@@ -4,27 +4,53 @@ each entry's `used`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from grantledger.store.entitlements.entries import EntryRecord, entry_record
 from grantledger.store.paging import Page, fetch_page
 from grantledger.store.tables import draws, feature_entries, schedules
 from grantledger.store.tx import Tx
 
 
+@dataclass(frozen=True)
+class CachedEntry:
+    """An entry row's figures exactly as stored, for `verify`. Not an `Entry`: its invariants
+    refuse the very rows verify exists to report (`used` changed behind the ledger's back)."""
+
+    org_id: str
+    account_id: str
+    feature_id: str
+    id: str
+    granted: Decimal
+    used: Decimal
+    carried: Decimal
+
+
 async def all_entries(
     conn: AsyncConnection, after: str | None, limit: int, org_id: str | None = None
-) -> Page[tuple[str, EntryRecord]]:
-    """(organization id, entry) of every tenant (or of one): the one read that crosses
+) -> Page[CachedEntry]:
+    """Every entry of every tenant (or of one), as stored: the one read that crosses
     tenants."""
     query = sa.select(feature_entries)
     if org_id is not None:
         query = query.where(feature_entries.c.org_id == org_id)
     page = await fetch_page(conn, query, feature_entries.c.row_key, after=after, limit=limit)
-    return Page([(r.org_id, entry_record(r)) for r in page.items], page.last_key)
+    found = [
+        CachedEntry(
+            org_id=r.org_id,
+            account_id=r.account_id,
+            feature_id=r.feature_id,
+            id=r.id,
+            granted=r.granted,
+            used=r.used,
+            carried=r.carried if r.carried is not None else Decimal(0),
+        )
+        for r in page.items
+    ]
+    return Page(found, page.last_key)
 
 
 async def draw_sums(

@@ -76,10 +76,15 @@ async def insert_schema(tx: Tx, schema: EventSchemaRecord) -> None:
     )
 
 
-async def get_schema(tx: Tx, name: str) -> EventSchemaRecord | None:
+async def get_schema(tx: Tx, name: str, *, lock: str | None = None) -> EventSchemaRecord | None:
+    """One schema and the first feature consuming it. `lock`: "share" keeps the schema from
+    being deleted until commit (a feature being associated with it); "update" locks it
+    against those (its deletion)."""
     query = sa.select(event_schemas).where(
         event_schemas.c.org_id == tx.org_id, event_schemas.c.name == name
     )
+    if lock is not None:
+        query = query.with_for_update(read=lock == "share")
     row = (await tx.conn.execute(query)).first()
     if row is None:
         return None
@@ -122,4 +127,22 @@ async def set_schema_status(tx: Tx, name: str, status: str, at: datetime) -> Non
         event_schemas.update()
         .where(event_schemas.c.org_id == tx.org_id, event_schemas.c.name == name)
         .values(status=status, updated_at=at)
+    )
+
+
+async def schema_consumers(tx: Tx, name: str) -> list[str]:
+    """The ids of the features consuming a schema's events, in id order."""
+    rows = await tx.conn.execute(
+        sa.select(feature_schemas.c.feature_id)
+        .where(feature_schemas.c.org_id == tx.org_id, feature_schemas.c.schema_name == name)
+        .order_by(feature_schemas.c.feature_id)
+    )
+    return list(rows.scalars())
+
+
+async def delete_schema(tx: Tx, name: str) -> None:
+    await tx.conn.execute(
+        event_schemas.delete().where(
+            event_schemas.c.org_id == tx.org_id, event_schemas.c.name == name
+        )
     )

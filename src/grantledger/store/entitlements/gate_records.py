@@ -48,10 +48,11 @@ class SchemaLinks:
 
 @dataclass(frozen=True)
 class PriorOutcome:
-    """How a received event was decided: accepted, or refused and why."""
+    """How a received event was decided: accepted, or refused and why; and for which account."""
 
     accepted: bool
     reason: str | None
+    account_id: str
 
 
 @dataclass(frozen=True)

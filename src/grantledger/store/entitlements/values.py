@@ -40,3 +40,13 @@ async def account_values(tx: Tx, account_id: str) -> dict[str, str]:
         )
     )
     return {r.feature_id: r.value for r in rows}
+
+
+async def delete_account_values(tx: Tx, account_id: str) -> None:
+    """Forget the values set on an account (only when the account itself goes)."""
+    await tx.conn.execute(
+        entitlement_values.delete().where(
+            entitlement_values.c.org_id == tx.org_id,
+            entitlement_values.c.account_id == account_id,
+        )
+    )

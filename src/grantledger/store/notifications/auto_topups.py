@@ -27,6 +27,12 @@ class TopupRecord:
     month_count: int
     created_at: datetime
     updated_at: datetime
+    # When DELETE removed the setting; the row, and its counters, stay for the next PUT.
+    deleted_at: datetime | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.deleted_at is None
 
 
 def _topup(row: sa.Row[Any]) -> TopupRecord:
@@ -54,10 +60,24 @@ async def save_topup(tx: Tx, record: TopupRecord, *, new: bool) -> None:
     )
 
 
-async def delete_topup(tx: Tx, account_id: str) -> bool:
+async def delete_topup(tx: Tx, account_id: str, at: datetime) -> bool:
+    """Mark the live setting deleted (its counters stay); False when there is none."""
     result = await tx.conn.execute(
+        auto_topups.update()
+        .where(
+            auto_topups.c.org_id == tx.org_id,
+            auto_topups.c.account_id == account_id,
+            auto_topups.c.deleted_at.is_(None),
+        )
+        .values(deleted_at=at, updated_at=at)
+    )
+    return bool(result.rowcount == 1)
+
+
+async def forget_topup(tx: Tx, account_id: str) -> None:
+    """Remove the setting's row for good, deleted or not: only when its account goes."""
+    await tx.conn.execute(
         auto_topups.delete().where(
             auto_topups.c.org_id == tx.org_id, auto_topups.c.account_id == account_id
         )
     )
-    return bool(result.rowcount == 1)

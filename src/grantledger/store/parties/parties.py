@@ -91,10 +91,14 @@ async def insert_customer(tx: Tx, customer: CustomerRecord) -> None:
     )
 
 
-async def get_customer(tx: Tx, customer_id: str) -> CustomerRecord | None:
+async def get_customer(tx: Tx, customer_id: str, *, lock: bool = False) -> CustomerRecord | None:
+    """One customer; with `lock`, its row is locked until commit (a change or a deletion of
+    it, or an account made for it, wait for each other)."""
     query = sa.select(customers).where(
         customers.c.org_id == tx.org_id, customers.c.id == customer_id
     )
+    if lock:
+        query = query.with_for_update()
     found = (await tx.conn.execute(query)).first()
     return _customer(found) if found else None
 
@@ -103,6 +107,26 @@ async def list_customers(tx: Tx, after: str | None, limit: int) -> Page[Customer
     query = sa.select(customers).where(customers.c.org_id == tx.org_id)
     page = await fetch_page(tx.conn, query, customers.c.id, after=after, limit=limit)
     return Page([_customer(r) for r in page.items], page.last_key)
+
+
+async def update_customer(tx: Tx, customer: CustomerRecord) -> None:
+    """Write the changeable fields of `customer` (its ids and creation stay)."""
+    await tx.conn.execute(
+        customers.update()
+        .where(customers.c.org_id == tx.org_id, customers.c.id == customer.id)
+        .values(
+            name=customer.name,
+            primary_email=customer.primary_email,
+            address=customer.address,
+            updated_at=customer.updated_at,
+        )
+    )
+
+
+async def delete_customer(tx: Tx, customer_id: str) -> None:
+    await tx.conn.execute(
+        customers.delete().where(customers.c.org_id == tx.org_id, customers.c.id == customer_id)
+    )
 
 
 async def insert_account(tx: Tx, account: AccountRecord) -> None:
@@ -187,4 +211,10 @@ async def update_account(tx: Tx, account: AccountRecord) -> None:
             attributes=account.attributes,
             updated_at=account.updated_at,
         )
+    )
+
+
+async def delete_account(tx: Tx, account_id: str) -> None:
+    await tx.conn.execute(
+        accounts.delete().where(accounts.c.org_id == tx.org_id, accounts.c.id == account_id)
     )

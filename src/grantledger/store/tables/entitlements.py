@@ -56,7 +56,7 @@ entitlement_plans = sa.Table(
     sa.Column("cycle", sa.String(20), nullable=False),
     sa.Column("features", sa.JSON(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
-    # Days after a cycle closes during which an event stamped in it is still judged (0009).
+    # Days after a cycle closes during which an event stamped in it is still judged (0010).
     sa.Column("grace_period_days", sa.Integer(), nullable=True),
 )
 
@@ -76,7 +76,7 @@ schedules = sa.Table(
     # Ids of the schedules a change from a later day replaced (kept for the record).
     sa.Column("replaces", sa.JSON(), nullable=True),
     # Where cycles are counted from when not `effective_from`: a plan resumed after a
-    # temporary one keeps its original schedule's anchor (migration 0009).
+    # temporary one keeps its original schedule's anchor (migration 0010).
     sa.Column("anchor", sa.Date(), nullable=True),
     sa.ForeignKeyConstraint(["org_id", "account_id"], ["accounts.org_id", "accounts.id"]),
     sa.Index("ix_schedules_account", "org_id", "account_id"),
@@ -84,7 +84,7 @@ schedules = sa.Table(
 )
 
 # Each end a plan change gave a schedule (its end before and after), so a read `asOf` an
-# earlier instant sees the schedules as they stood then (migration 0009).
+# earlier instant sees the schedules as they stood then (migration 0010).
 schedule_changes = sa.Table(
     "schedule_changes",
     metadata,
@@ -119,6 +119,9 @@ purchases = sa.Table(
     sa.Column("options", sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(["org_id", "account_id"], ["accounts.org_id", "accounts.id"]),
     sa.UniqueConstraint("org_id", "idempotency_key", name="uq_purchases_idempotency_key"),
+    # An account's purchases: its list, and what a deletion of the account checks (migration
+    # 0009; PostgreSQL checks the foreign key through it too).
+    sa.Index("ix_purchases_account", "org_id", "account_id", "id"),
 )
 
 feature_entries = sa.Table(
@@ -135,7 +138,7 @@ feature_entries = sa.Table(
     sa.Column("effective_until", UTCDateTime(), nullable=True),
     sa.Column("granted", Money(), nullable=False),
     sa.Column("used", Money(), nullable=False),  # cache of Σ own draws; verified
-    # No longer written (0): a plan cycle's usage is its window's (migration 0009).
+    # No longer written (0): a plan cycle's usage is its window's (migration 0010).
     sa.Column("carried", Money(), nullable=True),
     sa.Column("voided_at", UTCDateTime(), nullable=True),
     sa.Column("idempotency_key", sa.String(255), nullable=True),
@@ -144,7 +147,7 @@ feature_entries = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("org_id", "idempotency_key", name="uq_feature_entries_idempotency_key"),
     sa.Index("ix_feature_entries_window", "org_id", "account_id", "feature_id", "effective_until"),
-    # The gate locks an account's ROLLOVER entries with the others (migration 0009).
+    # The gate locks an account's ROLLOVER entries with the others (migration 0010).
     sa.Index(
         "ix_feature_entries_rollover",
         "org_id",
@@ -217,7 +220,7 @@ draws = sa.Table(
     sa.Column("entry_id", sa.String(50), nullable=False),
     sa.Column("amount", Money(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
-    # The event's timestamp: the usage window the draw counts in (migration 0009).
+    # The event's timestamp: the usage window the draw counts in (migration 0010).
     sa.Column("occurred_at", UTCDateTime(), nullable=False),
     # Drawn from a plan's allowance (a PRICE_PLAN or OVERAGE entry): part of its window's usage.
     sa.Column("plan", sa.Boolean(), nullable=False),

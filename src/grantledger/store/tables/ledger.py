@@ -64,6 +64,8 @@ accounts = sa.Table(
     sa.Column("attributes", sa.JSON(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # A customer's accounts, which keep it from being deleted (migration 0009).
+    sa.Index("ix_accounts_customer", "org_id", "customer_id"),
 )
 
 credits = sa.Table(

@@ -119,6 +119,9 @@ auto_topups = sa.Table(
     sa.Column("month_count", sa.Integer(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # Set by DELETE: the setting is gone, but its counters stay for the next PUT (migration
+    # 0009), so top-up keys never repeat and the monthly cap cannot be reset by re-configuring.
+    sa.Column("deleted_at", UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(["org_id", "account_id"], ["accounts.org_id", "accounts.id"]),
 )
 

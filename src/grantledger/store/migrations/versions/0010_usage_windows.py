@@ -11,8 +11,8 @@
 - Plan entries no longer copy usage across a plan change: a cycle's usage is the window's.
   What an entry had `carried` leaves its `used`, which is again exactly its own draws.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 """
 
 import sqlalchemy as sa
@@ -20,8 +20,8 @@ from alembic import op
 
 from grantledger.store.types import Money, UTCDateTime
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
