@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
+from grantledger.domain.corrections import DEFAULT_CORRECTION_GRACE
 from grantledger.store.engine import DatabaseOptions
 
 DEFAULT_SQLITE_URL = "sqlite:///./data/grantledger.db"
@@ -65,6 +67,8 @@ class Settings:
     database: DatabaseOptions
     # A worker whose event loop has not run for this long is killed and replaced (api/workers).
     worker_timeout: float  # float-ok: seconds
+    # How long after the entries an event drew from end it may still be corrected.
+    correction_grace: timedelta = DEFAULT_CORRECTION_GRACE
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -76,6 +80,9 @@ class Settings:
             limits=Limits.from_env(),
             database=database_options_from_env(),
             worker_timeout=_positive("GRANTLEDGER_WORKER_TIMEOUT", "30"),
+            correction_grace=timedelta(
+                days=_whole("GRANTLEDGER_CORRECTION_GRACE_DAYS", "7", maximum=MAX_GRACE_DAYS)
+            ),
         )
 
 
@@ -96,6 +103,21 @@ def _log_level() -> str:
         choices = ", ".join(LOG_LEVELS)
         raise SystemExit(f"GRANTLEDGER_LOG_LEVEL must be one of {choices}, not {raw!r}")
     return raw.lower()
+
+
+# The longest correction grace: a year past the entries' end, like the reach of `asOf`.
+MAX_GRACE_DAYS = 365
+
+
+def _whole(name: str, default: str, maximum: int) -> int:
+    raw = os.environ.get(name, default)
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= maximum:
+        raise SystemExit(f"{name} must be a whole number of days from 0 to {maximum}, not {raw!r}")
+    return value
 
 
 def _count(name: str, default: str, minimum: int) -> int:

@@ -20,11 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from grantledger.clock import SystemClock
-from grantledger.domain.errors import LedgerError
 from grantledger.domain.gate import named_attributes
 from grantledger.service.context import Context
 from grantledger.service.entitlements.event_input import EventInput
-from grantledger.service.entitlements.gate_batch import Received, ingest_batch
+from grantledger.service.entitlements.gate_batch import Outcome, Received, ingest_batch
 from grantledger.store.database import Database
 from grantledger.store.operations import tenants as tenant_store
 from tests.helpers import feature_entries, grant_entry, ok_json
@@ -128,8 +127,8 @@ def _received(schema: str, stream: list[tuple[str, str | None, int, int | None]]
     return out
 
 
-def _answers(outcomes: list[LedgerError | None]) -> list[tuple[int, str]]:
-    return [(200, "") if o is None else (o.status, o.message) for o in outcomes]
+def _answers(outcomes: list[Outcome]) -> list[tuple[int, str]]:
+    return [(200, "") if o.error is None else (o.error.status, o.error.message) for o in outcomes]
 
 
 async def _run(url: str, orgs: tuple[str, str], batch: list[Received]) -> tuple[Any, Any]:

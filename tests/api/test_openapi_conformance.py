@@ -115,9 +115,16 @@ def _walk(server: Server, api: httpx.Client, check: Any) -> dict[str, str]:
     tag = secrets.token_hex(3)
     seen: set[tuple[str, str]] = set()
 
-    def call(method: str, template: str, status: int, body: Any = None, **ids: str) -> Any:
+    def call(
+        method: str,
+        template: str,
+        status: int,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        **ids: str,
+    ) -> Any:
         path = template.format(**{k: quote(v, safe="") for k, v in ids.items()})
-        r = api.request(method, path, json=body)
+        r = api.request(method, path, json=body, params=params)
         assert r.status_code == status, (method, path, r.text)
         if check is not None:
             check[template][method].validate_response(r)
@@ -348,6 +355,15 @@ def _walk(server: Server, api: httpx.Client, check: Any) -> dict[str, str]:
             }
         },
     )
+    call("POST", "/ingest", 202, {"event": {**event, "id": f"ingest-{tag}"}})
+    call("POST", "/ingestBatch", 202, {"events": [{**event, "id": f"batch-{tag}"}]})
+    nobody = {**event, "id": f"nobody-{tag}", "accountId": f"nobody-{tag}"}
+    call("POST", "/ingestBatch", 207, {"events": [nobody]})
+    listed = call("GET", "/events", 200)
+    call("GET", "/events/{event_id}", 200, event_id=listed["events"][0]["referenceId"])
+    assert api.get("/events", params={"account_id": f"nobody-{tag}"}).status_code == 204
+    undo = {"event": {**event, "id": f"ingest-{tag}"}}
+    call("POST", "/events/correction", 200, undo, params={"action": "UNDO"})
     for operator in ("/healthz", "/readyz"):
         call("GET", operator, 200)
     metrics = api.get("/metrics")

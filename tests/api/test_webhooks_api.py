@@ -94,6 +94,37 @@ def test_every_event_type_arrives_once_signed(api: httpx.Client, hub: Server) ->
         third = grant(
             api, account, 5, priority=3, effectiveFrom="2030-06-15", effectiveUntil="2030-06-15"
         )
+        # Usage: an ingested event its entry covers only in part, then undone.
+        schema = "usage-" + account
+        ok_json(
+            api.post(
+                "/event_schema",
+                json={"name": schema, "attributes": [{"name": "tokens"}], "dimensions": []},
+            ),
+            201,
+        )
+        feature = ok_json(
+            api.post(
+                "/features",
+                json={
+                    "name": "Tokens",
+                    "schemaAssociations": [{"schemaName": schema, "attributeName": "tokens"}],
+                },
+            )
+        )["id"]
+        entry = {"granted": 3, "effectiveFrom": "2030-06-01T00:00:00Z"}
+        ok_json(api.post(f"/accounts/{account}/features/{feature}/entries", json=entry))
+        usage = {
+            "schemaName": schema,
+            "id": "usage-1",
+            "accountId": account,
+            "timestamp": "2030-06-15T11:00:00Z",
+            "attributes": [{"name": "tokens", "value": "5"}],
+            "dimensions": {},
+        }
+        ok_json(api.post("/ingest", json={"event": usage}), 202)
+        undone = api.post("/events/correction", params={"action": "UNDO"}, json={"event": usage})
+        assert ok_json(undone)["data"][0]["status"] == "REVERTED"
         hub.set_clock("2030-06-16T00:00:01Z")
         assert ok_json(api.get(f"/credits/{third['id']}"))["status"] == "EXPIRED"
 
@@ -126,6 +157,14 @@ def test_every_event_type_arrives_once_signed(api: httpx.Client, hub: Server) ->
         assert topup.json["data"]["accountId"] == account
         assert topup.json["data"]["purpose"] == "Auto top-up"
         assert b'"creditAmount":100,' in topup.body  # exact, as the API writes it
+        [short] = receiver.of_type("usage.shortfall")
+        assert short.json["data"]["eventPayload"]["id"] == "usage-1"
+        assert b'"shortfall":{"' + feature.encode() + b'":2}' in short.body
+        [reverted] = receiver.of_type("event.reverted")
+        assert reverted.json["data"]["ingestionStatus"]["status"] == "REVERTED"
+        assert reverted.json["data"]["eventPipelineInfo"]["statusBeforeReverting"] == (
+            "INGESTION_COMPLETED_EVENT_METERED"
+        )
         placed = [r.json["data"]["invoiceId"] for r in receiver.of_type("hold.placed")]
         assert {"inv-h1", "inv-h2"} <= set(placed)  # debits are holds captured at once
         assert receiver.of_type("hold.captured")[0].json["data"]["status"] == "CAPTURED"

@@ -86,14 +86,7 @@ class Metered:
     async def draw(self, units: str | int, at: datetime | None = None) -> str:
         """ "accepted", or the refusal's class name."""
         self._events += 1
-        event = EventInput(
-            SCHEMA,
-            f"ev-{self._events}",
-            at or self.tenant.now(),
-            self.account,
-            [("units", str(units))],
-            {},
-        )
+        event = wire_event(f"ev-{self._events}", self.account, str(units), at or self.tenant.now())
         try:
             await events.ingest_entitled(self.tenant, event)
         except LedgerError as refused:
@@ -114,10 +107,24 @@ class Metered:
     async def clean(self) -> None:
         """`grantledger verify` finds every figure in the ledger (and every window in bounds)."""
         _, _, problems = await verify_ledger(self.tenant.ctx, self.tenant.org_id)
-        assert problems == []
+        assert problems == [], problems
 
 
 def day(d: date, days: int = 0, hours: int = 0) -> datetime:
     from grantledger.domain.days import midnight
 
     return midnight(d) + timedelta(days=days, hours=hours)
+
+
+def wire_event(event_id: str, account_id: str, units: str, at: datetime) -> EventInput:
+    """An event as the API takes it: its payload is the event as received."""
+    attributes = [{"name": "units", "value": units}]
+    payload = {
+        "schemaName": SCHEMA,
+        "id": event_id,
+        "timestamp": at.isoformat(),
+        "accountId": account_id,
+        "attributes": attributes,
+        "dimensions": {},
+    }
+    return EventInput(SCHEMA, event_id, at, account_id, [("units", units)], payload)

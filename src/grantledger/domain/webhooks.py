@@ -17,6 +17,8 @@ EVENT_TYPES = (
     "hold.captured",
     "hold.released",
     "auto_topup.granted",
+    "usage.shortfall",
+    "event.reverted",
 )
 
 # Delays after the first attempt (seconds): about 2.8 days in all, like the common schedules.

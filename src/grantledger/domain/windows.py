@@ -348,7 +348,9 @@ def window_problems(
     sums: dict[tuple[str, Window], Decimal] = {}
     schedules: Sequence[PlanSchedule] = ()
     next_change = 0
-    for d in sorted(drawn, key=lambda d: d.recorded_at):
+    # At one instant reversals (negative amounts) first: a draw recorded with a correction may
+    # have needed it.
+    for d in sorted(drawn, key=lambda d: (d.recorded_at, d.amount >= 0)):
         if next_change == 0 or (
             next_change < len(changes) and changes[next_change] <= d.recorded_at
         ):

@@ -21,7 +21,15 @@ from grantledger.api.observability import (
 )
 from grantledger.api.paging import PageTokens
 from grantledger.api.paths import CollapseSlashes
-from grantledger.api.routers import catalog, credits, entitlements, health, holds, parties
+from grantledger.api.routers import (
+    catalog,
+    credits,
+    entitlements,
+    events,
+    health,
+    holds,
+    parties,
+)
 from grantledger.clock import Clock, clock_from_env
 from grantledger.config import Settings
 from grantledger.console import routes as console
@@ -71,10 +79,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         redoc_url=None,
     )
     app.state.ctx = ctx
+    app.state.correction_grace = settings.correction_grace
     errors.install(app)
     docs.install(app)
     openapi.install(app)
-    for module in (health, parties, credits, holds, catalog, entitlements):
+    for module in (health, parties, credits, holds, catalog, entitlements, events):
         app.include_router(module.router)
     for extra in ROUTERS:
         app.include_router(extra)

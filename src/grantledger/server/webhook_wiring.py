@@ -13,6 +13,7 @@ from grantledger.api.jsonio import dumps
 from grantledger.api.routers import alerts, webhooks
 from grantledger.api.schemas.alerts import IncidentOut
 from grantledger.api.schemas.credits import CreditOut, HoldOut
+from grantledger.api.schemas.events import EventOut
 from grantledger.api.wire import dump
 from grantledger.config import WebhookSettings
 from grantledger.service.context import Context
@@ -22,6 +23,7 @@ from grantledger.service.notifications.delivery import Worker
 from grantledger.service.notifications.sealing import load_server_key
 from grantledger.service.notifications.webhooks import UrlPolicy
 from grantledger.store.credits.credits import CreditRecord
+from grantledger.store.entitlements.event_log import EventLogRecord
 from grantledger.store.notifications.alerts import IncidentRecord
 
 ROUTERS = (alerts.router, webhooks.router)
@@ -39,11 +41,15 @@ def _incident(record: IncidentRecord) -> str:
     return dumps(dump(IncidentOut.of(record))).decode()
 
 
+def _event(record: EventLogRecord) -> str:
+    return dumps(dump(EventOut.of(record))).decode()
+
+
 @contextlib.asynccontextmanager
 async def webhooks_running(app: FastAPI, ctx: Context) -> AsyncIterator[None]:
     """Install the renderers, load the server key, run the delivery worker until shutdown."""
     settings = WebhookSettings.from_env()
-    outbox.install(outbox.Renderers(credit=_credit, hold=_hold, incident=_incident))
+    outbox.install(outbox.Renderers(credit=_credit, hold=_hold, incident=_incident, event=_event))
     key = load_server_key()
     app.state.webhook_key = key
     app.state.url_policy = UrlPolicy(settings.allow_private)

@@ -17,7 +17,14 @@ from grantledger.service.context import Tenant
 from grantledger.service.entitlements import plan_view
 from grantledger.service.entitlements.cycles import make_cycle_entries
 from grantledger.service.entitlements.entry_changes import change_entry
-from grantledger.store.entitlements import entries, features, history, schedules, values
+from grantledger.store.entitlements import (
+    entries,
+    event_log,
+    features,
+    history,
+    schedules,
+    values,
+)
 from grantledger.store.entitlements.entries import EntryRecord
 from grantledger.store.entitlements.features import FeatureRecord
 from grantledger.store.paging import Page
@@ -73,8 +80,14 @@ async def _entries_as_of(tx: Tx, account_id: str, feature_id: str, at: datetime)
         tx, account_id, feature_id, at, sorted({c.entry_id for c in changes})
     )
     since = await history.draws_after(tx, account_id, feature_id, at)
+    undone = await event_log.reversed_after(tx, account_id, feature_id, at)
     state = {
-        r.entry.id: replace(r.entry, used=r.entry.used - since.get(r.entry.id, Decimal(0)))
+        r.entry.id: replace(
+            r.entry,
+            used=r.entry.used
+            - since.get(r.entry.id, Decimal(0))
+            + undone.get(r.entry.id, Decimal(0)),
+        )
         for r in records
         if r.created_at <= at
     }

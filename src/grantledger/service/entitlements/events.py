@@ -1,15 +1,22 @@
-"""The real-time gate: accept an event only if every feature it consumes is covered."""
+"""The two doors of usage: the real-time gate (`/entitled`: accept an event only if every
+feature it consumes is covered) and the ingestion (`/ingest`: record what happened)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from grantledger.domain.corrections import Source
 from grantledger.domain.cycles import check_reach
+from grantledger.domain.errors import LedgerError
 from grantledger.domain.gate import named_attributes
 from grantledger.service.context import Tenant
 from grantledger.service.entitlements import group_commit
 from grantledger.service.entitlements.event_input import EventInput
 from grantledger.service.entitlements.gate_batch import Received
 
-__all__ = ["EventInput", "ingest_entitled"]
+__all__ = ["EventInput", "Recorded", "ingest_entitled", "record_usage"]
 
 
 async def ingest_entitled(tenant: Tenant, event: EventInput) -> None:
@@ -25,5 +32,42 @@ async def ingest_entitled(tenant: Tenant, event: EventInput) -> None:
         event, event.id or tenant.new_id("event"), named_attributes(event.attributes)
     )
     outcome = await group_commit.submit(tenant, received)
-    if outcome is not None:
-        raise outcome
+    if outcome.error is not None:
+        raise outcome.error
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What `/ingest` did with one event: its reference id and shortfall when it was recorded
+    (or, `repeat`, was already), else the error it failed with."""
+
+    event_id: str
+    reference: str | None = None
+    shortfall: dict[str, Decimal] = field(default_factory=dict)
+    repeat: bool = False
+    error: LedgerError | None = None
+
+
+async def record_usage(tenant: Tenant, batch: Sequence[EventInput]) -> list[Recorded]:
+    """Record usage that happened: each event draws what its account's entries cover, by the
+    gate's rules, and the rest is recorded as its shortfall, never refused. Judged in order,
+    group-committed with the gate's events (their ids are deduplicated together)."""
+    now = tenant.now()
+    results: list[Recorded | None] = [None] * len(batch)
+    received: list[tuple[int, Received]] = []
+    for i, event in enumerate(batch):
+        event_id = event.id or tenant.new_id("event")
+        try:
+            check_reach(event.timestamp, now, "event timestamp")
+            attributes = named_attributes(event.attributes)
+        except LedgerError as error:
+            results[i] = Recorded(event_id, error=error)
+            continue
+        received.append((i, Received(event, event_id, attributes, Source.INGEST)))
+    outcomes = await group_commit.submit_many(tenant, [r for _, r in received])
+    for (i, r), outcome in zip(received, outcomes, strict=True):
+        if outcome.error is None or outcome.repeat:
+            results[i] = Recorded(r.event_id, outcome.reference, outcome.shortfall, outcome.repeat)
+        else:
+            results[i] = Recorded(r.event_id, error=outcome.error)
+    return [r for r in results if r is not None]

@@ -9,11 +9,12 @@ fails its neighbours: it only gets its own answer. A batch of one is the one-by-
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 from grantledger.domain.alerts import FEATURE_BALANCE_BELOW
+from grantledger.domain.corrections import Source, record_draws
 from grantledger.domain.errors import Conflict, InvalidInput, LedgerError, NotEntitled
 from grantledger.domain.gate import (
     EVENT_ID_MEMORY,
@@ -39,6 +40,7 @@ from grantledger.service.entitlements.event_input import EventInput
 from grantledger.service.entitlements.plan_view import key_of, window_key
 from grantledger.service.notifications import notify
 from grantledger.store.entitlements import entries, event_schemas, gate, usage
+from grantledger.store.entitlements.event_log import shortfall_json
 from grantledger.store.entitlements.gate import (
     DrawRecord,
     EventRecord,
@@ -53,15 +55,27 @@ from grantledger.store.tx import Tx
 @dataclass(frozen=True)
 class Received:
     """An event as the gate takes it: its id fixed (generated once when the caller sent none,
-    so a retried transaction keeps it) and its attributes already checked to be distinct."""
+    so a retried transaction keeps it) and its attributes already checked to be distinct.
+    `source` is the door: ENTITLED judges (refuses what is not covered), INGEST records
+    (draws what is covered, the rest a shortfall)."""
 
     event: EventInput
     event_id: str
     attributes: dict[str, str]
+    source: Source = Source.ENTITLED
 
 
-# The answer to one event: None when accepted, else the error it is answered with.
-Outcome = LedgerError | None
+@dataclass(frozen=True)
+class Outcome:
+    """The answer to one event: `error` None when it was recorded (its reference id, and what
+    its entries could not cover when ingested), else the error it is answered with."""
+
+    error: LedgerError | None = None
+    reference: str | None = None
+    shortfall: dict[str, Decimal] = field(default_factory=dict)
+    # A duplicate id whose original was accepted for the same account: a producer's retry,
+    # which the ingestion doors answer as recorded (once).
+    repeat: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,18 +89,21 @@ async def ingest_batch(tenant: Tenant, batch: Sequence[Received]) -> list[Outcom
     """Decide every event of `batch` in one transaction; outcomes in the batch's order."""
 
     async def work(tx: Tx) -> list[Outcome]:
-        return await _decide(tenant, tx, batch)
+        return await decide(tenant, tx, batch)
 
     return await tenant.run(work)
 
 
-async def _decide(tenant: Tenant, tx: Tx, batch: Sequence[Received]) -> list[Outcome]:
+async def decide(
+    tenant: Tenant, tx: Tx, batch: Sequence[Received], *, claim: bool = True
+) -> list[Outcome]:
+    """Decide the batch in `tx`. Without `claim` the event ids are taken as claimed already:
+    a correction judging an event again under the id it holds."""
     now = tenant.now()
-    outcomes: list[Outcome] = [None] * len(batch)
+    outcomes: list[Outcome] = [Outcome() for _ in batch]
     valid, billing = await _validate(tx, batch, outcomes)
-    claimed = await gate.claim_event_ids(
-        tx, [v.received.event_id for v in valid], now, now - EVENT_ID_MEMORY
-    )
+    ids = [v.received.event_id for v in valid]
+    claimed = await gate.claim_event_ids(tx, ids, now, now - EVENT_ID_MEMORY) if claim else set(ids)
     deciders: list[_Valid] = []
     copies: list[_Valid] = []  # later copies of an id this batch decides
     first: set[str] = set()
@@ -107,18 +124,23 @@ async def _decide(tenant: Tenant, tx: Tx, batch: Sequence[Received]) -> list[Out
     touched: dict[tuple[str, str, str], None] = {}  # (account, feature, entry), ordered
     for v in deciders:
         event, account = v.received.event, v.received.event.account_id
+        shortfall: dict[str, Decimal] = {}
         try:
             _check_grace(plans.get(account, ()), event.timestamp, now)
-            planned = plan_draws(
-                ledger.of(account, sorted(v.quantities)), v.quantities, event.timestamp
-            )
+            holding = ledger.of(account, sorted(v.quantities))
+            if v.received.source is Source.INGEST:
+                planned, shortfall = record_draws(holding, v.quantities, event.timestamp)
+            else:
+                planned = plan_draws(holding, v.quantities, event.timestamp)
         except NotEntitled as refusal:
-            outcomes[v.index] = refusal
-            received.append(_record(tenant, v.received, now, refusal.message))
+            refused = _record(tenant, v.received, now, refusal.message)
+            outcomes[v.index] = Outcome(refusal, refused.id)
+            received.append(refused)
             decided[v.received.event_id] = (False, refusal.message, account)
             continue
         ledger.apply(account, planned)
-        record = _record(tenant, v.received, now, None)
+        record = _record(tenant, v.received, now, None, shortfall)
+        outcomes[v.index] = Outcome(None, record.id, shortfall)
         received.append(record)
         decided[v.received.event_id] = (True, None, account)
         for seq, (feature_id, d) in enumerate(planned):
@@ -147,14 +169,17 @@ async def _decide(tenant: Tenant, tx: Tx, batch: Sequence[Received]) -> list[Out
         elif event_id in prior:
             found = prior[event_id]
             accepted, reason, original = found.accepted, found.reason, found.account_id
-        outcomes[v.index] = Conflict(
-            duplicate_message(
-                event_id,
-                accepted,
-                reason,
-                account_id=v.received.event.account_id,
-                original_account_id=original,
-            )
+        outcomes[v.index] = Outcome(
+            Conflict(
+                duplicate_message(
+                    event_id,
+                    accepted,
+                    reason,
+                    account_id=v.received.event.account_id,
+                    original_account_id=original,
+                )
+            ),
+            repeat=accepted is True and original == v.received.event.account_id,
         )
     used = [UsedUpdate(a, f, e, ledger.own_used(a, f, e)) for a, f, e in sorted(touched)]
     await usage.save_usage(tx, {windows[k]: ledger.usage[k] for k in ledger.changed_usage}, now)
@@ -162,7 +187,11 @@ async def _decide(tenant: Tenant, tx: Tx, batch: Sequence[Received]) -> list[Out
     watched = WatchedBy(sorted({a for a, _, _ in touched}), [FEATURE_BALANCE_BELOW])
     watching = await gate.record_batch(tx, received, used, drawn, now, watched)
     await notify.after_change(
-        tenant, tx, features={(a, f) for a, f, _ in touched}, watching=watching
+        tenant,
+        tx,
+        features={(a, f) for a, f, _ in touched},
+        watching=watching,
+        announce=[("usage.shortfall", o.reference or "") for o in outcomes if o.shortfall],
     )
     return outcomes
 
@@ -193,7 +222,7 @@ async def _validate(
                     raise InvalidInput(f"account {r.event.account_id} does not exist")
                 valid.append(_Valid(index, r, quantities_of(r.attributes, schema.links)))
         except InvalidInput as error:
-            outcomes[index] = error
+            outcomes[index] = Outcome(error)
     return valid, {account for account, on_plan in billing.items() if on_plan}
 
 
@@ -279,7 +308,13 @@ def _check_grace(plans: Sequence[PlanSchedule], at: datetime, now: datetime) -> 
         )
 
 
-def _record(tenant: Tenant, r: Received, now: datetime, refusal: str | None) -> EventRecord:
+def _record(
+    tenant: Tenant,
+    r: Received,
+    now: datetime,
+    refusal: str | None,
+    shortfall: dict[str, Decimal] | None = None,
+) -> EventRecord:
     return EventRecord(
         id=tenant.new_id("evt", now),
         event_id=r.event_id,
@@ -290,4 +325,6 @@ def _record(tenant: Tenant, r: Received, now: datetime, refusal: str | None) -> 
         reason=refusal,
         payload=r.event.payload,
         received_at=now,
+        source=r.source.value,
+        shortfall=shortfall_json(shortfall or {}),
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from grantledger.service.context import Tenant
@@ -35,16 +36,28 @@ _queues: weakref.WeakKeyDictionary[Database, dict[str, _Queue]] = weakref.WeakKe
 
 async def submit(tenant: Tenant, received: Received) -> Outcome:
     """Queue one event for the next group-committed transaction and wait for its outcome."""
+    [future] = _enqueue(tenant, [received])
+    # Shielded: a caller that goes away does not cancel its neighbours' transaction.
+    return await asyncio.shield(future)
+
+
+async def submit_many(tenant: Tenant, batch: Sequence[Received]) -> list[Outcome]:
+    """Queue events in their order (an `/ingestBatch`): they are decided in that order, in as
+    many group-committed transactions as `MAX_BATCH` makes, each with its own outcome."""
+    return list(await asyncio.shield(asyncio.gather(*_enqueue(tenant, batch))))
+
+
+def _enqueue(tenant: Tenant, batch: Sequence[Received]) -> list[asyncio.Future[Outcome]]:
     queues = _queues.setdefault(tenant.ctx.db, {})
     queue = queues.get(tenant.org_id)
     if queue is None:
         queue = queues[tenant.org_id] = _Queue(tenant)
-    future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-    queue.waiting.append((received, future))
+    loop = asyncio.get_running_loop()
+    futures: list[asyncio.Future[Outcome]] = [loop.create_future() for _ in batch]
+    queue.waiting.extend(zip(batch, futures, strict=True))
     if queue.draining is None:
         queue.draining = asyncio.create_task(_drain(queue))
-    # Shielded: a caller that goes away does not cancel its neighbours' transaction.
-    return await asyncio.shield(future)
+    return futures
 
 
 async def _drain(queue: _Queue) -> None:

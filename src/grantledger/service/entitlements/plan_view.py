@@ -34,7 +34,7 @@ from grantledger.domain.windows import (
     spent_rollover,
     usage_window,
 )
-from grantledger.store.entitlements import entries, history, schedules, usage
+from grantledger.store.entitlements import entries, event_log, history, schedules, usage
 from grantledger.store.entitlements.entries import EntryRecord
 from grantledger.store.entitlements.schedules import PlannedSchedule, ScheduleChange
 from grantledger.store.entitlements.usage import WindowKey
@@ -206,10 +206,15 @@ async def rolled_over(
     found: dict[datetime, Decimal] = {}
     stored = await entries.rollover_entries(tx, account_id, feature_id)
     since: dict[str, Decimal] = {}
+    undone: dict[str, Decimal] = {}
     if stored and as_of is not None:
         since = await history.draws_after(tx, account_id, feature_id, as_of)
+        undone = await event_log.reversed_after(tx, account_id, feature_id, as_of)
     for record in stored:
-        used = record.entry.used - since.get(record.entry.id, Decimal(0))
+        entry_id = record.entry.id
+        used = (
+            record.entry.used - since.get(entry_id, Decimal(0)) + undone.get(entry_id, Decimal(0))
+        )
         window = usage_window(schedules_, rollover_origin(record.entry.id))
         if window is not None:
             found[window.begins] = found.get(window.begins, Decimal(0)) + used

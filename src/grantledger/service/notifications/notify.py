@@ -26,7 +26,7 @@ from grantledger.service.notifications import topup
 from grantledger.service.notifications.outbox import Outbox, renderers
 from grantledger.store.credits import credits as credit_store
 from grantledger.store.credits.credits import CreditRecord
-from grantledger.store.entitlements import entries
+from grantledger.store.entitlements import entries, event_log
 from grantledger.store.notifications import alerts as alert_store
 from grantledger.store.notifications import outbox as marks
 from grantledger.store.notifications.alerts import AlertRecord, IncidentRecord
@@ -53,6 +53,7 @@ async def after_change(
     *account_ids: str,
     features: Iterable[tuple[str, str]] = (),
     watching: Sequence[AlertRecord] | None = None,
+    announce: Iterable[tuple[str, str]] = (),
 ) -> None:
     """Judge alerts and auto top-up and write the events of what this transaction changed.
 
@@ -60,6 +61,8 @@ async def after_change(
     `features`: (account, feature) pairs whose entitlement balance changed.
     `watching`: the FEATURE_BALANCE_BELOW alerts of the pairs' accounts, when the caller read
     them already in this transaction (the gate reads them with its writes); else read here.
+    `announce`: (event type, reference id) of judged events to announce (`usage.shortfall`,
+    `event.reverted`), each once.
     """
     now = tenant.now()
     out = Outbox(tenant, tx, now)
@@ -78,7 +81,20 @@ async def after_change(
             for alert in watching:
                 if alert.feature_id == feature_id and alert.account_id in (None, pair_account):
                     await _judge_feature(tenant, tx, alert, pair_account, out, now)
+    await _event_facts(tx, sorted(set(announce)), out)
     await out.flush()
+
+
+async def _event_facts(tx: Tx, facts: Sequence[tuple[str, str]], out: Outbox) -> None:
+    render = renderers()
+    for kind, reference in facts:
+        if render is None or not await out.wants(kind):
+            continue
+        if not await marks.mark_once(tx, kind, [reference]):
+            continue
+        found = await event_log.get_event(tx, reference)
+        if found is not None:
+            out.emit(kind, render.event(found))
 
 
 async def evaluate_alert(tenant: Tenant, tx: Tx, alert: AlertRecord) -> None:

@@ -19,6 +19,7 @@ from grantledger.domain.webhooks import Delivery
 from grantledger.service.context import Context, Tenant
 from grantledger.store.credits.credits import CreditRecord
 from grantledger.store.credits.holds import HoldRecord
+from grantledger.store.entitlements.event_log import EventLogRecord
 from grantledger.store.notifications import outbox as store
 from grantledger.store.notifications import webhooks
 from grantledger.store.notifications.alerts import IncidentRecord
@@ -34,6 +35,7 @@ class Renderers:
     credit: Callable[[CreditRecord, date], str]
     hold: Callable[[HoldRecord, str], str]  # the hold and its account's currency
     incident: Callable[[IncidentRecord], str]
+    event: Callable[[EventLogRecord], str]
 
 
 _renderers: list[Renderers] = []

@@ -86,7 +86,8 @@ async def verify_ledger(ctx: Context, org_id: str | None = None) -> tuple[int, i
         credits_checked, credit_problems = await verify_credits(conn, ctx.db.backend, org_id)
         entries_checked, entry_problems = await verify_entries(conn, ctx.db.backend, org_id)
         window_problems = await verify_windows(conn, ctx.db.backend, org_id)
-        problems = credit_problems + entry_problems + window_problems
+        corrections = await entitlement_audit.correction_problems(conn, org_id)
+        problems = credit_problems + entry_problems + window_problems + corrections
         return credits_checked, entries_checked, problems
 
     return await ctx.db.read_snapshot(both)

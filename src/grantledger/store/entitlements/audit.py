@@ -11,7 +11,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantledger.store.paging import Page, fetch_page
-from grantledger.store.tables import draws, feature_entries, schedules
+from grantledger.store.tables import (
+    draws,
+    event_corrections,
+    feature_entries,
+    reversals,
+    schedules,
+)
 from grantledger.store.tx import Tx
 
 
@@ -56,20 +62,22 @@ async def all_entries(
 async def draw_sums(
     tx: Tx, keys: Sequence[tuple[str, str, str]]
 ) -> dict[tuple[str, str, str], Decimal]:
-    """Σ draws per (account, feature, entry) for the given entries of the organization."""
+    """Σ draws - Σ reversals per (account, feature, entry) for the given entries of the
+    organization: what each entry's `used` must be."""
     sums: dict[tuple[str, str, str], Decimal] = {k: Decimal(0) for k in keys}
     if not keys:
         return sums
     accounts = {k[0] for k in keys}
-    rows = await tx.conn.execute(
-        sa.select(draws.c.account_id, draws.c.feature_id, draws.c.entry_id, draws.c.amount).where(
-            draws.c.org_id == tx.org_id, draws.c.account_id.in_(accounts)
+    for table, sign in ((draws, 1), (reversals, -1)):
+        rows = await tx.conn.execute(
+            sa.select(
+                table.c.account_id, table.c.feature_id, table.c.entry_id, table.c.amount
+            ).where(table.c.org_id == tx.org_id, table.c.account_id.in_(accounts))
         )
-    )
-    for r in rows:
-        key = (r.account_id, r.feature_id, r.entry_id)
-        if key in sums:
-            sums[key] += r.amount
+        for r in rows:
+            key = (r.account_id, r.feature_id, r.entry_id)
+            if key in sums:
+                sums[key] += sign * r.amount
     return sums
 
 
@@ -83,3 +91,57 @@ async def accounts_on_plans(
         query = query.where(schedules.c.org_id == org_id)
     rows = await conn.execute(query.order_by(schedules.c.org_id, schedules.c.account_id))
     return [(r.org_id, r.account_id) for r in rows]
+
+
+async def correction_problems(conn: AsyncConnection, org_id: str | None = None) -> list[str]:
+    """Corrections that do not mirror their event: a reversal that is not the exact opposite
+    of a draw of a corrected event, or a corrected event with a draw left unreversed."""
+    joined = sa.and_(
+        draws.c.org_id == reversals.c.org_id,
+        draws.c.event_pk == reversals.c.event_pk,
+        draws.c.seq == reversals.c.seq,
+    )
+    corrected = sa.exists().where(
+        event_corrections.c.org_id == reversals.c.org_id,
+        event_corrections.c.event_pk == reversals.c.event_pk,
+    )
+    stray = (
+        sa.select(reversals.c.org_id, reversals.c.event_pk, reversals.c.seq)
+        .select_from(reversals.outerjoin(draws, joined))
+        .where(
+            sa.or_(
+                draws.c.event_pk.is_(None),
+                draws.c.amount != reversals.c.amount,
+                draws.c.entry_id != reversals.c.entry_id,
+                draws.c.feature_id != reversals.c.feature_id,
+                ~corrected,
+            )
+        )
+    )
+    unreversed = (
+        sa.select(draws.c.org_id, draws.c.event_pk, draws.c.seq)
+        .select_from(
+            draws.join(
+                event_corrections,
+                sa.and_(
+                    event_corrections.c.org_id == draws.c.org_id,
+                    event_corrections.c.event_pk == draws.c.event_pk,
+                ),
+            ).outerjoin(reversals, joined)
+        )
+        .where(reversals.c.event_pk.is_(None))
+    )
+    if org_id is not None:
+        stray = stray.where(reversals.c.org_id == org_id)
+        unreversed = unreversed.where(draws.c.org_id == org_id)
+    problems = [
+        f"event {r.event_pk} (organization {r.org_id}): reversal {r.seq} does not reverse "
+        "a draw of a corrected event"
+        for r in await conn.execute(stray.order_by(reversals.c.org_id, reversals.c.event_pk))
+    ]
+    problems += [
+        f"event {r.event_pk} (organization {r.org_id}): corrected, but draw {r.seq} was "
+        "not reversed"
+        for r in await conn.execute(unreversed.order_by(draws.c.org_id, draws.c.event_pk))
+    ]
+    return problems

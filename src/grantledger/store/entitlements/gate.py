@@ -308,6 +308,8 @@ async def record_batch(
                     "reason": e.reason,
                     "payload": e.payload,
                     "received_at": e.received_at,
+                    "source": e.source,
+                    "shortfall": e.shortfall,
                 }
                 for e in received
             ],

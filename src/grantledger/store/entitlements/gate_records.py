@@ -21,6 +21,9 @@ class EventRecord:
     reason: str | None
     payload: dict[str, Any]
     received_at: datetime
+    source: str = "ENTITLED"  # the door that judged it: ENTITLED or INGEST
+    # What an ingested event's entries could not cover, by feature (amounts as exact text).
+    shortfall: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

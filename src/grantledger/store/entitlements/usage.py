@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from grantledger.domain.money import ZERO
 from grantledger.store.backend import specialised
-from grantledger.store.tables import draws, plan_usage
+from grantledger.store.tables import draws, plan_usage, reversals
 from grantledger.store.tx import Tx
 
 
@@ -32,26 +32,32 @@ class WindowKey:
     ends: datetime | None
 
 
-def in_window(tx: Tx, key: WindowKey) -> tuple[Any, ...]:
-    ends = (draws.c.occurred_at < key.ends,) if key.ends is not None else ()
+def in_window(tx: Tx, key: WindowKey, table: sa.Table = draws) -> tuple[Any, ...]:
+    """The plan draws (or their reversals) of the window (a WHERE clause)."""
+    ends = (table.c.occurred_at < key.ends,) if key.ends is not None else ()
     return (
-        draws.c.org_id == tx.org_id,
-        draws.c.account_id == key.account_id,
-        draws.c.feature_id == key.feature_id,
-        draws.c.plan.is_(True),
-        draws.c.occurred_at >= key.begins,
+        table.c.org_id == tx.org_id,
+        table.c.account_id == key.account_id,
+        table.c.feature_id == key.feature_id,
+        table.c.plan.is_(True),
+        table.c.occurred_at >= key.begins,
         *ends,
     )
 
 
 @specialised
 async def plan_drawn(tx: Tx, key: WindowKey, recorded_after: datetime | None = None) -> Decimal:
-    """Σ plan draws dated in the window (only those recorded after `recorded_after`, when
-    given: what `asOf` takes back). Summed here: SQLite stores amounts as text
-    (`store/pg/sums.py` sums in PostgreSQL)."""
-    later = (draws.c.created_at > recorded_after,) if recorded_after is not None else ()
-    rows = await tx.conn.execute(sa.select(draws.c.amount).where(*in_window(tx, key), *later))
-    return sum((r.amount for r in rows), ZERO)
+    """Σ plan draws dated in the window less their reversals (only those recorded after
+    `recorded_after`, when given: what `asOf` takes back). Summed here: SQLite stores amounts
+    as text (`store/pg/sums.py` sums in PostgreSQL)."""
+    found = ZERO
+    for table, sign in ((draws, 1), (reversals, -1)):
+        later = (table.c.created_at > recorded_after,) if recorded_after is not None else ()
+        rows = await tx.conn.execute(
+            sa.select(table.c.amount).where(*in_window(tx, key, table), *later)
+        )
+        found += sign * sum((r.amount for r in rows), ZERO)
+    return found
 
 
 def _row_of(tx: Tx, key: WindowKey) -> tuple[Any, ...]:
@@ -186,21 +192,27 @@ class PlanDraw:
 
 
 async def plan_draws_of(tx: Tx, account_id: str) -> list[PlanDraw]:
-    """Every draw of the account from a plan's allowance or a ROLLOVER entry, in the order
-    they were recorded (what `verify` replays)."""
-    rows = await tx.conn.execute(
-        sa.select(
-            draws.c.feature_id,
-            draws.c.entry_id,
-            draws.c.occurred_at,
-            draws.c.amount,
-            draws.c.created_at,
+    """Every draw of the account from a plan's allowance or a ROLLOVER entry, and every
+    reversal of one (a negative amount, recorded when the correction was), in the order they
+    were recorded (what `verify` replays)."""
+    found: list[PlanDraw] = []
+    for table, sign in ((draws, 1), (reversals, -1)):
+        rows = await tx.conn.execute(
+            sa.select(
+                table.c.feature_id,
+                table.c.entry_id,
+                table.c.occurred_at,
+                table.c.amount,
+                table.c.created_at,
+            ).where(
+                table.c.org_id == tx.org_id,
+                table.c.account_id == account_id,
+                sa.or_(table.c.plan.is_(True), table.c.entry_id.like("rollover#%")),
+            )
         )
-        .where(
-            draws.c.org_id == tx.org_id,
-            draws.c.account_id == account_id,
-            sa.or_(draws.c.plan.is_(True), draws.c.entry_id.like("rollover#%")),
-        )
-        .order_by(draws.c.created_at, draws.c.event_pk, draws.c.seq)
-    )
-    return [PlanDraw(r.feature_id, r.entry_id, r.occurred_at, r.amount, r.created_at) for r in rows]
+        found += [
+            PlanDraw(r.feature_id, r.entry_id, r.occurred_at, sign * r.amount, r.created_at)
+            for r in rows
+        ]
+    # At one instant reversals first: a draw recorded with a correction may have needed it.
+    return sorted(found, key=lambda d: (d.recorded_at, d.amount >= 0))

@@ -168,13 +168,15 @@ _RECORD_BATCH = Statement(
     """
 WITH new_events AS (
     INSERT INTO events (id, org_id, event_id, account_id, schema_name, "timestamp", accepted,
-                        reason, payload, received_at)
+                        reason, payload, received_at, source, shortfall)
     SELECT u.id, :org_id, u.event_id, u.account_id, u.schema_name, u.ts, u.accepted, u.reason,
-           u.payload::json, u.received_at
+           u.payload::json, u.received_at, u.source, u.shortfall::json
     FROM unnest(:e_ids::text[], :e_event_ids::text[], :e_account_ids::text[],
                 :e_schema_names::text[], :e_timestamps::timestamptz[], :e_accepted::boolean[],
-                :e_reasons::text[], :e_payloads::text[], :e_received_at::timestamptz[])
-         AS u(id, event_id, account_id, schema_name, ts, accepted, reason, payload, received_at)
+                :e_reasons::text[], :e_payloads::text[], :e_received_at::timestamptz[],
+                :e_sources::text[], :e_shortfalls::text[])
+         AS u(id, event_id, account_id, schema_name, ts, accepted, reason, payload, received_at,
+              source, shortfall)
 ), new_used AS (
     UPDATE feature_entries AS fe SET used = u.used, updated_at = :at
     FROM unnest(:u_account_ids::text[], :u_feature_ids::text[], :u_entry_ids::text[],
@@ -223,6 +225,10 @@ async def record_batch(
         e_reasons=[e.reason for e in received],
         e_payloads=[json_text(e.payload) for e in received],
         e_received_at=[utc(e.received_at) for e in received],
+        e_sources=[e.source for e in received],
+        e_shortfalls=[
+            json_text(e.shortfall) if e.shortfall is not None else None for e in received
+        ],
         u_account_ids=[u.account_id for u in used],
         u_feature_ids=[u.feature_id for u in used],
         u_entry_ids=[u.entry_id for u in used],

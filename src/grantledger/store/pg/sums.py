@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from grantledger.store.credits.credit_transactions import DebitsAround, debits_of, last_debit
 from grantledger.store.entitlements.history import draws_since
 from grantledger.store.entitlements.usage import WindowKey, in_window
-from grantledger.store.tables import credit_transactions, draws
+from grantledger.store.tables import credit_transactions, draws, reversals
 from grantledger.store.tx import Tx
 
 
@@ -37,8 +37,11 @@ async def debits_around(tx: Tx, credit_id: str, at: datetime) -> DebitsAround:
 
 
 async def plan_drawn(tx: Tx, key: WindowKey, recorded_after: datetime | None = None) -> Decimal:
-    later = (draws.c.created_at > recorded_after,) if recorded_after is not None else ()
-    total = await tx.conn.execute(
-        sa.select(sa.func.sum(draws.c.amount)).where(*in_window(tx, key), *later)
-    )
-    return total.scalar() or Decimal(0)
+    found = Decimal(0)
+    for table, sign in ((draws, 1), (reversals, -1)):
+        later = (table.c.created_at > recorded_after,) if recorded_after is not None else ()
+        total = await tx.conn.execute(
+            sa.select(sa.func.sum(table.c.amount)).where(*in_window(tx, key, table), *later)
+        )
+        found += sign * (total.scalar() or Decimal(0))
+    return found

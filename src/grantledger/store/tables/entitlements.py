@@ -204,6 +204,10 @@ events = sa.Table(
     sa.Column("reason", sa.String(500), nullable=True),
     sa.Column("payload", sa.JSON(), nullable=False),
     sa.Column("received_at", UTCDateTime(), nullable=False),
+    # Which door judged it: ENTITLED (NULL, rows from before migration 0011) or INGEST.
+    sa.Column("source", sa.String(20), nullable=True),
+    # What an ingested event's entries could not cover, by feature (recorded, never refused).
+    sa.Column("shortfall", sa.JSON(), nullable=True),
     sa.Index("ix_events_event_id", "org_id", "event_id"),
     # The console pages an account's events newest first (migration 0007).
     sa.Index("ix_console_events_account", "org_id", "account_id", "id"),
@@ -245,3 +249,36 @@ plan_usage = sa.Table(
 )
 
 # --- alerts, webhooks, auto top-up (notifications) -------------------------------------------
+
+# One row per corrected event (its primary key is where concurrent corrections of one event
+# meet: it is reverted once): the action, the event that replaced it (REDO), who did it.
+event_corrections = sa.Table(
+    "event_corrections",
+    metadata,
+    sa.Column("org_id", sa.String(50), primary_key=True),
+    sa.Column("event_pk", sa.String(50), primary_key=True),
+    sa.Column("action", sa.String(20), nullable=False),
+    sa.Column("replacement_pk", sa.String(50), nullable=True),
+    sa.Column("actor", sa.String(100), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# The appended reversal of each draw of a corrected event: the draw stays, and an entry's
+# `used` is Σ draws - Σ reversals (migration 0011).
+reversals = sa.Table(
+    "reversals",
+    metadata,
+    sa.Column("org_id", sa.String(50), primary_key=True),
+    sa.Column("event_pk", sa.String(50), primary_key=True),
+    sa.Column("seq", sa.Integer(), primary_key=True),
+    sa.Column("account_id", sa.String(50), nullable=False),
+    sa.Column("feature_id", sa.String(50), nullable=False),
+    sa.Column("entry_id", sa.String(50), nullable=False),
+    sa.Column("amount", Money(), nullable=False),
+    sa.Column("occurred_at", UTCDateTime(), nullable=False),
+    sa.Column("plan", sa.Boolean(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_reversals_entry", "org_id", "account_id", "feature_id", "entry_id"),
+    sa.Index("ix_reversals_feature_time", "org_id", "account_id", "feature_id", "created_at"),
+    sa.Index("ix_reversals_window", "org_id", "account_id", "feature_id", "occurred_at"),
+)

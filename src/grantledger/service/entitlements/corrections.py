@@ -1,0 +1,206 @@
+"""Taking usage back: UNDO, REDO and REDO_EVENT of a judged event, as appended reversals.
+
+One transaction each, all or nothing. The account is locked first, then the entries the event
+drew from and the usage figures of their windows (docs/design.md, lock order); the event is
+marked corrected under its primary key, so concurrent corrections of one event (in any number
+of processes) revert it once. A REDO judges the event again in the same transaction, under the
+id it already holds; if that judgement refuses, nothing at all changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from grantledger.domain.corrections import PAST_CYCLE, Action, Outcome, Source, past_grace
+from grantledger.domain.errors import InvalidInput, LedgerError, NotFound
+from grantledger.domain.gate import named_attributes
+from grantledger.domain.windows import usage_window
+from grantledger.service.context import Tenant
+from grantledger.service.credits.credits import lock_account
+from grantledger.service.entitlements import gate_batch, plan_view
+from grantledger.service.entitlements.event_input import EventInput
+from grantledger.service.notifications import notify
+from grantledger.store.entitlements import entries, event_log, usage
+from grantledger.store.entitlements.entries import EntryRecord
+from grantledger.store.entitlements.event_log import EventLogRecord
+from grantledger.store.entitlements.usage import WindowKey
+from grantledger.store.tx import Tx
+
+
+@dataclass(frozen=True)
+class Corrected:
+    """A correction's answer: the event named, as it stands after; what happened and why; and
+    the new judgement of a REDO."""
+
+    event: EventLogRecord
+    outcome: Outcome
+    reason: str
+    replacement: EventLogRecord | None = None
+
+
+class _Failed(Exception):
+    """Ends the correction's transaction with nothing changed, answering FAILED."""
+
+    def __init__(self, event: EventLogRecord, reason: str) -> None:
+        super().__init__(reason)
+        self.event = event
+        self.reason = reason
+
+
+async def correct(
+    tenant: Tenant,
+    action: Action,
+    named: EventInput,
+    grace: timedelta,
+    actor: str | None = None,
+) -> Corrected:
+    """Correct the account's latest judgement of the event id `named` carries."""
+    if named.id is None:
+        raise InvalidInput("event.id is required: it names the event to correct")
+    event_id = named.id
+
+    async def work(tx: Tx) -> Corrected:
+        await lock_account(tx, named.account_id)
+        event = await event_log.latest_of(tx, named.account_id, event_id)
+        if event is None:
+            raise NotFound(f"event {event_id} of account {named.account_id} not found")
+        if event.reverted:
+            raise _Failed(event, f"event {event_id} was already reverted")
+        if action is Action.REDO_EVENT:
+            _same_event(event, named)
+        now = tenant.now()
+        drawn = await _lock_drawn(tx, event)
+        if past_grace([r.entry for r in drawn.values()], now, grace):
+            raise _Failed(event, PAST_CYCLE)
+        windows = await _lock_windows(tx, event, now)
+        if not await event_log.claim_correction(tx, event.pk, action.value, actor, now):
+            raise _Failed(event, f"event {event_id} was already reverted")
+        await _reverse(tx, event, drawn, windows, now)
+        replacement = None
+        if action is not Action.UNDO:
+            corrected = named if action is Action.REDO_EVENT else None
+            replacement = await _judge_again(tenant, tx, event, corrected)
+        await notify.after_change(
+            tenant,
+            tx,
+            features={(event.account_id, line.feature_id) for line in event.draws},
+            announce=[("event.reverted", event.pk)],
+        )
+        after = await event_log.get_event(tx, event.pk)
+        assert after is not None
+        if replacement is None:
+            return Corrected(after, Outcome.REVERTED, "reverted: its draws were given back")
+        return Corrected(
+            after,
+            Outcome.REVERTED_AND_REINGESTED,
+            f"reverted and judged again as {replacement.pk}",
+            replacement,
+        )
+
+    try:
+        return await tenant.run(work)
+    except _Failed as failed:
+        return Corrected(failed.event, Outcome.FAILED, failed.reason)
+
+
+def _same_event(event: EventLogRecord, named: EventInput) -> None:
+    """REDO_EVENT corrects the payload of the same event: same id, account and timestamp."""
+    if named.timestamp != event.timestamp:
+        raise InvalidInput(
+            f"event.timestamp must be the event's own ({event.timestamp.isoformat()}): "
+            "REDO_EVENT corrects its attributes, not when it happened"
+        )
+
+
+async def _lock_drawn(tx: Tx, event: EventLogRecord) -> dict[tuple[str, str], EntryRecord]:
+    """The entries the event drew from, locked in (feature, id) order."""
+    found: dict[tuple[str, str], EntryRecord] = {}
+    for feature_id, entry_id in sorted({(d.feature_id, d.entry_id) for d in event.draws}):
+        record = await entries.get_entry(tx, event.account_id, feature_id, entry_id, lock=True)
+        if record is None:  # pragma: no cover - a draw's entry is never deleted
+            raise NotFound(f"entry {entry_id} not found")
+        found[(feature_id, entry_id)] = record
+    return found
+
+
+@dataclass(frozen=True)
+class _Windows:
+    """The usage figures of the windows the event's plan draws count in, and each draw's."""
+
+    figures: dict[WindowKey, Decimal]
+    of_draw: dict[int, WindowKey]
+
+
+async def _lock_windows(tx: Tx, event: EventLogRecord, now: datetime) -> _Windows:
+    """Locked after the entries (the lock order)."""
+    plans = await plan_view.billing_schedules(tx, event.account_id)
+    of_draw: dict[int, WindowKey] = {}
+    for line in event.draws:
+        window = usage_window(plans, line.occurred_at) if line.plan else None
+        if window is not None:
+            of_draw[line.seq] = WindowKey(
+                event.account_id, line.feature_id, window.begins, window.ends
+            )
+    figures = await usage.lock_usage(tx, list(of_draw.values()), now) if of_draw else {}
+    return _Windows(figures, of_draw)
+
+
+async def _reverse(
+    tx: Tx,
+    event: EventLogRecord,
+    drawn: dict[tuple[str, str], EntryRecord],
+    windows: _Windows,
+    now: datetime,
+) -> None:
+    """Append a reversal of each draw; give the units back to their entries and windows."""
+    await event_log.insert_reversals(tx, event, event.draws, now)
+    back: dict[tuple[str, str], Decimal] = {}
+    figures = dict(windows.figures)
+    for line in event.draws:
+        key = (line.feature_id, line.entry_id)
+        back[key] = back.get(key, Decimal(0)) + line.amount
+        if line.seq in windows.of_draw:
+            figures[windows.of_draw[line.seq]] -= line.amount
+    for key, amount in sorted(back.items()):
+        record = drawn[key]
+        entry = replace(record.entry, used=record.entry.used - amount).checked()
+        await entries.save_entry(tx, record, entry, now)
+    await usage.save_usage(tx, figures, now)
+
+
+async def _judge_again(
+    tenant: Tenant, tx: Tx, event: EventLogRecord, corrected: EventInput | None
+) -> EventLogRecord:
+    """The event judged again now, by the door that judged it first (REDO: as received;
+    REDO_EVENT: with the corrected payload), under the id it holds."""
+    payload = corrected.payload if corrected is not None else event.payload
+    attributes = (
+        list(corrected.attributes)
+        if corrected is not None
+        else [(a["name"], a["value"]) for a in event.payload.get("attributes", [])]
+    )
+    again = EventInput(
+        schema_name=corrected.schema_name if corrected is not None else event.schema_name,
+        id=event.event_id,
+        timestamp=event.timestamp,
+        account_id=event.account_id,
+        attributes=attributes,
+        payload=payload,
+    )
+    received = gate_batch.Received(
+        again, event.event_id, named_attributes(attributes), Source(event.source)
+    )
+    [decided] = await gate_batch.decide(tenant, tx, [received], claim=False)
+    if decided.error is not None:
+        raise _Failed(event, _reason(decided.error))
+    assert decided.reference is not None
+    await event_log.set_replacement(tx, event.pk, decided.reference)
+    found = await event_log.get_event(tx, decided.reference)
+    assert found is not None
+    return found
+
+
+def _reason(error: LedgerError) -> str:
+    return f"judged again and refused, so nothing was changed: {error.message}"
