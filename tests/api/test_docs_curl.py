@@ -123,6 +123,15 @@ def test_the_readme_tour_says_what_the_server_answers(clock: Server, tmp_path: P
         "overageLimit": 2000,
         "usedOverage": 0,
     }
+    # "UNDO appends a reversal of each draw → {"data": [{"status": "REVERTED", …}]}"
+    [undone] = by_path["/events/correction?action=UNDO"]["data"]
+    assert (undone["status"], undone["eventPayload"]["id"]) == ("REVERTED", "req-1-retry")
+    listed = by_path["/events?account_id=acme-main"]["events"]
+    # (In the same order unless, as here, the server's clock is frozen: then by id.)
+    assert {e["eventPayload"]["id"]: e["ingestionStatus"]["status"] for e in listed} == {
+        "req-1-retry": "REVERTED",
+        "req-1": "INGESTION_COMPLETED_EVENT_METERED",
+    }
     entries = by_path["/accounts/acme-main/features/ai-tokens/entries"]["data"]
     assert entries and all(e["id"].startswith("sch.") for e in entries)
 
