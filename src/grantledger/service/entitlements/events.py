@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from grantledger.domain.corrections import Source
 from grantledger.domain.cycles import check_reach
-from grantledger.domain.errors import LedgerError
+from grantledger.domain.errors import InvalidInput, LedgerError, NotEntitled
 from grantledger.domain.gate import named_attributes
 from grantledger.service.context import Tenant
 from grantledger.service.entitlements import group_commit
@@ -68,6 +68,10 @@ async def record_usage(tenant: Tenant, batch: Sequence[EventInput]) -> list[Reco
     for (i, r), outcome in zip(received, outcomes, strict=True):
         if outcome.error is None or outcome.repeat:
             results[i] = Recorded(r.event_id, outcome.reference, outcome.shortfall, outcome.repeat)
+        elif isinstance(outcome.error, NotEntitled):
+            # Only a closed cycle's grace refuses usage that happened (never a lack of units):
+            # the event's date is what is wrong, as with one too far back.
+            results[i] = Recorded(r.event_id, error=InvalidInput(outcome.error.message))
         else:
             results[i] = Recorded(r.event_id, error=outcome.error)
     return [r for r in results if r is not None]
