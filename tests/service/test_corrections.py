@@ -9,11 +9,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from grantledger.domain.alerts import AlertStatus
 from grantledger.domain.corrections import DEFAULT_CORRECTION_GRACE, PAST_CYCLE, Action, Outcome
 from grantledger.domain.entitlements import EntrySource
 from grantledger.service.context import Tenant
 from grantledger.service.entitlements import corrections, event_reads, grants
 from grantledger.service.entitlements.event_input import EventInput
+from grantledger.service.notifications import alerts
 from grantledger.service.operations.verify import verify_ledger
 from grantledger.store.entitlements import event_log
 from grantledger.store.entitlements.event_log import EventFilter
@@ -157,5 +159,31 @@ def test_verify_reports_a_correction_that_does_not_mirror_its_event(run_on: Run)
         assert "does not reverse a draw of a corrected event" in text
         assert text.count("does not reverse") == 2, text
         assert "used is" in text  # the entry's figure no longer matches either
+
+    run_on(scenario)
+
+
+def test_an_undo_that_lifts_a_balance_back_over_a_threshold_resolves_its_incident(
+    run_on: Run,
+) -> None:
+    async def scenario(tenant: Tenant) -> None:
+        m = await Metered.make(tenant)
+        await _grant(m, 10)
+        await alerts.create(
+            tenant,
+            alerts.AlertInput(
+                "feature_balance_below",
+                60,
+                AlertStatus.ACTIVE,
+                entity_details={"account": {"id": m.account}, "feature": {"id": FEATURE}},
+                parameters={"threshold": {"amount": "5"}},
+            ),
+        )
+        assert await m.draw(8) == "accepted"  # ev-1: 2 left, below 5
+        page = await alerts.list_incidents(tenant, None, 50, alert_id=None, status=None)
+        assert [i.status for i in page.items] == ["OPEN"]
+        await corrections.correct(tenant, Action.UNDO, _named(m, "ev-1"), GRACE)
+        page = await alerts.list_incidents(tenant, None, 50, alert_id=None, status=None)
+        assert [i.status for i in page.items] == ["RESOLVED"]
 
     run_on(scenario)
