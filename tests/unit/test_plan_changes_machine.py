@@ -1,21 +1,20 @@
 """A state machine over plan assignments, with the pure rules a plan change applies: where an
-overlapped schedule closes (`closing_day`), where it resumes after a bounded new one
-(`resumes_on`), and how the running cycle's usage lands on the new plan (`carry_split`).
+overlapped schedule closes (`closing_day`) and where it resumes after a bounded new one
+(`resumes_on`). (How the running cycle's usage counts on the new plan is one figure per usage
+window: tests/unit/test_domain_windows.py.)
 
 After any sequence: at most one schedule is in force on any day; the newest assignment holds
-every day of its window; a day outside it keeps the plan it had; and a carry never gives more
-allowance than the new plan sells nor takes more than was used."""
+every day of its window; and a day outside it keeps the plan it had."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
-from decimal import Decimal
 
-from hypothesis import given, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from grantledger.domain.cycles import carry_split, closing_day, resumes_on
+from grantledger.domain.cycles import closing_day, resumes_on
 
 DAY0 = date(2026, 1, 1)
 HORIZON = 120  # days the machine looks at
@@ -87,19 +86,3 @@ class PlanChanges(RuleBasedStateMachine):
 
 TestPlanChanges = PlanChanges.TestCase
 TestPlanChanges.settings = settings(max_examples=60, stateful_step_count=12, deadline=None)
-
-
-@given(amounts, st.none() | amounts, st.none() | amounts)
-def test_a_carry_never_exceeds_the_usage_nor_the_new_allowance(
-    usage: Decimal, included: Decimal | None, overage: Decimal | None
-) -> None:
-    carry = carry_split(usage, included, overage)
-    assert carry.included >= 0 and carry.overage >= 0
-    assert carry.included + carry.overage <= usage
-    assert carry.included <= (included or 0) and carry.overage <= (overage or 0)
-    # The included allowance fills first; the excess goes against overage; what is left over
-    # (beyond both) is the only part not carried.
-    sold = (included or 0) + (overage or 0)
-    assert carry.included + carry.overage == min(usage, sold)
-    if carry.overage > 0:
-        assert carry.included == (included or 0)

@@ -1,6 +1,6 @@
 """Plan cycles: how a schedule's time is cut into cycles, how far back an assignment or an
-event may reach, where an overlapping schedule closes and resumes, and what a plan change
-carries into the new plan's cycle.
+event may reach, and where an overlapping schedule closes and resumes (what a cycle yields and
+how its usage is counted: `domain/windows.py`).
 
 Pure rules; `service/entitlements/cycles.py` and `schedules.py` read the rows and write what
 these return.
@@ -8,18 +8,13 @@ these return.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from enum import StrEnum
 
 from grantledger.domain.days import add_months, midnight
-from grantledger.domain.entitlements import Entry, EntrySource
+from grantledger.domain.entitlements import EntrySource
 from grantledger.domain.errors import InvalidInput
-from grantledger.domain.ids import EPOCH
-from grantledger.domain.money import ZERO
-from grantledger.domain.plans import PlanFeature
 
 
 class Cycle(StrEnum):
@@ -171,138 +166,3 @@ def resumes_on(
     if old_until is not None and (old_until <= end or old_until <= start):
         return None
     return end
-
-
-@dataclass(frozen=True)
-class Carry:
-    """Usage a plan change carries into the new plan's cycle, split over its two entries."""
-
-    included: Decimal  # into the PRICE_PLAN entry
-    overage: Decimal  # into the OVERAGE entry
-
-
-def carry_split(usage: Decimal, included: Decimal | None, overage: Decimal | None) -> Carry:
-    """What the account drew so far in the running cycle, laid onto the new plan's allowance:
-    the included credits first, the excess against the overage allowance, and anything beyond
-    both is not carried (an entry never goes below 0)."""
-    into_included = min(usage, included) if included is not None else ZERO
-    rest = usage - into_included
-    into_overage = min(rest, overage) if overage is not None else ZERO
-    return Carry(into_included, into_overage)
-
-
-PLAN_SOURCES = (EntrySource.PRICE_PLAN, EntrySource.OVERAGE)
-
-
-@dataclass(frozen=True)
-class ScheduleTerms:
-    """What the cycle rules need of a BILLING schedule and its plan."""
-
-    id: str
-    effective_from: date
-    effective_until: date | None
-    created_at: datetime
-    cycle: Cycle
-    features: Sequence[PlanFeature]
-    replaces: Sequence[str] = ()
-
-
-def windows_at(terms: ScheduleTerms, at: datetime | None, now: datetime) -> list[CycleWindow]:
-    """The schedule's begun cycles, or only the one containing `at` if it has begun."""
-    if at is None:
-        return cycles_begun(terms.effective_from, terms.effective_until, terms.cycle, now)
-    window = cycle_containing(terms.effective_from, terms.effective_until, terms.cycle, at)
-    return [window] if window is not None and window.begins <= now else []
-
-
-@dataclass(frozen=True)
-class CycleEntry:
-    """One entry a cycle of a schedule yields, for one feature."""
-
-    feature_id: str
-    entry: Entry
-    created_at: datetime
-
-
-def cycle_entries(
-    terms: ScheduleTerms,
-    window: CycleWindow,
-    feature_ids: Collection[str] | None,
-    usage: Mapping[str, Decimal],
-) -> list[CycleEntry]:
-    """The PRICE_PLAN and OVERAGE entries one cycle of a BILLING schedule yields (of the
-    features asked, or all), with the `usage` (by feature) a plan change carried into this
-    cycle already drawn."""
-    created = max(window.begins, terms.created_at)
-    made: list[CycleEntry] = []
-    for item in terms.features:
-        if feature_ids is not None and item.feature_id not in feature_ids:
-            continue
-        if window.ends is not None and window.ends <= terms.created_at:
-            # A cycle already over when the schedule was assigned (back-dated): its usage was
-            # drawn under the plan of the time, so the new plan gives nothing more in it.
-            carry = Carry(item.credits_per_cycle or ZERO, item.overage_per_cycle or ZERO)
-        else:
-            carry = carry_split(
-                usage.get(item.feature_id, ZERO), item.credits_per_cycle, item.overage_per_cycle
-            )
-        for source, granted, carried in (
-            (EntrySource.PRICE_PLAN, item.credits_per_cycle, carry.included),
-            (EntrySource.OVERAGE, item.overage_per_cycle, carry.overage),
-        ):
-            if granted is None:
-                continue
-            entry = Entry(
-                id=plan_entry_id(terms.id, window.start, source),
-                source=source,
-                effective_from=window.begins,
-                effective_until=window.ends,
-                granted=granted,
-                used=carried,
-                carried=carried,
-            )
-            made.append(CycleEntry(item.feature_id, entry, created))
-    return made
-
-
-def cut_cycle_ids(
-    terms: ScheduleTerms, window: CycleWindow, replaced: Iterable[ScheduleTerms]
-) -> set[str]:
-    """The plan entries whose usage carries into the first cycle of a schedule assigned ahead
-    of its start: those of the cycle its start cut short in each schedule it replaced (none
-    at a cycle boundary)."""
-    if not terms.replaces or window.start != terms.effective_from:
-        return set()
-    change = midnight(terms.effective_from)
-    cut: set[str] = set()
-    for old in replaced:
-        if old.id not in terms.replaces:
-            continue
-        running = cycle_containing(
-            old.effective_from, None, old.cycle, change - timedelta(microseconds=1)
-        )
-        if running is None or running.ends == change:
-            continue
-        cut.update(plan_entry_id(old.id, running.start, src) for src in PLAN_SOURCES)
-    return cut
-
-
-def listing_instants(starts: Sequence[tuple[datetime, str]]) -> list[datetime]:
-    """An instant per (cycle start, entry id), for the "newest first" order of entry lists.
-
-    Cycles are made lazily and out of order (the current one by an event, earlier ones by a
-    later read), so creation time would list an old cycle above the current one. Within one
-    start, a rank of microseconds keeps the order deterministic (PRICE_PLAN above OVERAGE).
-    Instants before 1970 are taken as 1970 (ids cannot encode earlier ones), ranked the same
-    way. The result is in the order of `starts`.
-    """
-    order = sorted(range(len(starts)), key=lambda i: (max(starts[i][0], EPOCH), starts[i][1]))
-    instants: list[datetime] = [EPOCH] * len(starts)
-    previous: datetime | None = None
-    rank = 0
-    for i in order:
-        begins = max(starts[i][0], EPOCH)
-        rank = rank + 1 if begins == previous else 0
-        previous = begins
-        instants[i] = begins + timedelta(microseconds=rank)
-    return instants
