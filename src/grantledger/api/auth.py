@@ -8,11 +8,12 @@ attempts from the address) without its body ever being read.
 from __future__ import annotations
 
 from fastapi import Request
-from starlette.routing import Match, Router
+from starlette.routing import Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from grantledger.api.errors import error_response
 from grantledger.api.ratelimit import Buckets, retry_after
+from grantledger.api.route_templates import RouteTemplates
 from grantledger.config import Limits
 from grantledger.domain.errors import LedgerError
 from grantledger.service.context import Context
@@ -46,7 +47,7 @@ class Authenticate:
 
     def __init__(self, app: ASGIApp, ctx: Context, limits: Limits, router: Router) -> None:
         self.app = app
-        self.router = router
+        self.routes = RouteTemplates(router)
         self.ctx = ctx
         self.per_key = Buckets(limits.rate_limit)
         self.failures = Buckets(limits.auth_failure_limit)
@@ -96,7 +97,7 @@ class Authenticate:
         await self.app(scope, receive, send)
 
     def _routed(self, scope: Scope) -> bool:
-        return any(route.matches(scope)[0] is not Match.NONE for route in self.router.routes)
+        return self.routes.routed(scope)
 
     async def _refuse(
         self,
