@@ -24,6 +24,7 @@ from grantledger.logs import uvicorn_config
 from grantledger.server.serving import GuardedHttpToolsProtocol
 from grantledger.server.workers import serve as workers_serve
 from grantledger.service.context import Context
+from grantledger.service.notifications.sealing import load_server_key
 from grantledger.service.operations import tenants
 from grantledger.service.operations.verify import verify_ledger
 from grantledger.store.database import Database
@@ -52,6 +53,13 @@ def _fail(message: str) -> NoReturn:
 def _settings() -> Settings:
     try:
         return Settings.from_env()
+    except SystemExit as bad:
+        _fail(str(bad.code))
+
+
+def _server_key() -> bytes:
+    try:
+        return load_server_key()
     except SystemExit as bad:
         _fail(str(bad.code))
 
@@ -172,6 +180,8 @@ def serve(
             os.environ[name] = str(value)
     os.environ["GRANTLEDGER_WORKERS"] = str(workers)
     settings = _settings()
+    # Every worker loads it at start; a missing key file is made here, once, before them.
+    _server_key()
     _check_port_free(host, port)
     _migrate(settings)
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from grantledger.store.engine import DatabaseOptions
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from grantledger.store.engine import DatabaseOptions, async_url
 
 DEFAULT_SQLITE_URL = "sqlite:///./data/grantledger.db"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -65,18 +68,41 @@ class Settings:
     database: DatabaseOptions
     # A worker whose event loop has not run for this long is killed and replaced (api/workers).
     worker_timeout: float  # float-ok: seconds
+    webhooks: WebhookSettings
 
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
-            database_url=os.environ.get("GRANTLEDGER_DATABASE_URL", DEFAULT_SQLITE_URL),
+            database_url=_database_url(),
             bootstrap_key=os.environ.get("GRANTLEDGER_BOOTSTRAP_KEY") or None,
             sweep_interval_seconds=_seconds("GRANTLEDGER_SWEEP_INTERVAL", "60"),
             log_level=_log_level(),
             limits=Limits.from_env(),
             database=database_options_from_env(),
             worker_timeout=_positive("GRANTLEDGER_WORKER_TIMEOUT", "30"),
+            # Read here too, so a bad webhook setting stops `serve` before any worker starts.
+            webhooks=WebhookSettings.from_env(),
         )
+
+
+# The drivers the URLs users write are mapped to (store/engine.async_url); nothing else is run.
+_DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg"}
+
+
+def _database_url() -> str:
+    raw = os.environ.get("GRANTLEDGER_DATABASE_URL", DEFAULT_SQLITE_URL).strip()
+    usage = "sqlite:///path/to/file.db or postgresql://user@host:5432/database"
+    try:
+        driver = make_url(async_url(raw)).drivername
+    except ArgumentError:
+        # The value may hold a password: it is not repeated.
+        raise SystemExit(f"GRANTLEDGER_DATABASE_URL is not a database URL; use {usage}") from None
+    if driver not in _DRIVERS:
+        scheme = raw.partition(":")[0]
+        raise SystemExit(
+            f"GRANTLEDGER_DATABASE_URL: {scheme}:// databases are not supported; use {usage}"
+        )
+    return raw
 
 
 def _seconds(name: str, default: str) -> float:  # float-ok: seconds, not money

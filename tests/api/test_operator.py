@@ -242,3 +242,37 @@ def test_deliveries_are_counted_by_outcome_and_failures_are_seen(delivering: Ser
     finally:
         good.close()
         bad.close()
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "named"),
+    [
+        ("GRANTLEDGER_DATABASE_URL", "mysql://root:hunter2@db/ledger", "mysql://"),
+        ("GRANTLEDGER_DATABASE_URL", "not a url at all", "GRANTLEDGER_DATABASE_URL"),
+        ("GRANTLEDGER_WEBHOOK_RETRY_SECONDS", "5,soon", "GRANTLEDGER_WEBHOOK_RETRY_SECONDS"),
+        ("GRANTLEDGER_WEBHOOK_TIMEOUT", "-1", "GRANTLEDGER_WEBHOOK_TIMEOUT"),
+        ("GRANTLEDGER_SECRET_KEY", "too-short", "GRANTLEDGER_SECRET_KEY"),
+        ("GRANTLEDGER_SECRET_KEY_FILE", "/", "GRANTLEDGER_SECRET_KEY_FILE"),
+    ],
+)
+def test_a_bad_database_url_webhook_or_secret_setting_is_one_line(
+    tmp_path: Path, setting: str, value: str, named: str
+) -> None:
+    env = {
+        **_base_env(),
+        "GRANTLEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+        "GRANTLEDGER_SECRET_KEY_FILE": str(tmp_path / "server.key"),
+        setting: value,
+    }
+    if setting != "GRANTLEDGER_SECRET_KEY":
+        env.pop("GRANTLEDGER_SECRET_KEY", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "grantledger", "serve", "--port", str(_free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    said = _one_line_exit_2(done)
+    assert named in said
+    assert "hunter2" not in said  # a password in the URL is never repeated

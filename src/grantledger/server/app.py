@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             )
         app.state.ready = True
         try:
-            async with webhooks_running(app, ctx):
+            async with webhooks_running(app, ctx, settings.webhooks):
                 yield
         finally:
             app.state.ready = False
