@@ -61,6 +61,8 @@ class Limits:
 class Settings:
     database_url: str
     bootstrap_key: str | None
+    # Where the bootstrap key is kept when GRANTLEDGER_BOOTSTRAP_KEY is unset (server/bootstrap).
+    bootstrap_key_file: str
     sweep_interval_seconds: float  # float-ok: seconds, not money
     log_level: str
     limits: Limits
@@ -75,6 +77,9 @@ class Settings:
         return cls(
             database_url=_database_url(),
             bootstrap_key=os.environ.get("GRANTLEDGER_BOOTSTRAP_KEY") or None,
+            bootstrap_key_file=os.environ.get(
+                "GRANTLEDGER_BOOTSTRAP_KEY_FILE", "./data/bootstrap-api-key"
+            ),
             sweep_interval_seconds=_seconds("GRANTLEDGER_SWEEP_INTERVAL", "60"),
             log_level=_log_level(),
             limits=Limits.from_env(),
