@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from grantledger import __version__
 from grantledger.api import docs, errors, openapi
 from grantledger.api.auth import Authenticate
+from grantledger.api.content_type import JsonBodies
 from grantledger.api.gate_door import GateDoor
 from grantledger.api.jsonio import WireJSONResponse
 from grantledger.api.observability import (
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     console.install(app)
     # Outermost last: the request id and the access log cover the door's 401s and 429s too.
     app.add_middleware(GateDoor, ctx=ctx)
+    # Inside the door: an unauthenticated request is told 401 first, whatever its body.
+    app.add_middleware(JsonBodies)
     app.add_middleware(Authenticate, ctx=ctx, limits=settings.limits, router=app.router)
     app.add_middleware(RequestContext, router=app.router)
     app.add_middleware(CollapseSlashes)
