@@ -62,6 +62,29 @@ def test_a_32_mib_header_is_refused_without_being_held(guarded: Server) -> None:
         assert "16384 bytes" in _message(raw)
 
 
+@pytest.mark.parametrize("where", ["header", "url"])
+def test_a_100_kb_head_sent_in_one_write_is_refused(guarded: Server, where: str) -> None:
+    # The limit is per request, not per read of the socket: one write holding the whole
+    # request is measured like a trickle.
+    big = b"a" * 100_000
+    if where == "header":
+        head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + big + b"\r\n\r\n"
+    else:
+        head = b"GET /healthz?q=" + big + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    sock = connect(guarded)
+    sock.sendall(head)
+    raw, closed, _ = read_until_closed(sock, 5)
+    assert closed and _status(raw) == 431, raw[:200]
+    assert "16384 bytes" in _message(raw)
+
+
+def test_heads_just_under_the_limit_in_one_write_are_served(guarded: Server) -> None:
+    sock = connect(guarded)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 15_000 + b"\r\n\r\n")
+    raw, _, _ = read_until_closed(sock, 1)
+    assert _status(raw) == 200
+
+
 def test_too_many_headers_is_431_json(guarded: Server) -> None:
     sock = connect(guarded)
     many = b"".join(b"X-H%d: v\r\n" % i for i in range(60))

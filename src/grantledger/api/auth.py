@@ -7,13 +7,15 @@ attempts from the address) without its body ever being read.
 
 from __future__ import annotations
 
+import hashlib
+import time
+from collections import OrderedDict
+
 from fastapi import Request
-from starlette.routing import Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from grantledger.api.errors import error_response
 from grantledger.api.ratelimit import Buckets, retry_after
-from grantledger.api.route_templates import RouteTemplates
 from grantledger.config import Limits
 from grantledger.domain.errors import LedgerError
 from grantledger.service.context import Context
@@ -31,9 +33,14 @@ class Unauthorized(LedgerError):
     status = 401
 
 
-def _bearer(headers: dict[bytes, bytes]) -> tuple[str | None, str]:
+def _authorization(scope: Scope) -> tuple[list[bytes], dict[bytes, bytes]]:
+    """Every Authorization header of the request (a dict would keep only the last one)."""
+    raw = scope.get("headers") or []
+    return [value for name, value in raw if name == b"authorization"], dict(raw)
+
+
+def _bearer(header: bytes | None) -> tuple[str | None, str]:
     """The key, or None and what is wrong with the header."""
-    header = headers.get(b"authorization")
     if not header:
         return None, "missing Authorization header; send 'Authorization: Bearer <api key>'"
     scheme, _, key = header.decode("latin-1").partition(" ")
@@ -42,24 +49,72 @@ def _bearer(headers: dict[bytes, bytes]) -> tuple[str | None, str]:
     return key.strip(), ""
 
 
-class Authenticate:
-    """Pure ASGI middleware: resolve the key, charge the buckets, then let the request in."""
+# A key served by this process within this long still gets in from an address whose failed
+# attempts are spent, so a flood of wrong keys from a shared address (an office behind one NAT)
+# does not lock out the clients there that use a right one.
+_RECENT_SECONDS = 600.0  # float-ok: seconds
+_RECENT_MAX = 100_000
 
-    def __init__(self, app: ASGIApp, ctx: Context, limits: Limits, router: Router) -> None:
+
+class RecentKeys:
+    """Digests of the keys this process served lately (never the keys themselves)."""
+
+    def __init__(self) -> None:
+        self._seen: OrderedDict[bytes, float] = OrderedDict()  # float-ok: expiry instants
+
+    @staticmethod
+    def _digest(key: str) -> bytes:
+        return hashlib.sha256(key.encode()).digest()
+
+    def served(self, key: str) -> None:
+        digest = self._digest(key)
+        self._seen[digest] = time.monotonic() + _RECENT_SECONDS
+        self._seen.move_to_end(digest)
+        if len(self._seen) > _RECENT_MAX:
+            self._seen.popitem(last=False)
+
+    def __contains__(self, key: str) -> bool:
+        expiry = self._seen.get(self._digest(key))
+        return expiry is not None and expiry > time.monotonic()
+
+
+class Authenticate:
+    """Pure ASGI middleware: resolve the key, charge the buckets, then let the request in.
+
+    The key is judged the same way whatever the path: a path that names no endpoint answers 404
+    only to a valid key, and a wrong key there is a failure like anywhere else. An address whose
+    failures are spent gets 429 without its key being looked up (a flood of guesses costs no
+    database work), unless the key is one this process served lately.
+    """
+
+    def __init__(self, app: ASGIApp, ctx: Context, limits: Limits) -> None:
         self.app = app
-        self.routes = RouteTemplates(router)
         self.ctx = ctx
         self.per_key = Buckets(limits.rate_limit)
         self.failures = Buckets(limits.auth_failure_limit)
+        self.recent = RecentKeys()
         self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        key, problem = _bearer(headers)
+        given, headers = _authorization(scope)
+        if len(given) > 1:
+            # Proxies and frameworks disagree on which of two wins; neither is guessed at.
+            message = "send one Authorization header; this request has several"
+            await self._refuse(scope, receive, send, headers, 400, message)
+            return
+        path = scope.get("path", "")
+        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        key, problem = _bearer(given[0] if given else None)
+        address = (scope.get("client") or ("unknown",))[0]
+        wait = self.failures.wait(address)
+        if wait and not (key and key in self.recent):
+            await self._too_many_failures(scope, receive, send, headers, wait)
+            return
         try:
             org_id = await tenants.authenticate(self.ctx, key) if key else None
         except LedgerError as error:
@@ -74,20 +129,16 @@ class Authenticate:
                 error.retry_after_seconds or 0,
             )
             return
-        if org_id is None and not self._routed(scope):
-            # No such endpoint: the app's 404 says so, key or not; no failure is charged.
-            await self.app(scope, receive, send)
-            return
         if org_id is None:
-            address = (scope.get("client") or ("unknown",))[0]
             wait = self.failures.take(address)
             if wait:
-                message = "too many failed authentications from this address; retry later"
-                await self._refuse(scope, receive, send, headers, 429, message, wait)
+                await self._too_many_failures(scope, receive, send, headers, wait)
                 return
             await self._refuse(scope, receive, send, headers, 401, problem or "unknown API key")
             return
-        wait = self.per_key.take(key or "")
+        assert key is not None
+        self.recent.served(key)
+        wait = self.per_key.take(key)
         if wait:
             rate = self.limits.rate_limit.per_second * self.limits.workers
             message = f"rate limit of {rate:g} requests per second for this API key exceeded"
@@ -96,8 +147,16 @@ class Authenticate:
         scope.setdefault("state", {})["org_id"] = org_id
         await self.app(scope, receive, send)
 
-    def _routed(self, scope: Scope) -> bool:
-        return self.routes.routed(scope)
+    async def _too_many_failures(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[bytes, bytes],
+        wait: float,  # float-ok: seconds
+    ) -> None:
+        message = "too many failed authentications from this address; retry later"
+        await self._refuse(scope, receive, send, headers, 429, message, wait)
 
     async def _refuse(
         self,

@@ -59,6 +59,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.timeout_keep_alive = self._limits.idle_timeout  # type: ignore[assignment]
         self._in_headers = True
         self._header_bytes = 0
+        self._head_bytes = 0  # the request line and headers parsed so far, of this request
         self._header_count = 0
         self._boundaries = 0  # header blocks and messages completed on this connection
         self._refusal: tuple[int, str] | None = None
@@ -114,14 +115,28 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._in_headers = True
         self._header_count = 0
+        self._head_bytes = 0
         self._arm(self._limits.header_timeout, self._headers_too_slow)
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
         if self._header_count > self._limits.max_headers:
             self._refusal = (431, f"a request may carry at most {self._limits.max_headers} headers")
             raise _Refused
+        self._count_head(len(name) + len(value) + 4)  # ": " and CRLF
         super().on_header(name, value)
+
+    def _count_head(self, size: int) -> None:
+        # Per request, as parsed: a head that arrives in one read (which the count in
+        # data_received cannot see, the chunk ending the headers too) is bounded the same.
+        self._head_bytes += size
+        if self._head_bytes > self._limits.max_header_bytes:
+            self._refusal = (431, f"request headers exceed {self._limits.max_header_bytes} bytes")
+            raise _Refused
 
     def on_headers_complete(self) -> None:
         self._boundaries += 1
