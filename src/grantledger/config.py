@@ -71,6 +71,8 @@ class Settings:
     # A worker whose event loop has not run for this long is killed and replaced (api/workers).
     worker_timeout: float  # float-ok: seconds
     webhooks: WebhookSettings
+    # When set, GET /metrics wants `Authorization: Bearer <this>` (docs/operations.md).
+    metrics_token: str | None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -87,7 +89,20 @@ class Settings:
             worker_timeout=_positive("GRANTLEDGER_WORKER_TIMEOUT", "30"),
             # Read here too, so a bad webhook setting stops `serve` before any worker starts.
             webhooks=WebhookSettings.from_env(),
+            metrics_token=_metrics_token(),
         )
+
+
+def _metrics_token() -> str | None:
+    raw = os.environ.get("GRANTLEDGER_METRICS_TOKEN", "").strip()
+    if not raw:
+        return None
+    if len(raw) < 16 or any(c.isspace() for c in raw):
+        raise SystemExit(
+            "GRANTLEDGER_METRICS_TOKEN must be at least 16 characters without spaces "
+            "(e.g. the output of `openssl rand -hex 24`)"
+        )
+    return raw
 
 
 # The drivers the URLs users write are mapped to (store/engine.async_url); nothing else is run.

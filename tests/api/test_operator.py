@@ -276,3 +276,35 @@ def test_a_bad_database_url_webhook_or_secret_setting_is_one_line(
     said = _one_line_exit_2(done)
     assert named in said
     assert "hunter2" not in said  # a password in the URL is never repeated
+
+
+def test_metrics_can_be_protected_by_a_bearer_token(tmp_path: Path) -> None:
+    token = "scrape-" + "x7" * 12
+    url = f"sqlite:///{tmp_path}/metrics.db"
+    with serving(url, tmp_path, GRANTLEDGER_METRICS_TOKEN=token) as srv:
+        scrape = srv.base_url + "/metrics"
+        assert httpx.get(scrape).status_code == 401
+        wrong = httpx.get(scrape, headers={"Authorization": "Bearer scrape-guess"})
+        assert wrong.status_code == 401 and "metrics token" in wrong.json()["message"]
+        right = httpx.get(scrape, headers={"Authorization": f"Bearer {token}"})
+        assert right.status_code == 200 and "grantledger_http_requests_total" in right.text
+        # Health checks stay open; an API key is no metrics token.
+        assert httpx.get(srv.base_url + "/healthz").status_code == 200
+        with srv.client() as api:
+            assert api.get("/metrics").status_code == 401
+
+
+def test_a_short_metrics_token_is_one_line(tmp_path: Path) -> None:
+    env = {
+        **_base_env(),
+        "GRANTLEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+        "GRANTLEDGER_METRICS_TOKEN": "short",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "grantledger", "serve", "--port", str(_free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "GRANTLEDGER_METRICS_TOKEN" in _one_line_exit_2(done)

@@ -8,6 +8,7 @@ attempts from the address) without its body ever being read.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
 from collections import OrderedDict
 
@@ -25,6 +26,8 @@ from grantledger.service.operations import tenants
 # door of its own (a session cookie, see console/guard.py).
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/console"})
 PUBLIC_PREFIXES = ("/docs/", "/console/")
+# Public unless GRANTLEDGER_METRICS_TOKEN is set; then it wants that token as its bearer key.
+METRICS = "/metrics"
 
 
 class Unauthorized(LedgerError):
@@ -87,9 +90,12 @@ class Authenticate:
     database work), unless the key is one this process served lately.
     """
 
-    def __init__(self, app: ASGIApp, ctx: Context, limits: Limits) -> None:
+    def __init__(
+        self, app: ASGIApp, ctx: Context, limits: Limits, metrics_token: str | None = None
+    ) -> None:
         self.app = app
         self.ctx = ctx
+        self.metrics_token = metrics_token
         self.per_key = Buckets(limits.rate_limit)
         self.failures = Buckets(limits.auth_failure_limit)
         self.recent = RecentKeys()
@@ -106,11 +112,14 @@ class Authenticate:
             await self._refuse(scope, receive, send, headers, 400, message)
             return
         path = scope.get("path", "")
+        key, problem = _bearer(given[0] if given else None)
+        address = (scope.get("client") or ("unknown",))[0]
+        if path == METRICS and self.metrics_token is not None:
+            await self._metrics(scope, receive, send, headers, key, problem, address)
+            return
         if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
-        key, problem = _bearer(given[0] if given else None)
-        address = (scope.get("client") or ("unknown",))[0]
         wait = self.failures.wait(address)
         if wait and not (key and key in self.recent):
             await self._too_many_failures(scope, receive, send, headers, wait)
@@ -146,6 +155,28 @@ class Authenticate:
             return
         scope.setdefault("state", {})["org_id"] = org_id
         await self.app(scope, receive, send)
+
+    async def _metrics(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[bytes, bytes],
+        key: str | None,
+        problem: str,
+        address: str,
+    ) -> None:
+        """The scrape token, judged like a key: a wrong one is a failure of the address."""
+        assert self.metrics_token is not None
+        if key is not None and hmac.compare_digest(key.encode(), self.metrics_token.encode()):
+            await self.app(scope, receive, send)
+            return
+        wait = self.failures.take(address)
+        if wait:
+            await self._too_many_failures(scope, receive, send, headers, wait)
+            return
+        message = problem or "wrong metrics token (GRANTLEDGER_METRICS_TOKEN)"
+        await self._refuse(scope, receive, send, headers, 401, message)
 
     async def _too_many_failures(
         self,

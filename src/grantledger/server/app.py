@@ -84,7 +84,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.add_middleware(GateDoor, ctx=ctx)
     # Inside the door: an unauthenticated request is told 401 first, whatever its body.
     app.add_middleware(JsonBodies)
-    app.add_middleware(Authenticate, ctx=ctx, limits=settings.limits)
+    app.add_middleware(
+        Authenticate, ctx=ctx, limits=settings.limits, metrics_token=settings.metrics_token
+    )
     app.add_middleware(RequestContext, router=app.router)
     app.add_middleware(CollapseSlashes)
     return app
