@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Iterator
@@ -174,7 +175,7 @@ def _from(address: str, srv: Server, key: str | None = None) -> httpx.Client:
 def test_guessing_keys_on_a_path_with_no_endpoint_is_counted_and_costs_no_lookup(
     strict: Server,
 ) -> None:
-    before = _checkouts(strict)
+    before, started = _checkouts(strict), time.monotonic()
     with _from("127.0.0.21", strict) as guesser:
         codes = [
             guesser.get(
@@ -184,8 +185,10 @@ def test_guessing_keys_on_a_path_with_no_endpoint_is_counted_and_costs_no_lookup
         ]
     # Judged as on any endpoint: 401 while the address has failures left, then 429.
     assert codes == [401] * 10 + [429] * 30, codes
-    # Each 401 cost one key lookup; a 429 costs none (and the scrape reads the backlog once).
-    assert _checkouts(strict) - before <= 10 + 1
+    # Each 401 cost one key lookup; a 429 costs none, but for one probe a second that lets a
+    # right key in (service/operations/attempts.py); the scrape reads the backlog once.
+    probes = math.ceil(time.monotonic() - started) + 1
+    assert _checkouts(strict) - before <= 10 + probes + 1
 
 
 def test_a_blocked_address_keeps_using_the_key_it_uses(strict: Server) -> None:

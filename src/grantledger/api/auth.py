@@ -7,10 +7,7 @@ attempts from the address) without its body ever being read.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import time
-from collections import OrderedDict
 
 from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -21,6 +18,7 @@ from grantledger.config import Limits
 from grantledger.domain.errors import LedgerError
 from grantledger.service.context import Context
 from grantledger.service.operations import tenants
+from grantledger.service.operations.attempts import Attempts
 
 # Operator endpoints and the API's own description answer without a key; the console has a
 # door of its own (a session cookie, see console/guard.py).
@@ -52,53 +50,28 @@ def _bearer(header: bytes | None) -> tuple[str | None, str]:
     return key.strip(), ""
 
 
-# A key served by this process within this long still gets in from an address whose failed
-# attempts are spent, so a flood of wrong keys from a shared address (an office behind one NAT)
-# does not lock out the clients there that use a right one.
-_RECENT_SECONDS = 600.0  # float-ok: seconds
-_RECENT_MAX = 100_000
-
-
-class RecentKeys:
-    """Digests of the keys this process served lately (never the keys themselves)."""
-
-    def __init__(self) -> None:
-        self._seen: OrderedDict[bytes, float] = OrderedDict()  # float-ok: expiry instants
-
-    @staticmethod
-    def _digest(key: str) -> bytes:
-        return hashlib.sha256(key.encode()).digest()
-
-    def served(self, key: str) -> None:
-        digest = self._digest(key)
-        self._seen[digest] = time.monotonic() + _RECENT_SECONDS
-        self._seen.move_to_end(digest)
-        if len(self._seen) > _RECENT_MAX:
-            self._seen.popitem(last=False)
-
-    def __contains__(self, key: str) -> bool:
-        expiry = self._seen.get(self._digest(key))
-        return expiry is not None and expiry > time.monotonic()
-
-
 class Authenticate:
     """Pure ASGI middleware: resolve the key, charge the buckets, then let the request in.
 
     The key is judged the same way whatever the path: a path that names no endpoint answers 404
-    only to a valid key, and a wrong key there is a failure like anywhere else. An address whose
-    failures are spent gets 429 without its key being looked up (a flood of guesses costs no
-    database work), unless the key is one this process served lately.
+    only to a valid key, and a wrong key there is a failure like anywhere else. Failures are
+    charged to the client's address in the brake the console shares (service/operations/
+    attempts.py): once they are spent, most keys get 429 without being looked up.
     """
 
     def __init__(
-        self, app: ASGIApp, ctx: Context, limits: Limits, metrics_token: str | None = None
+        self,
+        app: ASGIApp,
+        ctx: Context,
+        limits: Limits,
+        attempts: Attempts,
+        metrics_token: str | None = None,
     ) -> None:
         self.app = app
         self.ctx = ctx
         self.metrics_token = metrics_token
         self.per_key = Buckets(limits.rate_limit)
-        self.failures = Buckets(limits.auth_failure_limit)
-        self.recent = RecentKeys()
+        self.attempts = attempts
         self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -120,8 +93,8 @@ class Authenticate:
         if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
-        wait = self.failures.wait(address)
-        if wait and not (key and key in self.recent):
+        wait = self.attempts.may_look_up(address, key)
+        if wait:
             await self._too_many_failures(scope, receive, send, headers, wait)
             return
         try:
@@ -139,14 +112,14 @@ class Authenticate:
             )
             return
         if org_id is None:
-            wait = self.failures.take(address)
+            wait = self.attempts.failed(address)
             if wait:
                 await self._too_many_failures(scope, receive, send, headers, wait)
                 return
             await self._refuse(scope, receive, send, headers, 401, problem or "unknown API key")
             return
         assert key is not None
-        self.recent.served(key)
+        self.attempts.accepted(key)
         wait = self.per_key.take(key)
         if wait:
             rate = self.limits.rate_limit.per_second * self.limits.workers
@@ -171,7 +144,7 @@ class Authenticate:
         if key is not None and hmac.compare_digest(key.encode(), self.metrics_token.encode()):
             await self.app(scope, receive, send)
             return
-        wait = self.failures.take(address)
+        wait = self.attempts.failed(address)
         if wait:
             await self._too_many_failures(scope, receive, send, headers, wait)
             return

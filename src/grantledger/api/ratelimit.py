@@ -1,4 +1,5 @@
-"""Token buckets kept in this process: per API key, and per client address for failed auth.
+"""Token buckets kept in this process: per API key (failed authentications: service/operations/
+attempts.py).
 
 Each server process enforces its share (`rate / workers`, see config.Limits), so N workers
 together allow about the configured rate; no database round trip is spent on the count.
@@ -35,17 +36,6 @@ class Buckets:
             return 0.0
         self._store(name, tokens, now)
         return (1 - tokens) / self.rate.per_second
-
-    def wait(self, name: str) -> float:  # float-ok: seconds
-        """Seconds until `name` has a token (0: it has one now); takes nothing."""
-        if not self.rate.enabled:
-            return 0.0
-        found = self._buckets.get(name)
-        if found is None:
-            return 0.0
-        tokens, last = found
-        tokens = min(self.rate.burst, tokens + (time.monotonic() - last) * self.rate.per_second)
-        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate.per_second
 
     def _store(self, name: str, tokens: float, now: float) -> None:  # float-ok
         self._buckets[name] = (tokens, now)

@@ -30,7 +30,7 @@ from grantledger.logs import configure as configure_logs
 from grantledger.server.webhook_wiring import ROUTERS, webhooks_running
 from grantledger.service import counters
 from grantledger.service.context import Context
-from grantledger.service.operations import sweeper, tenants
+from grantledger.service.operations import attempts, sweeper, tenants
 from grantledger.store.database import Database
 
 
@@ -85,7 +85,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     # Inside the door: an unauthenticated request is told 401 first, whatever its body.
     app.add_middleware(JsonBodies)
     app.add_middleware(
-        Authenticate, ctx=ctx, limits=settings.limits, metrics_token=settings.metrics_token
+        Authenticate,
+        ctx=ctx,
+        limits=settings.limits,
+        # One brake on failed keys per process, shared with the console's sign-in.
+        attempts=attempts.install(settings.limits.auth_failure_limit),
+        metrics_token=settings.metrics_token,
     )
     app.add_middleware(RequestContext, router=app.router)
     app.add_middleware(CollapseSlashes)
