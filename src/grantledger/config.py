@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 
@@ -12,6 +13,25 @@ from grantledger.store.engine import DatabaseOptions, async_url
 
 DEFAULT_SQLITE_URL = "sqlite:///./data/grantledger.db"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(name: str) -> tuple[Network, ...]:
+    found: list[Network] = []
+    for part in os.environ.get(name, "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            found.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise SystemExit(
+                f"{name} must be a comma list of addresses or networks "
+                f"(e.g. 10.0.0.5,10.1.0.0/16), not {part!r}"
+            ) from None
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -39,6 +59,8 @@ class Limits:
     rate_limit: Rate
     auth_failure_limit: Rate
     workers: int
+    # Peers whose X-Forwarded-For/-Proto/-Host are believed (api/proxies.py).
+    trusted_proxies: tuple[Network, ...]
 
     @classmethod
     def from_env(cls) -> Limits:
@@ -54,6 +76,7 @@ class Limits:
             rate_limit=_rate("GRANTLEDGER_RATE_LIMIT", "1000:2000", workers),
             auth_failure_limit=_rate("GRANTLEDGER_AUTH_FAILURE_LIMIT", "50:500", workers),
             workers=workers,
+            trusted_proxies=_networks("GRANTLEDGER_TRUSTED_PROXIES"),
         )
 
 

@@ -22,6 +22,7 @@ from grantledger.api.observability import (
 )
 from grantledger.api.paging import PageTokens
 from grantledger.api.paths import CollapseSlashes
+from grantledger.api.proxies import TrustedProxies
 from grantledger.api.routers import catalog, credits, entitlements, health, holds, parties
 from grantledger.clock import Clock, clock_from_env
 from grantledger.config import Settings
@@ -94,6 +95,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     app.add_middleware(RequestContext, router=app.router)
     app.add_middleware(CollapseSlashes)
+    # Outermost: the client, scheme and host a trusted proxy forwarded are what all else sees.
+    app.add_middleware(TrustedProxies, networks=settings.limits.trusted_proxies)
     return app
 
 
