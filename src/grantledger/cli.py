@@ -172,7 +172,12 @@ def serve(
         "(GRANTLEDGER_RATE_LIMIT, default 1000:2000).",
     ),
 ) -> None:
-    """Migrate the database, make sure an API key exists, and serve the HTTP API."""
+    """Migrate the database, make sure an API key exists, and serve the HTTP API.
+
+    Every other setting is a GRANTLEDGER_* environment variable read by every worker: limits
+    (GRANTLEDGER_MAX_CONNECTIONS_PER_ADDRESS, GRANTLEDGER_FIRST_REQUEST_TIMEOUT, ...), proxies
+    (GRANTLEDGER_TRUSTED_PROXIES), GRANTLEDGER_METRICS_TOKEN, webhooks; see docs/operations.md.
+    """
     # Flags become the environment every worker process reads its settings from.
     for name, value in (
         ("GRANTLEDGER_MAX_CONNECTIONS", max_connections),

@@ -55,7 +55,11 @@ class Limits:
     header_timeout: float  # float-ok: seconds
     body_timeout: float  # float-ok: seconds
     idle_timeout: float  # float-ok: seconds
+    # A new connection must begin its first request within this (server/serving.py).
+    first_request_timeout: float  # float-ok: seconds
     max_connections: int
+    # Connections one client address may hold open (trusted proxies excepted).
+    max_connections_per_address: int
     rate_limit: Rate
     auth_failure_limit: Rate
     workers: int
@@ -65,13 +69,20 @@ class Limits:
     @classmethod
     def from_env(cls) -> Limits:
         workers = _count("GRANTLEDGER_WORKERS", "1", minimum=1)
+        max_connections = _count("GRANTLEDGER_MAX_CONNECTIONS", "1000", minimum=1)
         return cls(
             max_header_bytes=_count("GRANTLEDGER_MAX_HEADER_BYTES", "65536", minimum=1024),
             max_headers=_count("GRANTLEDGER_MAX_HEADERS", "100", minimum=10),
             header_timeout=_positive("GRANTLEDGER_HEADER_TIMEOUT", "10"),
             body_timeout=_positive("GRANTLEDGER_BODY_TIMEOUT", "30"),
             idle_timeout=_positive("GRANTLEDGER_IDLE_TIMEOUT", "75"),
-            max_connections=_count("GRANTLEDGER_MAX_CONNECTIONS", "1000", minimum=1),
+            first_request_timeout=_positive("GRANTLEDGER_FIRST_REQUEST_TIMEOUT", "5"),
+            max_connections=max_connections,
+            max_connections_per_address=_count(
+                "GRANTLEDGER_MAX_CONNECTIONS_PER_ADDRESS",
+                str(max(1, max_connections // 10)),
+                minimum=1,
+            ),
             # Enforced by each process on its own: each of N workers takes its 1/N share.
             rate_limit=_rate("GRANTLEDGER_RATE_LIMIT", "1000:2000", workers),
             auth_failure_limit=_rate("GRANTLEDGER_AUTH_FAILURE_LIMIT", "50:500", workers),
