@@ -128,9 +128,33 @@ def test_private_addresses_are_refused(address: str) -> None:
     assert refused_address(address) is not None
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "2002:7f00:1::",  # 6to4 of 127.0.0.1
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254 (cloud metadata)
+        "2002:c0a8:101::",  # 6to4 of 192.168.1.1
+        "64:ff9b::7f00:1",  # NAT64 (well-known prefix) of 127.0.0.1
+        "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
+        "64:ff9b:1::a9fe:a9fe",  # local-use NAT64 of 169.254.169.254
+        "::7f00:1",  # IPv4-compatible ::127.0.0.1
+        "::ffff:127.0.0.1",  # IPv4-mapped
+        "::ffff:0:7f00:1",  # IPv4-translated (SIIT) of 127.0.0.1
+        "2606:4700::5efe:7f00:1",  # ISATAP interface id carrying 127.0.0.1
+        "2606:4700::200:5efe:a00:1",  # ISATAP (universal bit) carrying 10.0.0.1
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo (the client is 127.0.0.1)
+    ],
+)
+def test_private_addresses_inside_ipv6_forms_are_refused(address: str) -> None:
+    assert refused_address(address) is not None
+
+
 def test_public_addresses_pass() -> None:
     assert refused_address("93.184.216.34") is None
     assert refused_address("2606:4700::1111") is None
+    # The same IPv6 forms carrying a public address are public.
+    assert refused_address("2002:5db8:d822::1") is None  # 6to4 of 93.184.216.34
+    assert refused_address("64:ff9b::5db8:d822") is None  # NAT64 of 93.184.216.34
 
 
 def test_a_seal_opens_only_with_its_key() -> None:
