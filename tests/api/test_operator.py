@@ -70,7 +70,7 @@ def test_metrics_add_up_every_worker(two_workers: Server) -> None:
     for _ in range(40):
         assert httpx.get(base + "/openapi.json").status_code == 200
     with two_workers.client() as api:
-        assert api.post("/entitled", content=b"{}").status_code == 400
+        assert api.post("/entitled", json={}).status_code == 400
     scrapes = [httpx.get(base + "/metrics").text for _ in range(6)]
     for after in scrapes[:1]:
         counted = _sample(
