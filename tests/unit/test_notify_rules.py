@@ -182,3 +182,21 @@ def test_the_signature_is_standard_webhooks() -> None:
     headers["webhook-signature"] = sealing.sign(sealing.new_secret(), "msg.1", stamp, body)
     with pytest.raises(Exception, match="signature"):
         Webhook(secret).verify(body, headers)
+
+
+def test_due_messages_are_picked_within_each_endpoint_and_organization_share() -> None:
+    from grantledger.domain.webhooks import PER_ENDPOINT, PER_ORGANIZATION, pick_due
+
+    slow = ("org-a", "whep-slow")
+    # A long backlog of one endpoint first, then two others' messages.
+    candidates = [slow] * 30 + [("org-b", "whep-b"), ("org-a", "whep-a2")]
+    picked = pick_due(candidates, free=50, by_endpoint={}, by_organization={})
+    assert [candidates[i] for i in picked] == [slow] * PER_ENDPOINT + candidates[30:]
+    # Already flying: the slow endpoint gets nothing more, its organization's share shrinks.
+    flying = {slow: PER_ENDPOINT}
+    picked = pick_due(candidates, 50, flying, {"org-a": PER_ORGANIZATION - 1})
+    assert [candidates[i] for i in picked] == [("org-b", "whep-b"), ("org-a", "whep-a2")]
+    assert pick_due(candidates, 1, {}, {}) == [0]
+    assert pick_due(candidates, 0, {}, {}) == []
+    many = [("org-c", f"whep-{n}") for n in range(30)]
+    assert len(pick_due(many, 50, {}, {})) == PER_ORGANIZATION

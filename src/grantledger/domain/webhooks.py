@@ -96,3 +96,40 @@ def refused_address(address: str) -> str | None:
     if ip in _CGNAT:
         return "a shared (carrier-grade NAT) address"
     return None
+
+
+# How many attempts one delivery worker (one server process) has in flight at most: in all, to
+# one endpoint, and for one organization. A receiver that is slow or never answers holds at
+# most PER_ENDPOINT of them, an organization at most PER_ORGANIZATION, and the worker never
+# waits for one attempt to finish before starting others (docs/operations.md, "Webhooks").
+IN_FLIGHT = 50
+PER_ENDPOINT = 2
+PER_ORGANIZATION = 10
+
+Destination = tuple[str, str]  # (organization id, endpoint id)
+
+
+def pick_due(
+    candidates: list[Destination],
+    free: int,
+    by_endpoint: dict[Destination, int],
+    by_organization: dict[str, int],
+) -> list[int]:
+    """Which of the due messages (their destinations, oldest due first) to start now: in order,
+    each while its endpoint and its organization are under their share of attempts in flight
+    (counting those already flying and those picked before it), up to `free` in all."""
+    endpoint_load = dict(by_endpoint)
+    organization_load = dict(by_organization)
+    picked: list[int] = []
+    for index, (org_id, endpoint_id) in enumerate(candidates):
+        if len(picked) >= free:
+            break
+        key = (org_id, endpoint_id)
+        if endpoint_load.get(key, 0) >= PER_ENDPOINT:
+            continue
+        if organization_load.get(org_id, 0) >= PER_ORGANIZATION:
+            continue
+        endpoint_load[key] = endpoint_load.get(key, 0) + 1
+        organization_load[org_id] = organization_load.get(org_id, 0) + 1
+        picked.append(index)
+    return picked
