@@ -19,6 +19,11 @@ EVENT_TYPES = (
     "auto_topup.granted",
 )
 
+# Webhook endpoints one organization may have. Every announced fact is one outbox row per
+# endpoint that wants it, so this bounds the fan-out of a change: one debit writes at most this
+# many rows per fact it announces (a hold placed, a hold captured, an incident...).
+MAX_ENDPOINTS = 20
+
 # Delays after the first attempt (seconds): about 2.8 days in all, like the common schedules.
 DEFAULT_RETRY_SECONDS = (5, 300, 1800, 7200, 18000, 36000, 36000, 72000, 72000)
 JITTER = 0.1  # float-ok: a fraction of a delay

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantledger.clock import SystemClock
-from grantledger.domain.webhooks import Delivery
+from grantledger.domain.webhooks import MAX_ENDPOINTS, Delivery
 from grantledger.service.context import Context, Tenant
 from grantledger.store.credits.credits import CreditRecord
 from grantledger.store.credits.holds import HoldRecord
@@ -69,7 +69,8 @@ class Outbox:
 
     async def _endpoints(self) -> list[EndpointRecord]:
         if self.endpoints is None:
-            self.endpoints = await webhooks.active_endpoints(self.tx)
+            # Bounded even for an organization that has more (made before the bound existed).
+            self.endpoints = await webhooks.active_endpoints(self.tx, MAX_ENDPOINTS)
         return self.endpoints
 
     async def listening(self) -> bool:
