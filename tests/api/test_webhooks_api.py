@@ -410,3 +410,24 @@ async def _add_endpoints_behind_the_api(url: str, like: str, count: int) -> None
         await tenant.run(work)
     finally:
         await ctx.db.dispose()
+
+
+def test_an_endpoint_receives_only_what_happens_after_it_was_created(api: httpx.Client) -> None:
+    account = new_account(api)
+    before = grant(api, account, 100)
+    hold = {"invoiceId": "inv-before", "lines": [{"entityId": "x", "amount": 5}]}
+    ok_json(api.post(f"/accounts/{account}/credit_holds", json=hold))
+    receiver = Receiver()
+    try:
+        endpoint(api, receiver.url)  # every event type
+        after = grant(api, account, 1)
+        debit(api, account, 2)
+        receiver.wait_for(lambda rs: any(r.json["type"] == "hold.captured" for r in rs))
+        time.sleep(1.0)  # anything older would have been sent with these
+        granted = {r.json["data"]["id"] for r in receiver.of_type("credit.granted")}
+        assert granted == {after["id"]}, "a credit granted before the endpoint was announced"
+        placed = {r.json["data"]["invoiceId"] for r in receiver.of_type("hold.placed")}
+        assert "inv-before" not in placed
+        assert before["id"] not in granted
+    finally:
+        receiver.close()

@@ -37,7 +37,8 @@ from grantledger.store.tx import Tx
 Report = dict[str, dict[str, str]]
 
 # How far back a write looks for the facts it may announce (a grant, a consumption, a hold
-# settled). The marks make each announced once; the window keeps old history out.
+# settled). The marks make each announced once; the window keeps old history out, and an
+# endpoint receives only the facts that happened after it was made (Outbox.emit).
 RECENT = timedelta(minutes=5)
 _CREDIT_EVENTS = {
     CreditStatus.CONSUMED: "credit.consumed",
@@ -149,7 +150,9 @@ async def _credit_events(
         first = await marks.mark_once(tx, kind, [r.id for r in found])
         for r in found:
             if r.id in first:
-                out.emit(kind, render.credit(r, now.date()))
+                # A grant happened when the credit was made; the other facts at its last change.
+                at = r.ledger.created_at if kind == "credit.granted" else r.updated_at
+                out.emit(kind, render.credit(r, now.date()), at)
 
 
 async def _hold_events(tx: Tx, account_id: str, out: Outbox, now: datetime) -> None:
@@ -161,13 +164,13 @@ async def _hold_events(tx: Tx, account_id: str, out: Outbox, now: datetime) -> N
     account = await parties.get_account(tx, account_id)
     assert account is not None
     for hold in holds:
-        facts = ["hold.placed"]
+        facts = [("hold.placed", hold.created_at)]
         settled = _HOLD_EVENTS.get(hold.status)
         if settled is not None:
-            facts.append(settled)
-        for kind in facts:
+            facts.append((settled, hold.settled_at or now))
+        for kind, at in facts:
             if await out.wants(kind) and await marks.mark_once(tx, kind, [hold.id]):
-                out.emit(kind, render.hold(hold, account.invoice_currency))
+                out.emit(kind, render.hold(hold, account.invoice_currency), at)
 
 
 async def _judge_credit_alerts(
