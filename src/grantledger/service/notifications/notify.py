@@ -82,22 +82,59 @@ async def after_change(
     await out.flush()
 
 
+# Accounts one transaction judges for an organization-wide alert: the work of one transaction
+# stays bounded (and short on SQLite's single write lock) however many accounts there are.
+JUDGED_PER_TRANSACTION = 100
+
+
 async def evaluate_alert(tenant: Tenant, tx: Tx, alert: AlertRecord) -> None:
-    """Judge a just created or activated alert: a condition that already holds opens now."""
+    """Judge a just created or activated alert of one account, in the caller's transaction: a
+    condition that already holds opens now. An organization-wide alert is judged afterwards,
+    in transactions of its own (`evaluate_everywhere`)."""
+    if alert.account_id is not None:
+        await _judge_accounts(tenant, tx, alert, [alert.account_id])
+
+
+async def evaluate_everywhere(tenant: Tenant, alert: AlertRecord) -> int:
+    """Judge an organization-wide alert over every account it watches, JUDGED_PER_TRANSACTION
+    accounts per transaction, in account id order; stops if the alert changes meanwhile.
+    Returns the accounts judged."""
+    after: str | None = None
+    judged = 0
+    while True:
+
+        async def work(tx: Tx, after: str | None = after) -> list[str]:
+            current = await alert_store.get_alert(tx, alert.id)
+            if current is None or current.status != rules.AlertStatus.ACTIVE:
+                return []
+            if current.version != alert.version:
+                return []  # changed since: its own change judges it again
+            if alert.template_id == rules.FEATURE_BALANCE_BELOW:
+                assert alert.feature_id is not None
+                ids = await alert_store.feature_account_ids(
+                    tx, alert.feature_id, after, JUDGED_PER_TRANSACTION
+                )
+            else:
+                ids = await alert_store.org_account_ids(tx, after, JUDGED_PER_TRANSACTION)
+            await _judge_accounts(tenant, tx, current, ids)
+            return ids
+
+        ids = await tenant.run(work)
+        judged += len(ids)
+        if len(ids) < JUDGED_PER_TRANSACTION:
+            return judged
+        after = ids[-1]
+
+
+async def _judge_accounts(
+    tenant: Tenant, tx: Tx, alert: AlertRecord, account_ids: Sequence[str]
+) -> None:
     now = tenant.now()
     out = Outbox(tenant, tx, now)
-    if alert.template_id == rules.FEATURE_BALANCE_BELOW:
-        assert alert.feature_id is not None
-        accounts = (
-            [alert.account_id]
-            if alert.account_id
-            else await alert_store.feature_account_ids(tx, alert.feature_id)
-        )
-        for account_id in accounts:
+    for account_id in account_ids:
+        if alert.template_id == rules.FEATURE_BALANCE_BELOW:
             await _judge_feature(tenant, tx, alert, account_id, out, now)
-    else:
-        accounts = [alert.account_id] if alert.account_id else await alert_store.org_account_ids(tx)
-        for account_id in accounts:
+        else:
             records = await credit_store.account_credits(
                 tx, account_id, statuses=[CreditStatus.ACTIVE]
             )
