@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from dataclasses import dataclass
 
@@ -65,6 +66,10 @@ class Limits:
     workers: int
     # Peers whose X-Forwarded-For/-Proto/-Host are believed (api/proxies.py).
     trusted_proxies: tuple[Network, ...]
+    # API requests one process works on at once (None: its database connections), and the
+    # fraction of those one tenant may hold (api/fairness.py).
+    max_in_flight: int | None
+    tenant_share: float  # float-ok: a fraction
 
     @classmethod
     def from_env(cls) -> Limits:
@@ -88,7 +93,18 @@ class Limits:
             auth_failure_limit=_rate("GRANTLEDGER_AUTH_FAILURE_LIMIT", "50:500", workers),
             workers=workers,
             trusted_proxies=_networks("GRANTLEDGER_TRUSTED_PROXIES"),
+            max_in_flight=(
+                _count("GRANTLEDGER_MAX_IN_FLIGHT", "1", minimum=1)
+                if os.environ.get("GRANTLEDGER_MAX_IN_FLIGHT", "").strip()
+                else None
+            ),
+            tenant_share=_fraction("GRANTLEDGER_TENANT_SHARE", "0.25"),
         )
+
+    def in_flight_slots(self, database: DatabaseOptions) -> tuple[int, int]:
+        """(requests a process works on at once, the most of them one tenant holds)."""
+        limit = self.max_in_flight or database.pool_size + database.max_overflow
+        return limit, max(1, math.ceil(limit * self.tenant_share))
 
 
 @dataclass(frozen=True)
@@ -186,6 +202,17 @@ def _count(name: str, default: str, minimum: int) -> int:
         value = minimum - 1
     if value < minimum:
         raise SystemExit(f"{name} must be a whole number, at least {minimum}, not {raw!r}")
+    return value
+
+
+def _fraction(name: str, default: str) -> float:  # float-ok: a fraction
+    raw = os.environ.get(name, default)
+    try:
+        value = float(raw)  # float-ok: a fraction
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1:
+        raise SystemExit(f"{name} must be a fraction above 0 and at most 1 (e.g. 0.5), not {raw!r}")
     return value
 
 

@@ -12,6 +12,7 @@ from grantledger import __version__
 from grantledger.api import docs, errors, openapi
 from grantledger.api.auth import Authenticate
 from grantledger.api.content_type import JsonBodies
+from grantledger.api.fairness import FairShares
 from grantledger.api.gate_door import GateDoor
 from grantledger.api.jsonio import WireJSONResponse
 from grantledger.api.observability import (
@@ -83,6 +84,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     console.install(app)
     # Outermost last: the request id and the access log cover the door's 401s and 429s too.
     app.add_middleware(GateDoor, ctx=ctx)
+    limit, share = settings.limits.in_flight_slots(settings.database)
+    app.add_middleware(FairShares, limit=limit, share=share, wait=settings.database.pool_timeout)
     # Inside the door: an unauthenticated request is told 401 first, whatever its body.
     app.add_middleware(JsonBodies)
     app.add_middleware(
