@@ -84,7 +84,7 @@ async def after_change(
 
 # Accounts one transaction judges for an organization-wide alert: the work of one transaction
 # stays bounded (and short on SQLite's single write lock) however many accounts there are.
-JUDGED_PER_TRANSACTION = 100
+JUDGED_PER_TRANSACTION = 50
 
 
 async def evaluate_alert(tenant: Tenant, tx: Tx, alert: AlertRecord) -> None:
