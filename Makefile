@@ -22,11 +22,12 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	touch $@ $(RUN_STAMP)
 
 # Serve on SQLite (./data/grantledger.db). The dev key is kept in data/dev-api-key so that
-# every `make run` prints the same working key and curl command.
+# every `make run` serves the same key and prints a curl command that reads it from there
+# (serve logs only the key's prefix, never the key).
 run: $(RUN_STAMP)
 	@mkdir -p data
 	@test -s data/dev-api-key || $(BIN)/grantledger keys create --org default > data/dev-api-key
-	GRANTLEDGER_WEBHOOK_ALLOW_PRIVATE=1 GRANTLEDGER_BOOTSTRAP_KEY=$$(cat data/dev-api-key) $(BIN)/grantledger serve --host $(HOST) --port $(PORT)
+	GRANTLEDGER_WEBHOOK_ALLOW_PRIVATE=1 GRANTLEDGER_BOOTSTRAP_KEY_FILE=data/dev-api-key $(BIN)/grantledger serve --host $(HOST) --port $(PORT)
 
 # Lint, check formatting, type-check, then the whole suite on SQLite and PostgreSQL.
 test: $(TEST_STAMP) chromium

@@ -32,7 +32,12 @@ class Received:
 class Receiver:
     """`answer(n)` decides the status of the n-th request (0-based); 200 by default."""
 
-    def __init__(self, answer: Callable[[int], int] = lambda _n: 200) -> None:
+    def __init__(
+        self,
+        answer: Callable[[int], int] = lambda _n: 200,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self.answer = answer
         self.received: list[Received] = []
         self.lock = threading.Lock()
@@ -55,13 +60,17 @@ class Receiver:
         class Server(ThreadingHTTPServer):
             request_queue_size = 128  # the worker sends a batch at once
 
-        self.http = Server(("127.0.0.1", 0), Handler)
+        self.http = Server((host, port), Handler)
         self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
         self.thread.start()
 
     @property
+    def port(self) -> int:
+        return int(self.http.server_address[1])
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.http.server_address[1]}/hook"
+        return f"http://{self.http.server_address[0]}:{self.port}/hook"
 
     def close(self) -> None:
         self.http.shutdown()

@@ -111,6 +111,8 @@ class Server:
             "GRANTLEDGER_WEBHOOK_ALLOW_PRIVATE": "1",  # receivers listen on 127.0.0.1
             # Off like the sweeper: its idle polls would show in the tests that count queries.
             "GRANTLEDGER_WEBHOOK_WORKER": os.environ.get("GRANTLEDGER_TEST_WEBHOOK_WORKER", "0"),
+            # A key made at start is written here, not into the checkout's ./data.
+            "GRANTLEDGER_BOOTSTRAP_KEY_FILE": str(log_dir / f"bootstrap-key-{self.port}"),
             **self.env,
         }
         self.log_path = log_dir / f"server-{self.port}.log"

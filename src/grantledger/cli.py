@@ -21,9 +21,12 @@ from sqlalchemy.exc import DBAPIError
 from grantledger.clock import clock_from_env
 from grantledger.config import Settings
 from grantledger.logs import uvicorn_config
+from grantledger.server.bootstrap import BootstrapError, Shown
+from grantledger.server.bootstrap import ensure as ensure_bootstrap
 from grantledger.server.serving import GuardedHttpToolsProtocol
 from grantledger.server.workers import serve as workers_serve
 from grantledger.service.context import Context
+from grantledger.service.notifications.sealing import load_server_key
 from grantledger.service.operations import tenants
 from grantledger.service.operations.verify import verify_ledger
 from grantledger.store.database import Database
@@ -52,6 +55,13 @@ def _fail(message: str) -> NoReturn:
 def _settings() -> Settings:
     try:
         return Settings.from_env()
+    except SystemExit as bad:
+        _fail(str(bad.code))
+
+
+def _server_key() -> bytes:
+    try:
+        return load_server_key()
     except SystemExit as bad:
         _fail(str(bad.code))
 
@@ -94,12 +104,13 @@ async def _with_context(settings: Settings, work):  # type: ignore[no-untyped-de
         await ctx.db.dispose()
 
 
-def _curl_example(host: str, port: int, key: str) -> str:
+def _curl_example(host: str, port: int, key_shell: str) -> str:
+    """A curl command; `key_shell` is shell text that expands to the key (never the key)."""
     # A wildcard bind address is not a destination a client can always connect to.
     target = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host)
     if target is None:
         target = f"[{host}]" if ":" in host else host
-    return f"curl -s -H 'Authorization: Bearer {key}' http://{target}:{port}/credits"
+    return f'curl -s -H "Authorization: Bearer {key_shell}" http://{target}:{port}/credits'
 
 
 @app.command()
@@ -161,7 +172,12 @@ def serve(
         "(GRANTLEDGER_RATE_LIMIT, default 1000:2000).",
     ),
 ) -> None:
-    """Migrate the database, make sure an API key exists, and serve the HTTP API."""
+    """Migrate the database, make sure an API key exists, and serve the HTTP API.
+
+    Every other setting is a GRANTLEDGER_* environment variable read by every worker: limits
+    (GRANTLEDGER_MAX_CONNECTIONS_PER_ADDRESS, GRANTLEDGER_FIRST_REQUEST_TIMEOUT, ...), proxies
+    (GRANTLEDGER_TRUSTED_PROXIES), GRANTLEDGER_METRICS_TOKEN, webhooks; see docs/operations.md.
+    """
     # Flags become the environment every worker process reads its settings from.
     for name, value in (
         ("GRANTLEDGER_MAX_CONNECTIONS", max_connections),
@@ -172,22 +188,28 @@ def serve(
             os.environ[name] = str(value)
     os.environ["GRANTLEDGER_WORKERS"] = str(workers)
     settings = _settings()
+    # Every worker loads it at start; a missing key file is made here, once, before them.
+    _server_key()
     _check_port_free(host, port)
     _migrate(settings)
 
-    async def bootstrap(ctx: Context) -> str | None:
-        if settings.bootstrap_key:
-            await tenants.ensure_key(ctx, "default", settings.bootstrap_key)
-            return settings.bootstrap_key
-        if not await tenants.has_any_key(ctx):
-            return await tenants.create_key(ctx, "default")
-        return None
+    async def bootstrap(ctx: Context) -> Shown | None:
+        return await ensure_bootstrap(
+            ctx, settings.bootstrap_key, Path(settings.bootstrap_key_file)
+        )
 
-    key = asyncio.run(_with_context(settings, bootstrap))
-    if key:
-        # Plain prints: a wrapped key or command would not paste back into a shell.
-        print(f"API key for organization 'default': {key}", file=sys.stderr)
-        print("Try:  " + _curl_example(host, port, key), file=sys.stderr)
+    try:
+        shown = asyncio.run(_with_context(settings, bootstrap))
+    except BootstrapError as error:
+        _fail(str(error))
+    if shown:
+        # Never the key itself: this banner ends up in log files. Plain prints: a wrapped
+        # command would not paste back into a shell.
+        made = "created an API key" if shown.created else "API key"
+        print(
+            f"{made} for organization 'default': {shown.prefix}… ({shown.where})", file=sys.stderr
+        )
+        print("Try:  " + _curl_example(host, port, shown.shell), file=sys.stderr)
     else:
         err.print("API keys exist already; create another with: grantledger keys create --org NAME")
     err.print(f"Serving on http://{host}:{port}  (docs: http://{host}:{port}/docs)")

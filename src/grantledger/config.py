@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from grantledger.domain.corrections import DEFAULT_CORRECTION_GRACE
-from grantledger.store.engine import DatabaseOptions
+from grantledger.store.engine import DatabaseOptions, async_url
 
 DEFAULT_SQLITE_URL = "sqlite:///./data/grantledger.db"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(name: str) -> tuple[Network, ...]:
+    found: list[Network] = []
+    for part in os.environ.get(name, "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            found.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise SystemExit(
+                f"{name} must be a comma list of addresses or networks "
+                f"(e.g. 10.0.0.5,10.1.0.0/16), not {part!r}"
+            ) from None
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -34,32 +58,63 @@ class Limits:
     header_timeout: float  # float-ok: seconds
     body_timeout: float  # float-ok: seconds
     idle_timeout: float  # float-ok: seconds
+    # A new connection must begin its first request within this (server/serving.py).
+    first_request_timeout: float  # float-ok: seconds
     max_connections: int
+    # Connections one client address may hold open (trusted proxies excepted).
+    max_connections_per_address: int
     rate_limit: Rate
     auth_failure_limit: Rate
     workers: int
+    # Peers whose X-Forwarded-For/-Proto/-Host are believed (api/proxies.py).
+    trusted_proxies: tuple[Network, ...]
+    # API requests one process works on at once (None: its database connections), and the
+    # fraction of those one tenant may hold (api/fairness.py).
+    max_in_flight: int | None
+    tenant_share: float  # float-ok: a fraction
 
     @classmethod
     def from_env(cls) -> Limits:
         workers = _count("GRANTLEDGER_WORKERS", "1", minimum=1)
+        max_connections = _count("GRANTLEDGER_MAX_CONNECTIONS", "1000", minimum=1)
         return cls(
             max_header_bytes=_count("GRANTLEDGER_MAX_HEADER_BYTES", "65536", minimum=1024),
             max_headers=_count("GRANTLEDGER_MAX_HEADERS", "100", minimum=10),
             header_timeout=_positive("GRANTLEDGER_HEADER_TIMEOUT", "10"),
             body_timeout=_positive("GRANTLEDGER_BODY_TIMEOUT", "30"),
             idle_timeout=_positive("GRANTLEDGER_IDLE_TIMEOUT", "75"),
-            max_connections=_count("GRANTLEDGER_MAX_CONNECTIONS", "1000", minimum=1),
+            first_request_timeout=_positive("GRANTLEDGER_FIRST_REQUEST_TIMEOUT", "5"),
+            max_connections=max_connections,
+            max_connections_per_address=_count(
+                "GRANTLEDGER_MAX_CONNECTIONS_PER_ADDRESS",
+                str(max(1, max_connections // 10)),
+                minimum=1,
+            ),
             # Enforced by each process on its own: each of N workers takes its 1/N share.
             rate_limit=_rate("GRANTLEDGER_RATE_LIMIT", "1000:2000", workers),
             auth_failure_limit=_rate("GRANTLEDGER_AUTH_FAILURE_LIMIT", "50:500", workers),
             workers=workers,
+            trusted_proxies=_networks("GRANTLEDGER_TRUSTED_PROXIES"),
+            max_in_flight=(
+                _count("GRANTLEDGER_MAX_IN_FLIGHT", "1", minimum=1)
+                if os.environ.get("GRANTLEDGER_MAX_IN_FLIGHT", "").strip()
+                else None
+            ),
+            tenant_share=_fraction("GRANTLEDGER_TENANT_SHARE", "0.25"),
         )
+
+    def in_flight_slots(self, database: DatabaseOptions) -> tuple[int, int]:
+        """(requests a process works on at once, the most of them one tenant holds)."""
+        limit = self.max_in_flight or database.pool_size + database.max_overflow
+        return limit, max(1, math.ceil(limit * self.tenant_share))
 
 
 @dataclass(frozen=True)
 class Settings:
     database_url: str
     bootstrap_key: str | None
+    # Where the bootstrap key is kept when GRANTLEDGER_BOOTSTRAP_KEY is unset (server/bootstrap).
+    bootstrap_key_file: str
     sweep_interval_seconds: float  # float-ok: seconds, not money
     log_level: str
     limits: Limits
@@ -67,23 +122,64 @@ class Settings:
     database: DatabaseOptions
     # A worker whose event loop has not run for this long is killed and replaced (api/workers).
     worker_timeout: float  # float-ok: seconds
+    webhooks: WebhookSettings
+    # When set, GET /metrics wants `Authorization: Bearer <this>` (docs/operations.md).
+    metrics_token: str | None
     # How long after the entries an event drew from end it may still be corrected.
     correction_grace: timedelta = DEFAULT_CORRECTION_GRACE
 
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
-            database_url=os.environ.get("GRANTLEDGER_DATABASE_URL", DEFAULT_SQLITE_URL),
+            database_url=_database_url(),
             bootstrap_key=os.environ.get("GRANTLEDGER_BOOTSTRAP_KEY") or None,
+            bootstrap_key_file=os.environ.get(
+                "GRANTLEDGER_BOOTSTRAP_KEY_FILE", "./data/bootstrap-api-key"
+            ),
             sweep_interval_seconds=_seconds("GRANTLEDGER_SWEEP_INTERVAL", "60"),
             log_level=_log_level(),
             limits=Limits.from_env(),
             database=database_options_from_env(),
             worker_timeout=_positive("GRANTLEDGER_WORKER_TIMEOUT", "30"),
+            # Read here too, so a bad webhook setting stops `serve` before any worker starts.
+            webhooks=WebhookSettings.from_env(),
+            metrics_token=_metrics_token(),
             correction_grace=timedelta(
                 days=_whole("GRANTLEDGER_CORRECTION_GRACE_DAYS", "7", maximum=MAX_GRACE_DAYS)
             ),
         )
+
+
+def _metrics_token() -> str | None:
+    raw = os.environ.get("GRANTLEDGER_METRICS_TOKEN", "").strip()
+    if not raw:
+        return None
+    if len(raw) < 16 or any(c.isspace() for c in raw):
+        raise SystemExit(
+            "GRANTLEDGER_METRICS_TOKEN must be at least 16 characters without spaces "
+            "(e.g. the output of `openssl rand -hex 24`)"
+        )
+    return raw
+
+
+# The drivers the URLs users write are mapped to (store/engine.async_url); nothing else is run.
+_DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg"}
+
+
+def _database_url() -> str:
+    raw = os.environ.get("GRANTLEDGER_DATABASE_URL", DEFAULT_SQLITE_URL).strip()
+    usage = "sqlite:///path/to/file.db or postgresql://user@host:5432/database"
+    try:
+        driver = make_url(async_url(raw)).drivername
+    except ArgumentError:
+        # The value may hold a password: it is not repeated.
+        raise SystemExit(f"GRANTLEDGER_DATABASE_URL is not a database URL; use {usage}") from None
+    if driver not in _DRIVERS:
+        scheme = raw.partition(":")[0]
+        raise SystemExit(
+            f"GRANTLEDGER_DATABASE_URL: {scheme}:// databases are not supported; use {usage}"
+        )
+    return raw
 
 
 def _seconds(name: str, default: str) -> float:  # float-ok: seconds, not money
@@ -128,6 +224,17 @@ def _count(name: str, default: str, minimum: int) -> int:
         value = minimum - 1
     if value < minimum:
         raise SystemExit(f"{name} must be a whole number, at least {minimum}, not {raw!r}")
+    return value
+
+
+def _fraction(name: str, default: str) -> float:  # float-ok: a fraction
+    raw = os.environ.get(name, default)
+    try:
+        value = float(raw)  # float-ok: a fraction
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1:
+        raise SystemExit(f"{name} must be a fraction above 0 and at most 1 (e.g. 0.5), not {raw!r}")
     return value
 
 

@@ -20,7 +20,11 @@ def serving(
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     srv = Server(
-        database_url=database_url, clock_file=state / "clock", workers=workers, log_level=log_level
+        database_url=database_url,
+        clock_file=state / "clock",
+        workers=workers,
+        log_level=log_level,
+        env=dict(env),  # wins over the test defaults Server.start sets (e.g. the pool size)
     )
     try:
         srv.start(state)

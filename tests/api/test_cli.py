@@ -27,7 +27,7 @@ from grantledger.store.migrate import head_revision
 from tests.helpers import grant, new_account
 from tests.servers import Server, run_cli
 
-KEY_LINE = re.compile(r"API key for organization 'default': (\S+)")
+KEY_LINE = re.compile(r"API key for organization 'default': (gl_\w+)… \((.+)\)")
 TRY_LINE = re.compile(r"^Try:  (curl .+)$", re.MULTILINE)
 
 
@@ -54,13 +54,16 @@ def _ok(r: httpx.Response) -> object:
     return r.json()
 
 
-def _start(db: Path, state: Path, bootstrap_key: str | None) -> Server:
+def _start(
+    db: Path, state: Path, bootstrap_key: str | None, key_file: Path | None = None
+) -> Server:
     with pytest.MonkeyPatch.context() as env:
         if bootstrap_key is None:
             env.delenv("GRANTLEDGER_BOOTSTRAP_KEY", raising=False)
         else:
             env.setenv("GRANTLEDGER_BOOTSTRAP_KEY", bootstrap_key)
-        server = Server(database_url=_sqlite_url(db), clock_file=state / "clock")
+        extra = {"GRANTLEDGER_BOOTSTRAP_KEY_FILE": str(key_file)} if key_file else {}
+        server = Server(database_url=_sqlite_url(db), clock_file=state / "clock", env=extra)
         server.start(state)
     return server
 
@@ -70,8 +73,9 @@ def _log(server: Server) -> str:
     return server.log_path.read_text()
 
 
-def _run_printed_curl(log: str) -> httpx.Response:
-    """Run the curl command exactly as `serve` printed it; returns its output as a response."""
+def _run_printed_curl(log: str, **env: str) -> httpx.Response:
+    """Run the curl command exactly as `serve` printed it (in a shell with `env`); returns its
+    output as a response."""
     match = TRY_LINE.search(log)
     assert match, log
     done = subprocess.run(
@@ -79,6 +83,7 @@ def _run_printed_curl(log: str) -> httpx.Response:
         capture_output=True,
         text=True,
         timeout=30,
+        env={"PATH": "/usr/bin:/bin", **env},
     )
     assert done.returncode == 0, done.stderr
     body, _, status = done.stdout.rpartition("\n")
@@ -140,14 +145,14 @@ class Dev:
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
     """What `make run` does: `keys create --org default > data/dev-api-key`, then
-    `GRANTLEDGER_BOOTSTRAP_KEY=$(cat data/dev-api-key) grantledger serve`."""
+    `GRANTLEDGER_BOOTSTRAP_KEY_FILE=data/dev-api-key grantledger serve`."""
     state = tmp_path_factory.mktemp("dev")
     db = state / "grantledger.db"
     made = run_cli(_sqlite_url(db), "keys", "create", "--org", "default")
     assert made.returncode == 0, made.stderr
     (state / "dev-api-key").write_text(made.stdout)
     key = (state / "dev-api-key").read_text().strip()
-    server = _start(db, state, key)
+    server = _start(db, state, None, key_file=state / "dev-api-key")
     yield Dev(db, key, server)
     server.stop()
 
@@ -178,7 +183,9 @@ def test_keys_create_prints_one_working_key_and_stores_only_its_hash(dev: Dev) -
 def test_make_run_prints_the_default_key_and_a_curl_that_works(dev: Dev) -> None:
     log = _log(dev.server)
     match = KEY_LINE.search(log)
-    assert match and match.group(1) == dev.key, log
+    # Only the prefix: the whole key is never written to the log.
+    assert match and dev.key.startswith(match.group(1)) and len(match.group(1)) == 8, log
+    assert dev.key not in log and dev.key[8:16] not in log
     r = _run_printed_curl(log)
     assert r.status_code == 200, r.text
     assert "data" in r.json()
@@ -252,14 +259,18 @@ def test_verify_is_clean_then_names_each_tampered_figure(dev: Dev) -> None:
 # --- serve without any key ---------------------------------------------------------------
 
 
-def test_serve_creates_and_prints_a_key_when_there_is_none(tmp_path: Path) -> None:
+def test_serve_creates_a_key_when_there_is_none_and_never_logs_it(tmp_path: Path) -> None:
     db = tmp_path / "fresh.db"
-    first = _start(db, tmp_path, None)
+    key_file = tmp_path / "keys" / "bootstrap-api-key"
+    first = _start(db, tmp_path, None, key_file=key_file)
     try:
         log = _log(first)
         match = KEY_LINE.search(log)
         assert match, log
-        key = match.group(1)
+        key = key_file.read_text().strip()
+        assert key.startswith(match.group(1)) and str(key_file) in match.group(2)
+        assert key not in log and key[8:] not in log
+        assert key_file.stat().st_mode & 0o777 == 0o600
         assert _run_printed_curl(log).status_code == 200
         with first.client(key) as api:
             credit = grant(api, new_account(api), 5)
@@ -268,12 +279,16 @@ def test_serve_creates_and_prints_a_key_when_there_is_none(tmp_path: Path) -> No
     assert _org_name_of(db, key) == "default"
     assert len(_rows(db, "SELECT * FROM api_keys")) == 1
 
-    # A chosen bootstrap key joins the same organization `default`.
+    # A chosen bootstrap key joins the same organization `default`, and is not logged either.
     chosen = "gl_my-own-development-key"
-    second = _start(db, tmp_path, chosen)
+    second = _start(db, tmp_path, chosen, key_file=key_file)
     try:
-        assert f"API key for organization 'default': {chosen}" in _log(second)
-        assert _run_printed_curl(_log(second)).status_code == 200
+        log = _log(second)
+        assert (
+            "API key for organization 'default': gl_my-ow… (from GRANTLEDGER_BOOTSTRAP_KEY)" in log
+        )
+        assert chosen not in log
+        assert _run_printed_curl(log, GRANTLEDGER_BOOTSTRAP_KEY=chosen).status_code == 200
         with second.client(chosen) as api:
             listed = _ok(api.get("/credits"))
         assert isinstance(listed, dict)
@@ -331,7 +346,8 @@ def test_printed_curl_targets_a_reachable_address() -> None:
     assert "http://[::1]:8000/credits" in _curl_example("::", 8000, "k")
     assert "http://[fe80::1]:81/credits" in _curl_example("fe80::1", 81, "k")
     assert "http://10.1.2.3:8000/credits" in _curl_example("10.1.2.3", 8000, "k")
-    assert "'Authorization: Bearer gl_abc'" in _curl_example("127.0.0.1", 1, "gl_abc")
+    shown = _curl_example("127.0.0.1", 1, "$GRANTLEDGER_BOOTSTRAP_KEY")
+    assert '"Authorization: Bearer $GRANTLEDGER_BOOTSTRAP_KEY"' in shown
 
 
 def test_verify_on_an_unmigrated_database_says_what_to_do(tmp_path: Path) -> None:

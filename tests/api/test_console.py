@@ -14,6 +14,7 @@ import pytest
 
 from grantledger.api.jsonio import dumps
 from tests.api.console_client import Console, text_by_testid
+from tests.api.guarded import serving
 from tests.helpers import (
     balance,
     feature_credits,
@@ -273,21 +274,67 @@ def test_as_of_a_bare_date_is_midnight_utc_as_in_the_api(clock: Server) -> None:
         assert console.get(f"/console/accounts/{account}", asOf="2027-03-08").status_code == 400
 
 
-def test_failed_sign_ins_are_braked_per_address(server: Server) -> None:
-    key = server.key()
+@pytest.fixture(scope="module")
+def braked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """10 failed authentications per address, refilled once in 10 s (SQLite, own database)."""
+    state = tmp_path_factory.mktemp("braked")
+    env = {"GRANTLEDGER_AUTH_FAILURE_LIMIT": "0.1:10"}
+    with serving(f"sqlite:///{state}/braked.db", state, **env) as srv:
+        yield srv
+
+
+def _sign_in_form(srv: Server, address: str) -> tuple[httpx.Client, str]:
     # Another loopback address: the brake on it leaves the other tests' 127.0.0.1 alone.
-    transport = httpx.HTTPTransport(local_address="127.0.0.7")
-    with httpx.Client(
-        base_url=server.base_url, headers={"Origin": server.base_url}, transport=transport
-    ) as c:
-        token = re.search(r'name="csrf" value="([^"]+)"', c.get("/console").text).group(1)  # type: ignore[union-attr]
-        for _ in range(10):
-            r = c.post("/console/sign-in", data={"csrf": token, "apiKey": "gl_guess"})
-            assert r.status_code == 401
-        r = c.post("/console/sign-in", data={"csrf": token, "apiKey": key})
-        assert r.status_code == 429 and "too many failed sign-ins" in r.text
-        assert "gl_console=" not in r.headers.get("set-cookie", "")
-    Console(server, key).close()  # from another address the same key signs in
+    transport = httpx.HTTPTransport(local_address=address)
+    client = httpx.Client(
+        base_url=srv.base_url, headers={"Origin": srv.base_url}, transport=transport
+    )
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/console").text)
+    assert token
+    return client, token.group(1)
+
+
+def test_failed_sign_ins_are_braked_without_locking_out_the_right_key(braked: Server) -> None:
+    key, used = braked.key(), braked.key()
+    with braked.client(used) as api:
+        assert api.get("/customers").status_code == 200  # `used` was accepted just now
+
+    def sign_in(api_key: str) -> httpx.Response:
+        # A fresh browser each time (a signed-in one has no sign-in form), same address.
+        c, token = _sign_in_form(braked, "127.0.0.7")
+        try:
+            return c.post("/console/sign-in", data={"csrf": token, "apiKey": api_key})
+        finally:
+            c.close()
+
+    for _ in range(10):
+        assert sign_in("gl_guess" + secrets.token_hex(8)).status_code == 401
+    r = sign_in("gl_guess")
+    assert r.status_code == 429 and "too many failed sign-ins" in r.text
+    # The right key, never used before, still signs in from the braked address.
+    time.sleep(1.1)
+    r = sign_in(key)
+    assert r.status_code == 303, r.text
+    assert "gl_console=" in r.headers.get("set-cookie", "")
+    # While guesses flood in (each refused 429, at most one a second even looked up)...
+    for _ in range(30):
+        assert sign_in("gl_guess" + secrets.token_hex(8)).status_code == 429
+    # ...a key in use lately gets in at once.
+    assert sign_in(used).status_code == 303
+
+
+def test_the_console_and_the_api_share_one_budget_of_failures(braked: Server) -> None:
+    wrong = {"Authorization": "Bearer gl_wrong"}
+    transport = httpx.HTTPTransport(local_address="127.0.0.8")
+    with httpx.Client(base_url=braked.base_url, transport=transport) as api:
+        codes = [api.get("/customers", headers=wrong).status_code for _ in range(11)]
+    assert codes == [401] * 10 + [429]
+    c, token = _sign_in_form(braked, "127.0.0.8")
+    try:
+        r = c.post("/console/sign-in", data={"csrf": token, "apiKey": "gl_wrong"})
+        assert r.status_code == 429
+    finally:
+        c.close()
 
 
 def test_a_named_key_signs_its_grants_and_revoking_it_ends_its_sessions(server: Server) -> None:

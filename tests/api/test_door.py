@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import secrets
 import time
 from collections.abc import Iterator
 
@@ -61,10 +63,15 @@ def test_a_repeated_wrong_key_costs_no_database_round_trip(server: Server) -> No
     assert _checkouts(server) == before + 1
 
 
-def test_wrong_key_is_401_on_an_endpoint_and_404_where_there_is_none(server: Server) -> None:
+def test_a_wrong_key_is_401_on_any_path_and_a_right_key_gets_404_for_no_endpoint(
+    server: Server,
+) -> None:
     wrong = {"Authorization": "Bearer x"}
     assert httpx.get(server.base_url + "/customers", headers=wrong).status_code == 401
-    assert httpx.get(server.base_url + "/no/such/thing", headers=wrong).status_code == 404
+    assert httpx.get(server.base_url + "/no/such/thing", headers=wrong).status_code == 401
+    assert httpx.get(server.base_url + "/no/such/thing").status_code == 401
+    with server.client() as own:
+        assert own.get("/no/such/thing").status_code == 404
 
 
 def test_a_limited_tenant_keeps_being_served_at_the_rate_and_others_are_unaffected(
@@ -144,3 +151,76 @@ def test_keys_on_an_unknown_org_and_a_bad_revoke_are_one_line_exit_2(pg_url: str
     assert unknown.stderr.strip().count("\n") == 0 and "no organization" in unknown.stderr
     neither = run_cli(pg_url, "keys", "revoke", "--org", "x")
     assert neither.returncode == 2 and "--prefix" in neither.stderr
+
+
+@pytest.fixture(scope="module")
+def strict(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One worker allowing 10 failed authentications per address, refilled once in 10 s."""
+    env = {"GRANTLEDGER_AUTH_FAILURE_LIMIT": "0.1:10"}
+    with serving(pg_url, tmp_path_factory.mktemp("strict"), **env) as srv:
+        yield srv
+
+
+def _random_key() -> str:
+    return "gl_" + secrets.token_hex(20)
+
+
+def _from(address: str, srv: Server, key: str | None = None) -> httpx.Client:
+    """A client connecting from another loopback address: its own failure budget."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    transport = httpx.HTTPTransport(local_address=address)
+    return httpx.Client(base_url=srv.base_url, transport=transport, headers=headers, timeout=10)
+
+
+def test_guessing_keys_on_a_path_with_no_endpoint_is_counted_and_costs_no_lookup(
+    strict: Server,
+) -> None:
+    before, started = _checkouts(strict), time.monotonic()
+    with _from("127.0.0.21", strict) as guesser:
+        codes = [
+            guesser.get(
+                f"/no/such/path/{i}", headers={"Authorization": f"Bearer {_random_key()}"}
+            ).status_code
+            for i in range(40)
+        ]
+    # Judged as on any endpoint: 401 while the address has failures left, then 429.
+    assert codes == [401] * 10 + [429] * 30, codes
+    # Each 401 cost one key lookup; a 429 costs none, but for one probe a second that lets a
+    # right key in (service/operations/attempts.py); the scrape reads the backlog once.
+    probes = math.ceil(time.monotonic() - started) + 1
+    assert _checkouts(strict) - before <= 10 + probes + 1
+
+
+def test_a_blocked_address_keeps_using_the_key_it_uses(strict: Server) -> None:
+    with _from("127.0.0.22", strict, strict.key()) as own, _from("127.0.0.22", strict) as other:
+        assert own.get("/customers").status_code == 200
+        wrong = {"Authorization": f"Bearer {_random_key()}"}
+        while other.get("/customers", headers=wrong).status_code != 429:
+            pass
+        # Its own key, served moments ago, is still served: no lockout of the right key.
+        assert own.get("/customers").status_code == 200
+        assert other.get("/customers", headers=wrong).status_code == 429
+
+
+def test_two_authorization_headers_are_refused(server: Server) -> None:
+    key = server.key()
+    sock = connect(server)
+    sock.sendall(
+        b"GET /customers HTTP/1.1\r\nHost: x\r\n"
+        + b"Authorization: Bearer "
+        + key.encode()
+        + b"\r\nAuthorization: Bearer gl_someone-else\r\n\r\n"
+    )
+    raw, _, _ = read_until_closed(sock, 2)
+    assert raw.startswith(b"HTTP/1.1 400"), raw
+    assert b"one Authorization header" in raw
+    # Whichever comes first or last: neither silently wins.
+    sock = connect(server)
+    sock.sendall(
+        b"GET /customers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer gl_someone-else\r\n"
+        + b"Authorization: Bearer "
+        + key.encode()
+        + b"\r\n\r\n"
+    )
+    raw, _, _ = read_until_closed(sock, 2)
+    assert raw.startswith(b"HTTP/1.1 400"), raw

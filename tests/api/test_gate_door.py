@@ -83,6 +83,7 @@ def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 NOW = "2026-01-10T12:00:00Z"
+JSON = {"content-type": "application/json"}
 
 
 def _exchange(api: TestClient) -> list[tuple[int, str, str]]:
@@ -113,8 +114,9 @@ def _exchange(api: TestClient) -> list[tuple[int, str, str]]:
         {"content": b"{not json", "headers": {"content-type": "application/json"}},
         {"content": raw, "headers": {"content-type": "text/plain"}},
         {"content": raw, "headers": {"content-type": "application/vnd.door+json"}},
-        {"content": b" " * (MAX_BODY_BYTES + 1) + raw},
-        {"content": raw.replace(b'"evt-raw"', b'"evt-raw", "id": "twice"')},
+        {"content": raw},  # no content type: 415, like every route (api/content_type.py)
+        {"content": b" " * (MAX_BODY_BYTES + 1) + raw, "headers": JSON},
+        {"content": raw.replace(b'"evt-raw"', b'"evt-raw", "id": "twice"'), "headers": JSON},
         {"json": event("evt-1")},  # still a duplicate, now of an accepted event
         {"json": event("evt-9"), "params": {"dryRun": "true"}},  # the route's 400: no query
     ]
@@ -131,8 +133,9 @@ def test_the_door_answers_exactly_as_the_route(build: Any) -> None:
     assert through_door == through_route
     statuses = [status for status, _, _ in through_door]
     assert statuses.count(200) == 2 and 403 in statuses and 409 in statuses and 413 in statuses
+    assert statuses[12] == statuses[14] == 415
     # The door itself answered every well-formed event (accepted, refused, duplicate, or 400
     # from the service: unknown schema or account), and handed the other requests to the route.
     by_door = [i for i, name in enumerate(door.seen) if name == "_Template"]
-    assert by_door == [0, 1, 2, 3, 4, 5, 13, 16], door.seen
+    assert by_door == [0, 1, 2, 3, 4, 5, 13, 17], door.seen
     assert "_Template" not in route.seen

@@ -75,6 +75,24 @@ def test_metrics_count_requests_by_route_template(server: Server, api: httpx.Cli
     )
 
 
+def test_refusals_at_the_door_are_counted_under_their_route(server: Server) -> None:
+    """A 401 (or 429) answered before routing still names the endpoint it was sent to."""
+
+    def scrape() -> str:
+        return httpx.get(server.base_url + "/metrics", timeout=30).text
+
+    before = scrape()
+    wrong = {"Authorization": "Bearer gl_not-a-key"}
+    for _ in range(2):
+        assert httpx.get(server.base_url + "/credits", headers=wrong).status_code == 401
+    assert httpx.post(server.base_url + "/credits/cred.x/void").status_code == 401
+    after = scrape()
+    listed = "/credits"
+    assert _counter(after, "GET", listed, "401") - _counter(before, "GET", listed, "401") == 2
+    route = "/credits/{credit_id}/void"
+    assert _counter(after, "POST", route, "401") - _counter(before, "POST", route, "401") == 1
+
+
 def _refs(node: Any) -> list[str]:
     if isinstance(node, dict):
         found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
@@ -167,9 +185,10 @@ def test_every_response_carries_a_request_id(server: Server, api: httpx.Client) 
 def test_unknown_path_and_wrong_method_answer_json(server: Server, api: httpx.Client) -> None:
     anonymous = httpx.Client(base_url=server.base_url, timeout=30)
     try:
-        for client in (api, anonymous):
-            assert "endpoint" in _json_error(client.get("/v1/credits"), 404)
-            _json_error(client.post("/no/such/thing", json={}), 404)
+        assert "endpoint" in _json_error(api.get("/v1/credits"), 404)
+        _json_error(api.post("/no/such/thing", json={}), 404)
+        # Without a key, a path with no endpoint is judged like any other: 401.
+        assert "Authorization" in _json_error(anonymous.get("/v1/credits"), 401)
         account = new_account(api)
         credit = grant(api, account, 1)["id"]
         for method, path in (

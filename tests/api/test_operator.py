@@ -70,7 +70,7 @@ def test_metrics_add_up_every_worker(two_workers: Server) -> None:
     for _ in range(40):
         assert httpx.get(base + "/openapi.json").status_code == 200
     with two_workers.client() as api:
-        assert api.post("/entitled", content=b"{}").status_code == 400
+        assert api.post("/entitled", json={}).status_code == 400
     scrapes = [httpx.get(base + "/metrics").text for _ in range(6)]
     for after in scrapes[:1]:
         counted = _sample(
@@ -242,3 +242,69 @@ def test_deliveries_are_counted_by_outcome_and_failures_are_seen(delivering: Ser
     finally:
         good.close()
         bad.close()
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "named"),
+    [
+        ("GRANTLEDGER_DATABASE_URL", "mysql://root:hunter2@db/ledger", "mysql://"),
+        ("GRANTLEDGER_DATABASE_URL", "not a url at all", "GRANTLEDGER_DATABASE_URL"),
+        ("GRANTLEDGER_WEBHOOK_RETRY_SECONDS", "5,soon", "GRANTLEDGER_WEBHOOK_RETRY_SECONDS"),
+        ("GRANTLEDGER_WEBHOOK_TIMEOUT", "-1", "GRANTLEDGER_WEBHOOK_TIMEOUT"),
+        ("GRANTLEDGER_SECRET_KEY", "too-short", "GRANTLEDGER_SECRET_KEY"),
+        ("GRANTLEDGER_SECRET_KEY_FILE", "/", "GRANTLEDGER_SECRET_KEY_FILE"),
+    ],
+)
+def test_a_bad_database_url_webhook_or_secret_setting_is_one_line(
+    tmp_path: Path, setting: str, value: str, named: str
+) -> None:
+    env = {
+        **_base_env(),
+        "GRANTLEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+        "GRANTLEDGER_SECRET_KEY_FILE": str(tmp_path / "server.key"),
+        setting: value,
+    }
+    if setting != "GRANTLEDGER_SECRET_KEY":
+        env.pop("GRANTLEDGER_SECRET_KEY", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "grantledger", "serve", "--port", str(_free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    said = _one_line_exit_2(done)
+    assert named in said
+    assert "hunter2" not in said  # a password in the URL is never repeated
+
+
+def test_metrics_can_be_protected_by_a_bearer_token(tmp_path: Path) -> None:
+    token = "scrape-" + "x7" * 12
+    url = f"sqlite:///{tmp_path}/metrics.db"
+    with serving(url, tmp_path, GRANTLEDGER_METRICS_TOKEN=token) as srv:
+        scrape = srv.base_url + "/metrics"
+        assert httpx.get(scrape).status_code == 401
+        wrong = httpx.get(scrape, headers={"Authorization": "Bearer scrape-guess"})
+        assert wrong.status_code == 401 and "metrics token" in wrong.json()["message"]
+        right = httpx.get(scrape, headers={"Authorization": f"Bearer {token}"})
+        assert right.status_code == 200 and "grantledger_http_requests_total" in right.text
+        # Health checks stay open; an API key is no metrics token.
+        assert httpx.get(srv.base_url + "/healthz").status_code == 200
+        with srv.client() as api:
+            assert api.get("/metrics").status_code == 401
+
+
+def test_a_short_metrics_token_is_one_line(tmp_path: Path) -> None:
+    env = {
+        **_base_env(),
+        "GRANTLEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+        "GRANTLEDGER_METRICS_TOKEN": "short",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "grantledger", "serve", "--port", str(_free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "GRANTLEDGER_METRICS_TOKEN" in _one_line_exit_2(done)

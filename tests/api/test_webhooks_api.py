@@ -3,6 +3,8 @@ library verifying every signature; on SQLite and PostgreSQL, each on a fresh dat
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import secrets
 import time
 from collections.abc import Iterator
@@ -11,12 +13,19 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from grantledger.clock import SystemClock
 from grantledger.domain.webhooks import EVENT_TYPES
+from grantledger.service.context import Context
+from grantledger.store import tables
+from grantledger.store.database import Database
+from grantledger.store.notifications import webhooks as store
+from grantledger.store.tx import Tx
 from tests.helpers import grant, new_account, ok_json
 from tests.notify_servers import assert_verified, fresh_database, notify_server
 from tests.receiver import Receiver, verified
-from tests.servers import Server
+from tests.servers import Server, iter_pages
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -380,3 +389,84 @@ def test_bad_endpoint_input_is_a_400_and_changes_nothing(api: httpx.Client) -> N
     assert api.patch(path, json={"url": "gopher://x"}).status_code == 400
     assert ok_json(api.get(path))["status"] == "ACTIVE"
     assert api.get("/webhook_endpoints/whep.none/deliveries").status_code == 404
+
+
+def test_an_organization_has_at_most_20_endpoints_even_when_creating_them_at_once(
+    api: httpx.Client,
+) -> None:
+    for n in range(15):
+        endpoint(api, f"http://127.0.0.1:9/hook-{n}", eventTypes=["credit.granted"])
+    body = {"url": "http://127.0.0.1:9/more", "eventTypes": ["credit.granted"]}
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(lambda _: api.post("/webhook_endpoints", json=body), range(10)))
+    assert sorted(a.status_code for a in answers) == [201] * 5 + [409] * 5
+    refused = next(a for a in answers if a.status_code == 409)
+    assert "20 webhook endpoints" in refused.json()["message"]
+    listed = ok_json(api.get("/webhook_endpoints"))["data"]
+    assert len(listed) == 20
+    ok_json(api.delete(f"/webhook_endpoints/{listed[0]['id']}"))
+    endpoint(api, "http://127.0.0.1:9/room-again")
+
+
+def test_a_change_fans_out_to_at_most_20_endpoints(api: httpx.Client, hub: Server) -> None:
+    """Even for an organization holding more (made before the bound): the oldest 20 get it."""
+    made = [
+        endpoint(api, f"http://127.0.0.1:9/f{n}", eventTypes=["credit.granted"]) for n in range(20)
+    ]
+    asyncio.run(_add_endpoints_behind_the_api(hub.database_url, made[0]["id"], 5))
+    assert len(list(iter_pages(api, "/webhook_endpoints"))) == 25
+    grant(api, new_account(api), 1)
+    counts = {
+        e["id"]: len(ok_json(api.get(f"/webhook_endpoints/{e['id']}/deliveries"))["data"])
+        for e in iter_pages(api, "/webhook_endpoints")
+    }
+    assert sum(counts.values()) == 20
+    assert all(counts[e["id"]] == 1 for e in made)
+
+
+async def _add_endpoints_behind_the_api(url: str, like: str, count: int) -> None:
+    ctx = Context(Database(url), SystemClock())
+    try:
+
+        async def org_of(conn: Any) -> str:
+            row = await conn.execute(
+                sa.select(tables.webhook_endpoints.c.org_id).where(
+                    tables.webhook_endpoints.c.id == like
+                )
+            )
+            return str(row.scalar_one())
+
+        tenant = ctx.tenant(await ctx.db.run(org_of))
+
+        async def work(tx: Tx) -> None:
+            model = await store.get_endpoint(tx, like)
+            assert model is not None
+            for n in range(count):
+                await store.insert_endpoint(
+                    tx, dataclasses.replace(model, id=f"whep.zzzzzzzzzz{n}.extra")
+                )
+
+        await tenant.run(work)
+    finally:
+        await ctx.db.dispose()
+
+
+def test_an_endpoint_receives_only_what_happens_after_it_was_created(api: httpx.Client) -> None:
+    account = new_account(api)
+    before = grant(api, account, 100)
+    hold = {"invoiceId": "inv-before", "lines": [{"entityId": "x", "amount": 5}]}
+    ok_json(api.post(f"/accounts/{account}/credit_holds", json=hold))
+    receiver = Receiver()
+    try:
+        endpoint(api, receiver.url)  # every event type
+        after = grant(api, account, 1)
+        debit(api, account, 2)
+        receiver.wait_for(lambda rs: any(r.json["type"] == "hold.captured" for r in rs))
+        time.sleep(1.0)  # anything older would have been sent with these
+        granted = {r.json["data"]["id"] for r in receiver.of_type("credit.granted")}
+        assert granted == {after["id"]}, "a credit granted before the endpoint was announced"
+        placed = {r.json["data"]["invoiceId"] for r in receiver.of_type("hold.placed")}
+        assert "inv-before" not in placed
+        assert before["id"] not in granted
+    finally:
+        receiver.close()

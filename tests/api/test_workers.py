@@ -135,3 +135,32 @@ def test_a_worker_whose_loop_stops_is_killed_and_replaced(pg_url: str, tmp_path:
             sock.close()
         assert srv.log_path is not None
         assert "has not run its event loop" in srv.log_path.read_text()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+
+
+def test_workers_exit_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+    with serving(f"sqlite:///{tmp_path}/orphans.db", tmp_path, workers=2) as srv:
+        workers = _wait_for_workers(srv, 2)
+        assert srv.process is not None
+        os.kill(srv.process.pid, signal.SIGKILL)
+        srv.process.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+            time.sleep(0.2)
+        orphans = [pid for pid in workers if _alive(pid)]
+        for pid in orphans:
+            os.kill(pid, signal.SIGKILL)
+        assert not orphans, "workers kept serving after their supervisor died"
+        # Nothing holds the port any more: a new `serve` could listen on it (what `serve`
+        # checks before it starts, and failed on: "Address already in use").
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", srv.port))
+            probe.listen()

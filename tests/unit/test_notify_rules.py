@@ -128,9 +128,33 @@ def test_private_addresses_are_refused(address: str) -> None:
     assert refused_address(address) is not None
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "2002:7f00:1::",  # 6to4 of 127.0.0.1
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254 (cloud metadata)
+        "2002:c0a8:101::",  # 6to4 of 192.168.1.1
+        "64:ff9b::7f00:1",  # NAT64 (well-known prefix) of 127.0.0.1
+        "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
+        "64:ff9b:1::a9fe:a9fe",  # local-use NAT64 of 169.254.169.254
+        "::7f00:1",  # IPv4-compatible ::127.0.0.1
+        "::ffff:127.0.0.1",  # IPv4-mapped
+        "::ffff:0:7f00:1",  # IPv4-translated (SIIT) of 127.0.0.1
+        "2606:4700::5efe:7f00:1",  # ISATAP interface id carrying 127.0.0.1
+        "2606:4700::200:5efe:a00:1",  # ISATAP (universal bit) carrying 10.0.0.1
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo (the client is 127.0.0.1)
+    ],
+)
+def test_private_addresses_inside_ipv6_forms_are_refused(address: str) -> None:
+    assert refused_address(address) is not None
+
+
 def test_public_addresses_pass() -> None:
     assert refused_address("93.184.216.34") is None
     assert refused_address("2606:4700::1111") is None
+    # The same IPv6 forms carrying a public address are public.
+    assert refused_address("2002:5db8:d822::1") is None  # 6to4 of 93.184.216.34
+    assert refused_address("64:ff9b::5db8:d822") is None  # NAT64 of 93.184.216.34
 
 
 def test_a_seal_opens_only_with_its_key() -> None:
@@ -158,3 +182,21 @@ def test_the_signature_is_standard_webhooks() -> None:
     headers["webhook-signature"] = sealing.sign(sealing.new_secret(), "msg.1", stamp, body)
     with pytest.raises(Exception, match="signature"):
         Webhook(secret).verify(body, headers)
+
+
+def test_due_messages_are_picked_within_each_endpoint_and_organization_share() -> None:
+    from grantledger.domain.webhooks import PER_ENDPOINT, PER_ORGANIZATION, pick_due
+
+    slow = ("org-a", "whep-slow")
+    # A long backlog of one endpoint first, then two others' messages.
+    candidates = [slow] * 30 + [("org-b", "whep-b"), ("org-a", "whep-a2")]
+    picked = pick_due(candidates, free=50, by_endpoint={}, by_organization={})
+    assert [candidates[i] for i in picked] == [slow] * PER_ENDPOINT + candidates[30:]
+    # Already flying: the slow endpoint gets nothing more, its organization's share shrinks.
+    flying = {slow: PER_ENDPOINT}
+    picked = pick_due(candidates, 50, flying, {"org-a": PER_ORGANIZATION - 1})
+    assert [candidates[i] for i in picked] == [("org-b", "whep-b"), ("org-a", "whep-a2")]
+    assert pick_due(candidates, 1, {}, {}) == [0]
+    assert pick_due(candidates, 0, {}, {}) == []
+    many = [("org-c", f"whep-{n}") for n in range(30)]
+    assert len(pick_due(many, 50, {}, {})) == PER_ORGANIZATION

@@ -6,19 +6,20 @@ middlewares) cost about a tenth of the server's CPU per event (docs/benchmarks.m
 middleware sits inside the door (`Authenticate` has resolved the organization and charged the
 rate limit; `RequestContext` counts, logs and ids the request) and answers a well-formed,
 valid event itself, through the same request model and the same service call as the route
-(`routers/entitlements.py`). Everything else — another content type, a query string, a body
-that is not JSON, an invalid event — is handed to the route with its body replayed, so every
-refusal is the route's own, word for word.
+(`routers/entitlements.py`). A body not declared as JSON never gets here (api/content_type.py:
+415, the rule of every route). Everything else — a query string, a body that is not JSON, an
+invalid event — is handed to the route with its body replayed, so every refusal is the route's
+own, word for word.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.message import Message
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from grantledger.api.content_type import declared_type, is_json
 from grantledger.api.errors import ledger_error_response
 from grantledger.api.jsonio import MAX_BODY_BYTES, loads
 from grantledger.api.routers.entitlements import event_input
@@ -45,19 +46,6 @@ class _Template:
 _ROUTE = _Template(PATH)
 
 
-def _json_content(headers: list[tuple[bytes, bytes]]) -> bool:
-    """What the route parses as JSON: no content type, or application/json or …+json."""
-    for name, value in headers:
-        if name == b"content-type":
-            message = Message()
-            message["content-type"] = value.decode("latin-1")
-            subtype = message.get_content_subtype()
-            return message.get_content_maintype() == "application" and (
-                subtype == "json" or subtype.endswith("+json")
-            )
-    return True
-
-
 class GateDoor:
     """Pure ASGI middleware: valid `POST /entitled` events straight to the service."""
 
@@ -72,7 +60,7 @@ class GateDoor:
             or scope["method"] != "POST"
             # The route takes no query parameter: it answers one with its 400.
             or scope.get("query_string")
-            or not _json_content(scope["headers"])
+            or not is_json(declared_type(scope["headers"]))
         ):
             await self.app(scope, receive, send)
             return

@@ -14,10 +14,11 @@ import uuid
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
-from starlette.routing import Match, Router
+from starlette.routing import Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from grantledger.api.errors import error_response, internal_error
+from grantledger.api.route_templates import RouteTemplates
 
 log = logging.getLogger("grantledger.access")
 
@@ -107,19 +108,18 @@ class RequestContext:
 
     def __init__(self, app: ASGIApp, router: Router | None = None) -> None:
         self.app = app
-        self.router = router
+        self.templates = RouteTemplates(router) if router is not None else None
 
     def _template(self, scope: Scope, path: str, root_path: str) -> str:
         route: Any = scope.get("route")
         if route is not None:
             return str(route.path)
-        # Plain Starlette routes (/openapi.json, /docs, its assets) leave no `route` in the
-        # scope, and a mount rewrote its paths: match again on the request as it came in.
-        arrived = {"type": "http", "path": path, "root_path": root_path, "method": scope["method"]}
-        for candidate in self.router.routes if self.router else ():
-            if candidate.matches(arrived)[0] is Match.FULL:
-                return str(getattr(candidate, "path", "unmatched"))
-        return "unmatched"
+        # Refused at the door (401, 429), or a plain Starlette route that leaves no `route` in
+        # the scope, or a mount that rewrote the path: match the request as it came in.
+        found = None
+        if self.templates is not None:
+            found = self.templates.template(scope["method"], path, root_path)
+        return found or "unmatched"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

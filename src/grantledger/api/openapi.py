@@ -30,6 +30,7 @@ _WHY = {
     408: "the request's headers or body did not arrive in time",
     409: "a conflict with existing state: duplicate id or key, reused invoice id, wrong state",
     413: "the request body is larger than 1 MiB",
+    415: "the request body is not declared as JSON (send Content-Type: application/json)",
     429: "too many requests for this API key, or failed authentications from this address",
     431: "the request headers are too large or too many",
     500: "never expected: the message quotes the request id of the logged error",
@@ -57,7 +58,7 @@ def _statuses(path: str, method: str, operation: JsonObject) -> list[int]:
     statuses = [400, 401, 408, 429, 431, 500, 503]
     has_body = "requestBody" in operation
     if has_body:
-        statuses.append(413)
+        statuses.extend((413, 415))
     if "{" in path or has_body:
         statuses.append(404)
     if method in ("post", "patch", "put") or (method, path) in _REFUSED_DELETES:

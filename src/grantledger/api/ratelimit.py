@@ -1,4 +1,5 @@
-"""Token buckets kept in this process: per API key, and per client address for failed auth.
+"""Token buckets kept in this process: per API key (failed authentications: service/operations/
+attempts.py).
 
 Each server process enforces its share (`rate / workers`, see config.Limits), so N workers
 together allow about the configured rate; no database round trip is spent on the count.

@@ -131,17 +131,19 @@ async def sign_in(request: Request) -> Response:
         form = await guard.read_form(request)
         guard.check_token(request.cookies.get(guard.SIGNIN_COOKIE, ""), form)
         address = request.client.host if request.client else "-"
-        if throttle.blocked(address):
-            raise Refused(429, "too many failed sign-ins from this address; wait a minute")
         key = form.get("apiKey", "").strip()
+        throttle.check(address, key)
         started = await sessions.sign_in(_ctx(request), key) if 0 < len(key) <= MAX_KEY else None
         if started is None:
-            throttle.failed(address)
+            braked = throttle.failed(address)
+            if braked is not None:
+                raise braked
             token = guard.signin_token(request)
             return page(
                 "signin.html", 401, csrf=token, error="That API key is not valid.", session=None
             )
         cookie, _session = started
+        throttle.accepted(key)
         response = _see_other("/console/accounts")
         guard.start_session(request, response, cookie)
         guard.clear_cookie(request, response, guard.SIGNIN_COOKIE)

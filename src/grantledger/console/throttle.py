@@ -1,34 +1,36 @@
-"""A brake on guessing keys at the sign-in form: a few failures per address per minute.
+"""The sign-in form's share of the brake on guessing keys (service/operations/attempts.py).
 
-Keys are 40 random base62 characters, so guessing one is hopeless anyway; this keeps a
-script from using the form to hammer the database. Counted per server process (a brake, not
-an account lockout: a locked-out operator only waits a minute).
+The form is one more place to try a key, so it is held to the API door's rule: wrong keys are
+charged to the address's failed-authentication budget, which both doors share. Spending it never
+locks out the right key: the key is looked up first whenever the brake allows, and a right key
+always signs in (a key used lately always, any other at least once a second per address).
 """
 
 from __future__ import annotations
 
-import time
-from collections import deque
+import math
 
-WINDOW_SECONDS = 60.0  # float-ok: seconds, not money
-MAX_FAILURES = 10
-_MAX_ADDRESSES = 10_000
-
-_failures: dict[str, deque[float]] = {}  # float-ok: monotonic instants
+from grantledger.console.guard import Refused
+from grantledger.service.operations import attempts
 
 
-def _recent(address: str, now: float) -> deque[float]:  # float-ok: monotonic instants
-    stamps = _failures.setdefault(address, deque())
-    while stamps and stamps[0] <= now - WINDOW_SECONDS:
-        stamps.popleft()
-    return stamps
+def _refusal(wait: float) -> Refused:  # float-ok: seconds
+    seconds = max(1, math.ceil(wait))
+    return Refused(429, f"too many failed sign-ins from this address; retry in {seconds} s")
 
 
-def blocked(address: str) -> bool:
-    return len(_recent(address, time.monotonic())) >= MAX_FAILURES
+def check(address: str, key: str) -> None:
+    """Refuse (429) before the key is looked up, when the brake says so."""
+    wait = attempts.current().may_look_up(address, key or None)
+    if wait:
+        raise _refusal(wait)
 
 
-def failed(address: str) -> None:
-    if len(_failures) >= _MAX_ADDRESSES and address not in _failures:
-        _failures.clear()  # a flood of addresses: forget them all rather than grow unbounded
-    _recent(address, time.monotonic()).append(time.monotonic())
+def failed(address: str) -> Refused | None:
+    """Charge a wrong key; the 429 to answer once the address's failures are spent."""
+    wait = attempts.current().failed(address)
+    return _refusal(wait) if wait else None
+
+
+def accepted(key: str) -> None:
+    attempts.current().accepted(key)

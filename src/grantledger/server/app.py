@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from grantledger import __version__
 from grantledger.api import docs, errors, openapi
 from grantledger.api.auth import Authenticate
+from grantledger.api.content_type import JsonBodies
+from grantledger.api.fairness import FairShares
 from grantledger.api.gate_door import GateDoor
 from grantledger.api.jsonio import WireJSONResponse
 from grantledger.api.observability import (
@@ -21,6 +23,7 @@ from grantledger.api.observability import (
 )
 from grantledger.api.paging import PageTokens
 from grantledger.api.paths import CollapseSlashes
+from grantledger.api.proxies import TrustedProxies
 from grantledger.api.routers import (
     catalog,
     credits,
@@ -37,7 +40,7 @@ from grantledger.logs import configure as configure_logs
 from grantledger.server.webhook_wiring import ROUTERS, webhooks_running
 from grantledger.service import counters
 from grantledger.service.context import Context
-from grantledger.service.operations import sweeper, tenants
+from grantledger.service.operations import attempts, sweeper, tenants
 from grantledger.store.database import Database
 
 
@@ -58,7 +61,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             )
         app.state.ready = True
         try:
-            async with webhooks_running(app, ctx):
+            async with webhooks_running(app, ctx, settings.webhooks):
                 yield
         finally:
             app.state.ready = False
@@ -90,9 +93,22 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     console.install(app)
     # Outermost last: the request id and the access log cover the door's 401s and 429s too.
     app.add_middleware(GateDoor, ctx=ctx)
-    app.add_middleware(Authenticate, ctx=ctx, limits=settings.limits, router=app.router)
+    limit, share = settings.limits.in_flight_slots(settings.database)
+    app.add_middleware(FairShares, limit=limit, share=share, wait=settings.database.pool_timeout)
+    # Inside the door: an unauthenticated request is told 401 first, whatever its body.
+    app.add_middleware(JsonBodies)
+    app.add_middleware(
+        Authenticate,
+        ctx=ctx,
+        limits=settings.limits,
+        # One brake on failed keys per process, shared with the console's sign-in.
+        attempts=attempts.install(settings.limits.auth_failure_limit),
+        metrics_token=settings.metrics_token,
+    )
     app.add_middleware(RequestContext, router=app.router)
     app.add_middleware(CollapseSlashes)
+    # Outermost: the client, scheme and host a trusted proxy forwarded are what all else sees.
+    app.add_middleware(TrustedProxies, networks=settings.limits.trusted_proxies)
     return app
 
 

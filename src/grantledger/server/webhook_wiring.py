@@ -46,9 +46,10 @@ def _event(record: EventLogRecord) -> str:
 
 
 @contextlib.asynccontextmanager
-async def webhooks_running(app: FastAPI, ctx: Context) -> AsyncIterator[None]:
+async def webhooks_running(
+    app: FastAPI, ctx: Context, settings: WebhookSettings
+) -> AsyncIterator[None]:
     """Install the renderers, load the server key, run the delivery worker until shutdown."""
-    settings = WebhookSettings.from_env()
     outbox.install(outbox.Renderers(credit=_credit, hold=_hold, incident=_incident, event=_event))
     key = load_server_key()
     app.state.webhook_key = key

@@ -12,6 +12,7 @@ A worker whose event loop stops turning (a request stuck in a blocking call, the
 stopped) answers nobody and would keep its socket's share of new connections waiting forever:
 each worker stamps a shared clock from its loop every second, and the supervisor kills one
 whose stamp is older than `hang_seconds` (GRANTLEDGER_WORKER_TIMEOUT), then starts another.
+The other way round, a worker whose supervisor is gone (killed with SIGKILL) stops by itself.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import threading
@@ -67,11 +69,20 @@ def _listener(host: str, port: int, backlog: int) -> socket.socket:
 
 
 class _BeatingServer(uvicorn.Server):
-    """uvicorn's server, stamping `beat` with the monotonic clock from its event loop."""
+    """uvicorn's server, stamping `beat` with the monotonic clock from its event loop, and
+    stopping when its supervisor is gone.
 
-    def __init__(self, config: uvicorn.Config, beat: Synchronized[float]) -> None:
+    A supervisor killed with SIGKILL cannot stop its workers: they would go on serving
+    unsupervised (none replaced when it dies) and hold the port, so the next `serve` fails with
+    "Address already in use". Each beat, the worker checks that its parent is still the process
+    that started it; once it is not (the worker was re-parented), it stops as on SIGTERM —
+    finishing the requests in flight, for at most `_STOP_SECONDS` — and exits.
+    """
+
+    def __init__(self, config: uvicorn.Config, beat: Synchronized[float], parent: int) -> None:
         super().__init__(config)
         self.beat = beat
+        self.parent = parent
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         stamping = asyncio.create_task(self._stamp())
@@ -83,13 +94,26 @@ class _BeatingServer(uvicorn.Server):
     async def _stamp(self) -> None:
         while True:
             self.beat.value = time.monotonic()
+            if os.getppid() != self.parent and not self.should_exit:
+                log.error(
+                    "Supervisor process [%s] is gone; worker [%s] stops serving",
+                    self.parent,
+                    os.getpid(),
+                )
+                self.should_exit = True
+                # Requests in flight get the time a stopping worker gets; then it just exits.
+                asyncio.get_running_loop().call_later(_STOP_SECONDS, os._exit, 1)
             await asyncio.sleep(_BEAT_SECONDS)
 
 
-def _work(config: uvicorn.Config, sock: socket.socket, beat: Synchronized[float]) -> None:
+def _work(
+    config: uvicorn.Config, sock: socket.socket, beat: Synchronized[float], parent: int
+) -> None:
     # The body of a worker process (spawned: only the socket and the stamp are shared).
     config.configure_logging()
-    _BeatingServer(config, beat).run(sockets=[sock])
+    if os.getppid() != parent:
+        return  # the supervisor died while this worker was starting
+    _BeatingServer(config, beat, parent).run(sockets=[sock])
 
 
 class _Supervisor:
@@ -111,7 +135,9 @@ class _Supervisor:
     def _start(self, slot: int) -> BaseProcess:
         self.beats[slot].value = 0.0
         process = self.context.Process(
-            target=_work, args=(self.config, self.sockets[slot], self.beats[slot]), daemon=False
+            target=_work,
+            args=(self.config, self.sockets[slot], self.beats[slot], os.getpid()),
+            daemon=False,
         )
         process.start()
         log.info("Started worker process [%s]", process.pid)

@@ -83,11 +83,20 @@ async def create(tenant: Tenant, given: AlertInput) -> AlertRecord:
             await notify.evaluate_alert(tenant, tx, record)
         return record
 
-    return await tenant.run(work)
+    created = await tenant.run(work)
+    await _judge_everywhere(tenant, created)
+    return created
+
+
+async def _judge_everywhere(tenant: Tenant, alert: AlertRecord) -> None:
+    # After the alert's own transaction: an organization-wide alert is judged over its accounts
+    # in transactions of bounded work (notify.evaluate_everywhere), never in one.
+    if alert.status == AlertStatus.ACTIVE and alert.account_id is None:
+        await notify.evaluate_everywhere(tenant, alert)
 
 
 async def change(tenant: Tenant, alert_id: str, given: AlertChange) -> AlertRecord:
-    async def work(tx: Tx) -> AlertRecord:
+    async def work(tx: Tx) -> tuple[AlertRecord, bool]:
         found = await store.get_alert(tx, alert_id, lock=True)
         if found is None:
             raise NotFound(f"alert {alert_id} not found")
@@ -107,7 +116,7 @@ async def change(tenant: Tenant, alert_id: str, given: AlertChange) -> AlertReco
             window_days=condition.window_days,
         )
         if changed == found:
-            return found
+            return found, False
         changed = replace(changed, version=found.version + 1, updated_at=tenant.now())
         if changed.status == AlertStatus.ACTIVE and found.status != AlertStatus.ACTIVE:
             # Its account may have been deleted while it was INACTIVE (docs/api.md §2).
@@ -115,9 +124,12 @@ async def change(tenant: Tenant, alert_id: str, given: AlertChange) -> AlertReco
         await store.update_alert(tx, changed)
         if changed.status == AlertStatus.ACTIVE:
             await notify.evaluate_alert(tenant, tx, changed)
-        return changed
+        return changed, True
 
-    return await tenant.run(work)
+    result, did_change = await tenant.run(work)
+    if did_change:
+        await _judge_everywhere(tenant, result)
+    return result
 
 
 async def get(tenant: Tenant, alert_id: str) -> AlertRecord:

@@ -37,7 +37,8 @@ from grantledger.store.tx import Tx
 Report = dict[str, dict[str, str]]
 
 # How far back a write looks for the facts it may announce (a grant, a consumption, a hold
-# settled). The marks make each announced once; the window keeps old history out.
+# settled). The marks make each announced once; the window keeps old history out, and an
+# endpoint receives only the facts that happened after it was made (Outbox.emit).
 RECENT = timedelta(minutes=5)
 _CREDIT_EVENTS = {
     CreditStatus.CONSUMED: "credit.consumed",
@@ -97,22 +98,59 @@ async def _event_facts(tx: Tx, facts: Sequence[tuple[str, str]], out: Outbox) ->
             out.emit(kind, render.event(found))
 
 
+# Accounts one transaction judges for an organization-wide alert: the work of one transaction
+# stays bounded (and short on SQLite's single write lock) however many accounts there are.
+JUDGED_PER_TRANSACTION = 50
+
+
 async def evaluate_alert(tenant: Tenant, tx: Tx, alert: AlertRecord) -> None:
-    """Judge a just created or activated alert: a condition that already holds opens now."""
+    """Judge a just created or activated alert of one account, in the caller's transaction: a
+    condition that already holds opens now. An organization-wide alert is judged afterwards,
+    in transactions of its own (`evaluate_everywhere`)."""
+    if alert.account_id is not None:
+        await _judge_accounts(tenant, tx, alert, [alert.account_id])
+
+
+async def evaluate_everywhere(tenant: Tenant, alert: AlertRecord) -> int:
+    """Judge an organization-wide alert over every account it watches, JUDGED_PER_TRANSACTION
+    accounts per transaction, in account id order; stops if the alert changes meanwhile.
+    Returns the accounts judged."""
+    after: str | None = None
+    judged = 0
+    while True:
+
+        async def work(tx: Tx, after: str | None = after) -> list[str]:
+            current = await alert_store.get_alert(tx, alert.id)
+            if current is None or current.status != rules.AlertStatus.ACTIVE:
+                return []
+            if current.version != alert.version:
+                return []  # changed since: its own change judges it again
+            if alert.template_id == rules.FEATURE_BALANCE_BELOW:
+                assert alert.feature_id is not None
+                ids = await alert_store.feature_account_ids(
+                    tx, alert.feature_id, after, JUDGED_PER_TRANSACTION
+                )
+            else:
+                ids = await alert_store.org_account_ids(tx, after, JUDGED_PER_TRANSACTION)
+            await _judge_accounts(tenant, tx, current, ids)
+            return ids
+
+        ids = await tenant.run(work)
+        judged += len(ids)
+        if len(ids) < JUDGED_PER_TRANSACTION:
+            return judged
+        after = ids[-1]
+
+
+async def _judge_accounts(
+    tenant: Tenant, tx: Tx, alert: AlertRecord, account_ids: Sequence[str]
+) -> None:
     now = tenant.now()
     out = Outbox(tenant, tx, now)
-    if alert.template_id == rules.FEATURE_BALANCE_BELOW:
-        assert alert.feature_id is not None
-        accounts = (
-            [alert.account_id]
-            if alert.account_id
-            else await alert_store.feature_account_ids(tx, alert.feature_id)
-        )
-        for account_id in accounts:
+    for account_id in account_ids:
+        if alert.template_id == rules.FEATURE_BALANCE_BELOW:
             await _judge_feature(tenant, tx, alert, account_id, out, now)
-    else:
-        accounts = [alert.account_id] if alert.account_id else await alert_store.org_account_ids(tx)
-        for account_id in accounts:
+        else:
             records = await credit_store.account_credits(
                 tx, account_id, statuses=[CreditStatus.ACTIVE]
             )
@@ -165,7 +203,9 @@ async def _credit_events(
         first = await marks.mark_once(tx, kind, [r.id for r in found])
         for r in found:
             if r.id in first:
-                out.emit(kind, render.credit(r, now.date()))
+                # A grant happened when the credit was made; the other facts at its last change.
+                at = r.ledger.created_at if kind == "credit.granted" else r.updated_at
+                out.emit(kind, render.credit(r, now.date()), at)
 
 
 async def _hold_events(tx: Tx, account_id: str, out: Outbox, now: datetime) -> None:
@@ -177,13 +217,13 @@ async def _hold_events(tx: Tx, account_id: str, out: Outbox, now: datetime) -> N
     account = await parties.get_account(tx, account_id)
     assert account is not None
     for hold in holds:
-        facts = ["hold.placed"]
+        facts = [("hold.placed", hold.created_at)]
         settled = _HOLD_EVENTS.get(hold.status)
         if settled is not None:
-            facts.append(settled)
-        for kind in facts:
+            facts.append((settled, hold.settled_at or now))
+        for kind, at in facts:
             if await out.wants(kind) and await marks.mark_once(tx, kind, [hold.id]):
-                out.emit(kind, render.hold(hold, account.invoice_currency))
+                out.emit(kind, render.hold(hold, account.invoice_currency), at)
 
 
 async def _judge_credit_alerts(

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantledger.clock import SystemClock
-from grantledger.domain.webhooks import Delivery
+from grantledger.domain.webhooks import MAX_ENDPOINTS, Delivery
 from grantledger.service.context import Context, Tenant
 from grantledger.store.credits.credits import CreditRecord
 from grantledger.store.credits.holds import HoldRecord
@@ -71,7 +71,8 @@ class Outbox:
 
     async def _endpoints(self) -> list[EndpointRecord]:
         if self.endpoints is None:
-            self.endpoints = await webhooks.active_endpoints(self.tx)
+            # Bounded even for an organization that has more (made before the bound existed).
+            self.endpoints = await webhooks.active_endpoints(self.tx, MAX_ENDPOINTS)
         return self.endpoints
 
     async def listening(self) -> bool:
@@ -82,10 +83,14 @@ class Outbox:
             return False
         return any(e.wants(event_type) for e in await self._endpoints())
 
-    def emit(self, event_type: str, data_json: str) -> None:
+    def emit(self, event_type: str, data_json: str, happened_at: datetime | None = None) -> None:
+        """One message per endpoint that wants `event_type` and existed when the fact happened
+        (`happened_at`, by the ledger's clock; default: this change): an endpoint made later
+        receives nothing from before it, though a later write may be the one announcing it."""
         stamp = REAL_TIME.now()
+        when = happened_at or self.now
         for endpoint in self.endpoints or []:
-            if not endpoint.wants(event_type):
+            if not endpoint.wants(event_type) or endpoint.created_at > when:
                 continue
             message_id = self.tenant.new_id("msg", stamp)
             head = json.dumps({"id": message_id, "type": event_type, "timestamp": _iso(self.now)})

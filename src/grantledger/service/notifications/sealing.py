@@ -35,12 +35,26 @@ def _key_from_text(text: str) -> bytes:
 
 
 def load_server_key() -> bytes:
+    """The server key; a missing key file is created. SystemExit (one line) when unusable."""
     given = os.environ.get("GRANTLEDGER_SECRET_KEY", "")
     if given.strip():
         if len(given.strip()) < 32:
             raise SystemExit("GRANTLEDGER_SECRET_KEY must be at least 32 characters")
         return _key_from_text(given)
     path = Path(os.environ.get("GRANTLEDGER_SECRET_KEY_FILE", "./data/grantledger.key"))
+    try:
+        text = _read_or_create(path)
+    except OSError as error:
+        raise SystemExit(
+            f"cannot use the server key file {path} (GRANTLEDGER_SECRET_KEY_FILE): "
+            f"{error.strerror or error}"
+        ) from None
+    if len(text) < 32:
+        raise SystemExit(f"the server key file {path} is empty or too short")
+    return _key_from_text(text)
+
+
+def _read_or_create(path: Path) -> str:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -57,9 +71,7 @@ def load_server_key() -> bytes:
         if text:
             break
         time.sleep(0.02)  # float-ok: seconds
-    if len(text) < 32:
-        raise SystemExit(f"the server key file {path} is empty or too short")
-    return _key_from_text(text)
+    return text
 
 
 def _subkey(key: bytes, purpose: bytes) -> bytes:

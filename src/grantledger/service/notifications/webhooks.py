@@ -8,8 +8,8 @@ import socket
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
-from grantledger.domain.errors import InvalidInput, NotFound
-from grantledger.domain.webhooks import EVENT_TYPES, Delivery, refused_address
+from grantledger.domain.errors import Conflict, InvalidInput, NotFound
+from grantledger.domain.webhooks import EVENT_TYPES, MAX_ENDPOINTS, Delivery, refused_address
 from grantledger.service.context import Tenant
 from grantledger.service.notifications import sealing
 from grantledger.service.notifications.outbox import REAL_TIME
@@ -21,6 +21,10 @@ from grantledger.store.paging import Page
 from grantledger.store.tx import Tx
 
 STATUSES = ("ACTIVE", "INACTIVE")
+
+
+class TooManyEndpoints(Conflict):
+    """The organization has MAX_ENDPOINTS endpoints already (409)."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,11 @@ async def create(tenant: Tenant, key: bytes, policy: UrlPolicy, given: EndpointI
     sealed = sealing.seal(key, secret)
 
     async def work(tx: Tx) -> Created:
+        if await store.count_endpoints(tx) >= MAX_ENDPOINTS:
+            raise TooManyEndpoints(
+                f"this organization has {MAX_ENDPOINTS} webhook endpoints, the most it may "
+                "have; delete one (or subscribe an existing one to more eventTypes) first"
+            )
         now = tenant.now()
         record = EndpointRecord(
             id=tenant.new_id("whep", now),

@@ -250,20 +250,25 @@ async def list_incidents(
     return Page([_incident(r) for r in page.items], page.last_key)
 
 
-async def org_account_ids(tx: Tx) -> list[str]:
-    """Every account of the organization: an organization-wide alert judges each one."""
-    query = sa.select(accounts.c.id).where(accounts.c.org_id == tx.org_id).order_by(accounts.c.id)
+async def org_account_ids(tx: Tx, after: str | None, limit: int) -> list[str]:
+    """The organization's accounts after `after`, in id order, `limit` of them: an
+    organization-wide alert judges each one, a page at a time."""
+    query = sa.select(accounts.c.id).where(accounts.c.org_id == tx.org_id)
+    if after is not None:
+        query = query.where(accounts.c.id > after)
+    query = query.order_by(accounts.c.id).limit(limit)
     return list((await tx.conn.execute(query)).scalars())
 
 
-async def feature_account_ids(tx: Tx, feature_id: str) -> list[str]:
-    """Accounts holding entries of a feature: the subjects of an org-wide feature alert."""
-    query = (
-        sa.select(feature_entries.c.account_id)
-        .where(feature_entries.c.org_id == tx.org_id, feature_entries.c.feature_id == feature_id)
-        .distinct()
-        .order_by(feature_entries.c.account_id)
+async def feature_account_ids(tx: Tx, feature_id: str, after: str | None, limit: int) -> list[str]:
+    """Accounts holding entries of a feature (the subjects of an org-wide feature alert), after
+    `after`, in id order, `limit` of them."""
+    query = sa.select(feature_entries.c.account_id).where(
+        feature_entries.c.org_id == tx.org_id, feature_entries.c.feature_id == feature_id
     )
+    if after is not None:
+        query = query.where(feature_entries.c.account_id > after)
+    query = query.distinct().order_by(feature_entries.c.account_id).limit(limit)
     return list((await tx.conn.execute(query)).scalars())
 
 

@@ -1,9 +1,9 @@
 """The outbox: webhook messages written in the ledger's transaction, claimed by the worker.
 
-Claiming is its own short transaction: `FOR UPDATE SKIP LOCKED` on PostgreSQL lets several
-server processes take disjoint batches; SQLite has one writer, which serializes claims. A claim
-pushes `next_attempt_at` forward by a lease, so a process that dies mid-delivery leaves the
-message to be taken again once the lease ends.
+Claiming is its own short transaction (`due_messages` then `lease_messages`): `FOR UPDATE SKIP
+LOCKED` on PostgreSQL lets several server processes take disjoint messages; SQLite has one
+writer, which serializes claims. A claim pushes `next_attempt_at` forward by a lease, so a
+process that dies mid-delivery leaves the message to be taken again once the lease ends.
 """
 
 from __future__ import annotations
@@ -76,35 +76,51 @@ async def mark_once(tx: Tx, kind: str, object_ids: Sequence[str]) -> set[str]:
     return won
 
 
-async def claim_due(
-    conn: AsyncConnection, now: datetime, lease_until: datetime, limit: int
+async def due_messages(
+    conn: AsyncConnection,
+    now: datetime,
+    limit: int,
+    skip_endpoints: Sequence[tuple[str, str]] = (),
+    skip_organizations: Sequence[str] = (),
 ) -> list[MessageRecord]:
-    """Take up to `limit` due messages for this process and count the attempt."""
+    """Up to `limit` due messages, oldest due first, locked for this transaction (others'
+    locked rows skipped on PostgreSQL), leaving out the (org, endpoint) pairs and the
+    organizations given: the worker's busy ones, so a backlog of theirs never hides others'."""
+    query = sa.select(webhook_messages).where(
+        webhook_messages.c.status == "PENDING",
+        webhook_messages.c.next_attempt_at <= now,
+    )
+    if skip_endpoints:
+        pair = sa.tuple_(webhook_messages.c.org_id, webhook_messages.c.endpoint_id)
+        query = query.where(pair.not_in(list(skip_endpoints)))
+    if skip_organizations:
+        query = query.where(webhook_messages.c.org_id.not_in(list(skip_organizations)))
+    # Two processes' workers pass over each other's claims (SQLite, one writer, has no row
+    # locks: SQLAlchemy leaves the clause out there).
     query = (
-        sa.select(webhook_messages)
-        .where(
-            webhook_messages.c.status == "PENDING",
-            webhook_messages.c.next_attempt_at <= now,
-        )
-        .order_by(webhook_messages.c.next_attempt_at)
+        query.order_by(webhook_messages.c.next_attempt_at)
         .limit(limit)
-        # Two processes' workers pass over each other's claims (SQLite, one writer, has no
-        # row locks: SQLAlchemy leaves the clause out there).
         .with_for_update(skip_locked=True)
     )
-    due = [_message(r) for r in (await conn.execute(query)).all()]
-    if not due:
-        return []
+    return [_message(r) for r in (await conn.execute(query)).all()]
+
+
+async def lease_messages(
+    conn: AsyncConnection, message_ids: Sequence[str], now: datetime, lease_until: datetime
+) -> None:
+    """Take these messages for an attempt: count it, and keep others off them until
+    `lease_until` (a process that dies mid-attempt leaves them to be taken again then)."""
+    if not message_ids:
+        return
     await conn.execute(
         webhook_messages.update()
-        .where(webhook_messages.c.id.in_([m.id for m in due]))
+        .where(webhook_messages.c.id.in_(list(message_ids)))
         .values(
             attempts=webhook_messages.c.attempts + 1,
             last_attempt_at=now,
             next_attempt_at=lease_until,
         )
     )
-    return due
 
 
 async def record_attempt(

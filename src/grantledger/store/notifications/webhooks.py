@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantledger.store.paging import Page, fetch_page
-from grantledger.store.tables import webhook_endpoints
+from grantledger.store.tables import organizations, webhook_endpoints
 from grantledger.store.tx import Tx
 
 
@@ -68,11 +68,25 @@ async def get_endpoint(tx: Tx, endpoint_id: str, *, lock: bool = False) -> Endpo
     return _endpoint(row) if row else None
 
 
-async def active_endpoints(tx: Tx) -> list[EndpointRecord]:
-    query = sa.select(webhook_endpoints).where(
-        webhook_endpoints.c.org_id == tx.org_id, webhook_endpoints.c.status == "ACTIVE"
+async def active_endpoints(tx: Tx, limit: int) -> list[EndpointRecord]:
+    """The organization's first `limit` ACTIVE endpoints, oldest first."""
+    query = (
+        sa.select(webhook_endpoints)
+        .where(webhook_endpoints.c.org_id == tx.org_id, webhook_endpoints.c.status == "ACTIVE")
+        .order_by(webhook_endpoints.c.id)
+        .limit(limit)
     )
     return [_endpoint(r) for r in (await tx.conn.execute(query)).all()]
+
+
+async def count_endpoints(tx: Tx) -> int:
+    """How many endpoints the organization has, with its row locked: creations queue here, so
+    two at once cannot both see room for one more."""
+    await tx.conn.execute(
+        sa.select(organizations.c.id).where(organizations.c.id == tx.org_id).with_for_update()
+    )
+    query = sa.select(sa.func.count()).where(webhook_endpoints.c.org_id == tx.org_id)
+    return int((await tx.conn.execute(query)).scalar_one())
 
 
 async def list_endpoints(tx: Tx, after: str | None, limit: int) -> Page[EndpointRecord]:
