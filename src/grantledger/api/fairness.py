@@ -5,9 +5,12 @@ once fills the database pool and the event loop, and every other tenant's reques
 its backlog (one tenant at 370 req/s took another's p50 from 5 to 21 ms, its p99 from 37 to
 126 ms). Here a process works on at most `limit` API requests at once (GRANTLEDGER_MAX_IN_FLIGHT,
 by default its database connections), and one tenant on at most `share` of them
-(GRANTLEDGER_TENANT_SHARE): the rest of a flood waits here — holding no connection and costing
-no CPU — and a freed slot goes to the tenant with the fewest requests in flight, so a quiet
-tenant's request starts at once, beside a bounded number of the noisy one's. A request that
+(GRANTLEDGER_TENANT_SHARE) while other tenants use it too: the rest of a flood waits here — holding
+no connection and costing no CPU — and a freed slot goes to the tenant with the fewest requests
+in flight, so a quiet tenant's request starts at once, beside a bounded number of the noisy
+one's. A tenant no other has sent a request beside for `ALONE_AFTER` seconds uses every slot
+but one (kept for another tenant's first request): a process serving one organization is not
+held to a share of itself. A request that
 waits longer than `wait` seconds is answered 503 with Retry-After. `POST /entitled` is not
 counted: the gate already runs one transaction at a time per organization (group commit).
 """
@@ -16,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -24,6 +29,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from grantledger.api.errors import error_response
 
 _GATE = "/entitled"
+# A tenant is alone when no other tenant's request has arrived for this long.
+ALONE_AFTER = 10.0  # float-ok: seconds
 
 
 @dataclass
@@ -36,19 +43,37 @@ class _Waiter:
 class Slots:
     """In-flight requests of this process, by tenant; waiters granted fairly."""
 
-    def __init__(self, limit: int, share: int) -> None:
+    def __init__(self, limit: int, share: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = limit
         self.share = max(1, min(share, limit))
         self.flying: Counter[str] = Counter()
         self.total = 0
         self.waiting: dict[str, deque[_Waiter]] = {}
         self._arrivals = itertools.count()
+        self._clock = clock
+        self._seen: dict[str, float] = {}  # tenant: when its last request arrived
 
     def _may_start(self, org_id: str) -> bool:
-        return self.total < self.limit and self.flying[org_id] < self.share
+        if self.flying[org_id] < self.share:
+            return self.total < self.limit
+        # Past its share, a tenant no other has competed with lately uses every slot but one
+        # (kept for another tenant's first request): a process serving one organization is
+        # not held to a share of itself.
+        return self._alone(org_id) and self.total < self.limit - self.reserve
+
+    def _alone(self, org_id: str) -> bool:
+        since = self._clock() - ALONE_AFTER
+        for org in [o for o, at in self._seen.items() if at < since]:
+            del self._seen[org]  # bounded by the tenants of the last ALONE_AFTER seconds
+        return all(org == org_id for org in self._seen)
+
+    @property
+    def reserve(self) -> int:
+        return 1 if self.limit > self.share else 0
 
     async def acquire(self, org_id: str, wait: float) -> bool:  # float-ok: seconds
         """True once the request may start; False when it waited `wait` s in vain."""
+        self._seen[org_id] = self._clock()
         if self._may_start(org_id) and not self.waiting.get(org_id):
             self._start(org_id)
             return True
@@ -94,6 +119,10 @@ class Slots:
             ready = [
                 queue[0] for org, queue in self.waiting.items() if self.flying[org] < self.share
             ]
+            if not ready and len(self.waiting) == 1:
+                [alone] = self.waiting
+                if self._may_start(alone):
+                    ready = [self.waiting[alone][0]]
             if not ready:
                 return
             chosen = min(ready, key=lambda w: (self.flying[w.org_id], w.order))
