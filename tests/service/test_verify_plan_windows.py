@@ -1,4 +1,4 @@
-"""`grantledger verify` would have flagged rows 1–6 of issue 19's audit. Each row's sequence is
+"""`grantledger verify` would have flagged rows 1 to 6 of issue 19's audit. Each row's sequence is
 played through the use cases (where today's rules give nothing more); then the extra units the
 old rules let through are written behind the ledger's back, as the draw they made then, and
 `verify` must name the usage window that drew more than any plan in force there sold."""
