@@ -126,6 +126,15 @@ def test_the_event_log_shows_status_draws_shortfall_and_who_undid_what(
     actions = after.split('data-testid="actions-table"')[1].split("</table>")[0]
     assert "undo-event" in actions and f"referenceId={j.refs['ev-ok']}" in actions
     assert actor.group(1) in actions  # the same key, in both places
+    # The entry's draws still list the event, given back.
+    feature = console.get(f"/console/accounts/{j.account}/features/{j.feature}", entry=j.entry)
+    drawn = feature.text.split('data-testid="draws-table"')[1].split("</table>")[0]
+    given = re.findall(r"<td>(ev-\w+)</td>.*?</tr>", drawn, re.S)
+    assert sorted(given) == ["ev-in", "ev-ok"]
+    ok_row = re.search(r"<td>ev-ok</td>.*?</tr>", drawn, re.S)
+    in_row = re.search(r"<td>ev-in</td>.*?</tr>", drawn, re.S)
+    assert ok_row and "given back" in ok_row.group(0)
+    assert in_row and "given back" not in in_row.group(0)
 
 
 def test_an_undo_without_the_csrf_token_or_from_another_origin_changes_nothing(
