@@ -201,3 +201,34 @@ def test_a_second_undo_says_already_reverted_and_a_refused_event_has_nothing_to_
     with server.client(j.key) as api:
         log = ok_json(api.get("/events", params={"account_id": j.account, "status": "REVERTED"}))
     assert [e["eventPayload"]["id"] for e in log["events"]] == ["ev-in"]
+
+
+def test_an_event_past_its_correction_grace_is_not_undone(server: Server) -> None:
+    """The API's grace rule holds in the console: the entry the event drew from ended more
+    than GRANTLEDGER_CORRECTION_GRACE_DAYS (7) ago → 409 with Togai's reason, nothing changed."""
+    key = server.key()
+    try:
+        server.set_clock("2026-03-02T10:00:00Z")
+        with server.client(key) as api:
+            account = new_account(api)
+            schema = new_schema(api)
+            feature = new_feature(api, [(schema, "tokens")])
+            body = {"granted": 10, "effectiveUntil": "2026-03-03T00:00:00Z"}
+            ok_json(api.post(f"/accounts/{account}/features/{feature}/entries", json=body))
+            event = usage_event(schema, account, "2026-03-02T10:00:00Z", "ev-late", tokens="4")
+            assert api.post("/entitled", json=event).status_code == 200
+            [shown] = ok_json(api.get("/events", params={"account_id": account}))["events"]
+        server.set_clock("2026-03-12T10:00:00Z")  # the entry ended 9 days ago
+        console = Console(server, key)
+        try:
+            late = console.act(account, "undo-event", referenceId=shown["referenceId"])
+        finally:
+            console.close()
+        assert late.status_code == 409 and "Event was ingested in past pricing cycle" in late.text
+        with server.client(key) as api:
+            again = ok_json(api.get(f"/events/{shown['referenceId']}"))["events"][0]
+            used = ok_json(api.get(f"/accounts/{account}/features/{feature}/entries"))["data"]
+        assert again["ingestionStatus"]["status"] == "INGESTION_COMPLETED_EVENT_METERED"
+        assert [str(e["used"]) for e in used] == ["4"]
+    finally:
+        server.set_clock(None)
