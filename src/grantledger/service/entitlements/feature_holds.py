@@ -31,6 +31,7 @@ from grantledger.service.entitlements.event_input import EventInput
 from grantledger.service.entitlements.hold_expiry import RELEASED, SETTLED
 from grantledger.service.fingerprint import fingerprint
 from grantledger.service.idempotency import replay_of
+from grantledger.service.notifications import notify
 from grantledger.store.entitlements import feature_holds as store
 from grantledger.store.entitlements.feature_holds import FeatureHoldRecord, units_json
 from grantledger.store.paging import Page
@@ -159,7 +160,10 @@ async def settle(
             shortfall=outcome.shortfall,
             settle_event_pk=outcome.reference,
         )
-        return await _reread(tx, hold, now)
+        settled = await _reread(tx, hold, now)
+        if outcome.shortfall:
+            await notify.after_change(tenant, tx, holds=[("feature_hold.shortfall", settled.hold)])
+        return settled
 
     return await tenant.run(work)
 

@@ -46,6 +46,9 @@ async def expire_due(tenant: Tenant, tx: Tx, account_ids: Sequence[str]) -> int:
         await give_back(tenant, tx, hold, EXPIRED, now, dated=hold.expires_at)
         if not await store.close_hold(tx, hold, FeatureHoldStatus.EXPIRED, hold.expires_at):
             raise Conflict(f"feature hold {hold.hold_id} was closed by another request")
+        closed = await store.get_hold(tx, hold.account_id, hold.hold_id)
+        assert closed is not None
+        await notify.after_change(tenant, tx, holds=[("feature_hold.expired", closed)])
     return len(due)
 
 

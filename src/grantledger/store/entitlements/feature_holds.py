@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantledger.domain.feature_holds import FeatureHoldStatus
 from grantledger.domain.money import canonical
@@ -210,3 +211,21 @@ async def lapsed_draws(tx: Tx, account_id: str, at: datetime) -> list[LapsedDraw
         )
     )
     return [LapsedDraw(r.feature_id, r.entry_id, r.amount, r.occurred_at, r.plan) for r in rows]
+
+
+async def accounts_with_due_holds(
+    conn: AsyncConnection, now: datetime, limit: int
+) -> list[tuple[str, str]]:
+    """(org, account) pairs, over every organization, with HELD holds past their limit (the
+    sweeper's; a read of the partial index of open holds)."""
+    rows = await conn.execute(
+        sa.select(feature_holds.c.org_id, feature_holds.c.account_id)
+        .where(
+            feature_holds.c.status == FeatureHoldStatus.HELD.value,
+            feature_holds.c.expires_at <= now,
+        )
+        .group_by(feature_holds.c.org_id, feature_holds.c.account_id)
+        .order_by(feature_holds.c.org_id, feature_holds.c.account_id)
+        .limit(limit)
+    )
+    return [(r.org_id, r.account_id) for r in rows]
