@@ -8,6 +8,7 @@ from grantledger.client.api.entitlement_plans_api import EntitlementPlansApi
 from grantledger.client.api.entitlements_api import EntitlementsApi
 from grantledger.client.api.event_schemas_api import EventSchemasApi
 from grantledger.client.api.feature_api import FeatureApi
+from grantledger.client.api.feature_holds_api import FeatureHoldsApi
 
 __all__ = [
     "AccountsApi",
@@ -18,4 +19,5 @@ __all__ = [
     "EntitlementsApi",
     "EventSchemasApi",
     "FeatureApi",
+    "FeatureHoldsApi",
 ]
