@@ -76,11 +76,13 @@ def test_hold_then_settle_draws_the_actual_units(clock: Server, api: httpx.Clien
     assert hold["features"] == [{"featureId": w.tokens, "units": 60}]
     assert hold["expiresAt"] == "2026-03-10T12:15:00Z"  # 15 minutes unless asked
     assert w.balance() == 40
+    assert feature_credits(api, w.account, w.tokens)["held"] == 60  # of the 60 used
     settled = ok_json(w.settle("call-1", tokens=45.5))
     assert settled["status"] == "SETTLED" and settled["closedAt"] == NOW
     assert settled["features"] == [{"featureId": w.tokens, "units": 60, "settledUnits": 45.5}]
     assert "shortfallUnits" not in settled
     assert w.balance() == 54.5
+    assert "held" not in feature_credits(api, w.account, w.tokens)
     [entry] = feature_entries(api, w.account, w.tokens)
     assert (entry["used"], entry["balance"]) == (45.5, 54.5)
     # The same settlement again answers the hold; another one, or a release, is a conflict.

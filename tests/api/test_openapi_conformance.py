@@ -502,7 +502,18 @@ def test_the_document_states_errors_security_enums_and_integer_page_sizes(server
         "EXPIRED",
         "VOIDED",
     ]
-    assert schemas["HoldOut"]["properties"]["status"]["enum"] == ["HELD", "CAPTURED", "RELEASED"]
+    assert schemas["HoldOut"]["properties"]["status"]["enum"] == [
+        "HELD",
+        "CAPTURED",
+        "RELEASED",
+        "EXPIRED",
+    ]
+    assert schemas["FeatureHoldOut"]["properties"]["status"]["enum"] == [
+        "HELD",
+        "SETTLED",
+        "RELEASED",
+        "EXPIRED",
+    ]
     assert set(schemas["FeatureCreditEntryOut"]["properties"]["status"]["enum"]) == {
         "ACTIVE",
         "EXPIRED",

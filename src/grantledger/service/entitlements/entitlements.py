@@ -20,6 +20,7 @@ from grantledger.service.entitlements.entry_changes import change_entry
 from grantledger.store.entitlements import (
     entries,
     event_log,
+    feature_holds,
     features,
     history,
     schedules,
@@ -71,7 +72,8 @@ async def feature_credits(
         shown = await plan_view.shown(
             tx, plans, account_id, feature_id, held + unmade, as_of, lapsed
         )
-        return rules.feature_credits(shown, at)
+        reserved = await feature_holds.held_units(tx, account_id, feature_id, at)
+        return replace(rules.feature_credits(shown, at), held=reserved)
 
     return await tenant.run(work)
 

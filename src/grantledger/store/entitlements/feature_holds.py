@@ -229,3 +229,29 @@ async def accounts_with_due_holds(
         .limit(limit)
     )
     return [(r.org_id, r.account_id) for r in rows]
+
+
+async def held_units(tx: Tx, account_id: str, feature_id: str, at: datetime) -> Decimal:
+    """Σ units of the feature the account's holds reserve at `at`: placed by then, not closed
+    (settled, released, expired) by then, not past their limit."""
+    total = await tx.conn.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(draws.c.amount), 0))
+        .select_from(
+            feature_holds.join(
+                draws,
+                sa.and_(
+                    draws.c.org_id == feature_holds.c.org_id,
+                    draws.c.event_pk == feature_holds.c.event_pk,
+                ),
+            )
+        )
+        .where(
+            feature_holds.c.org_id == tx.org_id,
+            feature_holds.c.account_id == account_id,
+            feature_holds.c.created_at <= at,
+            feature_holds.c.expires_at > at,
+            sa.or_(feature_holds.c.closed_at.is_(None), feature_holds.c.closed_at > at),
+            draws.c.feature_id == feature_id,
+        )
+    )
+    return Decimal(str(total or 0))

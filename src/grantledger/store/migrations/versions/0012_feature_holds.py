@@ -1,4 +1,5 @@
-"""Feature holds: units reserved for a bounded time, then settled, released or expired.
+"""Feature holds: units reserved for a bounded time, then settled, released or expired; and
+the same time limit, optional, on credit holds.
 
 Revision ID: 0012
 Revises: 0011
@@ -16,6 +17,15 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("credit_holds") as batch:
+        batch.add_column(sa.Column("expires_at", UTCDateTime(), nullable=True))
+    op.create_index(
+        "ix_credit_holds_lapsing",
+        "credit_holds",
+        ["expires_at"],
+        postgresql_where=sa.text("status = 'HELD' AND expires_at IS NOT NULL"),
+        sqlite_where=sa.text("status = 'HELD' AND expires_at IS NOT NULL"),
+    )
     op.create_table(
         "feature_holds",
         sa.Column("org_id", sa.String(50), primary_key=True),
@@ -46,3 +56,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("feature_holds")
+    op.drop_index("ix_credit_holds_lapsing", "credit_holds")
+    with op.batch_alter_table("credit_holds") as batch:
+        batch.drop_column("expires_at")
