@@ -34,6 +34,7 @@ from grantledger.client import (
     EventManagementApi,
     EventSchemasApi,
     FeatureApi,
+    FeatureHoldsApi,
 )
 from grantledger.client.models import (
     Address,
@@ -526,12 +527,41 @@ async def _removals(client: Any, tag: str, acc: str) -> None:
     await _raises(NotFoundException, lambda: schemas.delete_event_schema(f"spare_{tag}"))
 
 
+async def _feature_holds(client: Any, tag: str, acc: str, catalog: tuple[str, ...]) -> None:
+    tokens = catalog[1]
+    holds, ent = FeatureHoldsApi(client), EntitlementsApi(client)
+    before = (await _v(ent.get_feature_credits(acc, tokens))).balance
+    one = {"features": [{"featureId": tokens, "units": 1}], "expiresIn": "PT5M"}
+    held = await _v(holds.create_feature_hold(acc, {"id": f"fh1-{tag}", **one}))
+    assert isinstance(held, gl.FeatureHold) and held.status == "HELD"
+    await _v(holds.create_feature_hold(acc, {"id": f"fh2-{tag}", **one}))
+    assert (await _v(ent.get_feature_credits(acc, tokens))).balance == before - 2
+    used = {"features": [{"featureId": tokens, "units": "0.5"}]}
+    settled = await _v(holds.settle_feature_hold(acc, f"fh1-{tag}", used))
+    assert settled.status == "SETTLED" and settled.features[0].settled_units == Decimal("0.5")
+    released = await _v(holds.release_feature_hold(acc, f"fh2-{tag}"))
+    assert released.status == "RELEASED"
+    assert (await _v(holds.get_feature_hold(acc, f"fh2-{tag}"))).status == "RELEASED"
+    page = await _v(holds.list_feature_holds(acc, status="SETTLED"))
+    assert [h.id for h in page.data] == [f"fh1-{tag}"]
+    assert len(await _all(holds.iter_feature_holds(acc, page_size=1))) == 2
+    reservation = holds.reserve(acc, {tokens: 3})
+    if isinstance(client, AsyncApiClient):
+        async with reservation as r:
+            await r.settle({tokens: 2})
+    else:
+        with reservation as r:
+            r.settle({tokens: 2})
+    assert (await _v(ent.get_feature_credits(acc, tokens))).balance == before - Decimal("2.5")
+
+
 async def _scenario(client: Any) -> None:
     tag = secrets.token_hex(3)
     acc, _ = await _parties(client, tag)
     catalog = await _catalog(client, tag)
     await _entitlements(client, tag, acc, catalog)
     await _events(client, tag, acc, catalog)
+    await _feature_holds(client, tag, acc, catalog)
     await _credits(client, tag, acc)
     await _removals(client, tag, acc)
 

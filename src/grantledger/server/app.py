@@ -29,6 +29,7 @@ from grantledger.api.routers import (
     credits,
     entitlements,
     events,
+    feature_holds,
     health,
     holds,
     parties,
@@ -86,7 +87,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     errors.install(app)
     docs.install(app)
     openapi.install(app)
-    for module in (health, parties, credits, holds, catalog, entitlements, events):
+    for module in (health, parties, credits, holds, catalog, entitlements, events, feature_holds):
         app.include_router(module.router)
     for extra in ROUTERS:
         app.include_router(extra)

@@ -10,6 +10,7 @@ from grantledger.client.api.event_ingestion_api import EventIngestionApi
 from grantledger.client.api.event_management_api import EventManagementApi
 from grantledger.client.api.event_schemas_api import EventSchemasApi
 from grantledger.client.api.feature_api import FeatureApi
+from grantledger.client.api.feature_holds_api import FeatureHoldsApi
 
 __all__ = [
     "AccountsApi",
@@ -22,4 +23,5 @@ __all__ = [
     "EventManagementApi",
     "EventSchemasApi",
     "FeatureApi",
+    "FeatureHoldsApi",
 ]

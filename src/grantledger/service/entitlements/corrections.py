@@ -9,23 +9,19 @@ id it already holds; if that judgement refuses, nothing at all changes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from decimal import Decimal
+from dataclasses import dataclass
+from datetime import timedelta
 
 from grantledger.domain.corrections import PAST_CYCLE, Action, Outcome, Source, past_grace
 from grantledger.domain.errors import InvalidInput, LedgerError, NotFound
 from grantledger.domain.gate import named_attributes
-from grantledger.domain.windows import usage_window
 from grantledger.service.context import Tenant
 from grantledger.service.credits.credits import lock_account
-from grantledger.service.entitlements import gate_batch, plan_view
+from grantledger.service.entitlements import gate_batch, reversing
 from grantledger.service.entitlements.event_input import EventInput
 from grantledger.service.notifications import notify
-from grantledger.store.entitlements import entries, event_log, usage
-from grantledger.store.entitlements.entries import EntryRecord
+from grantledger.store.entitlements import event_log
 from grantledger.store.entitlements.event_log import EventLogRecord
-from grantledger.store.entitlements.usage import WindowKey
 from grantledger.store.tx import Tx
 
 
@@ -80,19 +76,25 @@ async def correct(
                 seen or event,
                 f"event {event_id} was already reverted: {reference} was replaced by {event.pk}",
             )
+        if action is not Action.UNDO and event.source == Source.SETTLE.value:
+            raise _Failed(
+                event,
+                f"event {event_id} settles a feature hold: it can be undone (UNDO), not judged "
+                "again; place and settle a new hold for new usage",
+            )
         if action is Action.REDO_EVENT:
             _same_event(event, named)
         now = tenant.now()
-        drawn = await _lock_drawn(tx, event)
+        drawn = await reversing.lock_drawn(tx, event)
         if past_grace([r.entry for r in drawn.values()], now, grace):
             raise _Failed(event, PAST_CYCLE)
-        windows = await _lock_windows(tx, event, now)
+        windows = await reversing.lock_windows(tx, event, now)
         # The column holds 100 characters; an actor names a key, which a longer name
         # would not make clearer.
         who = actor[:100] if actor is not None else None
         if not await event_log.claim_correction(tx, event.pk, action.value, who, now):
             raise _Failed(event, f"event {event_id} was already reverted")
-        await _reverse(tx, event, drawn, windows, now)
+        await reversing.reverse(tx, event, drawn, windows, now)
         replacement = None
         if action is not Action.UNDO:
             corrected = named if action is Action.REDO_EVENT else None
@@ -127,62 +129,6 @@ def _same_event(event: EventLogRecord, named: EventInput) -> None:
             f"event.timestamp must be the event's own ({event.timestamp.isoformat()}): "
             "REDO_EVENT corrects its attributes, not when it happened"
         )
-
-
-async def _lock_drawn(tx: Tx, event: EventLogRecord) -> dict[tuple[str, str], EntryRecord]:
-    """The entries the event drew from, locked in (feature, id) order."""
-    found: dict[tuple[str, str], EntryRecord] = {}
-    for feature_id, entry_id in sorted({(d.feature_id, d.entry_id) for d in event.draws}):
-        record = await entries.get_entry(tx, event.account_id, feature_id, entry_id, lock=True)
-        if record is None:  # pragma: no cover - a draw's entry is never deleted
-            raise NotFound(f"entry {entry_id} not found")
-        found[(feature_id, entry_id)] = record
-    return found
-
-
-@dataclass(frozen=True)
-class _Windows:
-    """The usage figures of the windows the event's plan draws count in, and each draw's."""
-
-    figures: dict[WindowKey, Decimal]
-    of_draw: dict[int, WindowKey]
-
-
-async def _lock_windows(tx: Tx, event: EventLogRecord, now: datetime) -> _Windows:
-    """Locked after the entries (the lock order)."""
-    plans = await plan_view.billing_schedules(tx, event.account_id)
-    of_draw: dict[int, WindowKey] = {}
-    for line in event.draws:
-        window = usage_window(plans, line.occurred_at) if line.plan else None
-        if window is not None:
-            of_draw[line.seq] = WindowKey(
-                event.account_id, line.feature_id, window.begins, window.ends
-            )
-    figures = await usage.lock_usage(tx, list(of_draw.values()), now) if of_draw else {}
-    return _Windows(figures, of_draw)
-
-
-async def _reverse(
-    tx: Tx,
-    event: EventLogRecord,
-    drawn: dict[tuple[str, str], EntryRecord],
-    windows: _Windows,
-    now: datetime,
-) -> None:
-    """Append a reversal of each draw; give the units back to their entries and windows."""
-    await event_log.insert_reversals(tx, event, event.draws, now)
-    back: dict[tuple[str, str], Decimal] = {}
-    figures = dict(windows.figures)
-    for line in event.draws:
-        key = (line.feature_id, line.entry_id)
-        back[key] = back.get(key, Decimal(0)) + line.amount
-        if line.seq in windows.of_draw:
-            figures[windows.of_draw[line.seq]] -= line.amount
-    for key, amount in sorted(back.items()):
-        record = drawn[key]
-        entry = replace(record.entry, used=record.entry.used - amount).checked()
-        await entries.save_entry(tx, record, entry, now)
-    await usage.save_usage(tx, figures, now)
 
 
 async def _judge_again(

@@ -8,7 +8,7 @@ fails its neighbours: it only gets its own answer. A batch of one is the one-by-
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -35,6 +35,7 @@ from grantledger.domain.windows import (
     usage_window,
 )
 from grantledger.service.context import Tenant
+from grantledger.service.entitlements import hold_expiry
 from grantledger.service.entitlements.cycles import make_cycle_entries_of
 from grantledger.service.entitlements.event_input import EventInput
 from grantledger.service.entitlements.plan_view import key_of, window_key
@@ -64,6 +65,8 @@ class Received:
     event_id: str
     attributes: dict[str, str]
     source: Source = Source.ENTITLED
+    # A feature hold's units, given per feature rather than through a schema's attributes.
+    quantities: Mapping[str, Decimal] | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,11 @@ async def decide(
     prior = await gate.prior_outcomes(
         tx, [v.received.event_id for v in copies if v.received.event_id not in claimed]
     )
+    if deciders:
+        # A hold past its limit no longer counts: its units go back before anything is judged.
+        await hold_expiry.expire_lapsed(
+            tenant, tx, sorted({v.received.event.account_id for v in deciders})
+        )
     ledger, plans, windows = await _lock(tenant, tx, deciders, billing)
     received: list[EventRecord] = []
     drawn: list[DrawRecord] = []
@@ -127,9 +135,11 @@ async def decide(
         event, account = v.received.event, v.received.event.account_id
         shortfall: dict[str, Decimal] = {}
         try:
-            _check_grace(plans.get(account, ()), event.timestamp, now)
+            if v.received.source is not Source.SETTLE:
+                # A settlement is dated when its hold was placed, in time by then.
+                _check_grace(plans.get(account, ()), event.timestamp, now)
             holding = ledger.of(account, sorted(v.quantities))
-            if v.received.source is Source.INGEST:
+            if v.received.source in (Source.INGEST, Source.SETTLE):
                 planned, shortfall = record_draws(holding, v.quantities, event.timestamp)
             else:
                 planned = plan_draws(holding, v.quantities, event.timestamp)
@@ -204,12 +214,17 @@ async def _validate(
     `outcomes` and are not claimed (they change nothing)."""
     wanted = sorted({r.event.account_id for r in batch if len(r.event.account_id) <= 50})
     links, billing = await gate.gate_inputs(
-        tx, sorted({r.event.schema_name for r in batch}), wanted
+        tx, sorted({r.event.schema_name for r in batch if r.quantities is None}), wanted
     )
     missing: dict[str, bool] = {}  # schema without features → it exists at all
     valid: list[_Valid] = []
     for index, r in enumerate(batch):
         try:
+            if r.quantities is not None:  # a feature hold names its features itself
+                if r.event.account_id not in billing:
+                    raise InvalidInput(f"account {r.event.account_id} does not exist")
+                valid.append(_Valid(index, r, dict(r.quantities)))
+                continue
             schema = links.get(r.event.schema_name)
             if schema is None:
                 name = r.event.schema_name
