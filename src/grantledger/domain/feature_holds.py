@@ -20,7 +20,9 @@ from grantledger.domain.money import ZERO
 
 DEFAULT_EXPIRY = timedelta(minutes=15)
 MAX_EXPIRY = timedelta(hours=24)
-MAX_FEATURES = 50  # features one hold may reserve (every one is locked and drawn)
+# Features one hold may reserve: its settlement is listed as an event, which carries at most
+# 10 attributes (Togai's Event; the official client refuses more).
+MAX_FEATURES = 10
 
 
 class FeatureHoldStatus(StrEnum):

@@ -89,7 +89,7 @@ async def place(tenant: Tenant, request: HoldPlacement) -> FeatureHoldView:
             timestamp=now,
             account_id=request.account_id,
             attributes=(),
-            payload=_payload(request.hold_id, request.units),
+            payload=_payload(Source.HOLD, request.hold_id, request.account_id, now, request.units),
         )
         received = gate_batch.Received(
             event, request.hold_id, {}, Source.HOLD, quantities=request.units
@@ -145,7 +145,7 @@ async def settle(
             timestamp=hold.created_at,
             account_id=account_id,
             attributes=(),
-            payload=_payload(hold.hold_id, used),
+            payload=_payload(Source.SETTLE, hold.hold_id, account_id, hold.created_at, used),
         )
         received = gate_batch.Received(event, hold.hold_id, {}, Source.SETTLE, quantities=used)
         [outcome] = await gate_batch.decide(tenant, tx, [received], claim=False)
@@ -249,11 +249,19 @@ async def _reread(tx: Tx, hold: FeatureHoldRecord, now: datetime) -> FeatureHold
     return _view(after, now)
 
 
-def _payload(hold_id: str, units: Mapping[str, Decimal]) -> JsonObject:
-    """What the hold and settlement events show as their payload (units as exact text)."""
+def _payload(
+    source: Source, hold_id: str, account_id: str, at: datetime, units: Mapping[str, Decimal]
+) -> JsonObject:
+    """What the hold and settlement events show as their payload: a Togai Event (the events
+    list's `eventPayload`, which the official client parses as one) whose schema names the
+    door, one attribute per feature (its units as exact text) and the hold id as a dimension."""
     return {
-        "holdId": hold_id,
-        "features": [{"featureId": f, "units": u} for f, u in units_json(units).items()],
+        "schemaName": source.value,
+        "id": hold_id,
+        "timestamp": at.isoformat(),
+        "accountId": account_id,
+        "attributes": [{"name": f, "value": u} for f, u in units_json(units).items()],
+        "dimensions": {"holdId": hold_id},
     }
 
 
