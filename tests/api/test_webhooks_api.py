@@ -176,7 +176,10 @@ def test_every_event_type_arrives_once_signed(api: httpx.Client, hub: Server) ->
         shortfalls = {
             r.json["data"]["eventPayload"].get("id"): r for r in receiver.of_type("usage.shortfall")
         }
-        assert set(shortfalls) == {"usage-1", None}
+        assert set(shortfalls) == {"usage-1", "fh-short"}  # a settlement is an Event too
+        assert shortfalls["fh-short"].json["data"]["eventPayload"]["schemaName"] == (
+            "FEATURE_HOLD_SETTLE"
+        )
         short = shortfalls["usage-1"]
         assert b'"shortfall":{"' + feature.encode() + b'":2}' in short.body
         [lapsed] = receiver.of_type("feature_hold.expired")
