@@ -118,6 +118,11 @@ async def decide(
         tx, [v.received.event_id for v in copies if v.received.event_id not in claimed]
     )
     ledger, plans, windows = await _lock(tenant, tx, deciders, billing)
+    # What this batch records is dated once every row it writes is locked: a transaction that
+    # wrote those rows before (a correction giving units back, say) has committed by now and
+    # is dated earlier, so the recorded order is the order things happened in and `asOf` or
+    # `verify` replaying it never sees a unit drawn before it was given back.
+    now = tenant.now()
     received: list[EventRecord] = []
     drawn: list[DrawRecord] = []
     decided: dict[str, tuple[bool, str | None, str]] = {}  # event id: accepted, why, account
