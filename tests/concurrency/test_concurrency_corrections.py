@@ -180,3 +180,42 @@ def _judged_at(api: httpx.Client, account: str) -> list[str]:
         if not body.get("nextToken"):
             return sorted(instants)
         params["nextToken"] = body["nextToken"]
+
+
+def test_undos_and_redos_of_one_event_racing(
+    pg_servers: list[Server], key: str, pg_url: str
+) -> None:
+    """10 REDOs and 10 UNDOs of one event, interleaved over both processes: each acts on the
+    judgement standing when it gets the account, so the REDOs that come first each replace it
+    in turn, one UNDO reverts the last, and everything after fails "already reverted". Every
+    judgement is reverted once and the units end where they started."""
+    with pg_servers[0].client(key) as api:
+        account = new_account(api)
+        schema, (feature,) = metered_feature(api, "tokens")
+        grant_entry(api, account, feature, 100)
+        accepted = event(schema, account, "churn", tokens="9")
+        post(api, "/entitled", accepted)
+
+    redo = "/events/correction?action=REDO"
+    requests: list[tuple[str, str, Json | None]] = [
+        ("POST", redo if n % 2 == 0 else UNDO, accepted) for n in range(20)
+    ]
+    responses, elapsed = race(pg_servers, key, requests)
+    assert Counter(r.status_code for r in responses) == {200: 20}, [r.text for r in responses]
+    outcomes = Counter(_status(parse(r))[0] for r in responses)
+    failed = [_status(parse(r))[1] for r in responses if _status(parse(r))[0] == "FAILED"]
+    assert outcomes["REVERTED"] == 1, outcomes
+    redone = outcomes["REVERTED_AND_REINGESTED"]
+    assert outcomes["FAILED"] == 19 - redone, outcomes
+    assert set(failed) <= {"event churn was already reverted"}, failed
+    print(f"\n10 REDOs and 10 UNDOs of one event on 2 processes: {dict(outcomes)}, {elapsed:.2f}s")
+
+    with pg_servers[1].client(key) as api:
+        assert feature_credits(api, account, feature)["balance"] == 100
+        r = api.get("/events", params={"account_id": account})
+        listed = parse(r)["events"]
+        # The first judgement and one per REDO that went through, each reverted once.
+        assert len(listed) == 1 + redone, listed
+        assert {e["ingestionStatus"]["status"] for e in listed} == {"REVERTED"}
+        assert all(d["reversed"] for e in listed for d in e["draws"])
+    assert_ledger_consistent(pg_url)
