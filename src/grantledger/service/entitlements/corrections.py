@@ -1,7 +1,8 @@
 """Taking usage back: UNDO, REDO and REDO_EVENT of a judged event, as appended reversals.
 
 One transaction each, all or nothing. The account is locked first, then the entries the event
-drew from and the usage figures of their windows (docs/design.md, lock order); the event is
+drew from and the usage figures of their windows (docs/design.md, lock order), and only then
+is the correction dated (so it is recorded after whatever held those rows before); the event is
 marked corrected under its primary key, so concurrent corrections of one event (in any number
 of processes) revert it once. A REDO judges the event again in the same transaction, under the
 id it already holds; if that judgement refuses, nothing at all changes.
@@ -84,11 +85,14 @@ async def correct(
             )
         if action is Action.REDO_EVENT:
             _same_event(event, named)
-        now = tenant.now()
         drawn = await reversing.lock_drawn(tx, event)
+        windows = await reversing.lock_windows(tx, event, tenant.now())
+        # Dated once every row it changes is locked, as the gate dates its draws: whatever
+        # wrote those rows before has committed, so the reversals are recorded after it, and
+        # units given back are never recorded as drawn again before they were given back.
+        now = tenant.now()
         if past_grace([r.entry for r in drawn.values()], now, grace):
             raise _Failed(event, PAST_CYCLE)
-        windows = await reversing.lock_windows(tx, event, now)
         # The column holds 100 characters; an actor names a key, which a longer name
         # would not make clearer.
         who = actor[:100] if actor is not None else None

@@ -127,6 +127,11 @@ async def decide(
             tenant, tx, sorted({v.received.event.account_id for v in deciders})
         )
     ledger, plans, windows = await _lock(tenant, tx, deciders, billing)
+    # What this batch records is dated once every row it writes is locked: a transaction that
+    # wrote those rows before (a correction giving units back, say) has committed by now and
+    # is dated earlier, so the recorded order is the order things happened in and `asOf` or
+    # `verify` replaying it never sees a unit drawn before it was given back.
+    now = tenant.now()
     received: list[EventRecord] = []
     drawn: list[DrawRecord] = []
     decided: dict[str, PriorOutcome] = {}  # event id: how this batch decided it
