@@ -42,7 +42,7 @@ from grantledger.domain.corrections import DEFAULT_CORRECTION_GRACE, PAST_CYCLE,
 from grantledger.domain.cycles import Cycle
 from grantledger.domain.entitlements import Entry, EntrySource, PlanType
 from grantledger.domain.errors import LedgerError
-from grantledger.domain.plans import PlanFeature
+from grantledger.domain.plans import PlanFeature, Rollover
 from grantledger.domain.windows import usage_window
 from grantledger.service.context import Context, Tenant
 from grantledger.service.entitlements import (
@@ -67,11 +67,12 @@ T = TypeVar("T")
 GRACE = DEFAULT_CORRECTION_GRACE
 PLANNED = "acc"  # on BILLING plans (and grants)
 DIRECT = "acc-2"  # grants and purchases only: its balance is replayed exactly
-# (included, overage per cycle, cycle) of the BILLING plans the machine assigns. None rolls
-# unused allowance over: a drain after a weekly rolling plan is switched mid-cycle to a monthly
-# one breaks an entry's invariant in the gate, corrections or not (reported with issue 20's
-# proofs); the plan machine (test_plan_machine.py) is where rollovers are proved.
-PLANS = [(100, 20, Cycle.MONTHLY), (40, None, Cycle.WEEKLY), (60, 0, Cycle.MONTHLY)]
+# (included, overage per cycle, cycle, rollover) of the BILLING plans the machine assigns.
+PLANS = [
+    (100, 20, Cycle.MONTHLY, None),
+    (40, None, Cycle.WEEKLY, Rollover(Decimal(30), 2)),
+    (60, 0, Cycle.MONTHLY, Rollover(None, 1)),
+]
 PACK = "pack"  # a PURCHASE plan of 25 units
 
 
@@ -104,7 +105,7 @@ def machine_on(url: str) -> type[RuleBasedStateMachine]:
                     parties.NewAccount(DIRECT, "Direct", "USD", "ACTIVE", {}),
                 )
             )
-            self.plans = [self.run(self.m.plan(i, o, c)) for i, o, c in PLANS]
+            self.plans = [self.run(self.m.plan(i, o, c, rollover=r)) for i, o, c, r in PLANS]
             pack = PlanFeature(FEATURE, None, Decimal(25), None, None)
             self.run(
                 catalog.create_plan(

@@ -1,11 +1,11 @@
 """A state machine over what can happen to an account on plans (some rolling unused allowance
-over) — assignments (immediate,
-scheduled, bounded, back-dated, replayed), voids and shortened ends of plan entries, direct
-grants, events (on time, late, a few seconds early), reads and clock moves — on SQLite and
-PostgreSQL. After every step `verify` is clean: every entry's `used` is its draws, every usage
-figure kept is its window's draws, and within every usage window the plan draws never exceed
-the largest allowance a plan in force there sold. An `asOf` answer, once given for a past
-instant, never changes, whatever was read or written since."""
+over) — assignments (immediate, scheduled, bounded, back-dated, replayed), voids and shortened
+ends of plan entries, direct grants, events (on time, late, a few seconds early), drains of
+exactly what reads say is left, reads and clock moves — on SQLite and PostgreSQL. After every
+step `verify` is clean: every entry's `used` is its draws, every usage figure kept is its
+window's draws, and within every usage window the plan draws never exceed the largest allowance
+a plan in force there sold. An `asOf` answer, once given for a past instant, never changes,
+whatever was read or written since."""
 
 from __future__ import annotations
 
@@ -44,6 +44,11 @@ PLANS = [
     (50, None, Cycle.MONTHLY, Rollover(Decimal(40), 2)),
     (200, 0, Cycle.WEEKLY, Rollover(None, 1)),
     (30, 10, Cycle.QUARTERLY, None),
+    # A weekly plan rolling over less than it sells, and a monthly one rolling more: a change
+    # from the one to the other inside a week leaves a stored ROLLOVER entry named for a window
+    # that now runs on (the gate once gave it the monthly plan's rollover past its row: a 500).
+    (40, None, Cycle.WEEKLY, Rollover(Decimal(30), 2)),
+    (60, 0, Cycle.MONTHLY, Rollover(None, 1)),
 ]
 
 
@@ -104,6 +109,14 @@ def machine_on(url: str) -> type[RuleBasedStateMachine]:
             elif when == "early":
                 at += timedelta(seconds=ahead)
             self.run(self.m.draw(units, at))
+
+        @rule()
+        def drain(self) -> None:
+            # What reads say is left is what the gate gives: exactly that, then nothing more.
+            left = self.run(self.m.left())
+            if left > 0:
+                assert self.run(self.m.draw(left)) == "accepted", left
+            assert self.run(self.m.draw(1)) == "NotEntitled"
 
         @rule(units=st.integers(1, 40))
         def grant(self, units: int) -> None:

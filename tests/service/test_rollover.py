@@ -5,13 +5,15 @@ change, and never usable twice (a late event in the cycle it came from sees it a
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from grantledger.domain.cycles import Cycle
 from grantledger.domain.plans import Rollover
 from grantledger.service.context import Tenant
-from tests.service.plans import Metered, day
+from grantledger.service.entitlements import entitlements
+from tests.service.plans import FEATURE, Metered, day
 from tests.service.world import SetClock
 
 Run = Callable[[Any], Any]
@@ -68,6 +70,100 @@ def test_a_plan_change_keeps_rolled_over_units(run_on: Run, clock: SetClock) -> 
         plain = await m.plan(10)
         await m.assign(plain, date(2026, 4, 5))
         assert await m.left() == 10 + 60
+        await m.clean()
+
+    run_on(scenario)
+
+
+# A weekly plan of 40 rolling over (at most 30, for 2 cycles) assigned 17 days back (2026-02-25;
+# the service tier's clock stands on 2026-03-14 12:00Z), then a monthly plan of 60 rolling over
+# assigned 4 days back: the change falls inside the weekly cycle of 03-04, so that window runs on
+# to 04-10 and has not closed. An event stamped before the change but arriving before it (14 h
+# ago) made the weekly plan's rollover of the window of 03-04 (it had closed then); after the
+# change no window rolls into that entry any more: it is spent, for reads and the gate alike.
+def _weekly_then_monthly(late_units: int | None, left: int) -> Callable[[Tenant], Any]:
+    async def scenario(tenant: Tenant) -> None:
+        m = await Metered.make(tenant)
+        weekly = await m.plan(40, None, Cycle.WEEKLY, rollover=Rollover(Decimal(30), 2))
+        monthly = await m.plan(60, 0, Cycle.MONTHLY, rollover=Rollover(None, 1))
+        today = tenant.now().date()
+        await m.assign(weekly, today - timedelta(days=17))
+        if late_units is not None:
+            assert await m.draw(late_units, tenant.now() - timedelta(hours=14)) == "accepted"
+        await m.assign(monthly, today - timedelta(days=4))
+        assert await m.left() == left
+        listed = await m.entries()
+        # What the listing shows is what the gate gives: Σ balances of the usable entries.
+        assert listed.get("rollover#2026-03-04$ROLLOVER", (0, 0))[1] == 0
+        assert await m.draw(left) == "accepted"
+        assert await m.left() == 0
+        assert await m.draw(1) == "NotEntitled"
+        await m.clean()
+
+    return scenario
+
+
+def test_rolling_weekly_then_monthly_without_a_late_event(run_on: Run) -> None:
+    # The weekly window of 02-25 rolls 30 (capped); the monthly plan's cycle gives 60.
+    run_on(_weekly_then_monthly(None, 30 + 60))
+
+
+def test_rolling_weekly_then_monthly_after_a_late_zero_event(run_on: Run) -> None:
+    """The 500 of the gate: the late event's stored rollover of 03-04 was taken for the
+    monthly plan's rollover of the window that still runs (granting 60 to reads, 30 to the
+    gate's row); it gives nothing now, as if the event had not come."""
+    run_on(_weekly_then_monthly(0, 30 + 60))
+
+
+def test_rolling_weekly_then_monthly_after_a_late_event_that_drew(run_on: Run) -> None:
+    # The 5 drawn 14 h ago came out of a rollover; one allowance, used once: 5 fewer.
+    run_on(_weekly_then_monthly(5, 30 + 60 - 5))
+
+
+def test_a_rollover_made_before_a_back_dated_plan_never_gives_past_what_it_was_made_with(
+    run_on: Run,
+) -> None:
+    """A back-dated plan over the same weekly windows rolls more (50) than the plan that made
+    the stored ROLLOVER entry (30): the entry gives what it was made with, to reads and to the
+    gate alike (its row holds `used <= granted`)."""
+
+    async def scenario(tenant: Tenant) -> None:
+        m = await Metered.make(tenant)
+        small = await m.plan(40, None, Cycle.WEEKLY, rollover=Rollover(Decimal(30), 2))
+        large = await m.plan(80, None, Cycle.WEEKLY, rollover=Rollover(Decimal(50), 2))
+        today = tenant.now().date()
+        await m.assign(small, today - timedelta(days=17))
+        assert await m.draw(0) == "accepted"  # makes this cycle's rollovers (30 each)
+        await m.assign(large, today - timedelta(days=10))  # on a cycle start: windows stay
+        left = await m.left()
+        assert left == 80 + 30 + 30
+        assert await m.draw(left) == "accepted"
+        assert await m.draw(1) == "NotEntitled"
+        await m.clean()
+
+    run_on(scenario)
+
+
+def test_a_patch_lowering_a_rollover_is_what_reads_and_the_gate_give(
+    run_on: Run, clock: SetClock
+) -> None:
+    """A PATCH of a ROLLOVER entry's `granted` is history like any entry's: reads showed what
+    its window rolled (70) while the gate held the row to 20, and a drain of what reads said
+    broke the row's invariant."""
+
+    async def scenario(tenant: Tenant) -> None:
+        clock.instant = day(date(2026, 3, 1), hours=1)
+        m = await Metered.make(tenant)
+        await m.assign(await m.plan(100, rollover=Rollover(None, 1)), date(2026, 3, 1))
+        assert await m.draw(30) == "accepted"
+        clock.instant = day(date(2026, 4, 2))
+        assert await m.draw(0) == "accepted"  # makes April's entries and March's rollover
+        rolled = "rollover#2026-03-01$ROLLOVER"
+        await entitlements.patch_entry(tenant, m.account, FEATURE, rolled, None, Decimal(20))
+        assert await m.left() == 100 + 20
+        assert (await m.entries())[rolled] == (0, 20)
+        assert await m.draw(120) == "accepted"
+        assert await m.draw(1) == "NotEntitled"
         await m.clean()
 
     run_on(scenario)

@@ -488,6 +488,11 @@ def rollover_view(source: RolloverSource, window_usage: Decimal, own: Entry | No
     if source.cap is not None:
         rolled = min(rolled, source.cap)
     made = own if own is not None else rollover_made(source)
+    # A stored entry's `granted` is the most its draws may reach (the store and the gate hold
+    # `used <= granted`): a plan assigned later over the same window may roll more, but the
+    # entry never gives past what it was made with, so a read never shows what the gate
+    # cannot give.
+    rolled = min(rolled, made.granted)
     return replace(made, granted=max(rolled, made.used))
 
 
@@ -527,9 +532,14 @@ def spent_rollover(entry: Entry) -> Entry:
 def rollover_source_of(
     schedules: Sequence[PlanSchedule], feature_id: str, entry: Entry
 ) -> RolloverSource | None:
-    """The source of a stored ROLLOVER entry: the window that closed where it begins."""
+    """The source of a stored ROLLOVER entry: the window that closed where it begins.
+
+    The window holding the instant before the entry begins must also end there: after a plan
+    change inside the next cycle, the window the entry rolled from runs on past the entry's
+    start (it has not closed) while still beginning on the day the entry is named for. It
+    rolls nothing then, and the entry is spent (`spent_rollover`)."""
     window = usage_window(schedules, entry.effective_from - _JUST_BEFORE)
-    if window is None:
+    if window is None or window.ends != entry.effective_from:
         return None
     source = rollover_source(schedules, feature_id, window)
     return source if source is not None and source.entry_id == entry.id else None
