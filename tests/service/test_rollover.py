@@ -9,6 +9,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from grantledger.domain.cycles import Cycle
 from grantledger.domain.plans import Rollover
 from grantledger.service.context import Tenant
@@ -30,7 +32,7 @@ def test_unused_allowance_rolls_over_capped_for_its_cycles(run_on: Run, clock: S
         assert await m.draw(60) == "accepted"  # the rolled-over 50 first, then 10 of April's
         listed = await m.entries()
         [(rolled_id, rolled)] = [(k, v) for k, v in listed.items() if k.endswith("$ROLLOVER")]
-        assert rolled == (50, 0) and "#2026-03-01$" in rolled_id
+        assert rolled == (50, 0) and rolled_id.startswith("rollover#2026-03-01.")
         clock.instant = day(date(2026, 5, 2))
         # March's rollover is spent; April left 90 of which 50 roll (valid in May and June).
         assert await m.left() == 150
@@ -92,9 +94,9 @@ def _weekly_then_monthly(late_units: int | None, left: int) -> Callable[[Tenant]
             assert await m.draw(late_units, tenant.now() - timedelta(hours=14)) == "accepted"
         await m.assign(monthly, today - timedelta(days=4))
         assert await m.left() == left
+        # The window of 03-04 runs on: nothing rolls from it, whatever the late event made.
         listed = await m.entries()
-        # What the listing shows is what the gate gives: Σ balances of the usable entries.
-        assert listed.get("rollover#2026-03-04$ROLLOVER", (0, 0))[1] == 0
+        assert all(v[1] == 0 for k, v in listed.items() if k.startswith("rollover#2026-03-04"))
         assert await m.draw(left) == "accepted"
         assert await m.left() == 0
         assert await m.draw(1) == "NotEntitled"
@@ -120,12 +122,11 @@ def test_rolling_weekly_then_monthly_after_a_late_event_that_drew(run_on: Run) -
     run_on(_weekly_then_monthly(5, 30 + 60 - 5))
 
 
-def test_a_rollover_made_before_a_back_dated_plan_never_gives_past_what_it_was_made_with(
-    run_on: Run,
-) -> None:
+def test_a_back_dated_plan_over_the_same_windows_rolls_what_it_sells(run_on: Run) -> None:
     """A back-dated plan over the same weekly windows rolls more (50) than the plan that made
-    the stored ROLLOVER entry (30): the entry gives what it was made with, to reads and to the
-    gate alike (its row holds `used <= granted`)."""
+    the stored ROLLOVER entry (30): reads once showed 50 while the gate's row held 30 (a 500 on
+    a drain). The new plan's rollover is an entry of its own; the one made before gives
+    nothing more."""
 
     async def scenario(tenant: Tenant) -> None:
         m = await Metered.make(tenant)
@@ -136,8 +137,36 @@ def test_a_rollover_made_before_a_back_dated_plan_never_gives_past_what_it_was_m
         assert await m.draw(0) == "accepted"  # makes this cycle's rollovers (30 each)
         await m.assign(large, today - timedelta(days=10))  # on a cycle start: windows stay
         left = await m.left()
-        assert left == 80 + 30 + 30
+        assert left == 80 + 50 + 30  # the window of 03-04 now closed by the larger plan
         assert await m.draw(left) == "accepted"
+        assert await m.draw(1) == "NotEntitled"
+        await m.clean()
+
+    run_on(scenario)
+
+
+@pytest.mark.parametrize("late", [False, True], ids=["no-late-event", "late-event"])
+def test_what_the_changed_window_rolls_does_not_depend_on_a_late_event(
+    run_on: Run, clock: SetClock, late: bool
+) -> None:
+    """The same weekly-then-monthly sequence, with and without a late event that made the
+    weekly plan's rollovers (dated for the weekly windows): once the merged window closes
+    (04-10), it rolls the monthly plan's 60 and the window of 02-25 still rolls its 30 for a
+    second window — the same either way (stored entries made under the old plans once left
+    the account 90 short)."""
+
+    async def scenario(tenant: Tenant) -> None:
+        m = await Metered.make(tenant)
+        weekly = await m.plan(40, None, Cycle.WEEKLY, rollover=Rollover(Decimal(30), 2))
+        monthly = await m.plan(60, 0, Cycle.MONTHLY, rollover=Rollover(None, 1))
+        today = tenant.now().date()
+        await m.assign(weekly, today - timedelta(days=17))
+        if late:
+            assert await m.draw(0, tenant.now() - timedelta(hours=14)) == "accepted"
+        await m.assign(monthly, today - timedelta(days=4))
+        clock.instant = day(date(2026, 4, 12))
+        assert await m.left() == 60 + 60 + 30
+        assert await m.draw(150) == "accepted"
         assert await m.draw(1) == "NotEntitled"
         await m.clean()
 
@@ -158,7 +187,7 @@ def test_a_patch_lowering_a_rollover_is_what_reads_and_the_gate_give(
         assert await m.draw(30) == "accepted"
         clock.instant = day(date(2026, 4, 2))
         assert await m.draw(0) == "accepted"  # makes April's entries and March's rollover
-        rolled = "rollover#2026-03-01$ROLLOVER"
+        [rolled] = [k for k in await m.entries() if k.startswith("rollover#2026-03-01.")]
         await entitlements.patch_entry(tenant, m.account, FEATURE, rolled, None, Decimal(20))
         assert await m.left() == 100 + 20
         assert (await m.entries())[rolled] == (0, 20)

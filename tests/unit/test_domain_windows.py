@@ -18,6 +18,9 @@ from grantledger.domain.windows import (
     PlanSchedule,
     Window,
     plan_views,
+    rollover_made,
+    rollover_origin,
+    rollover_source_of,
     rollover_view,
     rollovers_at,
     usage_window,
@@ -165,3 +168,38 @@ def test_the_replay_judges_each_draw_by_the_schedules_of_its_time() -> None:
     late = Drawn("f", datetime(2026, 3, 20, tzinfo=UTC), Decimal(1), change + timedelta(hours=1))
     [excess] = window_problems(at, [change], [*draws, late], lambda *_: None)
     assert (excess.drawn, excess.allowed) == (148, 40)
+
+
+def test_a_stored_rollover_is_its_windows_only_while_the_plans_give_that_source() -> None:
+    weekly = Rollover(Decimal(30), 2)
+    before = [schedule("a", date(2026, 2, 25), cycle=Cycle.WEEKLY, included=40, rollover=weekly)]
+    at = midnight(date(2026, 3, 13))
+    [of_0304, of_0225] = rollovers_at(before, "f", at)
+    stored = rollover_made(of_0304)
+    assert stored.id.startswith("rollover#2026-03-04.") and stored.granted == 30
+    assert rollover_source_of(before, "f", stored) == of_0304
+    # A monthly plan from 03-10 (inside the week of 03-04): that window runs on to 04-10.
+    after = [
+        schedule("a", date(2026, 2, 25), date(2026, 3, 10), Cycle.WEEKLY, 40, rollover=weekly),
+        schedule("b", date(2026, 3, 10), included=60, rollover=Rollover(None, 1)),
+    ]
+    assert rollover_source_of(after, "f", stored) is None  # it has not closed: spent
+    # Once it closes, its rollover is the monthly plan's, under an id of its own.
+    [merged, *_] = rollovers_at(after, "f", midnight(date(2026, 4, 12)))
+    assert merged.window == w(date(2026, 3, 4), date(2026, 4, 10)) and merged.entry_id != stored.id
+    assert (
+        rollover_origin(merged.entry_id) == rollover_origin(stored.id) == midnight(date(2026, 3, 4))
+    )
+    # The window of 02-25 now rolls for longer (to 05-10): a new id as well.
+    moved = rollover_source_of(after, "f", rollover_made(of_0225))
+    assert moved is None
+    assert rollover_origin("rollover#2026-02-25$ROLLOVER") == midnight(date(2026, 2, 25))
+
+
+def test_the_cap_bounds_all_that_rolls_from_a_window() -> None:
+    plans = [schedule("a", date(2026, 3, 1), rollover=Rollover(Decimal(30), 1))]
+    [source] = rollovers_at(plans, "f", midnight(date(2026, 4, 2)))
+    # 10 drawn in the window, 5 from a rollover entry of it a plan change left behind.
+    view = rollover_view(source, Decimal(10), None, others=Decimal(5))
+    assert (view.granted, view.balance) == (25, 25)
+    assert rollover_view(source, Decimal(95), None, others=Decimal(5)).balance == 0

@@ -111,15 +111,15 @@ class Ledger:
             source = self.rollovers.get((account_id, feature_id, e.id))
             if source is not None:
                 # The window's plan draws and what other rollovers from it drew (those a plan
-                # change left behind): this one gives what remains of that one allowance.
+                # change left behind): this one gives what remains of that one rolled amount.
                 begins = source.window.begins
                 others = rolled.get(begins, ZERO) - (
                     e.used
                     if self.rolled_from.get((account_id, feature_id, e.id)) == begins
                     else ZERO
                 )
-                used = self._usage(account_id, feature_id, begins) + others
-                shown[e.id] = rollover_view(source, used, e)
+                used = self._usage(account_id, feature_id, begins)
+                shown[e.id] = rollover_view(source, used, e, others)
             elif rollover_of(e.id):
                 shown[e.id] = spent_rollover(e)
         return [shown.get(e.id, e) for e in stored]

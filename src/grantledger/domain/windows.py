@@ -47,6 +47,8 @@ from grantledger.domain.plans import PlanFeature
 CLOCK_SKEW = timedelta(seconds=10)
 PLAN_SOURCES = (EntrySource.PRICE_PLAN, EntrySource.OVERAGE)
 _JUST_BEFORE = timedelta(microseconds=1)
+# The tag of a ROLLOVER entry's id (62**8 values): two rollovers of one window never share one.
+ROLLOVER_TAG_WIDTH = 8
 
 
 @dataclass(frozen=True)
@@ -394,9 +396,22 @@ class RolloverSource:
 
     @property
     def entry_id(self) -> str:
-        """Named for the window it rolls from (windows begin at midnight), not for the plan
-        that closed it: a later change of that plan leaves one rollover per window."""
-        return rollover_id(self.window)
+        """Named for the window it rolls from (windows begin at midnight) and tagged with what
+        it rolls: where that window closes, the last window it is valid in, the closing plan's
+        allowance and cap. A stored entry is this rollover only while all of them still hold;
+        a plan change that moves any of them names a new entry for what is left (the old one
+        is spent, its draws still counted against the window), so no stored entry's dates or
+        grant made under the plans of its time outlive them."""
+        return rollover_id(self.window, self.tag)
+
+    @property
+    def tag(self) -> str:
+        ends = self.window.ends.isoformat() if self.window.ends is not None else ""
+        until = self.until.isoformat() if self.until is not None else ""
+        cap = self.cap.normalize() if self.cap is not None else ""
+        made = f"{ends}|{until}|{self.included.normalize()}|{cap}"
+        digest = int.from_bytes(hashlib.sha256(made.encode()).digest()[:8], "big")
+        return base62(digest % 62**ROLLOVER_TAG_WIDTH, ROLLOVER_TAG_WIDTH)
 
     @property
     def most(self) -> Decimal:
@@ -479,19 +494,23 @@ def rollovers_at(
     return found
 
 
-def rollover_view(source: RolloverSource, window_usage: Decimal, own: Entry | None) -> Entry:
+def rollover_view(
+    source: RolloverSource, window_usage: Decimal, own: Entry | None, others: Decimal = ZERO
+) -> Entry:
     """The ROLLOVER entry of `source` as it stands: what its window left of the included
-    allowance (at most the cap), given the window's usage (its plan draws), never below what
-    was drawn from the rollover itself. A stored entry (`own`) keeps its own dates, void and
-    draws (a PATCH or void of it is history like any entry's)."""
+    allowance (at most the cap), given the window's usage (its plan draws), less what `others`
+    — the window's other ROLLOVER entries, those plan changes left behind — drew of that one
+    rolled amount; never below what was drawn from this entry itself. A stored entry (`own`)
+    keeps its own dates, void and draws (a PATCH or void of it is history like any entry's)."""
     rolled = max(ZERO, source.included - window_usage)
     if source.cap is not None:
         rolled = min(rolled, source.cap)
+    # The cap bounds all that rolls from the window, whichever of its entries it was drawn from.
+    rolled = max(ZERO, rolled - others)
     made = own if own is not None else rollover_made(source)
     # A stored entry's `granted` is the most its draws may reach (the store and the gate hold
-    # `used <= granted`): a plan assigned later over the same window may roll more, but the
-    # entry never gives past what it was made with, so a read never shows what the gate
-    # cannot give.
+    # `used <= granted`; a PATCH may have lowered it): reads never show what the gate cannot
+    # give.
     rolled = min(rolled, made.granted)
     return replace(made, granted=max(rolled, made.used))
 
@@ -512,14 +531,16 @@ def rollover_of(entry_id: str) -> bool:
     return entry_id.endswith("$" + EntrySource.ROLLOVER.value)
 
 
-def rollover_id(window: Window) -> str:
-    return f"rollover#{window.begins.date().isoformat()}${EntrySource.ROLLOVER.value}"
+def rollover_id(window: Window, tag: str) -> str:
+    day = window.begins.date().isoformat()
+    return f"rollover#{day}.{tag}${EntrySource.ROLLOVER.value}"
 
 
 def rollover_origin(entry_id: str) -> datetime:
     """Where the window a ROLLOVER entry rolled from began: its draws are that window's
-    allowance, used once (whichever window holds that instant now, after any plan change)."""
-    day = entry_id.removeprefix("rollover#").split("$", 1)[0]
+    allowance, used once (whichever window holds that instant now, after any plan change).
+    Entries stored before ids carried a tag (`rollover#2026-03-01$ROLLOVER`) parse too."""
+    day = entry_id.removeprefix("rollover#").split("$", 1)[0].split(".", 1)[0]
     return midnight(date.fromisoformat(day))
 
 
@@ -532,12 +553,11 @@ def spent_rollover(entry: Entry) -> Entry:
 def rollover_source_of(
     schedules: Sequence[PlanSchedule], feature_id: str, entry: Entry
 ) -> RolloverSource | None:
-    """The source of a stored ROLLOVER entry: the window that closed where it begins.
-
-    The window holding the instant before the entry begins must also end there: after a plan
-    change inside the next cycle, the window the entry rolled from runs on past the entry's
-    start (it has not closed) while still beginning on the day the entry is named for. It
-    rolls nothing then, and the entry is spent (`spent_rollover`)."""
+    """The source of a stored ROLLOVER entry: the window that closed where it begins, if the
+    schedules as they stand still give it exactly the source its id names (`entry_id`'s tag);
+    otherwise None, and the entry is spent (`spent_rollover`). After a plan change inside the
+    next cycle, say, the window the entry rolled from runs on past the entry's start: it has
+    not closed, and rolls nothing until it does (then under an id of its own)."""
     window = usage_window(schedules, entry.effective_from - _JUST_BEFORE)
     if window is None or window.ends != entry.effective_from:
         return None

@@ -221,12 +221,12 @@ async def shown(
             views[e.id] = spent_rollover(e)
             continue
         # The window's plan draws and what other rollovers from it drew (those a plan change
-        # left behind): this one gives what remains of that one allowance.
+        # left behind): this one gives what remains of that one rolled amount.
         origin = usage_window(schedules_, rollover_origin(e.id))
         mine = e.used if origin is not None and origin.begins == source.window.begins else 0
         others = rolled.get(source.window.begins, Decimal(0)) - mine
-        used = await figure(key_of(account_id, feature_id, source.window)) + others
-        views[e.id] = rollover_view(source, used, e)
+        used = await figure(key_of(account_id, feature_id, source.window))
+        views[e.id] = rollover_view(source, used, e, others)
     for members in groups.values():
         key = window_key(schedules_, account_id, feature_id, members[0])
         if key is None:
