@@ -71,6 +71,12 @@ def _database_failure(settings: Settings, error: BaseException) -> NoReturn:
     cause = (error.__cause__ or error) if isinstance(error, Busy) else error
     reason = str(getattr(cause, "orig", None) or cause).strip().splitlines()
     url = make_url(settings.database_url).render_as_string(hide_password=True)
+    if reason and "unsupported startup parameter" in reason[0] and not settings.database.pooler:
+        # PgBouncer's answer to asyncpg's startup settings: it is a pooler, not PostgreSQL.
+        _fail(
+            f"cannot use the database {url}: {reason[0]}; this is a connection pooler "
+            "(PgBouncer), so set GRANTLEDGER_DB_POOLER=pgbouncer (docs/scale-out.md)"
+        )
     _fail(
         f"cannot use the database {url}: {reason[0] if reason else type(error).__name__}"
         " (is GRANTLEDGER_DATABASE_URL right, the server up, the data directory writable, "
@@ -86,7 +92,7 @@ def _guarded(settings: Settings, work: Callable[[], T]) -> T:
 
 
 def _migrate(settings: Settings) -> None:
-    _guarded(settings, lambda: upgrade(settings.database_url))
+    _guarded(settings, lambda: upgrade(settings.database_url, settings.database.pooler))
 
 
 def _context(settings: Settings) -> Context:

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from grantledger.domain.corrections import DEFAULT_CORRECTION_GRACE
-from grantledger.store.engine import DatabaseOptions, async_url
+from grantledger.store.engine import POOLERS, DatabaseOptions, async_url, is_sqlite
 
 DEFAULT_SQLITE_URL = "sqlite:///./data/grantledger.db"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -277,7 +277,26 @@ def database_options_from_env() -> DatabaseOptions:
         ),
         pool_size=_count("GRANTLEDGER_DB_POOL_SIZE", str(default.pool_size), minimum=1),
         max_overflow=_count("GRANTLEDGER_DB_MAX_OVERFLOW", str(default.max_overflow), minimum=0),
+        pooler=_pooler(),
     )
+
+
+def _pooler() -> str | None:
+    raw = os.environ.get("GRANTLEDGER_DB_POOLER", "").strip().lower()
+    if raw in ("", "none"):
+        return None
+    if raw not in POOLERS:
+        raise SystemExit(
+            f"GRANTLEDGER_DB_POOLER must be one of {', '.join(POOLERS)} (or unset for a direct "
+            f"connection), not {raw!r}"
+        )
+    url = os.environ.get("GRANTLEDGER_DATABASE_URL", DEFAULT_SQLITE_URL).strip()
+    if is_sqlite(url):
+        raise SystemExit(
+            f"GRANTLEDGER_DB_POOLER={raw} is for a PostgreSQL GRANTLEDGER_DATABASE_URL; "
+            "SQLite has no connection pooler: unset it"
+        )
+    return raw
 
 
 def _limit(name: str, default: float, off: bool = False) -> float:  # float-ok: seconds

@@ -52,7 +52,9 @@ def _analyze_tables_without_statistics(connection: Connection) -> None:
 
 async def _main() -> None:
     # No statement timeout: a migration may rewrite a whole table.
-    options = DatabaseOptions(statement_timeout=0, pool_size=1)
+    options = DatabaseOptions(
+        statement_timeout=0, pool_size=1, pooler=context.config.attributes.get("pooler")
+    )
     engine = create_engine(context.config.attributes["url"], options)
     try:
         async with engine.begin() as conn:
