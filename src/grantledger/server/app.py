@@ -47,8 +47,11 @@ from grantledger.store.database import Database
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     configure_logs(settings.log_level)
-    ctx = Context(Database(settings.database_url, settings.database), clock or clock_from_env())
-    ctx.db.watch(DatabaseMetrics())
+    database = Database(settings.database_url, settings.database, settings.replicas)
+    ctx = Context(database, clock or clock_from_env())
+    metrics = DatabaseMetrics()
+    ctx.db.watch(metrics)
+    ctx.db.watch_reads(metrics)
     counters.install(ServiceCounters())
 
     @contextlib.asynccontextmanager
