@@ -62,11 +62,15 @@ def is_sqlite(url: str) -> bool:
     return make_url(async_url(url)).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, options: DatabaseOptions | None = None) -> AsyncEngine:
+def create_engine(
+    url: str, options: DatabaseOptions | None = None, *, enforce_foreign_keys: bool = True
+) -> AsyncEngine:
+    """`enforce_foreign_keys=False` only for migrations on SQLite, which change a table's keys
+    by copying it (store/migrations/env.py checks every foreign key before committing)."""
     options = options or DatabaseOptions()
     real_url = async_url(url)
     if is_sqlite(real_url):
-        return _sqlite_engine(real_url, options)
+        return _sqlite_engine(real_url, options, enforce_foreign_keys)
     # No pool_pre_ping: with asyncpg it costs three round trips (BEGIN; ; ROLLBACK) before
     # every transaction, a third of an event's. A connection that died while pooled fails on
     # its first statement instead, and Database.run runs the transaction again on a new one.
@@ -131,7 +135,7 @@ def _unnamed() -> str:
     return ""
 
 
-def _sqlite_engine(url: str, options: DatabaseOptions) -> AsyncEngine:
+def _sqlite_engine(url: str, options: DatabaseOptions, enforce_foreign_keys: bool) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -154,7 +158,7 @@ def _sqlite_engine(url: str, options: DatabaseOptions) -> AsyncEngine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy * 1000)}")
-        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if enforce_foreign_keys else 'OFF'}")
         # FULL: in WAL mode, NORMAL may lose the last acknowledged transactions on power loss
         # (the WAL is synced only at checkpoints); FULL syncs it at every commit. Its cost is
         # measured in docs/operations.md.
