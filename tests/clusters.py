@@ -79,6 +79,8 @@ class Cluster:
 
     def remove(self) -> None:
         for instance in (self.replica, self.primary):
+            if not instance.data.exists():
+                continue
             with contextlib.suppress(RuntimeError):  # already stopped
                 instance.stop()
         shutil.rmtree(self.root, ignore_errors=True)
@@ -100,9 +102,10 @@ wal_receiver_status_interval = 1s
 """
 
 
-def make_cluster() -> Cluster:
-    """A running primary and a streaming replica of it; skips (fails in CI) where this machine
-    has no PostgreSQL server programs."""
+def make_cluster(replica: bool = True, settings: str = "") -> Cluster:
+    """A running primary (with `settings` added to its configuration) and, unless `replica` is
+    False, a streaming replica of it; skips (fails in CI) where this machine has no PostgreSQL
+    server programs."""
     bindir = postgres_bindir()
     if bindir is None:
         unavailable("PostgreSQL's server programs (initdb, pg_ctl, pg_basebackup) are missing")
@@ -114,8 +117,10 @@ def make_cluster() -> Cluster:
     try:
         run(bindir / "initdb", "-D", str(primary.data), "-U", "postgres", "--auth=trust", "-N")
         with (primary.data / "postgresql.conf").open("a") as conf:
-            conf.write(SETTINGS.format(sockets=root))
+            conf.write(SETTINGS.format(sockets=root) + settings)
         primary.start()
+        if not replica:
+            return cluster
         run(
             bindir / "pg_basebackup",
             *("-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"),

@@ -10,6 +10,7 @@ import socket
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
@@ -95,12 +96,14 @@ def _migrate(settings: Settings) -> None:
     _guarded(settings, lambda: upgrade(settings.database_url, settings.database.pooler))
 
 
-def _context(settings: Settings) -> Context:
-    return Context(Database(settings.database_url, settings.database), clock_from_env())
+def _context(settings: Settings, role: str) -> Context:
+    # PostgreSQL shows which command holds a connection (pg_stat_activity.application_name).
+    options = replace(settings.database, application_name=f"grantledger {role}")
+    return Context(Database(settings.database_url, options), clock_from_env())
 
 
-async def _with_context(settings: Settings, work):  # type: ignore[no-untyped-def]
-    ctx = _context(settings)
+async def _with_context(settings: Settings, work, role: str = "cli"):  # type: ignore[no-untyped-def]
+    ctx = _context(settings, role)
     try:
         return await work(ctx)
     except (DBAPIError, OSError, Busy) as error:
@@ -313,7 +316,9 @@ def verify() -> None:
     """Recompute every credit and feature entry from the ledger; exit 1 naming each mismatch."""
     settings = _settings()
 
-    credits_checked, entries_checked, problems = asyncio.run(_with_context(settings, verify_ledger))
+    credits_checked, entries_checked, problems = asyncio.run(
+        _with_context(settings, verify_ledger, "verify")
+    )
     for problem in problems:
         print(problem)
     counted = f"{credits_checked} credit(s) and {entries_checked} feature entr(ies) checked"

@@ -46,6 +46,9 @@ class DatabaseOptions:
     # a direct connection: each transaction may then run on another server connection, so
     # nothing may outlive a transaction on it (see _pooled_connect_args).
     pooler: str | None = None
+    # What PostgreSQL shows for these connections (pg_stat_activity, logs): which part of
+    # grantledger holds them ("grantledger serve", "grantledger verify", …).
+    application_name: str = "grantledger"
 
 
 def async_url(url: str) -> str:
@@ -79,10 +82,13 @@ def create_engine(
     # (hundreds a minute in bench/entitled.py).
     connect_args: dict[str, Any] = {"timeout": options.connect_timeout}
     milliseconds = int(options.statement_timeout * 1000)
+    # application_name is a startup setting PgBouncer passes on; statement_timeout is not.
+    settings = {"application_name": options.application_name}
     if options.statement_timeout > 0:
         connect_args["command_timeout"] = options.statement_timeout + CLIENT_GRACE
         if options.pooler is None:
-            connect_args["server_settings"] = {"statement_timeout": str(milliseconds)}
+            settings["statement_timeout"] = str(milliseconds)
+    connect_args["server_settings"] = settings
     if options.pooler is not None:
         connect_args.update(_pooled_connect_args())
     engine = create_async_engine(

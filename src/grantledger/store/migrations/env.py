@@ -59,7 +59,10 @@ def _analyze_tables_without_statistics(connection: Connection) -> None:
 async def _main() -> None:
     # No statement timeout: a migration may rewrite a whole table.
     options = DatabaseOptions(
-        statement_timeout=0, pool_size=1, pooler=context.config.attributes.get("pooler")
+        statement_timeout=0,
+        pool_size=1,
+        pooler=context.config.attributes.get("pooler"),
+        application_name="grantledger migrate",
     )
     engine = create_engine(context.config.attributes["url"], options, enforce_foreign_keys=False)
     try:
