@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -117,6 +117,19 @@ def _until(condition: object, seconds: float = 10) -> float:  # float-ok: second
     return time.monotonic() - start
 
 
+def _served_by_replica(server: Server, replica: str, call: Callable[[], object]) -> None:
+    """`call` (a read that may lag) is served by the replica once it is within the bound: on a
+    loaded machine replay may fall behind 300 ms for a moment, and then the primary serves."""
+    deadline = time.monotonic() + 10
+    while True:
+        before = _reads(server, replica)
+        call()
+        if _reads(server, replica) > before:
+            return
+        assert time.monotonic() < deadline, "never served by the replica"
+        time.sleep(0.05)
+
+
 def test_balances_read_the_primary_and_lists_the_replica(
     replicated: Server, api: httpx.Client, cluster: Cluster
 ) -> None:
@@ -125,16 +138,16 @@ def test_balances_read_the_primary_and_lists_the_replica(
     grant(api, account, 12.5)
     # What was just written is in the current balance at once: the primary answers it.
     assert balance(api, account)["activeCredits"] == 12.5
-    before = _reads(replicated, replica)
+    # The list reads the replica once it is within the bound, and then shows the customer.
+    _served_by_replica(replicated, replica, lambda: _customers(api))
     _until(lambda: len(_customers(api)) == 1)
-    assert _reads(replicated, replica) > before
     # asOf further back than the bound reads the replica; the current balance never does.
     past = (datetime.now(UTC) - timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    before = _reads(replicated, replica)
-    balance(api, account, asOf=past)
-    assert _reads(replicated, replica) == before + 1
+    _served_by_replica(replicated, replica, lambda: balance(api, account, asOf=past))
+    before, primary = _reads(replicated, replica), _reads(replicated, "primary")
     balance(api, account)
-    assert _reads(replicated, replica) == before + 1
+    # Not a read that may lag at all: neither target counts it.
+    assert (_reads(replicated, replica), _reads(replicated, "primary")) == (before, primary)
 
 
 def test_every_route_that_may_lag_reads_the_replica(
@@ -164,17 +177,25 @@ def test_every_route_that_may_lag_reads_the_replica(
         "/incidents",
         "/webhook_endpoints",
     ]
-    before = _reads(replicated, replica)
     errors = _skips(replicated, replica, "error")
+
+    def read(route: str) -> Callable[[], object]:
+        def call() -> object:
+            answer = api.get(route)
+            assert answer.status_code in (200, 204), (route, answer.text)
+            return answer
+
+        return call
+
     for route in routes:
-        assert api.get(route).status_code in (200, 204), route
-    # Each was served by the replica, with nothing a standby refuses.
-    assert _reads(replicated, replica) == before + len(routes)
-    assert _skips(replicated, replica, "error") == errors
+        _served_by_replica(replicated, replica, read(route))
     # The past of a feature's credits, like a balance's, reads the replica too.
     past = (datetime.now(UTC) - timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    ok_json(api.get(f"/accounts/{account}/features/{feature}", params={"asOf": past}))
-    assert _reads(replicated, replica) == before + len(routes) + 1
+    _served_by_replica(
+        replicated, replica, read(f"/accounts/{account}/features/{feature}?asOf={past}")
+    )
+    # Nothing a standby refuses was sent to it.
+    assert _skips(replicated, replica, "error") == errors
 
 
 def test_paused_replay_sends_lists_to_the_primary_once_past_the_bound(
@@ -186,8 +207,8 @@ def test_paused_replay_sends_lists_to_the_primary_once_past_the_bound(
     _sql(cluster.replica.url(), "SELECT pg_wal_replay_pause()")
     try:
         lagged, primary = _skips(replicated, replica, "lag"), _reads(replicated, "primary")
-        written = time.monotonic()
         new_account(api)
+        written = time.monotonic()  # committed by now
         # Served stale at most while the replica is within the bound, then by the primary.
         waited = _until(lambda: len(_customers(api)) == 2)
         assert time.monotonic() - written < MAX_LAG_MS / 1000 + 1.0, waited
