@@ -59,7 +59,7 @@ def test_a_quiet_tenant_keeps_its_latency_while_another_floods(busy: Server) -> 
         # The flood's own CPU runs at the lowest priority: on this one machine it stands for
         # clients elsewhere, and the server's fairness is measured, not the two cores' sharing
         # between the server and its load generator.
-        ["nice", "-n", "19", sys.executable, "-m", "tests.flood", str(busy.port), keys["noisy"], paths["noisy"],
+        ["nice", "-n", "19", sys.executable, "-m", "tests.flood", str(busy.port), keys["noisy"], paths["noisy"],  # noqa: E501
          str(FLOODERS), "60"],
         cwd=Path(__file__).resolve().parents[2],
         stdout=subprocess.PIPE,
