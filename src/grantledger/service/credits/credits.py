@@ -346,7 +346,7 @@ async def account_balance(
             last_updated_at=max(stamps, default=account.created_at),
         )
 
-    return await tenant.run(work)
+    return await tenant.read_as_of(work, as_of)
 
 
 async def _states_at(

@@ -290,4 +290,4 @@ async def list_holds(
         page = await store.list_holds(tx, account_id, after, limit)
         return page, account.invoice_currency
 
-    return await tenant.run(work)
+    return await tenant.read_behind(work)

@@ -167,7 +167,8 @@ async def open_holds(tx: Tx, account_id: str, after: str | None) -> Page[OpenHol
     if held:
         allocations = await tx.conn.execute(
             sa.select(credit_hold_allocations.c.hold_id, credit_hold_allocations.c.amount).where(
-                credit_hold_allocations.c.hold_id.in_(list(held))
+                credit_hold_allocations.c.org_id == tx.org_id,
+                credit_hold_allocations.c.hold_id.in_(list(held)),
             )
         )
         for a in allocations:
