@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from grantledger.service import counters
 from grantledger.service.context import Context, Tenant
 from grantledger.service.credits import holds as credit_holds
 from grantledger.service.credits.credits import expire_due, lock_account
@@ -62,11 +63,11 @@ async def _sweep_feature_holds(ctx: Context) -> int:
 
 
 async def _expire_holds(tenant: Tenant, account_id: str) -> None:
-    async def work(tx: Tx) -> None:
+    async def work(tx: Tx) -> int:
         await lock_account(tx, account_id)
-        await hold_expiry.expire_due(tenant, tx, [account_id])
+        return await hold_expiry.expire_due(tenant, tx, [account_id])
 
-    await tenant.run(work)
+    counters.current().feature_holds("expired", await tenant.run(work))
 
 
 async def _expire(tenant: Tenant, account_id: str) -> None:
