@@ -86,6 +86,8 @@ def test_ingest_draws_what_is_covered_and_records_the_shortfall(ev: Events) -> N
     again = ev.ingestion.ingest(IngestEventRequest(event=event(account, schema, "4", "e-1")))
     assert isinstance(again, IngestEventResponse) and again.details is not None
     assert again.details["repeat"] is True
+    # ... with the reference of what was recorded the first time, so the producer can find it.
+    assert again.details["referenceId"] == answer.details["referenceId"] is not None
     assert ev.balance(account, feature) == (0, 10)
 
     listed = ev.management.get_events(account_id=account)

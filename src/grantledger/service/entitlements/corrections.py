@@ -51,8 +51,14 @@ async def correct(
     named: EventInput,
     grace: timedelta,
     actor: str | None = None,
+    reference: str | None = None,
 ) -> Corrected:
-    """Correct the account's latest judgement of the event id `named` carries."""
+    """Correct the account's latest judgement of the event id `named` carries.
+
+    `reference` (the console's) names the judgement the caller saw: if another correction
+    has replaced it meanwhile, nothing is done (FAILED), so a confirmed undo of one judgement
+    never undoes the judgement that replaced it.
+    """
     if named.id is None:
         raise InvalidInput("event.id is required: it names the event to correct")
     event_id = named.id
@@ -64,6 +70,12 @@ async def correct(
             raise NotFound(f"event {event_id} of account {named.account_id} not found")
         if event.reverted:
             raise _Failed(event, f"event {event_id} was already reverted")
+        if reference is not None and event.pk != reference:
+            seen = await event_log.get_event(tx, reference)
+            raise _Failed(
+                seen or event,
+                f"event {event_id} was already reverted: {reference} was replaced by {event.pk}",
+            )
         if action is not Action.UNDO and event.source == Source.SETTLE.value:
             raise _Failed(
                 event,
@@ -77,7 +89,10 @@ async def correct(
         if past_grace([r.entry for r in drawn.values()], now, grace):
             raise _Failed(event, PAST_CYCLE)
         windows = await reversing.lock_windows(tx, event, now)
-        if not await event_log.claim_correction(tx, event.pk, action.value, actor, now):
+        # The column holds 100 characters; an actor names a key, which a longer name
+        # would not make clearer.
+        who = actor[:100] if actor is not None else None
+        if not await event_log.claim_correction(tx, event.pk, action.value, who, now):
             raise _Failed(event, f"event {event_id} was already reverted")
         await reversing.reverse(tx, event, drawn, windows, now)
         replacement = None

@@ -46,6 +46,7 @@ from grantledger.store.entitlements.event_log import shortfall_json
 from grantledger.store.entitlements.gate import (
     DrawRecord,
     EventRecord,
+    PriorOutcome,
     SchemaLinks,
     UsedUpdate,
     WatchedBy,
@@ -143,7 +144,7 @@ async def decide(
     ledger, plans, windows = await _lock(tenant, tx, deciders, billing)
     received: list[EventRecord] = []
     drawn: list[DrawRecord] = []
-    decided: dict[str, tuple[bool, str | None, str]] = {}  # event id: accepted, why, account
+    decided: dict[str, PriorOutcome] = {}  # event id: how this batch decided it
     touched: dict[tuple[str, str, str], None] = {}  # (account, feature, entry), ordered
     for v in deciders:
         event, account = v.received.event, v.received.event.account_id
@@ -161,13 +162,13 @@ async def decide(
             refused = _record(tenant, v.received, now, refusal.message)
             outcomes[v.index] = Outcome(refusal, refused.id)
             received.append(refused)
-            decided[v.received.event_id] = (False, refusal.message, account)
+            decided[v.received.event_id] = PriorOutcome(False, refusal.message, account, refused.id)
             continue
         ledger.apply(account, planned)
         record = _record(tenant, v.received, now, None, shortfall)
         outcomes[v.index] = Outcome(None, record.id, shortfall)
         received.append(record)
-        decided[v.received.event_id] = (True, None, account)
+        decided[v.received.event_id] = PriorOutcome(True, None, account, record.id)
         for seq, (feature_id, d) in enumerate(planned):
             plan = ledger.is_plan(account, feature_id, d.entry_id)
             drawn.append(
@@ -186,25 +187,24 @@ async def decide(
             touched[(account, feature_id, d.entry_id)] = None
     for v in copies:
         event_id = v.received.event_id
-        accepted: bool | None = None  # unknown: claimed, but its event row is gone
-        reason: str | None = None
-        original: str | None = None
-        if event_id in decided:
-            accepted, reason, original = decided[event_id]
-        elif event_id in prior:
-            found = prior[event_id]
-            accepted, reason, original = found.accepted, found.reason, found.account_id
+        # None: claimed, but its event row is gone (its outcome unknown)
+        found = decided.get(event_id) or prior.get(event_id)
+        repeat = (
+            found is not None and found.accepted and found.account_id == v.received.event.account_id
+        )
         outcomes[v.index] = Outcome(
             Conflict(
                 duplicate_message(
                     event_id,
-                    accepted,
-                    reason,
+                    found.accepted if found else None,
+                    found.reason if found else None,
                     account_id=v.received.event.account_id,
-                    original_account_id=original,
+                    original_account_id=found.account_id if found else None,
                 )
             ),
-            repeat=accepted is True and original == v.received.event.account_id,
+            # A repeat is answered with the reference of what was recorded the first time.
+            reference=found.reference if repeat and found else None,
+            repeat=repeat,
         )
     used = [UsedUpdate(a, f, e, ledger.own_used(a, f, e)) for a, f, e in sorted(touched)]
     await usage.save_usage(tx, {windows[k]: ledger.usage[k] for k in ledger.changed_usage}, now)
