@@ -375,6 +375,9 @@ def test_open_feature_holds_are_listed_and_released_after_confirmation(
         page = console.get(f"/console/accounts/{account}")
         table = page.text.split('data-testid="feature-holds-table"', 1)[1].split("</table>", 1)[0]
         assert "llm-call-7" in table and f"{feature} 40" in table
+        # The reservation is not usage: the event log does not list it (nothing to undo there).
+        log = page.text.split('data-testid="events-table"', 1)[1].split("</table>", 1)[0]
+        assert "llm-call-7" not in log
         assert held["expiresAt"].replace("T", " ")[:16] in table.replace("T", " ")
         # The first post only asks for confirmation: nothing is released before it.
         asked = console.http.post(
