@@ -71,7 +71,7 @@ class HoldPlacement:
             "allowPartial": self.allow_partial,
         }
         if self.expires_in is not None:  # absent from holds made before time limits existed
-            request["expiresIn"] = str(self.expires_in.total_seconds())
+            request["expiresIn"] = self.expires_in // timedelta(microseconds=1)
         return fingerprint(request)
 
 

@@ -49,7 +49,10 @@ class HoldPlacement:
 
     def fingerprint(self) -> str:
         return fingerprint(
-            {"units": units_json(self.units), "expiresIn": str(self.expires_in.total_seconds())}
+            {
+                "units": units_json(self.units),
+                "expiresIn": self.expires_in // timedelta(microseconds=1),
+            }
         )
 
 
