@@ -212,3 +212,56 @@ def test_kill_9_between_hold_and_settle(pg_url: str, tmp_path: Path) -> None:
     finally:
         server.stop()
     assert_ledger_consistent(pg_url)
+
+
+def test_credit_holds_past_their_limit_race_captures_and_new_holds(
+    fleet: list[Server], key: str, pg_url: str
+) -> None:
+    """Ten credit holds of 10 with a time limit, past it, met at once by their captures,
+    their releases, reads of the credit and ten new holds of 10: the money goes back once,
+    every new hold is covered by it, no capture or release succeeds."""
+    with fleet[0].client(key) as api:
+        account = new_account(api)
+        credit = post(api, "/credits", {"creditRequests": [_credit(account, 100)]})["credits"][0]
+        for n in range(10):
+            lines = [{"entityId": "api", "amount": 10}]
+            body = {"invoiceId": f"old-{n}", "lines": lines, "expiresIn": "PT1M"}
+            post(api, f"/accounts/{account}/credit_holds", body)
+    later = (datetime.now(UTC) + timedelta(minutes=2)).isoformat().replace("+00:00", "Z")
+    for server in fleet:
+        server.set_clock(later)
+    try:
+        base = f"/accounts/{account}/credit_holds"
+        races: list[tuple[str, str, Json | None]] = []
+        for n in range(10):
+            fresh = {"invoiceId": f"new-{n}", "lines": [{"entityId": "api", "amount": 10}]}
+            races.append(("POST", f"{base}/old-{n}/capture", None))
+            races.append(("POST", base, fresh))
+            races.append(("GET", f"/credits/{credit['id']}", None))
+            races.append(("POST", f"{base}/old-{n}/release", None))
+        responses, _ = race(fleet, key, races)
+        for r in responses:
+            path = r.request.url.path
+            if path.endswith(("/capture", "/release")):
+                assert r.status_code == 409 and "expiresIn" in r.text, r.text
+            else:
+                assert r.status_code == 200, r.text
+        with fleet[1].client(key) as api:
+            new = [parse(api.get(f"{base}/new-{n}")) for n in range(10)]
+            assert all(h["coveredAmount"] == 10 and h["status"] == "HELD" for h in new), new
+            got = parse(api.get(f"/credits/{credit['id']}"))
+            assert (got["holdAmount"], got["consumedAmount"]) == (100, 0), got
+    finally:
+        for server in fleet:
+            server.set_clock(None)
+    assert_ledger_consistent(pg_url)
+
+
+def _credit(account: str, amount: int) -> Json:
+    return {
+        "accountId": account,
+        "purpose": "Prepaid",
+        "effectiveFrom": "2020-01-01",
+        "priority": 1,
+        "creditAmount": amount,
+    }

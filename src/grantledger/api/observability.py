@@ -11,6 +11,7 @@ import logging
 import os
 import time
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
@@ -84,6 +85,16 @@ REPLICA_LAG = Gauge(
     ["replica"],
     multiprocess_mode="livemax",
 )
+FEATURE_HOLDS = Counter(
+    "grantledger_feature_holds_total",
+    "Feature holds by what happened to them, counted once their transaction committed: "
+    "placed, settled, released, expired (when the expiry was written)",
+    ["outcome"],
+)
+FEATURE_HOLD_SHORTFALL = Counter(
+    "grantledger_feature_hold_shortfall_units_total",
+    "Units settled beyond what the entries covered (recorded as shortfallUnits), all features",
+)
 _GATE_DECISIONS = {200: "accepted", 403: "refused", 409: "duplicate"}
 
 
@@ -128,6 +139,13 @@ class ServiceCounters:
 
     def delivery(self, outcome: str) -> None:
         DELIVERIES.labels(outcome).inc()
+
+    def feature_holds(self, outcome: str, count: int = 1) -> None:
+        if count:
+            FEATURE_HOLDS.labels(outcome).inc(count)
+
+    def feature_hold_shortfall(self, units: Decimal) -> None:
+        FEATURE_HOLD_SHORTFALL.inc(float(units))  # float-ok: a metric, not the ledger
 
 
 class RequestContext:
