@@ -70,7 +70,7 @@ class Tenant:
         past than the lag bound (a replica within it has replayed everything committed before
         then); the current figures, and a recent past, from the primary."""
         bound = timedelta(milliseconds=self.ctx.db.max_read_lag_ms)
-        if as_of is not None and bound and as_of <= self.now() - bound:
+        if as_of is not None and self.ctx.db.replicas is not None and as_of <= self.now() - bound:
             return await self.read_behind(work)
         return await self.run(work)
 
