@@ -142,7 +142,8 @@ async def release_lapsed(tenant: Tenant, tx: Tx, account_id: str) -> int:
             records[record.id] = await store.save_ledger_state(tx, record, state, now)
         await hold_store.settle_hold(tx, hold.id, HoldStatus.EXPIRED, hold.expires_at)
     await insert_transactions(tx, movements)
-    await notify.after_change(tenant, tx, account_id)
+    expired = [replace(h, status=HoldStatus.EXPIRED, settled_at=h.expires_at) for h in lapsed]
+    await notify.after_change(tenant, tx, account_id, expired=expired)
     return len(lapsed)
 
 
