@@ -7,7 +7,7 @@ TEST_STAMP := $(VENV)/.test-installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test unit service lint bench clean chromium screenshot package
+.PHONY: run test unit service lint bench clean chromium pgbouncer screenshot package
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ run: $(RUN_STAMP)
 	GRANTLEDGER_WEBHOOK_ALLOW_PRIVATE=1 GRANTLEDGER_BOOTSTRAP_KEY_FILE=data/dev-api-key $(BIN)/grantledger serve --host $(HOST) --port $(PORT)
 
 # Lint, check formatting, type-check, then the whole suite on SQLite and PostgreSQL.
-test: $(TEST_STAMP) chromium
+test: $(TEST_STAMP) chromium pgbouncer
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src/grantledger
@@ -59,6 +59,21 @@ chromium:
 		|| { echo "chromium: apt-get install failed"; [ "$$CI" != true ] || exit 1; }; \
 	else \
 		echo "chromium: not installed and apt-get needs root; the browser tests will be skipped"; \
+	fi
+
+# The pooler tests (tests/api/test_pooler.py) run Debian's PgBouncer in transaction mode in
+# front of the test database; installed once, as root with apt-get, like chromium above.
+pgbouncer:
+	@if command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ]; then \
+		true; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's pgbouncer for the pooler tests"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q pgbouncer >/dev/null 2>&1 \
+		|| { apt-get update -q >/dev/null && apt-get install -y -q pgbouncer >/dev/null; } \
+		|| { echo "pgbouncer: apt-get install failed"; [ "$$CI" != true ] || exit 1; }; \
+	else \
+		echo "pgbouncer: not installed and apt-get needs root; the pooler tests will be skipped"; \
 	fi
 
 # Refresh docs/console.png, the screenshot of an account page taken by the browser tests.

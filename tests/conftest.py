@@ -10,10 +10,14 @@ from types import SimpleNamespace
 import httpx
 import pytest
 from hypothesis import settings
+from sqlalchemy.engine import make_url
 
 from grantledger.client import api_client
+from grantledger.store.engine import PGBOUNCER
+from tests.pgbouncer import start_pgbouncer
 from tests.servers import (
     REQUIRE_POSTGRES,
+    TEST_POOLER,
     Server,
     create_postgres_database,
     drop_postgres_database,
@@ -40,7 +44,16 @@ def database_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     pg_url = create_postgres_database()
     if pg_url is None and REQUIRE_POSTGRES:
         pytest.exit("PostgreSQL is required (GRANTLEDGER_REQUIRE_POSTGRES=1) but unreachable", 3)
-    urls: dict[str, str | None] = {"sqlite": f"sqlite:///{sqlite_path}", "postgres": pg_url}
+    bouncer = None
+    served_url = pg_url
+    if pg_url is not None and TEST_POOLER == PGBOUNCER:
+        # Every PostgreSQL case of the run goes through a real PgBouncer in transaction mode,
+        # and every server, CLI and key the run makes uses the pooler's settings.
+        upstream = make_url(pg_url)
+        bouncer = start_pgbouncer(upstream.host or "127.0.0.1", upstream.port or 5432)
+        served_url = bouncer.url(upstream.database or "postgres")
+        os.environ["GRANTLEDGER_DB_POOLER"] = PGBOUNCER
+    urls: dict[str, str | None] = {"sqlite": f"sqlite:///{sqlite_path}", "postgres": served_url}
     yield urls
     try:
         # Everything the suite did through the API must still add up, on both databases.
@@ -53,6 +66,11 @@ def database_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
                 f"{result.stdout}{result.stderr}"
             )
     finally:
+        if bouncer is not None:
+            # The run's connections really went through it: PgBouncer logs each login.
+            through = f"login attempt: db={make_url(served_url or '').database} " in bouncer.log()
+            bouncer.stop()
+            assert through, "GRANTLEDGER_TEST_POOLER=pgbouncer, but nothing logged in through it"
         if pg_url is not None:
             drop_postgres_database(pg_url)
 

@@ -25,11 +25,15 @@ from grantledger.clock import SystemClock
 from grantledger.service.context import Context
 from grantledger.service.operations import tenants
 from grantledger.store.database import Database
+from grantledger.store.engine import DatabaseOptions
 
 PG_ADMIN_URL = os.environ.get(
     "GRANTLEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REQUIRE_POSTGRES = os.environ.get("GRANTLEDGER_REQUIRE_POSTGRES") == "1"
+# `pgbouncer`: the run's PostgreSQL cases go through a PgBouncer in transaction mode that the
+# suite starts (tests/pgbouncer.py); tests/api/test_pooler.py runs a subset that way.
+TEST_POOLER = os.environ.get("GRANTLEDGER_TEST_POOLER", "").strip().lower()
 
 
 def free_port() -> int:
@@ -66,9 +70,15 @@ def drop_postgres_database(url: str) -> None:
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def open_database(url: str) -> Database:
+    """A `Database` on `url`, through the pooler the run's servers use if any (conftest.py
+    sets GRANTLEDGER_DB_POOLER when GRANTLEDGER_TEST_POOLER asks for one)."""
+    return Database(url, DatabaseOptions(pooler=os.environ.get("GRANTLEDGER_DB_POOLER") or None))
+
+
 def make_key(database_url: str, org: str) -> str:
     async def work() -> str:
-        ctx = Context(Database(database_url), SystemClock())
+        ctx = Context(open_database(database_url), SystemClock())
         try:
             return await tenants.create_key(ctx, org)
         finally:

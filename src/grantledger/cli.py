@@ -10,6 +10,7 @@ import socket
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
@@ -71,6 +72,12 @@ def _database_failure(settings: Settings, error: BaseException) -> NoReturn:
     cause = (error.__cause__ or error) if isinstance(error, Busy) else error
     reason = str(getattr(cause, "orig", None) or cause).strip().splitlines()
     url = make_url(settings.database_url).render_as_string(hide_password=True)
+    if reason and "unsupported startup parameter" in reason[0] and not settings.database.pooler:
+        # PgBouncer's answer to asyncpg's startup settings: it is a pooler, not PostgreSQL.
+        _fail(
+            f"cannot use the database {url}: {reason[0]}; this is a connection pooler "
+            "(PgBouncer), so set GRANTLEDGER_DB_POOLER=pgbouncer (docs/scale-out.md)"
+        )
     _fail(
         f"cannot use the database {url}: {reason[0] if reason else type(error).__name__}"
         " (is GRANTLEDGER_DATABASE_URL right, the server up, the data directory writable, "
@@ -86,15 +93,17 @@ def _guarded(settings: Settings, work: Callable[[], T]) -> T:
 
 
 def _migrate(settings: Settings) -> None:
-    _guarded(settings, lambda: upgrade(settings.database_url))
+    _guarded(settings, lambda: upgrade(settings.database_url, settings.database.pooler))
 
 
-def _context(settings: Settings) -> Context:
-    return Context(Database(settings.database_url, settings.database), clock_from_env())
+def _context(settings: Settings, role: str) -> Context:
+    # PostgreSQL shows which command holds a connection (pg_stat_activity.application_name).
+    options = replace(settings.database, application_name=f"grantledger {role}")
+    return Context(Database(settings.database_url, options), clock_from_env())
 
 
-async def _with_context(settings: Settings, work):  # type: ignore[no-untyped-def]
-    ctx = _context(settings)
+async def _with_context(settings: Settings, work, role: str = "cli"):  # type: ignore[no-untyped-def]
+    ctx = _context(settings, role)
     try:
         return await work(ctx)
     except (DBAPIError, OSError, Busy) as error:
@@ -307,7 +316,9 @@ def verify() -> None:
     """Recompute every credit and feature entry from the ledger; exit 1 naming each mismatch."""
     settings = _settings()
 
-    credits_checked, entries_checked, problems = asyncio.run(_with_context(settings, verify_ledger))
+    credits_checked, entries_checked, problems = asyncio.run(
+        _with_context(settings, verify_ledger, "verify")
+    )
     for problem in problems:
         print(problem)
     counted = f"{credits_checked} credit(s) and {entries_checked} feature entr(ies) checked"

@@ -12,7 +12,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from grantledger.domain.corrections import DEFAULT_CORRECTION_GRACE
-from grantledger.store.engine import DatabaseOptions, async_url
+from grantledger.store.engine import POOLERS, DatabaseOptions, async_url, is_sqlite
+from grantledger.store.replicas import DEFAULT_MAX_LAG_MS, NO_REPLICAS, ReplicaOptions
 
 DEFAULT_SQLITE_URL = "sqlite:///./data/grantledger.db"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -127,6 +128,8 @@ class Settings:
     metrics_token: str | None
     # How long after the entries an event drew from end it may still be corrected.
     correction_grace: timedelta = DEFAULT_CORRECTION_GRACE
+    # Streaming replicas for the reads that may lag (docs/scale-out.md); none by default.
+    replicas: ReplicaOptions = NO_REPLICAS
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -147,6 +150,7 @@ class Settings:
             correction_grace=timedelta(
                 days=_whole("GRANTLEDGER_CORRECTION_GRACE_DAYS", "7", maximum=MAX_GRACE_DAYS)
             ),
+            replicas=replica_options_from_env(),
         )
 
 
@@ -277,7 +281,26 @@ def database_options_from_env() -> DatabaseOptions:
         ),
         pool_size=_count("GRANTLEDGER_DB_POOL_SIZE", str(default.pool_size), minimum=1),
         max_overflow=_count("GRANTLEDGER_DB_MAX_OVERFLOW", str(default.max_overflow), minimum=0),
+        pooler=_pooler(),
     )
+
+
+def _pooler() -> str | None:
+    raw = os.environ.get("GRANTLEDGER_DB_POOLER", "").strip().lower()
+    if raw in ("", "none"):
+        return None
+    if raw not in POOLERS:
+        raise SystemExit(
+            f"GRANTLEDGER_DB_POOLER must be one of {', '.join(POOLERS)} (or unset for a direct "
+            f"connection), not {raw!r}"
+        )
+    url = os.environ.get("GRANTLEDGER_DATABASE_URL", DEFAULT_SQLITE_URL).strip()
+    if is_sqlite(url):
+        raise SystemExit(
+            f"GRANTLEDGER_DB_POOLER={raw} is for a PostgreSQL GRANTLEDGER_DATABASE_URL; "
+            "SQLite has no connection pooler: unset it"
+        )
+    return raw
 
 
 def _limit(name: str, default: float, off: bool = False) -> float:  # float-ok: seconds
@@ -285,6 +308,44 @@ def _limit(name: str, default: float, off: bool = False) -> float:  # float-ok: 
     if value == 0 and not off:
         raise SystemExit(f"{name} must be more than 0 seconds")
     return value
+
+
+# The longest lag a replica read may have: an hour (a replica further behind is broken).
+MAX_READ_LAG_MS = 3_600_000
+# More read URLs than this is a mistake in the setting, not a topology.
+MAX_READ_URLS = 16
+
+
+def replica_options_from_env() -> ReplicaOptions:
+    raw = os.environ.get("GRANTLEDGER_READ_DATABASE_URL", "").strip()
+    urls = tuple(part.strip() for part in raw.split(",") if part.strip())
+    usage = "a comma list of postgresql://user@host:5432/database URLs of streaming replicas"
+    if len(urls) > MAX_READ_URLS:
+        raise SystemExit(f"GRANTLEDGER_READ_DATABASE_URL: at most {MAX_READ_URLS} replicas")
+    for n, url in enumerate(urls, start=1):
+        try:
+            driver = make_url(async_url(url)).drivername
+        except ArgumentError:
+            driver = ""
+        if driver != "postgresql+asyncpg":
+            # The value may hold a password: it is named by its place, not repeated.
+            raise SystemExit(f"GRANTLEDGER_READ_DATABASE_URL: URL {n} is not {usage}")
+    if urls and is_sqlite(_database_url()):
+        raise SystemExit(
+            "GRANTLEDGER_READ_DATABASE_URL is for a PostgreSQL GRANTLEDGER_DATABASE_URL; "
+            "SQLite has no read replicas: unset it"
+        )
+    lag = os.environ.get("GRANTLEDGER_READ_MAX_LAG_MS", str(DEFAULT_MAX_LAG_MS)).strip()
+    try:
+        max_lag_ms = int(lag)
+    except ValueError:
+        max_lag_ms = -1
+    if not 0 <= max_lag_ms <= MAX_READ_LAG_MS:
+        raise SystemExit(
+            f"GRANTLEDGER_READ_MAX_LAG_MS must be a whole number of milliseconds from 0 to "
+            f"{MAX_READ_LAG_MS}, not {lag!r}"
+        )
+    return ReplicaOptions(urls=urls, max_lag_ms=max_lag_ms)
 
 
 # --- Webhooks ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ holding that key); and the monthly cap could be reset by re-configuring.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import httpx
@@ -96,7 +97,9 @@ def _rekey(url: str, credit_id: str, key: str) -> None:
     before the namespace was reserved."""
 
     async def run() -> None:
-        engine = create_engine(url, DatabaseOptions(pool_size=1))
+        # Through the pooler the run uses, if any (GRANTLEDGER_TEST_POOLER: tests/conftest.py).
+        pooler = os.environ.get("GRANTLEDGER_DB_POOLER") or None
+        engine = create_engine(url, DatabaseOptions(pool_size=1, pooler=pooler))
         try:
             async with engine.begin() as conn:
                 await conn.execute(

@@ -19,6 +19,7 @@ from tests.helpers import (
     balance,
     feature_credits,
     grant,
+    grant_entry,
     new_account,
     new_feature,
     new_plan,
@@ -359,3 +360,38 @@ def test_a_named_key_signs_its_grants_and_revoking_it_ends_its_sessions(server: 
         assert r.status_code == 303 and r.headers["location"] == "/console"
     finally:
         console.close()
+
+
+def test_open_feature_holds_are_listed_and_released_after_confirmation(
+    server: Server, org: tuple[str, Console]
+) -> None:
+    key, console = org
+    with server.client(key) as api:
+        account = new_account(api)
+        feature = new_feature(api, [])
+        grant_entry(api, account, feature, 100)
+        body = {"id": "llm-call-7", "features": [{"featureId": feature, "units": 40}]}
+        held = ok_json(api.post(f"/accounts/{account}/feature_holds", json=body), 201)
+        page = console.get(f"/console/accounts/{account}")
+        table = page.text.split('data-testid="feature-holds-table"', 1)[1].split("</table>", 1)[0]
+        assert "llm-call-7" in table and f"{feature} 40" in table
+        # The reservation is not usage: the event log does not list it (nothing to undo there).
+        log = page.text.split('data-testid="events-table"', 1)[1].split("</table>", 1)[0]
+        assert "llm-call-7" not in log
+        assert held["expiresAt"].replace("T", " ")[:16] in table.replace("T", " ")
+        # The first post only asks for confirmation: nothing is released before it.
+        asked = console.http.post(
+            f"/console/accounts/{account}/actions/release-feature-hold",
+            data={"csrf": console.csrf, "holdId": "llm-call-7"},
+        )
+        assert asked.status_code == 200 and 'data-testid="confirm-page"' in asked.text
+        assert feature_credits(api, account, feature)["balance"] == 60
+        assert console.act(account, "release-feature-hold", holdId="llm-call-7").status_code == 303
+        assert ok_json(api.get(f"/accounts/{account}/feature_holds/llm-call-7"))["status"] == (
+            "RELEASED"
+        )
+        assert feature_credits(api, account, feature)["balance"] == 100
+        again = console.act(account, "release-feature-hold", holdId="nope")
+        assert again.status_code == 404
+        page = console.get(f"/console/accounts/{account}")
+        assert "No open feature hold." in page.text

@@ -238,3 +238,34 @@ def test_every_read_sees_held_units_on_a_plan(clock: Server, api: httpx.Client) 
     assert ok_json(api.post(at, json={"value": "100"}))["success"] is True
     assert w.entitled("100", "plan-2").status_code == 200
     assert w.balance() == 0
+
+
+def _holds_metric(server: Server, outcome: str) -> float:  # float-ok: a metric
+    text = httpx.get(server.base_url + "/metrics", timeout=30).text
+    line = f'grantledger_feature_holds_total{{outcome="{outcome}"}} '
+    found = [x for x in text.splitlines() if x.startswith(line)]
+    return float(found[0].split()[-1]) if found else 0.0  # float-ok: a metric
+
+
+def test_metrics_count_what_happened_to_holds(
+    server: Server, clock: Server, api: httpx.Client
+) -> None:
+    clock.set_clock(NOW)
+    w = World(api)
+    grant_entry(api, w.account, w.tokens, 10)
+    before = {o: _holds_metric(server, o) for o in ("placed", "settled", "released", "expired")}
+    ok_json(w.hold("m1", tokens=4), 201)
+    ok_json(w.hold("m1", tokens=4), 201)  # a replay is not counted
+    ok_json(w.hold("m2", "PT1M", tokens=4), 201)
+    ok_json(w.hold("m3", tokens=1), 201)
+    ok_json(w.settle("m1", tokens=4))
+    ok_json(w.release("m3"))
+    clock.set_clock("2026-03-10T12:01:00Z")
+    assert w.entitled("1", "m-gate").status_code == 200  # writes m2's expiry first
+    after = {o: _holds_metric(server, o) for o in before}
+    assert {o: after[o] - before[o] for o in before} == {
+        "placed": 3,
+        "settled": 1,
+        "released": 1,
+        "expired": 1,
+    }

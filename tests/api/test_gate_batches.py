@@ -24,10 +24,9 @@ from grantledger.domain.gate import named_attributes
 from grantledger.service.context import Context
 from grantledger.service.entitlements.event_input import EventInput
 from grantledger.service.entitlements.gate_batch import Outcome, Received, ingest_batch
-from grantledger.store.database import Database
 from grantledger.store.operations import tenants as tenant_store
 from tests.helpers import feature_entries, grant_entry, ok_json
-from tests.servers import Server
+from tests.servers import Server, open_database
 
 ACCOUNTS = ("acc-a", "acc-b")
 PLAN_ACCOUNT = "acc-plan"  # its units come from its plan's current cycle
@@ -132,7 +131,7 @@ def _answers(outcomes: list[Outcome]) -> list[tuple[int, str]]:
 
 
 async def _run(url: str, orgs: tuple[str, str], batch: list[Received]) -> tuple[Any, Any]:
-    db = Database(url)
+    db = open_database(url)
     try:
         ctx = Context(db, SystemClock())
         async with db.engine.connect() as conn:

@@ -381,9 +381,10 @@ def test_a_time_limit_gives_the_money_back_by_itself(clock: Server, api: httpx.C
     assert (gone["status"], gone["settledAt"]) == ("EXPIRED", "2027-04-01T09:01:00Z")
     assert _figures(api, account) == (100, 100)  # at once, before anything was written
     assert _figures(api, account, asOf="2027-04-01T09:00:30Z") == (100, 70)
+    # Reading the credit writes the expiry, as it writes a credit's own: its holdAmount agrees.
+    assert _credit(api, credit)["holdAmount"] == 0
     assert "expiresIn passed" in _fail(_settle(api, account, "inv-t", "capture"), 409)
     assert "expiresIn passed" in _fail(_settle(api, account, "inv-t", "release"), 409)
-    # The account's next hold writes the expiry: the credit's held money is back.
     ok_json(_place(api, account, "inv-u", [("api", 100)]))
     assert _credit(api, credit)["holdAmount"] == 100
     assert _txns(api, credit) == [("CREDITED", 100, None, None)]

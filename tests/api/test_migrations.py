@@ -244,3 +244,57 @@ def test_0009_keeps_existing_auto_top_ups_live(fresh_url: str) -> None:
     asyncio.run(run(f"UPDATE auto_topups SET deleted_at = '{at}'"))
     command.downgrade(alembic_config(fresh_url), "0008")
     assert asyncio.run(run("SELECT count(*) FROM auto_topups")) == [(0,)]
+
+
+def test_0014_gives_each_allocation_its_holds_organization(fresh_url: str) -> None:
+    """Holds made before 0014: each allocation gets its hold's org_id, the rows and their
+    amounts stay, and the wider keys hold them (the key of 0014's tables now starts with it)."""
+    command.upgrade(alembic_config(fresh_url), "0011")
+    at = "2030-01-01 00:00:00"
+
+    async def run(*statements: str) -> list[Any]:
+        engine = create_engine(fresh_url, DatabaseOptions(pool_size=1))
+        try:
+            async with engine.begin() as conn:
+                result = None
+                for statement in statements:
+                    result = await conn.execute(sa.text(statement))
+                return list(result) if result is not None and result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    orgs = ("o1", "o2")
+    rows = []
+    for org in orgs:
+        rows += [
+            f"INSERT INTO organizations (id, name, created_at) VALUES ('{org}', '{org}', '{at}')",
+            "INSERT INTO accounts (org_id, id, togai_account_id, customer_id, togai_customer_id,"
+            " name, invoice_currency, status, attributes, created_at, updated_at) VALUES"
+            f" ('{org}', 'a', 't', 'c', 'tc', 'Acc', 'USD', 'ACTIVE', '{{}}', '{at}', '{at}')",
+            "INSERT INTO credits (id, org_id, account_id, customer_id, purpose, effective_from,"
+            " credit_amount, credit_unit, priority, request_hash, status, consumed_amount,"
+            " hold_amount, expired_amount, voided_amount, created_at, updated_at) VALUES"
+            f" ('cr-{org}', '{org}', 'a', 'c', 'p', '2030-01-01', 10, 'USD', 1, 'h', 'ACTIVE',"
+            f" 0, 3, 0, 0, '{at}', '{at}')",
+            "INSERT INTO credit_holds (id, org_id, account_id, invoice_id, kind, request_hash,"
+            " lines, status, created_at) VALUES"
+            f" ('h-{org}', '{org}', 'a', 'inv', 'HOLD', 'h', '[]', 'HELD', '{at}')",
+            "INSERT INTO credit_hold_allocations (hold_id, seq, line_index, credit_id, amount)"
+            f" VALUES ('h-{org}', 0, 0, 'cr-{org}', 3)",
+        ]
+    asyncio.run(run(*rows))
+    upgrade(fresh_url)
+    got = asyncio.run(
+        run("SELECT org_id, hold_id, credit_id, amount FROM credit_hold_allocations ORDER BY 1")
+    )
+    assert [(r[0], r[1], r[2], Decimal(str(r[3]))) for r in got] == [
+        (org, f"h-{org}", f"cr-{org}", Decimal(3)) for org in orgs
+    ]
+    # An allocation of another organization's hold is refused by the paired foreign key.
+    with pytest.raises(sa.exc.IntegrityError):
+        asyncio.run(
+            run(
+                "INSERT INTO credit_hold_allocations (org_id, hold_id, seq, line_index,"
+                " credit_id, amount) VALUES ('o2', 'h-o1', 1, 0, 'cr-o1', 1)"
+            )
+        )

@@ -140,8 +140,14 @@ def test_every_event_type_arrives_once_signed(api: httpx.Client, hub: Server) ->
         ok_json(api.post(held, json={"id": "fh-short", "features": [{**one[0], "units": 2}]}), 201)
         used = {"features": [{"featureId": feature, "units": 4}]}  # 2 held, 2 beyond: uncovered
         ok_json(api.post(f"{held}/fh-short/settle", json=used))
+        # A money hold with a time limit, its expiry written 12 hours after it (a read).
+        lapsing = {"invoiceId": "inv-h3", "lines": [{"entityId": "x", "amount": 1}]}
+        ok_json(
+            api.post(f"/accounts/{account}/credit_holds", json={**lapsing, "expiresIn": "PT1M"})
+        )
         hub.set_clock("2030-06-16T00:00:01Z")
         assert ok_json(api.get(f"/credits/{third['id']}"))["status"] == "EXPIRED"
+        ok_json(api.get(f"/accounts/{account}/credit_balance"))
 
         wanted = set(EVENT_TYPES)
         got = receiver.wait_for(lambda rs: wanted <= {r.json["type"] for r in rs})
@@ -182,6 +188,11 @@ def test_every_event_type_arrives_once_signed(api: httpx.Client, hub: Server) ->
         )
         short = shortfalls["usage-1"]
         assert b'"shortfall":{"' + feature.encode() + b'":2}' in short.body
+        [money] = receiver.of_type("hold.expired")
+        assert (money.json["data"]["invoiceId"], money.json["data"]["status"]) == (
+            "inv-h3",
+            "EXPIRED",
+        )
         [lapsed] = receiver.of_type("feature_hold.expired")
         assert (lapsed.json["data"]["id"], lapsed.json["data"]["status"]) == ("fh-lapse", "EXPIRED")
         [uncovered] = receiver.of_type("feature_hold.shortfall")

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 import pytest
@@ -31,22 +29,6 @@ from tests.helpers import new_account
 from tests.servers import Server
 
 UNDO = "/events/correction?action=UNDO"
-
-
-@pytest.fixture(scope="module")
-def pg_servers(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
-    """Two independent `grantledger serve` processes on one PostgreSQL database."""
-    servers: list[Server] = []
-    try:
-        for n in range(2):
-            state: Path = tmp_path_factory.mktemp(f"pg-corrections-{n}")
-            server = Server(database_url=pg_url, clock_file=state / "clock")
-            server.start(state)
-            servers.append(server)
-        yield servers
-    finally:
-        for server in servers:
-            server.stop()
 
 
 @pytest.fixture

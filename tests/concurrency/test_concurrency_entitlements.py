@@ -14,10 +14,8 @@ import asyncio
 import secrets
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,22 +29,6 @@ CONNECTIONS = 48
 RACE_DEADLINE = 120.0
 
 Json = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def pg_servers(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
-    """Two independent `grantledger serve` processes on one PostgreSQL database."""
-    servers: list[Server] = []
-    try:
-        for n in range(2):
-            state: Path = tmp_path_factory.mktemp(f"pg-entitled-{n}")
-            server = Server(database_url=pg_url, clock_file=state / "clock")
-            server.start(state)
-            servers.append(server)
-        yield servers
-    finally:
-        for server in servers:
-            server.stop()
 
 
 @pytest.fixture(params=[1, 2], ids=["one-process", "two-processes"])

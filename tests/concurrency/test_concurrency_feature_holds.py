@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,25 +30,9 @@ from tests.helpers import new_account
 from tests.servers import Server
 
 
-@pytest.fixture(scope="module")
-def fleet(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
-    """Two independent processes on one database (each a pool of 5 connections)."""
-    servers: list[Server] = []
-    try:
-        for n in range(2):
-            state: Path = tmp_path_factory.mktemp(f"pg-holds-{n}")
-            server = Server(database_url=pg_url, clock_file=state / "clock")
-            server.start(state)
-            servers.append(server)
-        yield servers
-    finally:
-        for server in servers:
-            server.stop()
-
-
 @pytest.fixture
-def key(fleet: list[Server]) -> str:
-    return fleet[0].key()
+def key(pg_servers: list[Server]) -> str:
+    return pg_servers[0].key()
 
 
 def _hold(hold_id: str, feature: str, units: int, expires_in: str = "PT10M") -> Json:
@@ -60,8 +43,8 @@ def _hold(hold_id: str, feature: str, units: int, expires_in: str = "PT10M") -> 
     }
 
 
-def _setup(fleet: list[Server], key: str, granted: int) -> tuple[str, str, str]:
-    with fleet[0].client(key) as api:
+def _setup(pg_servers: list[Server], key: str, granted: int) -> tuple[str, str, str]:
+    with pg_servers[0].client(key) as api:
         account = new_account(api)
         schema, (feature,) = metered_feature(api, "tokens")
         grant_entry(api, account, feature, granted)
@@ -69,22 +52,22 @@ def _setup(fleet: list[Server], key: str, granted: int) -> tuple[str, str, str]:
 
 
 def test_300_parallel_holds_then_settles_racing_releases(
-    fleet: list[Server], key: str, pg_url: str
+    pg_servers: list[Server], key: str, pg_url: str
 ) -> None:
     """300 holds of 1 on an entry of 100: exactly 100 held. Then each held one is settled and
     released at once (and settled twice): exactly one of settle and release wins."""
-    account, _, feature = _setup(fleet, key, 100)
+    account, _, feature = _setup(pg_servers, key, 100)
     base = f"/accounts/{account}/feature_holds"
     requests: list[tuple[str, str, Json | None]] = [
         ("POST", base, _hold(f"h-{n}", feature, 1)) for n in range(300)
     ]
-    responses, elapsed = race(fleet, key, requests)
+    responses, elapsed = race(pg_servers, key, requests)
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {201: 100, 403: 200}, {
         s: next(r.text for r in responses if r.status_code == s) for s in statuses
     }
     held = sorted(parse(r)["id"] for r in responses if r.status_code == 201)
-    with fleet[1].client(key) as api:
+    with pg_servers[1].client(key) as api:
         assert feature_credits(api, account, feature)["balance"] == 0
     print(f"\n300 parallel feature holds on 2 processes: 100 held, {elapsed:.2f}s")
 
@@ -94,7 +77,7 @@ def test_300_parallel_holds_then_settles_racing_releases(
         races.append(("POST", f"{base}/{hold_id}/settle", settle))
         races.append(("POST", f"{base}/{hold_id}/release", None))
         races.append(("POST", f"{base}/{hold_id}/settle", settle))
-    responses, elapsed = race(fleet, key, races)
+    responses, elapsed = race(pg_servers, key, races)
     outcome: dict[str, set[str]] = {}
     for r in responses:
         assert r.status_code in (200, 409), r.text
@@ -103,7 +86,7 @@ def test_300_parallel_holds_then_settles_racing_releases(
     assert set(outcome) == set(held)
     assert all(len(s) == 1 for s in outcome.values()), outcome  # one winner per hold
     settled = sum(1 for s in outcome.values() if s == {"SETTLED"})
-    with fleet[0].client(key) as api:
+    with pg_servers[0].client(key) as api:
         final = feature_credits(api, account, feature)
         assert final["balance"] == 100 - settled, (final, settled)
         for hold_id, won in outcome.items():
@@ -113,19 +96,19 @@ def test_300_parallel_holds_then_settles_racing_releases(
 
 
 def test_expiry_races_settles_releases_and_the_gate(
-    fleet: list[Server], key: str, pg_url: str
+    pg_servers: list[Server], key: str, pg_url: str
 ) -> None:
     """Twenty holds of 5 past their limit, met at once by their settles, their releases and
     twenty gate events of 5: every settle and release is refused (expired), every event is
     accepted on the units the expiry gave back, and each hold is given back once."""
-    account, schema, feature = _setup(fleet, key, 100)
+    account, schema, feature = _setup(pg_servers, key, 100)
     base = f"/accounts/{account}/feature_holds"
-    with fleet[0].client(key) as api:
+    with pg_servers[0].client(key) as api:
         for n in range(20):
             post(api, base, _hold(f"x-{n}", feature, 5, "PT1M"), 201)
         assert feature_credits(api, account, feature)["balance"] == 0
     later = (datetime.now(UTC) + timedelta(minutes=2)).isoformat().replace("+00:00", "Z")
-    for server in fleet:
+    for server in pg_servers:
         server.set_clock(later)
     try:
         races: list[tuple[str, str, Json | None]] = []
@@ -134,18 +117,18 @@ def test_expiry_races_settles_releases_and_the_gate(
             races.append(("POST", f"{base}/x-{n}/settle", settle))
             races.append(("POST", "/entitled", _now_event(schema, account, f"g-{n}", later)))
             races.append(("POST", f"{base}/x-{n}/release", None))
-        responses, _ = race(fleet, key, races)
+        responses, _ = race(pg_servers, key, races)
         for r in responses:
             if r.request.url.path == "/entitled":
                 assert r.status_code == 200, r.text
             else:
                 assert r.status_code == 409 and "expired" in r.text, r.text
-        with fleet[1].client(key) as api:
+        with pg_servers[1].client(key) as api:
             assert feature_credits(api, account, feature)["balance"] == 0
             listed = parse(api.get(base, params={"status": "EXPIRED"}))["data"]
             assert len(listed) == 20
     finally:
-        for server in fleet:
+        for server in pg_servers:
             server.set_clock(None)
     assert asyncio.run(_reversal_counts(pg_url, account)) == {5: 20}
     assert_ledger_consistent(pg_url)
@@ -212,3 +195,56 @@ def test_kill_9_between_hold_and_settle(pg_url: str, tmp_path: Path) -> None:
     finally:
         server.stop()
     assert_ledger_consistent(pg_url)
+
+
+def test_credit_holds_past_their_limit_race_captures_and_new_holds(
+    pg_servers: list[Server], key: str, pg_url: str
+) -> None:
+    """Ten credit holds of 10 with a time limit, past it, met at once by their captures,
+    their releases, reads of the credit and ten new holds of 10: the money goes back once,
+    every new hold is covered by it, no capture or release succeeds."""
+    with pg_servers[0].client(key) as api:
+        account = new_account(api)
+        credit = post(api, "/credits", {"creditRequests": [_credit(account, 100)]})["credits"][0]
+        for n in range(10):
+            lines = [{"entityId": "api", "amount": 10}]
+            body = {"invoiceId": f"old-{n}", "lines": lines, "expiresIn": "PT1M"}
+            post(api, f"/accounts/{account}/credit_holds", body)
+    later = (datetime.now(UTC) + timedelta(minutes=2)).isoformat().replace("+00:00", "Z")
+    for server in pg_servers:
+        server.set_clock(later)
+    try:
+        base = f"/accounts/{account}/credit_holds"
+        races: list[tuple[str, str, Json | None]] = []
+        for n in range(10):
+            fresh = {"invoiceId": f"new-{n}", "lines": [{"entityId": "api", "amount": 10}]}
+            races.append(("POST", f"{base}/old-{n}/capture", None))
+            races.append(("POST", base, fresh))
+            races.append(("GET", f"/credits/{credit['id']}", None))
+            races.append(("POST", f"{base}/old-{n}/release", None))
+        responses, _ = race(pg_servers, key, races)
+        for r in responses:
+            path = r.request.url.path
+            if path.endswith(("/capture", "/release")):
+                assert r.status_code == 409 and "expiresIn" in r.text, r.text
+            else:
+                assert r.status_code == 200, r.text
+        with pg_servers[1].client(key) as api:
+            new = [parse(api.get(f"{base}/new-{n}")) for n in range(10)]
+            assert all(h["coveredAmount"] == 10 and h["status"] == "HELD" for h in new), new
+            got = parse(api.get(f"/credits/{credit['id']}"))
+            assert (got["holdAmount"], got["consumedAmount"]) == (100, 0), got
+    finally:
+        for server in pg_servers:
+            server.set_clock(None)
+    assert_ledger_consistent(pg_url)
+
+
+def _credit(account: str, amount: int) -> Json:
+    return {
+        "accountId": account,
+        "purpose": "Prepaid",
+        "effectiveFrom": "2020-01-01",
+        "priority": 1,
+        "creditAmount": amount,
+    }

@@ -33,7 +33,14 @@ from grantledger.store.entitlements.gate_records import (
 from grantledger.store.entitlements.usage import WindowKey, usage_rows
 from grantledger.store.migrate import upgrade
 from grantledger.store.pg import POSTGRES, REPLACED
-from grantledger.store.tables import draws, event_ids, events, feature_entries, plan_usage
+from grantledger.store.tables import (
+    draws,
+    event_ids,
+    events,
+    feature_entries,
+    feature_holds,
+    plan_usage,
+)
 from grantledger.store.tx import Tx
 from tests.service.world import (
     FEATURE,
@@ -152,6 +159,31 @@ async def _usage_saved(tx: Tx, world: World) -> tuple[Any, ...]:
 
 
 # Keyed by the portable statement's key (`store/backend.key_of`).
+def _lapsed(after: timedelta) -> Callable[[Tx, World], Awaitable[tuple[Any, ...]]]:
+    """A feature hold of an hour on GRANT_ACCOUNT (in the case's transaction, rolled back),
+    asked about `after` it was placed."""
+
+    async def given(tx: Tx, world: World) -> tuple[Any, ...]:
+        now = world.tenant.now()
+        await tx.conn.execute(
+            feature_holds.insert().values(
+                org_id=tx.org_id,
+                pk="fhold-1",
+                account_id=GRANT_ACCOUNT,
+                hold_id="fh-1",
+                status="HELD",
+                units={FEATURE: "2"},
+                request_hash="x",
+                event_pk="evt-none",
+                created_at=now,
+                expires_at=now + timedelta(hours=1),
+            )
+        )
+        return sorted([GRANT_ACCOUNT, PLAN_ACCOUNT, "missing"]), now + after
+
+    return given
+
+
 CASES: dict[str, list[Case]] = {
     "grantledger.store.entitlements.gate.gate_inputs": [
         Case(_fixed(["calls", "unknown"], [PLAN_ACCOUNT, GRANT_ACCOUNT, "missing"])),
@@ -175,6 +207,11 @@ CASES: dict[str, list[Case]] = {
         Case(_fixed([PLAN_ACCOUNT, GRANT_ACCOUNT, "missing"])),
     ],
     "grantledger.store.entitlements.entries.present_sorted": [Case(_present)],
+    "grantledger.store.entitlements.feature_holds.lapsed_accounts": [
+        Case(_lapsed(timedelta(hours=2))),
+        Case(_lapsed(timedelta(minutes=1))),
+        Case(_fixed([], datetime(2026, 1, 1, tzinfo=UTC))),
+    ],
     "grantledger.store.notifications.alerts.active_alerts_of": [
         Case(_fixed([PLAN_ACCOUNT], [FEATURE_BALANCE_BELOW])),
         Case(_fixed([GRANT_ACCOUNT, PLAN_ACCOUNT], [FEATURE_BALANCE_BELOW, "other"])),

@@ -74,6 +74,11 @@ _SEED = [
     " 'FEATURE_BALANCE_BELOW', 1, 'ACTIVE', 1, 'acc-' || i, 'f1', 10, now(), now() FROM seed"
     " UNION ALL SELECT id, id || '-all', 'FEATURE_BALANCE_BELOW', 1, 'ACTIVE', 1, NULL, 'f1',"
     " 10, now(), now() FROM organizations",
+    # A feature hold per account, every one past its limit: the gate's check finds them all.
+    "INSERT INTO feature_holds (org_id, pk, account_id, hold_id, status, units, request_hash,"
+    " event_pk, created_at, expires_at) SELECT o, o || '-fh' || i, 'acc-' || i, 'h' || i,"
+    " 'HELD', '{{}}', 'x', o || '-x' || i, now() - interval '1 hour',"
+    " now() - interval '1 minute' FROM seed",
     "ANALYZE",
 ]
 
@@ -168,6 +173,10 @@ READS: dict[str, tuple[Statement, dict[str, Any]]] = {
     "alerts watching": (
         pg_reads.ACTIVE_ALERTS_OF,
         {"template_ids": ["FEATURE_BALANCE_BELOW"], "account_ids": BATCH},
+    ),
+    "gate lapsed feature holds": (
+        pg_reads._LAPSED_ACCOUNTS,
+        {"account_ids": BATCH, "now": _NOW},
     ),
     "plan cycles: accounts share-locked": (pg_reads._SHARE_LOCK_ACCOUNTS, {"ids": BATCH}),
     "plan cycles: schedules": (pg_reads._SCHEDULES_OF, {"account_ids": BATCH}),

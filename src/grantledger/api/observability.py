@@ -11,6 +11,7 @@ import logging
 import os
 import time
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
@@ -66,6 +67,34 @@ DELIVERIES = Counter(
     "scheduled), failed (no attempt left, or the endpoint is disabled or gone)",
     ["outcome"],
 )
+LAGGING_READS = Counter(
+    "grantledger_db_lagging_reads_total",
+    "Reads that may lag (lists, history, asOf well in the past) by where they were served: "
+    "primary, or a replica by host:port/database",
+    ["target"],
+)
+REPLICA_SKIPS = Counter(
+    "grantledger_db_replica_skips_total",
+    "Lagging reads a replica did not serve: lag (behind GRANTLEDGER_READ_MAX_LAG_MS, or not "
+    "streaming), unreachable (left alone 5 s), or error (the replica gave up the read)",
+    ["replica", "reason"],
+)
+REPLICA_LAG = Gauge(
+    "grantledger_db_replica_lag_seconds",
+    "The lag a replica was last measured at (-1: cannot be told: not streaming, or promoted)",
+    ["replica"],
+    multiprocess_mode="livemax",
+)
+FEATURE_HOLDS = Counter(
+    "grantledger_feature_holds_total",
+    "Feature holds by what happened to them, counted once their transaction committed: "
+    "placed, settled, released, expired (when the expiry was written)",
+    ["outcome"],
+)
+FEATURE_HOLD_SHORTFALL = Counter(
+    "grantledger_feature_hold_shortfall_units_total",
+    "Units settled beyond what the entries covered (recorded as shortfallUnits), all features",
+)
 _GATE_DECISIONS = {200: "accepted", 403: "refused", 409: "duplicate"}
 
 
@@ -92,6 +121,15 @@ class DatabaseMetrics:
     def checkin(self) -> None:
         POOL_IN_USE.dec()
 
+    def read(self, target: str) -> None:
+        LAGGING_READS.labels(target).inc()
+
+    def skipped(self, replica: str, reason: str) -> None:
+        REPLICA_SKIPS.labels(replica, reason).inc()
+
+    def lag(self, replica: str, milliseconds: float | None) -> None:  # float-ok: ms
+        REPLICA_LAG.labels(replica).set(-1 if milliseconds is None else milliseconds / 1000)
+
 
 class ServiceCounters:
     """What the use cases count (`service.counters`), as Prometheus counters."""
@@ -101,6 +139,13 @@ class ServiceCounters:
 
     def delivery(self, outcome: str) -> None:
         DELIVERIES.labels(outcome).inc()
+
+    def feature_holds(self, outcome: str, count: int = 1) -> None:
+        if count:
+            FEATURE_HOLDS.labels(outcome).inc(count)
+
+    def feature_hold_shortfall(self, units: Decimal) -> None:
+        FEATURE_HOLD_SHORTFALL.inc(float(units))  # float-ok: a metric, not the ledger
 
 
 class RequestContext:

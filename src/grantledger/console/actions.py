@@ -156,6 +156,17 @@ def _settle(capture: bool) -> Builder:
     return build
 
 
+def release_feature_hold(t: Tenant, actor: str, account_id: str, form: dict[str, str]) -> Plan:
+    hold_id = _text(form, "holdId", "holdId")
+    return Plan(
+        title=f"Release feature hold {hold_id}",
+        lines=[("holdId", hold_id), ("effect", "every unit it holds is available again, at once")],
+        fields={"holdId": hold_id},
+        target=hold_id,
+        run=lambda: ledger.release_feature_hold(t, account_id, hold_id),
+    )
+
+
 _SOURCES = {
     "ENTITLEMENT": EntrySource.ENTITLEMENT,
     "REFUND": EntrySource.REFUND,
@@ -309,6 +320,7 @@ ACTIONS: dict[str, Builder] = {
     "void-credit": void_credit,
     "release-hold": _settle(capture=False),
     "capture-hold": _settle(capture=True),
+    "release-feature-hold": release_feature_hold,
     "grant-entry": grant_entry,
     "void-entry": void_entry,
     "assign-plan": assign_plan,
@@ -319,6 +331,7 @@ DONE = {
     "void-credit": "Credit voided.",
     "release-hold": "Hold released.",
     "capture-hold": "Hold captured.",
+    "release-feature-hold": "Feature hold released.",
     "grant-entry": "Feature entry granted.",
     "void-entry": "Feature entry voided.",
     "assign-plan": "Plan assigned.",

@@ -21,17 +21,26 @@ from grantledger.api.schemas.credits import (
 )
 from grantledger.api.schemas.entitlements import FeatureCreditEntryOut, ScheduleOut
 from grantledger.api.schemas.events import EventOut
+from grantledger.api.schemas.feature_holds import FeatureHoldOut
 from grantledger.api.schemas.parties import AccountOut
 from grantledger.api.schemas.webhooks import DeliveryOut, EndpointOut
 from grantledger.api.wire import dump
 from grantledger.domain.corrections import Action, Outcome
 from grantledger.domain.entitlements import EntrySource
 from grantledger.domain.errors import Conflict, NotFound
+from grantledger.domain.feature_holds import FeatureHoldStatus
 from grantledger.domain.holds import HoldStatus
 from grantledger.service.context import Tenant
 from grantledger.service.credits import credits, holds
 from grantledger.service.credits.credits import GrantRequest
-from grantledger.service.entitlements import catalog, corrections, entitlements, event_reads, grants
+from grantledger.service.entitlements import (
+    catalog,
+    corrections,
+    entitlements,
+    event_reads,
+    feature_holds,
+    grants,
+)
 from grantledger.service.entitlements import schedules as schedules_service
 from grantledger.service.entitlements.event_input import EventInput
 from grantledger.service.entitlements.grants import GrantInput
@@ -42,6 +51,8 @@ from grantledger.store.entitlements.entries import EntryRecord
 from grantledger.store.entitlements.event_log import EventLogRecord
 
 Wire = dict[str, Any]
+
+FEATURE_HOLDS_SHOWN = 50  # an account page lists at most this many open feature holds
 
 
 async def account(t: Tenant, account_id: str) -> Wire:
@@ -93,6 +104,18 @@ async def void_credit(t: Tenant, credit_id: str) -> Wire:
 async def settle_hold(t: Tenant, account_id: str, invoice_id: str, capture: bool) -> Wire:
     outcome = HoldStatus.CAPTURED if capture else HoldStatus.RELEASED
     return dump(HoldOut.of(await holds.settle(t, account_id, invoice_id, outcome)))
+
+
+async def open_feature_holds(t: Tenant, account_id: str) -> list[Wire]:
+    """The account's feature holds still held now, newest first (the first page)."""
+    views, _ = await feature_holds.list_holds(
+        t, account_id, [FeatureHoldStatus.HELD], None, FEATURE_HOLDS_SHOWN
+    )
+    return [dump(FeatureHoldOut.of(v)) for v in views]
+
+
+async def release_feature_hold(t: Tenant, account_id: str, hold_id: str) -> Wire:
+    return dump(FeatureHoldOut.of(await feature_holds.release(t, account_id, hold_id)))
 
 
 async def hold(t: Tenant, account_id: str, invoice_id: str) -> Wire:

@@ -141,6 +141,7 @@ class AccountPage:
     events_next: str | None
     actions: Page[ActionRow]
     features: list[tuple[str, Wire]]
+    feature_holds: list[Wire]
     schedules: list[Wire]
     billing_plans: list[Wire]
 
@@ -180,6 +181,7 @@ async def account_page(t: Tenant, account_id: str, cursors: dict[str, str | None
         events_next=events_next,
         actions=snap.actions,
         features=features,
+        feature_holds=await ledger.open_feature_holds(t, account_id),
         schedules=schedules,
         billing_plans=[p for p in (await ledger.plans(t, None, 50))[0] if p["type"] == "BILLING"],
     )

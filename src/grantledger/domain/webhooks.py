@@ -16,6 +16,7 @@ EVENT_TYPES = (
     "hold.placed",
     "hold.captured",
     "hold.released",
+    "hold.expired",
     "auto_topup.granted",
     "usage.shortfall",
     "event.reverted",

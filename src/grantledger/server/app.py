@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from fastapi import FastAPI
 
@@ -48,8 +49,12 @@ from grantledger.store.database import Database
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     configure_logs(settings.log_level)
-    ctx = Context(Database(settings.database_url, settings.database), clock or clock_from_env())
-    ctx.db.watch(DatabaseMetrics())
+    options = replace(settings.database, application_name="grantledger serve")
+    database = Database(settings.database_url, options, settings.replicas)
+    ctx = Context(database, clock or clock_from_env())
+    metrics = DatabaseMetrics()
+    ctx.db.watch(metrics)
+    ctx.db.watch_reads(metrics)
     counters.install(ServiceCounters())
 
     @contextlib.asynccontextmanager

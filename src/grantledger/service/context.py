@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from grantledger.clock import Clock
@@ -58,6 +58,21 @@ class Tenant:
     async def run(self, work: Callable[[Tx], Awaitable[T]]) -> T:
         """One transaction; `work` may run more than once (see `Database.run`)."""
         return await self.ctx.db.run_tenant(self.org_id, work)
+
+    async def read_behind(self, work: Callable[[Tx], Awaitable[T]]) -> T:
+        """A read that may lag by up to GRANTLEDGER_READ_MAX_LAG_MS: on a read replica when
+        one is configured and within it, else on the primary (docs/scale-out.md). Only for
+        lists and history, never for what decides or for the current balances."""
+        return await self.ctx.db.read_behind(self.org_id, work)
+
+    async def read_as_of(self, work: Callable[[Tx], Awaitable[T]], as_of: datetime | None) -> T:
+        """A read of the ledger at `as_of`: on a replica only when `as_of` is further in the
+        past than the lag bound (a replica within it has replayed everything committed before
+        then); the current figures, and a recent past, from the primary."""
+        bound = timedelta(milliseconds=self.ctx.db.max_read_lag_ms)
+        if as_of is not None and self.ctx.db.replicas is not None and as_of <= self.now() - bound:
+            return await self.read_behind(work)
+        return await self.run(work)
 
     async def found(self, query: Callable[[Tx], Awaitable[T | None]], missing: str) -> T:
         """`query`'s record, or NotFound(missing) when it finds none."""

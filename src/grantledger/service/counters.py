@@ -8,12 +8,15 @@ counted.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Protocol
 
 
 class Counters(Protocol):
     def credits_granted(self, count: int) -> None: ...
     def delivery(self, outcome: str) -> None: ...
+    def feature_holds(self, outcome: str, count: int = 1) -> None: ...
+    def feature_hold_shortfall(self, units: Decimal) -> None: ...
 
 
 class _Uncounted:
@@ -21,6 +24,12 @@ class _Uncounted:
         return None
 
     def delivery(self, outcome: str) -> None:
+        return None
+
+    def feature_holds(self, outcome: str, count: int = 1) -> None:
+        return None
+
+    def feature_hold_shortfall(self, units: Decimal) -> None:
         return None
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from grantledger.store.backend import PORTABLE, Backend
 from grantledger.store.engine import READ_SNAPSHOT, DatabaseOptions, create_engine, is_sqlite
 from grantledger.store.errors import Busy, OutcomeUnknown, StatementTimeout, Unavailable
+from grantledger.store.replicas import ReadObserver, ReplicaOptions, Replicas
 from grantledger.store.tx import Tx
 from grantledger.store.watch import DatabaseObserver, watch
 
@@ -91,11 +92,20 @@ def backend_for(dialect_name: str) -> Backend:
 
 
 class Database:
-    def __init__(self, url: str, options: DatabaseOptions | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        options: DatabaseOptions | None = None,
+        replicas: ReplicaOptions | None = None,
+    ) -> None:
         self.url = url
         self.is_sqlite = is_sqlite(url)
         self.options = options or DatabaseOptions()
         self.engine: AsyncEngine = create_engine(url, self.options)
+        # Streaming replicas for the reads that may lag (store/replicas.py); none by default.
+        self.replicas = (
+            Replicas(replicas, self.options) if replicas is not None and replicas.urls else None
+        )
         # The one place the store asks which database this is (store/backend.py).
         self.backend: Backend = backend_for(self.engine.dialect.name)
         # SQLite has one writer at a time. Left to SQLite's busy handler, which polls with
@@ -118,6 +128,21 @@ class Database:
         """`run` with the connection bound to one organization (see `Tx`)."""
         return await self.run(lambda conn: work(self.tx(conn, org_id)))
 
+    async def read_behind(self, org_id: str, work: Callable[[Tx], Awaitable[T]]) -> T:
+        """A read of one organization that may be up to the replicas' lag bound behind: on a
+        replica within it when there is one, else `run_tenant` on this primary. `work` only
+        reads (a replica's transaction is read-only)."""
+        if self.replicas is None:
+            return await self.run_tenant(org_id, work)
+        return await self.replicas.read(
+            org_id, self.backend, work, lambda: self.run_tenant(org_id, work)
+        )
+
+    @property
+    def max_read_lag_ms(self) -> int:
+        """How far behind a `read_behind` may be: 0 without replicas."""
+        return self.replicas.max_lag_ms if self.replicas is not None else 0
+
     def tx(self, conn: AsyncConnection, org_id: str) -> Tx:
         """`conn`'s transaction bound to one organization, with this database's backend."""
         return Tx(conn, org_id, self.backend)
@@ -126,7 +151,14 @@ class Database:
         """Tell `observer` of driver errors and pool checkouts (metrics live above the store)."""
         watch(self.engine, observer)
 
+    def watch_reads(self, observer: ReadObserver) -> None:
+        """Tell `observer` where each lagging read went and each replica's lag."""
+        if self.replicas is not None:
+            self.replicas.watch(observer)
+
     async def dispose(self) -> None:
+        if self.replicas is not None:
+            await self.replicas.dispose()
         # Closing pooled connections politely waits for the server, which may be the thing
         # that stopped answering: a shutdown must not hang on it.
         try:

@@ -14,15 +14,17 @@ from grantledger.store.database import Database
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str, pooler: str | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["url"] = url
+    # Through a transaction-pooling proxy the migrations' connection needs its settings too.
+    config.attributes["pooler"] = pooler
     return config
 
 
-def upgrade(url: str) -> None:
-    command.upgrade(alembic_config(url), "head")
+def upgrade(url: str, pooler: str | None = None) -> None:
+    command.upgrade(alembic_config(url, pooler), "head")
 
 
 def head_revision() -> str:

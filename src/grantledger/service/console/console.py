@@ -129,13 +129,15 @@ async def feature_rows(
         )
         return entries, drew
 
-    return await tenant.run(work)
+    return await tenant.read_behind(work)
 
 
 async def credit_ledger(
     tenant: Tenant, credit_id: str, after: str | None
 ) -> Page[TransactionRecord]:
-    return await tenant.run(lambda tx: reads.transactions(tx, credit_id=credit_id, after=after))
+    return await tenant.read_behind(
+        lambda tx: reads.transactions(tx, credit_id=credit_id, after=after)
+    )
 
 
 async def record_action(

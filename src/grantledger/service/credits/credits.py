@@ -10,6 +10,7 @@ from decimal import Decimal
 from grantledger.domain import credits as rules
 from grantledger.domain.credits import Credit, CreditStatus, LedgerEvent, Movement
 from grantledger.domain.errors import Conflict, InvalidInput, NotFound
+from grantledger.domain.holds import HoldStatus
 from grantledger.service import counters
 from grantledger.service.context import Tenant
 from grantledger.service.fingerprint import fingerprint
@@ -111,6 +112,41 @@ async def expire_due(tenant: Tenant, tx: Tx, account_id: str) -> None:
     await insert_transactions(tx, movements)
 
 
+async def release_lapsed(tenant: Tenant, tx: Tx, account_id: str) -> int:
+    """Give back the money of the account's holds past their time limit, marked EXPIRED at
+    their limit (on a credit expired meanwhile it leaves as expired money). The caller holds
+    the account lock. How many were released."""
+    now = tenant.now()
+    lapsed = await hold_store.lapsed_holds(tx, account_id, now, lock=True)
+    if not lapsed:
+        return 0
+    records = {r.id: r for r in await store.account_credits(tx, account_id, lock=True)}
+    movements: list[TransactionRecord] = []
+    for hold in lapsed:
+        assert hold.expires_at is not None
+        for allocation in hold.allocations:
+            record = records[allocation.credit_id]
+            state, movement = rules.release(record.ledger, allocation.amount)
+            if movement is not None:
+                entity = hold.lines[allocation.line_index].entity_id
+                movements.append(
+                    transaction(
+                        tenant,
+                        record.id,
+                        movement,
+                        hold.expires_at,
+                        invoice_id=hold.invoice_id,
+                        entity_id=entity,
+                    )
+                )
+            records[record.id] = await store.save_ledger_state(tx, record, state, now)
+        await hold_store.settle_hold(tx, hold.id, HoldStatus.EXPIRED, hold.expires_at)
+    await insert_transactions(tx, movements)
+    expired = [replace(h, status=HoldStatus.EXPIRED, settled_at=h.expires_at) for h in lapsed]
+    await notify.after_change(tenant, tx, account_id, expired=expired)
+    return len(lapsed)
+
+
 async def _materialize_expiry(
     tenant: Tenant, tx: Tx, *, account_id: str | None = None, credit_id: str | None = None
 ) -> bool:
@@ -122,7 +158,16 @@ async def _materialize_expiry(
         await lock_account(tx, due_account)
         await expire_due(tenant, tx, due_account)
         await notify.after_change(tenant, tx, due_account)
-    return bool(due)
+    # Holds past their time limit on the account read (or the credit's) are written too, so
+    # the credits' holdAmount agrees with the balance, which counts them back at once.
+    if account_id is None and credit_id is not None:
+        found = await store.get_credit(tx, credit_id)
+        account_id = found.account_id if found is not None else None
+    released = 0
+    if account_id is not None and await hold_store.lapsed_holds(tx, account_id, tenant.now()):
+        await lock_account(tx, account_id)
+        released = await release_lapsed(tenant, tx, account_id)
+    return bool(due) or released > 0
 
 
 def _found_in(
@@ -346,7 +391,7 @@ async def account_balance(
             last_updated_at=max(stamps, default=account.created_at),
         )
 
-    return await tenant.run(work)
+    return await tenant.read_as_of(work, as_of)
 
 
 async def _states_at(

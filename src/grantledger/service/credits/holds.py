@@ -12,7 +12,12 @@ from grantledger.domain.credits import Allocation, CreditStatus, Line, Movement
 from grantledger.domain.errors import Conflict, NotFound
 from grantledger.domain.holds import HoldKind, HoldStatus, status_at
 from grantledger.service.context import Tenant
-from grantledger.service.credits.credits import expire_due, lock_account, transaction
+from grantledger.service.credits.credits import (
+    expire_due,
+    lock_account,
+    release_lapsed,
+    transaction,
+)
 from grantledger.service.fingerprint import fingerprint
 from grantledger.service.idempotency import replay_of
 from grantledger.service.notifications import notify
@@ -66,7 +71,7 @@ class HoldPlacement:
             "allowPartial": self.allow_partial,
         }
         if self.expires_in is not None:  # absent from holds made before time limits existed
-            request["expiresIn"] = str(self.expires_in.total_seconds())
+            request["expiresIn"] = self.expires_in // timedelta(microseconds=1)
         return fingerprint(request)
 
 
@@ -237,40 +242,6 @@ async def _account(tx: Tx, account_id: str) -> AccountRecord:
     return account
 
 
-async def release_lapsed(tenant: Tenant, tx: Tx, account_id: str) -> int:
-    """Give back the money of the account's holds past their time limit, marked EXPIRED at
-    their limit (on a credit expired meanwhile it leaves as expired money). The caller holds
-    the account lock. How many were released."""
-    now = tenant.now()
-    lapsed = await store.lapsed_holds(tx, account_id, now, lock=True)
-    if not lapsed:
-        return 0
-    records = {r.id: r for r in await credit_store.account_credits(tx, account_id, lock=True)}
-    movements: list[TransactionRecord] = []
-    for hold in lapsed:
-        assert hold.expires_at is not None
-        for allocation in hold.allocations:
-            record = records[allocation.credit_id]
-            state, movement = rules.release(record.ledger, allocation.amount)
-            if movement is not None:
-                entity = hold.lines[allocation.line_index].entity_id
-                movements.append(
-                    transaction(
-                        tenant,
-                        record.id,
-                        movement,
-                        hold.expires_at,
-                        invoice_id=hold.invoice_id,
-                        entity_id=entity,
-                    )
-                )
-            records[record.id] = await credit_store.save_ledger_state(tx, record, state, now)
-        await store.settle_hold(tx, hold.id, HoldStatus.EXPIRED, hold.expires_at)
-    await insert_transactions(tx, movements)
-    await notify.after_change(tenant, tx, account_id)
-    return len(lapsed)
-
-
 async def get_hold(tenant: Tenant, account_id: str, invoice_id: str) -> HoldView:
     async def work(tx: Tx) -> HoldView:
         account = await _account(tx, account_id)
@@ -290,4 +261,4 @@ async def list_holds(
         page = await store.list_holds(tx, account_id, after, limit)
         return page, account.invoice_currency
 
-    return await tenant.run(work)
+    return await tenant.read_behind(work)

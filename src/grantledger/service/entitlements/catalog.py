@@ -74,7 +74,7 @@ async def get_schema(tenant: Tenant, name: str, version: int | None = None) -> E
 async def list_schemas(
     tenant: Tenant, status: str | None, after: str | None, limit: int
 ) -> Page[EventSchemaRecord]:
-    return await tenant.run(lambda tx: event_schemas.list_schemas(tx, status, after, limit))
+    return await tenant.read_behind(lambda tx: event_schemas.list_schemas(tx, status, after, limit))
 
 
 async def set_schema_status(tenant: Tenant, name: str, status: str) -> EventSchemaRecord:
@@ -166,7 +166,7 @@ async def get_feature(tenant: Tenant, feature_id: str) -> FeatureRecord:
 
 
 async def list_features(tenant: Tenant, after: str | None, limit: int) -> Page[FeatureRecord]:
-    return await tenant.run(lambda tx: features.list_features(tx, after, limit))
+    return await tenant.read_behind(lambda tx: features.list_features(tx, after, limit))
 
 
 @dataclass(frozen=True)
@@ -257,4 +257,4 @@ async def get_plan(tenant: Tenant, plan_id: str) -> PlanRecord:
 
 
 async def list_plans(tenant: Tenant, after: str | None, limit: int) -> Page[PlanRecord]:
-    return await tenant.run(lambda tx: plans.list_plans(tx, after, limit))
+    return await tenant.read_behind(lambda tx: plans.list_plans(tx, after, limit))

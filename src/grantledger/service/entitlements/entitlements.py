@@ -75,7 +75,7 @@ async def feature_credits(
         reserved = await feature_holds.held_units(tx, account_id, feature_id, at)
         return replace(rules.feature_credits(shown, at), held=reserved)
 
-    return await tenant.run(work)
+    return await tenant.read_as_of(work, as_of)
 
 
 async def _entries_as_of(tx: Tx, account_id: str, feature_id: str, at: datetime) -> list[Entry]:
@@ -139,7 +139,7 @@ async def list_entries(
         records = [replace(r, entry=e) for r, e in zip(items, shown, strict=True)]
         return Page(records, records[-1].row_key if more and records else None)
 
-    return await tenant.run(work)
+    return await tenant.read_behind(work)
 
 
 async def _change_entry(

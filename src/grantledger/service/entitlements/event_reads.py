@@ -30,7 +30,7 @@ async def list_events(
     async def work(tx: Tx) -> Page[EventLogRecord]:
         return await event_log.list_events(tx, where, after, limit)
 
-    return await tenant.run(work)
+    return await tenant.read_behind(work)
 
 
 async def get_event(tenant: Tenant, reference: str) -> EventLogRecord:

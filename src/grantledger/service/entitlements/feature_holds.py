@@ -24,6 +24,7 @@ from grantledger.domain.feature_holds import (
     status_at,
 )
 from grantledger.domain.passthrough import JsonObject
+from grantledger.service import counters
 from grantledger.service.context import Tenant
 from grantledger.service.credits.credits import lock_account
 from grantledger.service.entitlements import gate_batch, hold_expiry
@@ -48,7 +49,10 @@ class HoldPlacement:
 
     def fingerprint(self) -> str:
         return fingerprint(
-            {"units": units_json(self.units), "expiresIn": str(self.expires_in.total_seconds())}
+            {
+                "units": units_json(self.units),
+                "expiresIn": self.expires_in // timedelta(microseconds=1),
+            }
         )
 
 
@@ -67,8 +71,10 @@ def _view(hold: FeatureHoldRecord, now: datetime) -> FeatureHoldView:
 async def place(tenant: Tenant, request: HoldPlacement) -> FeatureHoldView:
     """Hold every feature's units or none (403 naming the first not covered)."""
     digest = request.fingerprint()
+    placed: list[int] = []  # [expired first, 1 if placed] of the attempt that committed
 
     async def work(tx: Tx) -> FeatureHoldView:
+        placed.clear()
         await lock_account(tx, request.account_id)
         now = tenant.now()
         prior = await replay_of(
@@ -82,7 +88,7 @@ async def place(tenant: Tenant, request: HoldPlacement) -> FeatureHoldView:
         )
         if prior is not None:
             return _view(prior, now)
-        await hold_expiry.expire_due(tenant, tx, [request.account_id])
+        placed.append(await hold_expiry.expire_due(tenant, tx, [request.account_id]))
         event = EventInput(
             schema_name="",
             id=request.hold_id,
@@ -114,9 +120,14 @@ async def place(tenant: Tenant, request: HoldPlacement) -> FeatureHoldView:
             closed_at=None,
         )
         await store.insert_hold(tx, hold)
+        placed.append(1)
         return _view(hold, now)
 
-    return await tenant.run(work)
+    view = await tenant.run(work)
+    if placed:
+        counters.current().feature_holds("expired", placed[0])
+        counters.current().feature_holds("placed", sum(placed[1:]))
+    return view
 
 
 async def settle(
@@ -125,7 +136,10 @@ async def settle(
     """Give the held units back and draw what was really used, at the hold's instant: the
     same entries first, units beyond the hold where covered, the rest a recorded shortfall."""
 
+    settled_now: list[FeatureHoldView] = []
+
     async def work(tx: Tx) -> FeatureHoldView:
+        settled_now.clear()
         hold = await _locked(tx, account_id, hold_id)
         now = tenant.now()
         used = settlement_of(hold.units, actual)
@@ -163,15 +177,25 @@ async def settle(
         settled = await _reread(tx, hold, now)
         if outcome.shortfall:
             await notify.after_change(tenant, tx, holds=[("feature_hold.shortfall", settled.hold)])
+        settled_now.append(settled)
         return settled
 
-    return await tenant.run(work)
+    view = await tenant.run(work)
+    if settled_now:
+        counters.current().feature_holds("settled")
+        short = sum((view.hold.shortfall or {}).values(), Decimal(0))
+        if short:
+            counters.current().feature_hold_shortfall(short)
+    return view
 
 
 async def release(tenant: Tenant, account_id: str, hold_id: str) -> FeatureHoldView:
     """Give every held unit back. Releasing a released hold answers it again."""
 
+    released: list[bool] = []
+
     async def work(tx: Tx) -> FeatureHoldView:
+        released.clear()
         hold = await _locked(tx, account_id, hold_id)
         now = tenant.now()
         shown = status_at(hold.status, hold.expires_at, now)
@@ -180,9 +204,13 @@ async def release(tenant: Tenant, account_id: str, hold_id: str) -> FeatureHoldV
         refuse_closed(hold_id, shown, "released")
         await hold_expiry.give_back(tenant, tx, hold, RELEASED, now)
         await _close(tx, hold, FeatureHoldStatus.RELEASED, now)
+        released.append(True)
         return await _reread(tx, hold, now)
 
-    return await tenant.run(work)
+    view = await tenant.run(work)
+    if released:
+        counters.current().feature_holds("released")
+    return view
 
 
 async def get_hold(tenant: Tenant, account_id: str, hold_id: str) -> FeatureHoldView:

@@ -34,6 +34,7 @@ from grantledger.domain.windows import (
     rolls_over,
     usage_window,
 )
+from grantledger.service import counters
 from grantledger.service.context import Tenant
 from grantledger.service.entitlements import hold_expiry
 from grantledger.service.entitlements.cycles import make_cycle_entries_of
@@ -92,17 +93,29 @@ class _Valid:
 async def ingest_batch(tenant: Tenant, batch: Sequence[Received]) -> list[Outcome]:
     """Decide every event of `batch` in one transaction; outcomes in the batch's order."""
 
-    async def work(tx: Tx) -> list[Outcome]:
-        return await decide(tenant, tx, batch)
+    expired: list[int] = []
 
-    return await tenant.run(work)
+    async def work(tx: Tx) -> list[Outcome]:
+        expired.clear()  # a retried attempt counts afresh
+        return await decide(tenant, tx, batch, expired=expired)
+
+    outcomes = await tenant.run(work)
+    counters.current().feature_holds("expired", sum(expired))
+    return outcomes
 
 
 async def decide(
-    tenant: Tenant, tx: Tx, batch: Sequence[Received], *, claim: bool = True
+    tenant: Tenant,
+    tx: Tx,
+    batch: Sequence[Received],
+    *,
+    claim: bool = True,
+    expired: list[int] | None = None,
 ) -> list[Outcome]:
     """Decide the batch in `tx`. Without `claim` the event ids are taken as claimed already:
-    a correction judging an event again under the id it holds."""
+    a correction judging an event again under the id it holds. `expired` collects how many
+    feature holds past their limit the batch expired first (counted by the caller once the
+    transaction commits)."""
     now = tenant.now()
     outcomes: list[Outcome] = [Outcome() for _ in batch]
     valid, billing = await _validate(tx, batch, outcomes)
@@ -123,9 +136,11 @@ async def decide(
     )
     if deciders:
         # A hold past its limit no longer counts: its units go back before anything is judged.
-        await hold_expiry.expire_lapsed(
+        count = await hold_expiry.expire_lapsed(
             tenant, tx, sorted({v.received.event.account_id for v in deciders})
         )
+        if expired is not None:
+            expired.append(count)
     ledger, plans, windows = await _lock(tenant, tx, deciders, billing)
     # What this batch records is dated once every row it writes is locked: a transaction that
     # wrote those rows before (a correction giving units back, say) has committed by now and

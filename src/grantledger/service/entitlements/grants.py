@@ -191,7 +191,7 @@ async def list_purchases(
             raise NotFound(f"account {account_id} not found")
         return await purchases.account_purchases(tx, account_id, after, limit)
 
-    return await tenant.run(work)
+    return await tenant.read_behind(work)
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,7 @@ SETTLED, RELEASED, EXPIRED = "HOLD_SETTLED", "HOLD_RELEASED", "HOLD_EXPIRED"
 async def expire_lapsed(tenant: Tenant, tx: Tx, account_ids: Sequence[str]) -> int:
     """The gate's step before it locks entries: when any of the accounts has a hold past its
     limit (one indexed read, usually empty), lock those accounts in order and expire them."""
-    due = await store.due_holds(tx, account_ids, tenant.now())
-    accounts = sorted({h.account_id for h in due})
+    accounts = await store.lapsed_accounts(tx, sorted(set(account_ids)), tenant.now())
     for account_id in accounts:
         await lock_account(tx, account_id)
     return await expire_due(tenant, tx, accounts) if accounts else 0

@@ -200,4 +200,4 @@ async def list_schedules(tenant: Tenant, account_id: str) -> list[ScheduleRecord
             raise NotFound(f"account {account_id} not found")
         return [p.schedule for p in await schedules.account_schedules(tx, account_id)]
 
-    return await tenant.run(work)
+    return await tenant.read_behind(work)

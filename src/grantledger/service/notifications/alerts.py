@@ -146,7 +146,7 @@ async def list_alerts(tenant: Tenant, after: str | None, limit: int) -> Page[Ale
     async def work(tx: Tx) -> Page[AlertRecord]:
         return await store.list_alerts(tx, after, limit)
 
-    return await tenant.run(work)
+    return await tenant.read_behind(work)
 
 
 async def get_incident(tenant: Tenant, incident_id: str) -> IncidentRecord:
@@ -168,7 +168,7 @@ async def list_incidents(
     async def work(tx: Tx) -> Page[IncidentRecord]:
         return await store.list_incidents(tx, after, limit, alert_id=alert_id, status=status)
 
-    return await tenant.run(work)
+    return await tenant.read_behind(work)
 
 
 async def close_incident(tenant: Tenant, incident_id: str) -> IncidentRecord:

@@ -26,6 +26,7 @@ from grantledger.service.notifications import topup
 from grantledger.service.notifications.outbox import Outbox, renderers
 from grantledger.store.credits import credits as credit_store
 from grantledger.store.credits.credits import CreditRecord
+from grantledger.store.credits.holds import HoldRecord
 from grantledger.store.entitlements import entries, event_log
 from grantledger.store.entitlements.feature_holds import FeatureHoldRecord
 from grantledger.store.notifications import alerts as alert_store
@@ -46,7 +47,11 @@ _CREDIT_EVENTS = {
     CreditStatus.EXPIRED: "credit.expired",
     CreditStatus.VOIDED: "credit.voided",
 }
-_HOLD_EVENTS = {HoldStatus.CAPTURED: "hold.captured", HoldStatus.RELEASED: "hold.released"}
+_HOLD_EVENTS = {
+    HoldStatus.CAPTURED: "hold.captured",
+    HoldStatus.RELEASED: "hold.released",
+    HoldStatus.EXPIRED: "hold.expired",
+}
 
 
 async def after_change(
@@ -57,6 +62,7 @@ async def after_change(
     watching: Sequence[AlertRecord] | None = None,
     announce: Iterable[tuple[str, str]] = (),
     holds: Iterable[tuple[str, FeatureHoldRecord]] = (),
+    expired: Sequence[HoldRecord] = (),
 ) -> None:
     """Judge alerts and auto top-up and write the events of what this transaction changed.
 
@@ -68,11 +74,14 @@ async def after_change(
     `event.reverted`), each once.
     `holds`: (event type, feature hold as it now stands) to announce (`feature_hold.expired`,
     `feature_hold.shortfall`), each once.
+    `expired`: credit holds of `account_ids` this transaction marked EXPIRED (dated at their
+    limit, which may be longer ago than the recent facts a write looks back on).
     """
     now = tenant.now()
     out = Outbox(tenant, tx, now)
     for account_id in account_ids:
-        await _account_changed(tenant, tx, account_id, out, now)
+        lapsed = [h for h in expired if h.account_id == account_id]
+        await _account_changed(tenant, tx, account_id, out, now, lapsed)
     pairs = sorted(set(features))
     if pairs:
         # One read for every account of the batch (the gate changes up to 128 events' pairs);
@@ -175,7 +184,12 @@ async def _judge_accounts(
 
 
 async def _account_changed(
-    tenant: Tenant, tx: Tx, account_id: str, out: Outbox, now: datetime
+    tenant: Tenant,
+    tx: Tx,
+    account_id: str,
+    out: Outbox,
+    now: datetime,
+    expired: Sequence[HoldRecord] = (),
 ) -> None:
     # Only ACTIVE credits count toward a balance: an account's long history is not read.
     records = await credit_store.account_credits(tx, account_id, statuses=[CreditStatus.ACTIVE])
@@ -193,7 +207,7 @@ async def _account_changed(
         await _credit_events(
             tx, await alert_store.recent_credits(tx, account_id, now - RECENT), out, now
         )
-        await _hold_events(tx, account_id, out, now)
+        await _hold_events(tx, account_id, out, now, expired)
     alerts = await alert_store.active_alerts(
         tx, account_id, [rules.CREDIT_BALANCE_BELOW, rules.CREDIT_EXPIRING]
     )
@@ -224,10 +238,14 @@ async def _credit_events(
                 out.emit(kind, render.credit(r, now.date()), at)
 
 
-async def _hold_events(tx: Tx, account_id: str, out: Outbox, now: datetime) -> None:
+async def _hold_events(
+    tx: Tx, account_id: str, out: Outbox, now: datetime, expired: Sequence[HoldRecord] = ()
+) -> None:
     render = renderers()
     assert render is not None
     holds = await alert_store.recent_holds(tx, account_id, now - RECENT)
+    recent = {h.id for h in holds}
+    holds += [h for h in expired if h.id not in recent]
     if not holds:
         return
     account = await parties.get_account(tx, account_id)

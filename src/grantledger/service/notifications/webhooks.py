@@ -141,7 +141,7 @@ async def list_endpoints(tenant: Tenant, after: str | None, limit: int) -> Page[
     async def work(tx: Tx) -> Page[EndpointRecord]:
         return await store.list_endpoints(tx, after, limit)
 
-    return await tenant.run(work)
+    return await tenant.read_behind(work)
 
 
 async def change(

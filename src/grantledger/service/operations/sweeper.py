@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from grantledger.service import counters
 from grantledger.service.context import Context, Tenant
-from grantledger.service.credits import holds as credit_holds
-from grantledger.service.credits.credits import expire_due, lock_account
+from grantledger.service.credits.credits import expire_due, lock_account, release_lapsed
 from grantledger.service.entitlements import hold_expiry
 from grantledger.service.notifications import notify
 from grantledger.store.credits import credits as store
@@ -62,11 +62,11 @@ async def _sweep_feature_holds(ctx: Context) -> int:
 
 
 async def _expire_holds(tenant: Tenant, account_id: str) -> None:
-    async def work(tx: Tx) -> None:
+    async def work(tx: Tx) -> int:
         await lock_account(tx, account_id)
-        await hold_expiry.expire_due(tenant, tx, [account_id])
+        return await hold_expiry.expire_due(tenant, tx, [account_id])
 
-    await tenant.run(work)
+    counters.current().feature_holds("expired", await tenant.run(work))
 
 
 async def _expire(tenant: Tenant, account_id: str) -> None:
@@ -115,6 +115,6 @@ async def _sweep_credit_holds(ctx: Context) -> int:
 async def _release_credit_holds(tenant: Tenant, account_id: str) -> None:
     async def work(tx: Tx) -> None:
         await lock_account(tx, account_id)
-        await credit_holds.release_lapsed(tenant, tx, account_id)
+        await release_lapsed(tenant, tx, account_id)
 
     await tenant.run(work)

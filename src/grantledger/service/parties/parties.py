@@ -114,7 +114,7 @@ async def get_customer(tenant: Tenant, customer_id: str) -> CustomerRecord:
 
 
 async def list_customers(tenant: Tenant, after: str | None, limit: int) -> Page[CustomerRecord]:
-    return await tenant.run(lambda tx: store.list_customers(tx, after, limit))
+    return await tenant.read_behind(lambda tx: store.list_customers(tx, after, limit))
 
 
 async def update_customer(
@@ -173,7 +173,7 @@ async def get_account(tenant: Tenant, account_id: str) -> AccountRecord:
 
 
 async def list_accounts(tenant: Tenant, after: str | None, limit: int) -> Page[AccountRecord]:
-    return await tenant.run(lambda tx: store.list_accounts(tx, after, limit))
+    return await tenant.read_behind(lambda tx: store.list_accounts(tx, after, limit))
 
 
 async def update_account(tenant: Tenant, account_id: str, changes: AccountChanges) -> AccountRecord:

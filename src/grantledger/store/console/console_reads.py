@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from grantledger.domain.corrections import Source
 from grantledger.domain.credits import Credit, CreditStatus
 from grantledger.store.credits.credit_transactions import TransactionRecord, transaction_of
 from grantledger.store.paging import Page, fetch_page
@@ -167,7 +168,8 @@ async def open_holds(tx: Tx, account_id: str, after: str | None) -> Page[OpenHol
     if held:
         allocations = await tx.conn.execute(
             sa.select(credit_hold_allocations.c.hold_id, credit_hold_allocations.c.amount).where(
-                credit_hold_allocations.c.hold_id.in_(list(held))
+                credit_hold_allocations.c.org_id == tx.org_id,
+                credit_hold_allocations.c.hold_id.in_(list(held)),
             )
         )
         for a in allocations:
@@ -220,7 +222,13 @@ async def event_log(
 
     With `feature_id` (and `entry_id`), only the events that drew from that feature (entry).
     """
-    query = sa.select(events).where(events.c.org_id == tx.org_id, events.c.account_id == account_id)
+    query = sa.select(events).where(
+        events.c.org_id == tx.org_id,
+        events.c.account_id == account_id,
+        # A feature hold's reservation is not usage (the open feature holds table shows it, and
+        # only settling or releasing the hold gives it back), as in GET /events.
+        sa.or_(events.c.source.is_(None), events.c.source != Source.HOLD.value),
+    )
     if feature_id is not None:
         drew = sa.select(draws.c.event_pk).where(
             draws.c.org_id == tx.org_id,

@@ -82,7 +82,10 @@ async def _with_allocations(tx: Tx, rows: Sequence[sa.Row[Any]]) -> list[HoldRec
     if ids:
         allocs = await tx.conn.execute(
             sa.select(credit_hold_allocations)
-            .where(credit_hold_allocations.c.hold_id.in_(ids))
+            .where(
+                credit_hold_allocations.c.org_id == tx.org_id,
+                credit_hold_allocations.c.hold_id.in_(ids),
+            )
             .order_by(credit_hold_allocations.c.hold_id, credit_hold_allocations.c.seq)
         )
         for a in allocs:
@@ -126,6 +129,7 @@ async def insert_hold(tx: Tx, hold: HoldRecord) -> None:
             credit_hold_allocations.insert(),
             [
                 {
+                    "org_id": tx.org_id,
                     "hold_id": hold.id,
                     "seq": seq,
                     "line_index": a.line_index,
@@ -176,9 +180,16 @@ async def hold_events_of(tx: Tx, credit_ids: Sequence[str]) -> list[CreditHoldEv
             credit_holds.c.settled_at,
             credit_holds.c.expires_at,
         )
-        .join(credit_holds, credit_holds.c.id == credit_hold_allocations.c.hold_id)
+        .join(
+            credit_holds,
+            sa.and_(
+                credit_holds.c.org_id == credit_hold_allocations.c.org_id,
+                credit_holds.c.id == credit_hold_allocations.c.hold_id,
+            ),
+        )
         .where(
             credit_holds.c.org_id == tx.org_id,
+            credit_hold_allocations.c.org_id == tx.org_id,
             credit_hold_allocations.c.credit_id.in_(credit_ids),
         )
     )

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantledger.domain.feature_holds import FeatureHoldStatus
 from grantledger.domain.money import canonical
+from grantledger.store.backend import specialised
 from grantledger.store.paging import Page, fetch_page
 from grantledger.store.tables import draws, feature_holds
 from grantledger.store.tx import Tx
@@ -255,3 +256,24 @@ async def held_units(tx: Tx, account_id: str, feature_id: str, at: datetime) -> 
         )
     )
     return Decimal(str(total or 0))
+
+
+@specialised
+async def lapsed_accounts(tx: Tx, account_ids: list[str], now: datetime) -> list[str]:
+    """Those of the accounts (sorted, distinct) with a HELD hold past its limit at `now`, in
+    order: the gate's check before it judges a batch (usually none; one fixed text on
+    PostgreSQL, `store/pg/reads.py`)."""
+    if not account_ids:
+        return []
+    rows = await tx.conn.execute(
+        sa.select(feature_holds.c.account_id)
+        .where(
+            feature_holds.c.org_id == tx.org_id,
+            feature_holds.c.account_id.in_(account_ids),
+            feature_holds.c.status == FeatureHoldStatus.HELD.value,
+            feature_holds.c.expires_at <= now,
+        )
+        .group_by(feature_holds.c.account_id)
+        .order_by(feature_holds.c.account_id)
+    )
+    return [r.account_id for r in rows]

@@ -19,6 +19,12 @@ def _run(connection: Connection) -> None:
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
     context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
     context.run_migrations()
+    if connection.dialect.name == "sqlite":
+        # Foreign keys were not enforced while tables were copied (SQLite's own procedure for
+        # changing a table's keys); nothing is committed unless every one of them holds.
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"foreign keys broken by the migration: {broken[:10]}")
     if connection.dialect.name == "postgresql":
         _analyze_tables_without_statistics(connection)
 
@@ -52,8 +58,13 @@ def _analyze_tables_without_statistics(connection: Connection) -> None:
 
 async def _main() -> None:
     # No statement timeout: a migration may rewrite a whole table.
-    options = DatabaseOptions(statement_timeout=0, pool_size=1)
-    engine = create_engine(context.config.attributes["url"], options)
+    options = DatabaseOptions(
+        statement_timeout=0,
+        pool_size=1,
+        pooler=context.config.attributes.get("pooler"),
+        application_name="grantledger migrate",
+    )
+    engine = create_engine(context.config.attributes["url"], options, enforce_foreign_keys=False)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(_run)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantledger.store.backend import Backend, Specialised
 from grantledger.store.credits import credit_transactions
-from grantledger.store.entitlements import entries, history, schedules
+from grantledger.store.entitlements import entries, feature_holds, history, schedules
 from grantledger.store.entitlements import gate as portable_gate
 from grantledger.store.entitlements import usage as portable_usage
 from grantledger.store.notifications import alerts
@@ -38,6 +38,7 @@ REPLACED: list[tuple[Specialised[Any, Any], Callable[..., Awaitable[Any]]]] = [
     (parties.share_lock_sorted, reads.share_lock_sorted),
     (schedules.schedules_of, reads.schedules_of),
     (entries.present_sorted, reads.present_sorted),
+    (feature_holds.lapsed_accounts, reads.lapsed_accounts),
     (alerts.active_alerts_of, reads.active_alerts_of),
     (history.draws_after, sums.draws_after),
     (credit_transactions.debits_around, sums.debits_around),

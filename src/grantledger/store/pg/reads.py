@@ -5,12 +5,14 @@ connection (`driver.py`)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from grantledger.store.entitlements.schedules import PlannedSchedule, by_account, planned_of
 from grantledger.store.notifications.alerts import AlertRecord, alert_of_driver
 from grantledger.store.pg import driver
 from grantledger.store.pg.statement import Statement
 from grantledger.store.tx import Tx
+from grantledger.store.types import utc
 
 _SHARE_LOCK_ACCOUNTS = Statement("""
 SELECT id FROM accounts WHERE org_id = :org_id AND id = ANY(:ids::text[]) ORDER BY id FOR SHARE
@@ -76,3 +78,20 @@ async def active_alerts_of(
         account_ids=list(account_ids),
     )
     return [alert_of_driver(r) for r in rows]
+
+
+_LAPSED_ACCOUNTS = Statement("""
+SELECT account_id FROM feature_holds
+WHERE org_id = :org_id AND account_id = ANY(:account_ids::text[])
+  AND status = 'HELD' AND expires_at <= :now
+GROUP BY account_id ORDER BY account_id
+""")
+
+
+async def lapsed_accounts(tx: Tx, account_ids: list[str], now: datetime) -> list[str]:
+    if not account_ids:
+        return []
+    rows = await driver.fetch(
+        tx, _LAPSED_ACCOUNTS, org_id=tx.org_id, account_ids=account_ids, now=utc(now)
+    )
+    return [r["account_id"] for r in rows]

@@ -23,7 +23,7 @@ console_sessions = sa.Table(
 console_actions = sa.Table(
     "console_actions",
     metadata,
-    sa.Column("id", sa.String(50), primary_key=True),
+    sa.Column("id", sa.String(50), nullable=False),
     sa.Column("org_id", sa.String(50), sa.ForeignKey("organizations.id"), nullable=False),
     sa.Column("actor", sa.String(255), nullable=False),
     sa.Column("action", sa.String(40), nullable=False),
@@ -32,4 +32,5 @@ console_actions = sa.Table(
     sa.Column("detail", sa.JSON(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Index("ix_console_actions_account", "org_id", "account_id", "id"),
+    sa.PrimaryKeyConstraint("org_id", "id"),
 )

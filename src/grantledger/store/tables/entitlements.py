@@ -63,7 +63,7 @@ entitlement_plans = sa.Table(
 schedules = sa.Table(
     "schedules",
     metadata,
-    sa.Column("id", sa.String(50), primary_key=True),
+    sa.Column("id", sa.String(50), nullable=False),
     sa.Column("org_id", sa.String(50), nullable=False),
     sa.Column("account_id", sa.String(50), nullable=False),
     sa.Column("plan_id", sa.String(50), nullable=False),
@@ -81,6 +81,7 @@ schedules = sa.Table(
     sa.ForeignKeyConstraint(["org_id", "account_id"], ["accounts.org_id", "accounts.id"]),
     sa.Index("ix_schedules_account", "org_id", "account_id"),
     sa.UniqueConstraint("org_id", "idempotency_key", name="uq_schedules_idempotency_key"),
+    sa.PrimaryKeyConstraint("org_id", "id"),
 )
 
 # Each end a plan change gave a schedule (its end before and after), so a read `asOf` an
@@ -88,7 +89,7 @@ schedules = sa.Table(
 schedule_changes = sa.Table(
     "schedule_changes",
     metadata,
-    sa.Column("id", sa.String(50), primary_key=True),
+    sa.Column("id", sa.String(50), nullable=False),
     sa.Column("org_id", sa.String(50), nullable=False),
     sa.Column("account_id", sa.String(50), nullable=False),
     sa.Column("schedule_id", sa.String(50), nullable=False),
@@ -96,12 +97,13 @@ schedule_changes = sa.Table(
     sa.Column("until_after", sa.Date(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Index("ix_schedule_changes_account", "org_id", "account_id", "created_at"),
+    sa.PrimaryKeyConstraint("org_id", "id"),
 )
 
 purchases = sa.Table(
     "purchases",
     metadata,
-    sa.Column("id", sa.String(50), primary_key=True),
+    sa.Column("id", sa.String(50), nullable=False),
     sa.Column("org_id", sa.String(50), nullable=False),
     sa.Column("account_id", sa.String(50), nullable=False),
     sa.Column("plan_id", sa.String(50), nullable=False),
@@ -122,6 +124,7 @@ purchases = sa.Table(
     # An account's purchases: its list, and what a deletion of the account checks (migration
     # 0009; PostgreSQL checks the foreign key through it too).
     sa.Index("ix_purchases_account", "org_id", "account_id", "id"),
+    sa.PrimaryKeyConstraint("org_id", "id"),
 )
 
 feature_entries = sa.Table(
@@ -132,7 +135,7 @@ feature_entries = sa.Table(
     sa.Column("feature_id", sa.String(50), primary_key=True),
     sa.Column("id", sa.String(50), primary_key=True),
     # Time-ordered key for "newest first" pages.
-    sa.Column("row_key", sa.String(50), nullable=False, unique=True),
+    sa.Column("row_key", sa.String(50), nullable=False),
     sa.Column("source", sa.String(20), nullable=False),
     sa.Column("effective_from", UTCDateTime(), nullable=False),
     sa.Column("effective_until", UTCDateTime(), nullable=True),
@@ -156,12 +159,13 @@ feature_entries = sa.Table(
         postgresql_where=sa.text("source = 'ROLLOVER'"),
         sqlite_where=sa.text("source = 'ROLLOVER'"),
     ),
+    sa.UniqueConstraint("org_id", "row_key", name="uq_feature_entries_row_key"),
 )
 
 feature_entry_changes = sa.Table(
     "feature_entry_changes",
     metadata,
-    sa.Column("id", sa.String(50), primary_key=True),
+    sa.Column("id", sa.String(50), nullable=False),
     sa.Column("org_id", sa.String(50), nullable=False),
     sa.Column("account_id", sa.String(50), nullable=False),
     sa.Column("feature_id", sa.String(50), nullable=False),
@@ -171,6 +175,7 @@ feature_entry_changes = sa.Table(
     sa.Column("after", sa.JSON(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Index("ix_feature_entry_changes_entry", "org_id", "account_id", "feature_id"),
+    sa.PrimaryKeyConstraint("org_id", "id"),
 )
 
 entitlement_values = sa.Table(
@@ -194,7 +199,7 @@ event_ids = sa.Table(
 events = sa.Table(
     "events",
     metadata,
-    sa.Column("id", sa.String(50), primary_key=True),
+    sa.Column("id", sa.String(50), nullable=False),
     sa.Column("org_id", sa.String(50), nullable=False),
     sa.Column("event_id", sa.String(512), nullable=False),
     sa.Column("account_id", sa.String(512), nullable=False),
@@ -211,13 +216,14 @@ events = sa.Table(
     sa.Index("ix_events_event_id", "org_id", "event_id"),
     # The console pages an account's events newest first (migration 0007).
     sa.Index("ix_console_events_account", "org_id", "account_id", "id"),
+    sa.PrimaryKeyConstraint("org_id", "id"),
 )
 
 draws = sa.Table(
     "draws",
     metadata,
-    sa.Column("event_pk", sa.String(50), sa.ForeignKey("events.id"), primary_key=True),
-    sa.Column("seq", sa.Integer(), primary_key=True),
+    sa.Column("event_pk", sa.String(50), nullable=False),
+    sa.Column("seq", sa.Integer(), nullable=False),
     sa.Column("org_id", sa.String(50), nullable=False),
     sa.Column("account_id", sa.String(50), nullable=False),
     sa.Column("feature_id", sa.String(50), nullable=False),
@@ -231,6 +237,8 @@ draws = sa.Table(
     sa.Index("ix_draws_entry", "org_id", "account_id", "feature_id", "entry_id"),
     sa.Index("ix_draws_feature_time", "org_id", "account_id", "feature_id", "created_at"),
     sa.Index("ix_draws_window", "org_id", "account_id", "feature_id", "occurred_at"),
+    sa.PrimaryKeyConstraint("org_id", "event_pk", "seq"),
+    sa.ForeignKeyConstraint(["org_id", "event_pk"], ["events.org_id", "events.id"]),
 )
 
 # The usage of each (account, feature, usage window): Σ plan draws dated in the window

@@ -71,7 +71,7 @@ accounts = sa.Table(
 credits = sa.Table(
     "credits",
     metadata,
-    sa.Column("id", sa.String(50), primary_key=True),
+    sa.Column("id", sa.String(50), nullable=False),
     sa.Column("org_id", sa.String(50), sa.ForeignKey("organizations.id"), nullable=False),
     sa.Column("account_id", sa.String(50), nullable=False),
     sa.Column("customer_id", sa.String(255), nullable=False),
@@ -96,14 +96,15 @@ credits = sa.Table(
     sa.ForeignKeyConstraint(["org_id", "account_id"], ["accounts.org_id", "accounts.id"]),
     sa.UniqueConstraint("org_id", "idempotency_key", name="uq_credits_idempotency_key"),
     sa.Index("ix_credits_org_account", "org_id", "account_id", "status"),
+    sa.PrimaryKeyConstraint("org_id", "id"),
 )
 
 credit_transactions = sa.Table(
     "credit_transactions",
     metadata,
-    sa.Column("id", sa.String(50), primary_key=True),
+    sa.Column("id", sa.String(50), nullable=False),
     sa.Column("org_id", sa.String(50), nullable=False),
-    sa.Column("credit_id", sa.String(50), sa.ForeignKey("credits.id"), nullable=False),
+    sa.Column("credit_id", sa.String(50), nullable=False),
     sa.Column("transaction_type", sa.String(20), nullable=False),
     sa.Column("amount", Money(), nullable=False),
     sa.Column("invoice_id", sa.String(255), nullable=True),
@@ -111,12 +112,14 @@ credit_transactions = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Index("ix_credit_transactions_credit", "credit_id", "created_at"),
     sa.Index("ix_credit_transactions_kind_time", "credit_id", "transaction_type", "created_at"),
+    sa.PrimaryKeyConstraint("org_id", "id"),
+    sa.ForeignKeyConstraint(["org_id", "credit_id"], ["credits.org_id", "credits.id"]),
 )
 
 credit_holds = sa.Table(
     "credit_holds",
     metadata,
-    sa.Column("id", sa.String(50), primary_key=True),
+    sa.Column("id", sa.String(50), nullable=False),
     sa.Column("org_id", sa.String(50), nullable=False),
     sa.Column("account_id", sa.String(50), nullable=False),
     sa.Column("invoice_id", sa.String(255), nullable=False),
@@ -137,17 +140,23 @@ credit_holds = sa.Table(
         postgresql_where=sa.text("status = 'HELD' AND expires_at IS NOT NULL"),
         sqlite_where=sa.text("status = 'HELD' AND expires_at IS NOT NULL"),
     ),
+    sa.PrimaryKeyConstraint("org_id", "id"),
 )
 
 credit_hold_allocations = sa.Table(
     "credit_hold_allocations",
     metadata,
-    sa.Column("hold_id", sa.String(50), sa.ForeignKey("credit_holds.id"), primary_key=True),
-    sa.Column("seq", sa.Integer(), primary_key=True),
+    sa.Column("hold_id", sa.String(50), nullable=False),
+    sa.Column("seq", sa.Integer(), nullable=False),
     sa.Column("line_index", sa.Integer(), nullable=False),
-    sa.Column("credit_id", sa.String(50), sa.ForeignKey("credits.id"), nullable=False),
+    sa.Column("credit_id", sa.String(50), nullable=False),
     sa.Column("amount", Money(), nullable=False),
+    # The hold's organization (migration 0014): every key of a tenant table includes it.
+    sa.Column("org_id", sa.String(50), nullable=False),
     sa.Index("ix_credit_hold_allocations_credit", "credit_id"),
+    sa.PrimaryKeyConstraint("org_id", "hold_id", "seq"),
+    sa.ForeignKeyConstraint(["org_id", "hold_id"], ["credit_holds.org_id", "credit_holds.id"]),
+    sa.ForeignKeyConstraint(["org_id", "credit_id"], ["credits.org_id", "credits.id"]),
 )
 
 # --- entitlements ----------------------------------------------------------------------------
