@@ -25,6 +25,7 @@ from grantledger.api.paging import PageTokens
 from grantledger.api.paths import CollapseSlashes
 from grantledger.api.proxies import TrustedProxies
 from grantledger.api.routers import (
+    books,
     catalog,
     credits,
     entitlements,
@@ -86,7 +87,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     errors.install(app)
     docs.install(app)
     openapi.install(app)
-    for module in (health, parties, credits, holds, catalog, entitlements, events):
+    for module in (health, parties, credits, holds, catalog, entitlements, events, books):
         app.include_router(module.router)
     for extra in ROUTERS:
         app.include_router(extra)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from grantledger.store.backend import PORTABLE, Backend
 from grantledger.store.engine import READ_SNAPSHOT, DatabaseOptions, create_engine, is_sqlite
 from grantledger.store.errors import Busy, OutcomeUnknown, StatementTimeout, Unavailable
-from grantledger.store.tx import Tx
+from grantledger.store.tx import NO_CAUSE, Cause, Tx
 from grantledger.store.watch import DatabaseObserver, watch
 
 T = TypeVar("T")
@@ -114,13 +114,15 @@ class Database:
         READ READ ONLY; SQLite: a deferred read transaction, which takes no lock)."""
         return await self._run(work, snapshot=True)
 
-    async def run_tenant(self, org_id: str, work: Callable[[Tx], Awaitable[T]]) -> T:
+    async def run_tenant(
+        self, org_id: str, work: Callable[[Tx], Awaitable[T]], cause: Cause = NO_CAUSE
+    ) -> T:
         """`run` with the connection bound to one organization (see `Tx`)."""
-        return await self.run(lambda conn: work(self.tx(conn, org_id)))
+        return await self.run(lambda conn: work(self.tx(conn, org_id, cause)))
 
-    def tx(self, conn: AsyncConnection, org_id: str) -> Tx:
+    def tx(self, conn: AsyncConnection, org_id: str, cause: Cause = NO_CAUSE) -> Tx:
         """`conn`'s transaction bound to one organization, with this database's backend."""
-        return Tx(conn, org_id, self.backend)
+        return Tx(conn, org_id, self.backend, cause)
 
     def watch(self, observer: DatabaseObserver) -> None:
         """Tell `observer` of driver errors and pool checkouts (metrics live above the store)."""

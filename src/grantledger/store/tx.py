@@ -15,7 +15,20 @@ from grantledger.store.backend import PORTABLE, Backend
 
 
 @dataclass(frozen=True)
+class Cause:
+    """Who asked for a transaction's changes: the request's id and its actor (an API key by
+    its prefix, a console session's key, a background job). The journal records them."""
+
+    request_id: str | None = None
+    actor: str | None = None
+
+
+NO_CAUSE = Cause()
+
+
+@dataclass(frozen=True)
 class Tx:
     conn: AsyncConnection
     org_id: str
     backend: Backend = PORTABLE
+    cause: Cause = NO_CAUSE

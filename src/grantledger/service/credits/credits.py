@@ -107,7 +107,7 @@ async def expire_due(tenant: Tenant, tx: Tx, account_id: str) -> None:
                     created_at=record.ledger.expired_at or now,
                 )
             )
-    await insert_transactions(tx, movements)
+    await insert_transactions(tx, movements, at=now)
 
 
 async def _materialize_expiry(

@@ -11,11 +11,13 @@ from grantledger.domain import credits as rules
 from grantledger.domain.credits import Allocation, CreditStatus, Line, Movement
 from grantledger.domain.errors import Conflict, NotFound
 from grantledger.domain.holds import HoldKind, HoldStatus
+from grantledger.domain.journal import JournalKind
 from grantledger.service.context import Tenant
 from grantledger.service.credits.credits import expire_due, lock_account, transaction
 from grantledger.service.fingerprint import fingerprint
 from grantledger.service.idempotency import replay_of
 from grantledger.service.notifications import notify
+from grantledger.store.books.journal import CreditMove, append_credit_moves
 from grantledger.store.credits import credits as credit_store
 from grantledger.store.credits import holds as store
 from grantledger.store.credits.credit_transactions import TransactionRecord, insert_transactions
@@ -81,10 +83,22 @@ async def place(tenant: Tenant, request: HoldPlacement) -> HoldView:
         hold = _new_hold(tenant, request, allocations, digest, now)
         await store.insert_hold(tx, hold)
         await insert_transactions(tx, movements)
+        if request.kind is HoldKind.HOLD:
+            await append_credit_moves(tx, _held(hold, JournalKind.HOLD, now), now)
         await notify.after_change(tenant, tx, request.account_id)
         return HoldView(hold, account.invoice_currency)
 
     return await tenant.run(work)
+
+
+def _held(hold: HoldRecord, kind: JournalKind, at: datetime) -> list[CreditMove]:
+    """The journal rows of money held (HOLD) or given back (RELEASE): what is held on each
+    credit moves, its balance does not."""
+    sign = 1 if kind is JournalKind.HOLD else -1
+    return [
+        CreditMove(a.credit_id, kind, Decimal(0), at, sign * a.amount, hold.invoice_id)
+        for a in hold.allocations
+    ]
 
 
 def _require_cover(
@@ -195,7 +209,12 @@ async def settle(tenant: Tenant, account_id: str, invoice_id: str, outcome: Hold
                 )
             records[record.id] = await credit_store.save_ledger_state(tx, record, state, now)
         await store.settle_hold(tx, hold.id, outcome, now)
-        await insert_transactions(tx, movements)
+        if outcome is HoldStatus.CAPTURED:
+            await insert_transactions(tx, movements, kind=JournalKind.CAPTURE)
+        else:
+            await append_credit_moves(tx, _held(hold, JournalKind.RELEASE, now), now)
+            # Money released from a credit that has expired meanwhile leaves it (EXPIRED).
+            await insert_transactions(tx, movements)
         await notify.after_change(tenant, tx, account_id)
         settled = replace(hold, status=outcome, settled_at=now)
         return HoldView(settled, account.invoice_currency)

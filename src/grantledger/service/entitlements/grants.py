@@ -18,6 +18,7 @@ from grantledger.domain.entitlements import (
     purchase_entry_id,
 )
 from grantledger.domain.errors import InvalidInput, NotFound
+from grantledger.domain.journal import JournalKind
 from grantledger.domain.plans import PurchaseGrant, purchase_grants
 from grantledger.service.context import Tenant
 from grantledger.service.credits.credits import lock_account
@@ -128,7 +129,7 @@ async def purchase(tenant: Tenant, account_id: str, spec: PurchaseInput) -> Purc
         )
         await purchases.insert_purchase(tx, bought)
         records = [_purchased_entry(tenant, bought, g, now) for g in granted]
-        await entries.insert_entries(tx, records, ignore_existing=False)
+        await entries.insert_entries(tx, records, ignore_existing=False, kind=JournalKind.PURCHASE)
         pairs = {(account_id, r.feature_id) for r in records}
         await notify.after_change(tenant, tx, features=pairs)
         return bought
@@ -262,7 +263,9 @@ async def grant_entry(
             idempotency_key=spec.idempotency_key,
             request_hash=digest,
         )
-        await entries.insert_entries(tx, [record], ignore_existing=False)
+        await entries.insert_entries(
+            tx, [record], ignore_existing=False, kind=JournalKind.ENTRY_GRANT
+        )
         await notify.after_change(tenant, tx, features=[(account_id, feature_id)])
         return record
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 from grantledger.domain import alerts as rules
 from grantledger.domain import credits as credit_rules
 from grantledger.domain.errors import InvalidInput, NotFound
+from grantledger.domain.journal import JournalKind
 from grantledger.service.context import Tenant
 from grantledger.service.fingerprint import fingerprint
 from grantledger.store.credits import credits as credit_store
@@ -112,7 +113,9 @@ async def _grant(
     )
     await credit_store.insert_credit(tx, record)
     await insert_transactions(
-        tx, [TransactionRecord.of(tenant.new_id("ctxn", now), record.id, credited, now)]
+        tx,
+        [TransactionRecord.of(tenant.new_id("ctxn", now), record.id, credited, now)],
+        kind=JournalKind.AUTO_TOP_UP,
     )
     return record
 

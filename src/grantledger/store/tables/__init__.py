@@ -4,6 +4,7 @@ from __future__ import annotations
 
 # One module per area; every table is importable from here, as before.
 from grantledger.store.tables.base import metadata
+from grantledger.store.tables.books import journal
 from grantledger.store.tables.console import (
     console_actions,
     console_sessions,
@@ -72,6 +73,7 @@ __all__ = [
     "feature_schemas",
     "features",
     "incidents",
+    "journal",
     "metadata",
     "notify_marks",
     "organizations",

@@ -1,0 +1,53 @@
+"""The books (extension): the journal of every movement of money and units."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from grantledger.api.deps import TenantDep, respond
+from grantledger.api.jsonio import WireJSONResponse, WireRoute
+from grantledger.api.paging import page_size
+from grantledger.api.schemas.books import JournalEntryOut, JournalPageOut
+from grantledger.api.wire import parse_instant
+from grantledger.domain.journal import parse_cursor
+from grantledger.service.books import journal
+
+router = APIRouter(route_class=WireRoute, tags=["Books"])
+Text = Annotated[str | None, Query(min_length=1, max_length=50)]
+MAX_KINDS = 20
+
+
+@router.get("/ledger/entries", response_model=JournalPageOut)
+async def ledger_entries(
+    tenant: TenantDep,
+    occurred_from: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+    occurred_to: Annotated[str | None, Query(alias="to", max_length=40)] = None,
+    account_id: Annotated[str | None, Query(alias="accountId", min_length=1, max_length=50)] = None,
+    kind: Annotated[str | None, Query(min_length=1, max_length=400)] = None,
+    after: Annotated[str | None, Query(min_length=1, max_length=40)] = None,
+    size: Annotated[str | None, Query(alias="pageSize")] = None,
+) -> WireJSONResponse:
+    """The journal in commit order: every movement of money (credits) and units (feature
+    entries) after the cursor `after`, oldest first. Keep asking `after` the answer's `cursor`
+    to read every row exactly once (docs/api.md, "The journal")."""
+    kinds = tuple(k for k in (kind or "").split(",") if k)
+    if len(kinds) > MAX_KINDS:
+        kinds = kinds[: MAX_KINDS + 1]  # the service names the first unknown one
+    where = journal.journal_filter(
+        parse_instant(occurred_from, "from"),
+        parse_instant(occurred_to, "to"),
+        account_id,
+        kinds,
+    )
+    found = await journal.page(
+        tenant, where, parse_cursor(after) if after else None, page_size(size)
+    )
+    return respond(
+        JournalPageOut(
+            data=[JournalEntryOut.of(r) for r in found.rows],
+            cursor=found.cursor.text(),
+            more=found.more,
+        )
+    )

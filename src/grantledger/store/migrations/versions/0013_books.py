@@ -1,0 +1,53 @@
+"""The books: the journal, one appended row per movement of money or units (issue 22).
+
+Revision ID: 0013
+Revises: 0011
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from grantledger.store.types import Money, UTCDateTime
+
+revision = "0013"
+down_revision = "0011"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "journal",
+        sa.Column(
+            "seq",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
+        sa.Column("org_id", sa.String(50), nullable=False),
+        sa.Column("tx", sa.BigInteger(), nullable=False),
+        sa.Column("occurred_at", UTCDateTime(), nullable=False),
+        sa.Column("recorded_at", UTCDateTime(), nullable=False),
+        sa.Column("customer_id", sa.String(255), nullable=True),
+        sa.Column("account_id", sa.String(50), nullable=False),
+        sa.Column("kind", sa.String(20), nullable=False),
+        sa.Column("subject", sa.String(50), nullable=False),
+        sa.Column("feature_id", sa.String(50), nullable=True),
+        sa.Column("unit", sa.String(50), nullable=False),
+        sa.Column("amount", Money(), nullable=False),
+        sa.Column("held", Money(), nullable=False),
+        sa.Column("balance_after", Money(), nullable=False),
+        sa.Column("held_after", Money(), nullable=False),
+        sa.Column("event_id", sa.String(512), nullable=True),
+        sa.Column("invoice_id", sa.String(255), nullable=True),
+        sa.Column("idempotency_key", sa.String(255), nullable=True),
+        sa.Column("request_id", sa.String(64), nullable=True),
+        sa.Column("actor", sa.String(100), nullable=True),
+    )
+    op.create_index("ix_journal_cursor", "journal", ["org_id", "tx", "seq"])
+    op.create_index("ix_journal_subject", "journal", ["org_id", "subject", "seq"])
+    op.create_index("ix_journal_time", "journal", ["org_id", "occurred_at"])
+
+
+def downgrade() -> None:
+    op.drop_table("journal")

@@ -1,0 +1,42 @@
+"""The books: the journal, one appended row per movement of money or units (issue 22)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from grantledger.store.tables.base import metadata
+from grantledger.store.types import Money, UTCDateTime
+
+# SQLite's INTEGER PRIMARY KEY is its rowid (BIGINT would not be); PostgreSQL's is BIGSERIAL.
+Sequence = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+journal = sa.Table(
+    "journal",
+    metadata,
+    sa.Column("seq", Sequence, primary_key=True, autoincrement=True),
+    sa.Column("org_id", sa.String(50), nullable=False),
+    # The writing transaction's number on PostgreSQL (pg_current_xact_id), 0 on SQLite: with
+    # `seq`, the row's place in commit order (docs/api.md, "The cursor").
+    sa.Column("tx", sa.BigInteger(), nullable=False),
+    sa.Column("occurred_at", UTCDateTime(), nullable=False),
+    sa.Column("recorded_at", UTCDateTime(), nullable=False),
+    sa.Column("customer_id", sa.String(255), nullable=True),
+    sa.Column("account_id", sa.String(50), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    # The credit (`cred.…`) or feature entry the row moves.
+    sa.Column("subject", sa.String(50), nullable=False),
+    sa.Column("feature_id", sa.String(50), nullable=True),
+    sa.Column("unit", sa.String(50), nullable=False),
+    sa.Column("amount", Money(), nullable=False),
+    sa.Column("held", Money(), nullable=False),
+    sa.Column("balance_after", Money(), nullable=False),
+    sa.Column("held_after", Money(), nullable=False),
+    sa.Column("event_id", sa.String(512), nullable=True),
+    sa.Column("invoice_id", sa.String(255), nullable=True),
+    sa.Column("idempotency_key", sa.String(255), nullable=True),
+    sa.Column("request_id", sa.String(64), nullable=True),
+    sa.Column("actor", sa.String(100), nullable=True),
+    sa.Index("ix_journal_cursor", "org_id", "tx", "seq"),
+    sa.Index("ix_journal_subject", "org_id", "subject", "seq"),
+    sa.Index("ix_journal_time", "org_id", "occurred_at"),
+)
