@@ -3,26 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal as M
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from grantledger.domain.credits import Line
 from grantledger.domain.holds import HoldKind, HoldStatus
-from grantledger.domain.journal import START
+from grantledger.domain.journal import START, JournalKind
 from grantledger.service.books import journal
 from grantledger.service.context import Tenant
 from grantledger.service.credits import credits, holds
-from grantledger.store.books.journal import JournalFilter, JournalRow
+from grantledger.store.books.journal import (
+    EntryMove,
+    JournalFilter,
+    JournalRow,
+    append_entry_moves,
+)
 from grantledger.store.tables import credits as credit_rows
 from grantledger.store.tables import feature_entries
 from grantledger.store.tables import journal as journal_rows
 from grantledger.store.tx import Tx
-from tests.service.world import GRANT_ACCOUNT, SetClock, build
+from tests.service.world import GRANT_ACCOUNT, SetClock, build, context, new_tenant
 
 Run = Callable[[Any], Any]
 
@@ -117,3 +124,35 @@ def test_the_journal_ties_out_to_every_credit_and_entry(run_on: Run, clock: SetC
         assert rows[0].cursor > START
 
     run_on(scenario)
+
+
+def test_a_row_is_handed_out_only_when_no_older_transaction_can_still_commit(
+    module_postgres: str | None, clock: SetClock
+) -> None:
+    """The gap a sequence-ordered read has, closed: T1 writes first and commits last; until it
+    commits, the read hands out neither its row nor T2's (committed, numbered after it)."""
+    if module_postgres is None:
+        pytest.skip("PostgreSQL unreachable")
+
+    async def scenario() -> None:
+        async with context(module_postgres, clock) as ctx:
+            tenant = await new_tenant(ctx, "org-" + secrets.token_hex(4))
+            db = ctx.db
+
+            def move(entry: str) -> list[EntryMove]:
+                return [EntryMove("acc", "f", entry, JournalKind.DRAW, M(-1), clock.now())]
+
+            async with db.engine.connect() as first, db.engine.connect() as second:
+                await first.begin()
+                await append_entry_moves(db.tx(first, tenant.org_id), move("e1"), clock.now())
+                await second.begin()
+                await append_entry_moves(db.tx(second, tenant.org_id), move("e2"), clock.now())
+                await second.commit()
+                committed = await journal.page(tenant, JournalFilter(), None, 50)
+                assert committed.rows == [] and committed.cursor == START
+                await first.commit()
+            rows = await _all_rows(tenant)
+            assert [r.subject for r in rows] == ["e1", "e2"]
+            assert rows[0].cursor < rows[1].cursor
+
+    asyncio.run(scenario())
