@@ -1,9 +1,10 @@
-"""`grantledger serve | migrate | keys create|list|revoke|rotate | verify | export`."""
+"""`grantledger serve | migrate | keys create|list|revoke|rotate | verify | export | report`."""
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import json
 import os
 import shutil
 import socket
@@ -29,7 +30,7 @@ from grantledger.server.bootstrap import ensure as ensure_bootstrap
 from grantledger.server.serving import GuardedHttpToolsProtocol
 from grantledger.server.workers import serve as workers_serve
 from grantledger.service.books import export as export_files
-from grantledger.service.books import journal
+from grantledger.service.books import journal, reports
 from grantledger.service.books.export import Format
 from grantledger.service.context import Cause, Context
 from grantledger.service.notifications.sealing import load_server_key
@@ -48,6 +49,8 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+report_app = typer.Typer(help="Reports summed from the journal.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
 err = Console(stderr=True)
 T = TypeVar("T")
 
@@ -363,6 +366,30 @@ def _instant(raw: str | None, name: str) -> datetime | None:
     except ValueError:
         _fail(f"{name} must be an ISO-8601 datetime such as 2026-01-01T00:00:00Z, not {raw!r}")
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@report_app.command("month-close")
+def report_month_close(
+    org: str = ORG,
+    month: str = typer.Option(..., "--month", help="The month to close, YYYY-MM (UTC)."),
+    account: str | None = typer.Option(None, "--account", help="One account only."),
+) -> None:
+    """Print ORG's close of a month as JSON, per currency and per feature: opening + granted +
+    adjusted - consumed - expired - voided = closing, revenue recognised, breakage and deferred
+    revenue from the cost basis; every figure a sum of journal rows."""
+    settings = _settings()
+
+    async def work(ctx: Context) -> reports.MonthClose:
+        tenant = ctx.tenant(await tenants.org_id_named(ctx, org), Cause(actor="cli:report"))
+        return await reports.month_close(tenant, month, account)
+
+    try:
+        close = asyncio.run(_with_context(settings, work))
+    except tenants.UnknownOrganization as unknown:
+        _fail(f"no organization named {unknown.args[0]!r}; see `grantledger keys list`")
+    except InvalidInput as bad:
+        _fail(bad.message)
+    print(json.dumps(reports.as_json(close), indent=2))
 
 
 @app.command()

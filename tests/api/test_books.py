@@ -279,3 +279,118 @@ def test_the_export_refuses_bad_options_without_a_traceback(
     ):
         done = run_cli(server.database_url, "export", *args)
         assert done.returncode != 0 and says in done.stderr and "Traceback" not in done.stderr
+
+
+GRANT_KINDS = "('GRANT','AUTO_TOP_UP','ENTRY_GRANT','PURCHASE','PLAN_GRANT')"
+CONSUMING = "('CAPTURE','DEBIT','DRAW','REVERSAL')"
+
+
+def test_a_month_close_ties_out_to_the_export_to_the_last_digit(
+    clock: Server, named: tuple[str, httpx.Client], tmp_path: Path
+) -> None:
+    org, api = named
+    server = clock
+    server.set_clock("2026-10-15T09:00:00Z")
+    account = new_account(api)
+    paid = _grant(
+        api,
+        account,
+        Decimal("100.1234567891"),
+        costBasis=Decimal("0.4999999999"),
+        effectiveUntil="2026-11-10",
+    )
+    assert paid["costBasis"] == 0.4999999999
+    free = _grant(api, account, Decimal("20"), costBasis=Decimal(0), priority=2)
+    _grant(api, account, Decimal("30.0000000001"), priority=3)
+    schema = new_schema(api)
+    feature = new_feature(api, [(schema, "tokens")], valueType="NUMERIC")
+    path = f"/accounts/{account}/features/{feature}/entries"
+    ok_json(_post(api, path, {"granted": Decimal(50), "costBasis": Decimal("0.0200000001")}))
+
+    server.set_clock("2026-11-05T10:00:00Z")
+    line = {"entityId": "api", "amount": Decimal("40.5555555555")}
+    ok_json(_post(api, f"/accounts/{account}/credit_debits", {"invoiceId": "nov", "lines": [line]}))
+    event = usage_event(schema, account, "2026-11-05T10:00:00Z", "ev-nov", tokens="7")
+    assert api.post("/ingest", json=event).status_code == 202
+    server.set_clock("2026-11-20T00:00:00Z")
+    ok_json(api.post(f"/credits/{free['id']}/void"))
+    assert ok_json(api.get(f"/credits/{paid['id']}"))["status"] == "EXPIRED"
+
+    server.set_clock("2026-12-02T00:00:00Z")
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        report = _parse(api.get("/reports/month_close", params={"month": "2026-11"}))
+        if sum(u["rows"] for u in report["data"]) >= 8 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    figures = {u["unit"]: u for u in report["data"]}
+    usd, tokens = figures["USD"], figures[feature]
+    for u in (usd, tokens):
+        moved = u["granted"] + u["adjusted"] - u["consumed"] - u["expired"] - u["voided"]
+        assert u["opening"] + moved == u["closing"]
+        valued = (
+            u["sold"]
+            + u["adjustedValue"]
+            - u["recognisedRevenue"]
+            - u["breakage"]
+            - u["voidedValue"]
+        )
+        assert u["openingDeferredRevenue"] + valued == u["closingDeferredRevenue"]
+    assert usd["opening"] == Decimal("150.1234567892") and usd["consumed"] == Decimal(
+        "40.5555555555"
+    )
+    assert usd["expired"] == Decimal("59.5679012336") and usd["voided"] == 20
+    # 40.5555555555 of the paid credit consumed at 0.4999999999, its rest broken at expiry.
+    assert usd["recognisedRevenue"] == Decimal("40.5555555555") * Decimal("0.4999999999")
+    assert usd["breakage"] == Decimal("59.5679012336") * Decimal("0.4999999999")
+    assert usd["closingDeferredRevenue"] == 0
+    assert tokens["consumed"] == 7 and tokens["closing"] == 43
+
+    out = tmp_path / "journal.csv"
+    done = run_cli(server.database_url, "export", "--org", org, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    start, end = "'2026-11-01T00:00:00Z'", "'2026-12-01T00:00:00Z'"
+    value = "coalesce(amount * cost_basis, 0)"
+    inside = f"occurred_at >= {start}"
+    recomputed = duckdb.sql(
+        f"""
+        WITH j AS (
+            SELECT unit, kind, occurred_at, amount::DECIMAL(38, 10) AS amount,
+                   cost_basis::DECIMAL(38, 10) AS cost_basis
+            FROM read_csv('{out}', all_varchar = true)
+            WHERE occurred_at < {end}
+        )
+        SELECT unit,
+            coalesce(sum(amount) FILTER (WHERE occurred_at < {start}), 0),
+            coalesce(sum(amount) FILTER (WHERE {inside} AND kind IN {GRANT_KINDS}), 0),
+            -coalesce(sum(amount) FILTER (WHERE {inside} AND kind IN {CONSUMING}), 0),
+            -coalesce(sum(amount) FILTER (WHERE {inside} AND kind = 'EXPIRY'), 0),
+            -coalesce(sum(amount) FILTER (WHERE {inside} AND kind = 'VOID'), 0),
+            sum(amount),
+            -coalesce(sum({value}) FILTER (WHERE {inside} AND kind IN {CONSUMING}), 0),
+            -coalesce(sum({value}) FILTER (WHERE {inside} AND kind = 'EXPIRY'), 0),
+            sum({value})
+        FROM j GROUP BY unit
+        """
+    ).fetchall()
+    names = (
+        "opening",
+        "granted",
+        "consumed",
+        "expired",
+        "voided",
+        "closing",
+        "recognisedRevenue",
+        "breakage",
+        "closingDeferredRevenue",
+    )
+    for unit, *sums in recomputed:
+        shown = figures[unit]
+        assert [Decimal(s) for s in sums] == [shown[n] for n in names], unit
+
+    done = run_cli(server.database_url, "report", "month-close", "--org", org, "--month", "2026-11")
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    assert printed["data"][0]["closing"] == str(usd["closing"])
+    assert error_message(api.get("/reports/month_close", params={"month": "2026-13"}), 400)
+    assert error_message(api.get("/reports/month_close"), 400)

@@ -120,6 +120,7 @@ def test_help_of_the_command_and_every_subcommand() -> None:
         ("keys", "create"): ["--org"],
         ("verify",): ["ledger"],
         ("export",): ["--org", "--format", "--after", "--from", "--to", "journal"],
+        ("report", "month-close"): ["--org", "--month", "--account", "closing"],
     }
     for args, words in expected.items():
         result = runner.invoke(app, [*args, "--help"], prog_name="grantledger")

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query
 from grantledger.api.deps import TenantDep, respond
 from grantledger.api.jsonio import WireJSONResponse, WireRoute
 from grantledger.api.paging import page_size
-from grantledger.api.schemas.books import JournalEntryOut, JournalPageOut
+from grantledger.api.schemas.books import JournalEntryOut, JournalPageOut, MonthCloseOut
 from grantledger.api.wire import parse_instant
 from grantledger.domain.journal import parse_cursor
-from grantledger.service.books import journal
+from grantledger.service.books import journal, reports
 
 router = APIRouter(route_class=WireRoute, tags=["Books"])
 Text = Annotated[str | None, Query(min_length=1, max_length=50)]
@@ -51,3 +51,15 @@ async def ledger_entries(
             more=found.more,
         )
     )
+
+
+@router.get("/reports/month_close", response_model=MonthCloseOut)
+async def month_close(
+    tenant: TenantDep,
+    month: Annotated[str, Query(min_length=1, max_length=7)],
+    account_id: Annotated[str | None, Query(alias="accountId", min_length=1, max_length=50)] = None,
+) -> WireJSONResponse:
+    """The close of a month (YYYY-MM, UTC), per currency and per feature: opening + granted +
+    adjusted - consumed - expired - voided = closing, and from the cost basis the revenue
+    recognised, the breakage and the deferred revenue; every figure a sum of journal rows."""
+    return respond(MonthCloseOut.of(await reports.month_close(tenant, month, account_id)))

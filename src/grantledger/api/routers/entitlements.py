@@ -122,6 +122,7 @@ async def grant_entry(
         effective_from=body.effective_from,
         effective_until=body.effective_until,
         idempotency_key=body.idempotency_key,
+        cost_basis=body.cost_basis,
     )
     record = await grants.grant_entry(tenant, account_id, feature_id, spec)
     return respond(FeatureCreditEntryOut.of(record, tenant.now()))

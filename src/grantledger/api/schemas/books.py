@@ -6,6 +6,8 @@ from datetime import datetime
 
 from grantledger.api.wire import Amount, ResponseModel
 from grantledger.domain.journal import MONEY_KINDS, JournalKind
+from grantledger.domain.month_close import UnitClose
+from grantledger.service.books.reports import MonthClose
 from grantledger.store.books.journal import JournalRow
 
 
@@ -29,6 +31,7 @@ class JournalEntryOut(ResponseModel):
     idempotency_key: str | None = None
     request_id: str | None = None
     actor: str | None = None
+    cost_basis: Amount | None = None
 
     @classmethod
     def of(cls, row: JournalRow) -> JournalEntryOut:
@@ -53,6 +56,7 @@ class JournalEntryOut(ResponseModel):
             idempotency_key=row.idempotency_key,
             request_id=row.request_id,
             actor=row.actor,
+            cost_basis=row.cost_basis,
         )
 
 
@@ -61,3 +65,69 @@ class JournalPageOut(ResponseModel):
     # Ask `after` this next: the last row's cursor, or the one given when the page is empty.
     cursor: str
     more: bool
+
+
+class UnitCloseOut(ResponseModel):
+    unit: str
+    type: str  # MONEY (a currency's credits) or UNITS (a feature's entries)
+    opening: Amount
+    granted: Amount
+    granted_paid: Amount
+    granted_free: Amount
+    granted_unknown_basis: Amount
+    adjusted: Amount
+    consumed: Amount
+    expired: Amount
+    voided: Amount
+    closing: Amount
+    opening_deferred_revenue: Amount
+    sold: Amount
+    adjusted_value: Amount
+    recognised_revenue: Amount
+    breakage: Amount
+    voided_value: Amount
+    closing_deferred_revenue: Amount
+    rows: int
+
+    @classmethod
+    def of(cls, u: UnitClose) -> UnitCloseOut:
+        return cls(
+            unit=u.unit,
+            type="MONEY" if u.money else "UNITS",
+            opening=u.opening,
+            granted=u.granted,
+            granted_paid=u.granted_paid,
+            granted_free=u.granted_free,
+            granted_unknown_basis=u.granted_unknown,
+            adjusted=u.adjusted,
+            consumed=u.consumed,
+            expired=u.expired,
+            voided=u.voided,
+            closing=u.closing,
+            opening_deferred_revenue=u.opening_deferred,
+            sold=u.sold,
+            adjusted_value=u.adjusted_value,
+            recognised_revenue=u.revenue,
+            breakage=u.breakage,
+            voided_value=u.voided_value,
+            closing_deferred_revenue=u.closing_deferred,
+            rows=u.rows,
+        )
+
+
+class MonthCloseOut(ResponseModel):
+    month: str
+    start: datetime
+    end: datetime
+    account_id: str | None = None
+    data: list[UnitCloseOut]
+
+    @classmethod
+    def of(cls, close: MonthClose) -> MonthCloseOut:
+        return cls(
+            month=close.month.label,
+            start=close.month.start,
+            end=close.month.end,
+            account_id=close.account_id,
+            data=[UnitCloseOut.of(u) for u in close.units],
+        )

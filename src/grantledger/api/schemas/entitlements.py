@@ -218,6 +218,8 @@ class GrantEntryRequest(RequestModel):
     effective_from: WireDateTime | None = None
     effective_until: WireDateTime | None = None
     idempotency_key: Text255 | None = None
+    # What the customer paid per unit, in the account's currency (0: free); absent: not known.
+    cost_basis: NonNegativeAmount | None = None
 
 
 # --- the eight Togai operations ------------------------------------------------------------------

@@ -41,8 +41,9 @@ COLUMNS = (
     "idempotency_key",
     "request_id",
     "actor",
+    "cost_basis",
 )
-AMOUNTS = frozenset({"amount", "held", "balance_after", "held_after"})
+AMOUNTS = frozenset({"amount", "held", "balance_after", "held_after", "cost_basis"})
 INSTANTS = frozenset({"occurred_at", "recorded_at"})
 ROW_GROUP = 10_000  # rows per Parquet row group
 
@@ -76,6 +77,7 @@ def flat(row: JournalRow) -> dict[str, Any]:
         "idempotency_key": row.idempotency_key,
         "request_id": row.request_id,
         "actor": row.actor,
+        "cost_basis": row.cost_basis,
     }
 
 

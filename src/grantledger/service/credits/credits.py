@@ -42,10 +42,15 @@ class GrantRequest:
     applicable_entity_ids: tuple[str, ...] | None = None
     grantor_id: str | None = None
     idempotency_key: str | None = None
+    cost_basis: Decimal | None = None
 
     def fingerprint(self) -> str:
+        # The cost basis joins the request's hash only when given, so every key used before
+        # it existed still matches its replays.
+        basis = {} if self.cost_basis is None else {"costBasis": self.cost_basis}
         return fingerprint(
             {
+                **basis,
                 "accountId": self.account_id,
                 "purpose": self.purpose,
                 "effectiveFrom": self.effective_from,
@@ -164,6 +169,7 @@ def _new_credit(
         grantor_id=request.grantor_id,
         idempotency_key=request.idempotency_key,
         request_hash=digest,
+        cost_basis=request.cost_basis,
     )
     return record, transaction(tenant, record.id, credited, now)
 

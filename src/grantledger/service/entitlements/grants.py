@@ -202,10 +202,14 @@ class GrantInput:
     effective_from: datetime | None
     effective_until: datetime | None
     idempotency_key: str | None
+    cost_basis: Decimal | None = None  # per unit, in the account's currency; None: not known
 
     def fingerprint(self, account_id: str, feature_id: str) -> str:
+        # Hashed only when given: keys used before it existed still match their replays.
+        basis = {} if self.cost_basis is None else {"costBasis": self.cost_basis}
         return fingerprint(
             {
+                **basis,
                 "account": account_id,
                 "feature": feature_id,
                 "granted": self.granted,
@@ -264,7 +268,11 @@ async def grant_entry(
             request_hash=digest,
         )
         await entries.insert_entries(
-            tx, [record], ignore_existing=False, kind=JournalKind.ENTRY_GRANT
+            tx,
+            [record],
+            ignore_existing=False,
+            kind=JournalKind.ENTRY_GRANT,
+            cost_basis=spec.cost_basis,
         )
         await notify.after_change(tenant, tx, features=[(account_id, feature_id)])
         return record

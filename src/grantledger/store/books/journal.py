@@ -54,6 +54,9 @@ class EntryMove:
     idempotency_key: str | None = None
     # Draws of a group-committed batch name their event, not the batch's first request.
     with_cause: bool = True
+    # A grant (the entry's first row) names its cost basis; every later row repeats it.
+    opens: bool = False
+    cost_basis: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class JournalRow:
     idempotency_key: str | None
     request_id: str | None
     actor: str | None
+    cost_basis: Decimal | None
 
 
 def _chunks(ids: Sequence[str]) -> list[list[str]]:
@@ -95,8 +99,11 @@ async def _customers(tx: Tx, account_ids: Sequence[str]) -> dict[str, str]:
     return found
 
 
-async def _last_positions(tx: Tx, subjects: Sequence[str]) -> dict[str, Position]:
+async def _last_positions(
+    tx: Tx, subjects: Sequence[str]
+) -> tuple[dict[str, Position], dict[str, Decimal | None]]:
     found: dict[str, Position] = {}
+    bases: dict[str, Decimal | None] = {}
     for chunk in _chunks(subjects):
         latest = (
             sa.select(sa.func.max(journal.c.seq))
@@ -104,20 +111,31 @@ async def _last_positions(tx: Tx, subjects: Sequence[str]) -> dict[str, Position
             .group_by(journal.c.subject)
         )
         rows = await tx.conn.execute(
-            sa.select(journal.c.subject, journal.c.balance_after, journal.c.held_after).where(
-                journal.c.org_id == tx.org_id, journal.c.seq.in_(latest)
-            )
+            sa.select(
+                journal.c.subject,
+                journal.c.balance_after,
+                journal.c.held_after,
+                journal.c.cost_basis,
+            ).where(journal.c.org_id == tx.org_id, journal.c.seq.in_(latest))
         )
-        found.update({row.subject: Position(row.balance_after, row.held_after) for row in rows})
-    return found
+        for row in rows:
+            found[row.subject] = Position(row.balance_after, row.held_after)
+            bases[row.subject] = row.cost_basis
+    return found, bases
 
 
 async def _append(tx: Tx, rows: list[dict[str, Any]], at: datetime) -> None:
     """Insert `rows` (each with its subject's move), continuing each subject's position."""
     if not rows:
         return
-    last = await _last_positions(tx, [r["subject"] for r in rows])
+    last, bases = await _last_positions(tx, [r["subject"] for r in rows])
     positions = running_positions(last, ((r["subject"], r["amount"], r["held"]) for r in rows))
+    for row in rows:
+        # A row that does not name its subject's cost basis repeats the subject's last one.
+        if "cost_basis" in row:
+            bases[row["subject"]] = row["cost_basis"]
+        else:
+            row["cost_basis"] = bases.get(row["subject"])
     customers = await _customers(tx, [r["account_id"] for r in rows])
     cause = tx.cause
     values = [
@@ -145,7 +163,11 @@ async def append_credit_moves(tx: Tx, moves: Sequence[CreditMove], at: datetime)
     for chunk in _chunks([m.credit_id for m in moves]):
         rows = await tx.conn.execute(
             sa.select(
-                credits.c.id, credits.c.account_id, credits.c.credit_unit, credits.c.idempotency_key
+                credits.c.id,
+                credits.c.account_id,
+                credits.c.credit_unit,
+                credits.c.idempotency_key,
+                credits.c.cost_basis,
             ).where(credits.c.org_id == tx.org_id, credits.c.id.in_(chunk))
         )
         terms.update({row.id: row for row in rows})
@@ -164,6 +186,7 @@ async def append_credit_moves(tx: Tx, moves: Sequence[CreditMove], at: datetime)
                 "event_id": None,
                 "invoice_id": m.invoice_id,
                 "idempotency_key": terms[m.credit_id].idempotency_key,
+                "cost_basis": terms[m.credit_id].cost_basis,
             }
             for m in moves
         ],
@@ -190,6 +213,8 @@ async def append_entry_moves(tx: Tx, moves: Sequence[EntryMove], at: datetime) -
         if not m.with_cause:
             row["request_id"] = None
             row["actor"] = None
+        if m.opens:
+            row["cost_basis"] = m.cost_basis
         rows.append(row)
     await _append(tx, rows, at)
 
@@ -222,6 +247,7 @@ def _row_of(row: Any) -> JournalRow:
         idempotency_key=row.idempotency_key,
         request_id=row.request_id,
         actor=row.actor,
+        cost_basis=row.cost_basis,
     )
 
 

@@ -34,6 +34,7 @@ class CreditRecord:
     idempotency_key: str | None
     request_hash: str
     updated_at: datetime
+    cost_basis: Decimal | None = None  # per unit, in the credit's currency; None: not known
 
     @property
     def id(self) -> str:
@@ -52,6 +53,7 @@ class CreditRecord:
         grantor_id: str | None,
         idempotency_key: str | None,
         request_hash: str,
+        cost_basis: Decimal | None = None,
     ) -> CreditRecord:
         """The row of a credit just made (`domain.credits.grant`), in the account's currency."""
         return cls(
@@ -65,6 +67,7 @@ class CreditRecord:
             idempotency_key=idempotency_key,
             request_hash=request_hash,
             updated_at=ledger.created_at,
+            cost_basis=cost_basis,
         )
 
 
@@ -96,6 +99,7 @@ def _record(row: sa.Row[Any]) -> CreditRecord:
         idempotency_key=m["idempotency_key"],
         request_hash=m["request_hash"],
         updated_at=m["updated_at"],
+        cost_basis=m["cost_basis"],
     )
 
 
@@ -127,6 +131,7 @@ async def insert_credit(tx: Tx, record: CreditRecord) -> None:
             voided_amount=c.voided,
             created_at=c.created_at,
             updated_at=record.updated_at,
+            cost_basis=record.cost_basis,
         )
     )
 

@@ -115,7 +115,12 @@ _INSERT_CHUNK = 500
 
 
 async def insert_entries(
-    tx: Tx, records: Sequence[EntryRecord], *, ignore_existing: bool, kind: JournalKind
+    tx: Tx,
+    records: Sequence[EntryRecord],
+    *,
+    ignore_existing: bool,
+    kind: JournalKind,
+    cost_basis: Decimal | None = None,
 ) -> None:
     """Insert entries and journal each one inserted as a grant of `kind`; with
     `ignore_existing`, entries already there are left as they are (and not journaled again)."""
@@ -154,6 +159,8 @@ async def insert_entries(
                 r.entry.granted,
                 r.entry.effective_from,
                 idempotency_key=r.idempotency_key,
+                opens=True,
+                cost_basis=cost_basis,
             )
             for r in inserted
         ],

@@ -36,6 +36,8 @@ journal = sa.Table(
     sa.Column("idempotency_key", sa.String(255), nullable=True),
     sa.Column("request_id", sa.String(64), nullable=True),
     sa.Column("actor", sa.String(100), nullable=True),
+    # What a unit of the subject cost its customer, from its grant; NULL: not known.
+    sa.Column("cost_basis", Money(), nullable=True),
     sa.Index("ix_journal_cursor", "org_id", "tx", "seq"),
     sa.Index("ix_journal_subject", "org_id", "subject", "seq"),
     sa.Index("ix_journal_time", "org_id", "occurred_at"),

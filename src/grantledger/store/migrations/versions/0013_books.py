@@ -1,4 +1,5 @@
-"""The books: the journal, one appended row per movement of money or units (issue 22).
+"""The books: the journal, one appended row per movement of money or units, and the cost
+basis of credits and of the credits auto top-ups grant (issue 22).
 
 Revision ID: 0013
 Revises: 0011
@@ -43,11 +44,20 @@ def upgrade() -> None:
         sa.Column("idempotency_key", sa.String(255), nullable=True),
         sa.Column("request_id", sa.String(64), nullable=True),
         sa.Column("actor", sa.String(100), nullable=True),
+        sa.Column("cost_basis", Money(), nullable=True),
     )
+    with op.batch_alter_table("credits") as batch:
+        batch.add_column(sa.Column("cost_basis", Money(), nullable=True))
+    with op.batch_alter_table("auto_topups") as batch:
+        batch.add_column(sa.Column("cost_basis", Money(), nullable=True))
     op.create_index("ix_journal_cursor", "journal", ["org_id", "tx", "seq"])
     op.create_index("ix_journal_subject", "journal", ["org_id", "subject", "seq"])
     op.create_index("ix_journal_time", "journal", ["org_id", "occurred_at"])
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("auto_topups") as batch:
+        batch.drop_column("cost_basis")
+    with op.batch_alter_table("credits") as batch:
+        batch.drop_column("cost_basis")
     op.drop_table("journal")
