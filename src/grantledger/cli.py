@@ -29,8 +29,8 @@ from grantledger.server.bootstrap import BootstrapError, Shown
 from grantledger.server.bootstrap import ensure as ensure_bootstrap
 from grantledger.server.serving import GuardedHttpToolsProtocol
 from grantledger.server.workers import serve as workers_serve
+from grantledger.service.books import audit, journal, reports
 from grantledger.service.books import export as export_files
-from grantledger.service.books import journal, reports
 from grantledger.service.books.export import Format
 from grantledger.service.context import Cause, Context
 from grantledger.service.notifications.sealing import load_server_key
@@ -327,8 +327,12 @@ def export(
         "--after",
         help="Only rows after this cursor (the last one a previous export printed).",
     ),
+    audit_log: bool = typer.Option(
+        False, "--audit", help="Export the audit log (who did what) instead of the journal."
+    ),
 ) -> None:
-    """Write ORG's journal (every movement of money and units) to a file, in commit order.
+    """Write ORG's journal (every movement of money and units) to a file, in commit order;
+    with --audit, its audit log (every mutating request: who, what, its outcome).
 
     Prints the last row's cursor: pass it as --after next time to export only what is new;
     no row is ever skipped or written twice (docs/api.md, "The journal")."""
@@ -345,6 +349,10 @@ def export(
 
     async def work(ctx: Context) -> export_files.Written:
         tenant = ctx.tenant(await tenants.org_id_named(ctx, org), Cause(actor="cli:export"))
+        if audit_log:
+            logged = audit.audit_filter(where.occurred_from, where.occurred_to, None, None)
+            rows = audit.every_row(tenant, logged, start)
+            return await export_files.write(rows, kind, out, export_files.AUDIT)
         return await export_files.write(journal.every_row(tenant, where, start), kind, out)
 
     try:

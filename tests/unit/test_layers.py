@@ -36,6 +36,7 @@ API_STORE_ALLOWED = {
     "grantledger.store.credits.credits": {"CreditRecord"},
     "grantledger.store.credits.credit_transactions": {"TransactionRecord"},
     "grantledger.store.books.journal": {"JournalRow"},
+    "grantledger.store.books.audit": {"AuditRow"},
     "grantledger.store.database": {"Database"},
     "grantledger.store.migrate": {"schema_is_current"},
     "grantledger.store.notifications.alerts": {"AlertRecord", "IncidentRecord"},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
@@ -13,13 +13,18 @@ from grantledger.api.auth import organization
 from grantledger.api.jsonio import WireJSONResponse
 from grantledger.api.paging import PageTokens, page_size
 from grantledger.api.wire import dump
-from grantledger.service.context import Cause, Context, Tenant
+from grantledger.service.context import Audit, Cause, Context, Tenant
 
 
 def cause_of(scope: Mapping[str, Any]) -> Cause:
-    """The request id and the actor the door put on the request's state."""
+    """The request id and the actor the door put on the request's state, and for a mutating
+    request its audit row (`api/audit.py`), named by the route that answers it."""
     state = scope.get("state") or {}
-    return Cause(request_id=state.get("request_id"), actor=state.get("actor"))
+    audit: Audit | None = state.get("audit")
+    route: Any = scope.get("route")
+    if audit is not None and route is not None:
+        audit = replace(audit, route=str(route.path)[:200])
+    return Cause(request_id=state.get("request_id"), actor=state.get("actor"), audit=audit)
 
 
 Org = Annotated[str, Depends(organization)]

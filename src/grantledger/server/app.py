@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from grantledger import __version__
 from grantledger.api import docs, errors, openapi
+from grantledger.api.audit import AuditTrail
 from grantledger.api.auth import Authenticate
 from grantledger.api.content_type import JsonBodies
 from grantledger.api.fairness import FairShares
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.include_router(extra)
     console.install(app)
     # Outermost last: the request id and the access log cover the door's 401s and 429s too.
+    app.add_middleware(AuditTrail, ctx=ctx)
     app.add_middleware(GateDoor, ctx=ctx)
     limit, share = settings.limits.in_flight_slots(settings.database)
     app.add_middleware(FairShares, limit=limit, share=share, wait=settings.database.pool_timeout)

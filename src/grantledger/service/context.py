@@ -11,9 +11,9 @@ from grantledger.clock import Clock
 from grantledger.domain.errors import NotFound
 from grantledger.domain.ids import new_id, new_ids
 from grantledger.store.database import Database
-from grantledger.store.tx import NO_CAUSE, Cause, Tx
+from grantledger.store.tx import NO_CAUSE, Audit, Cause, Tx
 
-__all__ = ["Cause", "Context", "Tenant"]
+__all__ = ["Audit", "Cause", "Context", "Tenant"]
 
 T = TypeVar("T")
 
@@ -61,7 +61,10 @@ class Tenant:
 
     async def run(self, work: Callable[[Tx], Awaitable[T]]) -> T:
         """One transaction; `work` may run more than once (see `Database.run`)."""
-        return await self.ctx.db.run_tenant(self.org_id, work, self.cause)
+        result = await self.ctx.db.run_tenant(self.org_id, work, self.cause)
+        if self.cause.audit is not None:
+            self.cause.audit.committed.append(True)  # its row is in
+        return result
 
     async def found(self, query: Callable[[Tx], Awaitable[T | None]], missing: str) -> T:
         """`query`'s record, or NotFound(missing) when it finds none."""

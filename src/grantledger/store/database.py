@@ -15,6 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from grantledger.store.backend import PORTABLE, Backend
+from grantledger.store.books import audit as audit_rows
 from grantledger.store.engine import READ_SNAPSHOT, DatabaseOptions, create_engine, is_sqlite
 from grantledger.store.errors import Busy, OutcomeUnknown, StatementTimeout, Unavailable
 from grantledger.store.tx import NO_CAUSE, Cause, Tx
@@ -117,8 +118,20 @@ class Database:
     async def run_tenant(
         self, org_id: str, work: Callable[[Tx], Awaitable[T]], cause: Cause = NO_CAUSE
     ) -> T:
-        """`run` with the connection bound to one organization (see `Tx`)."""
-        return await self.run(lambda conn: work(self.tx(conn, org_id, cause)))
+        """`run` with the connection bound to one organization (see `Tx`). For an audited
+        request, the transaction also writes the request's audit row (once per request: the
+        first of its transactions to commit holds it), so no change commits without it."""
+        audit = cause.audit
+        if audit is None:
+            return await self.run(lambda conn: work(self.tx(conn, org_id, cause)))
+
+        async def audited(conn: AsyncConnection) -> T:
+            tx = self.tx(conn, org_id, cause)
+            result = await work(tx)
+            await audit_rows.record(tx, audit, audit.at, audit_rows.APPLIED)
+            return result
+
+        return await self.run(audited)
 
     def tx(self, conn: AsyncConnection, org_id: str, cause: Cause = NO_CAUSE) -> Tx:
         """`conn`'s transaction bound to one organization, with this database's backend."""

@@ -9,10 +9,16 @@ from fastapi import APIRouter, Query
 from grantledger.api.deps import TenantDep, respond
 from grantledger.api.jsonio import WireJSONResponse, WireRoute
 from grantledger.api.paging import page_size
-from grantledger.api.schemas.books import JournalEntryOut, JournalPageOut, MonthCloseOut
+from grantledger.api.schemas.books import (
+    AuditEntryOut,
+    AuditPageOut,
+    JournalEntryOut,
+    JournalPageOut,
+    MonthCloseOut,
+)
 from grantledger.api.wire import parse_instant
 from grantledger.domain.journal import parse_cursor
-from grantledger.service.books import journal, reports
+from grantledger.service.books import audit, journal, reports
 
 router = APIRouter(route_class=WireRoute, tags=["Books"])
 Text = Annotated[str | None, Query(min_length=1, max_length=50)]
@@ -63,3 +69,29 @@ async def month_close(
     adjusted - consumed - expired - voided = closing, and from the cost basis the revenue
     recognised, the breakage and the deferred revenue; every figure a sum of journal rows."""
     return respond(MonthCloseOut.of(await reports.month_close(tenant, month, account_id)))
+
+
+@router.get("/audit_log", response_model=AuditPageOut)
+async def audit_log(
+    tenant: TenantDep,
+    at_from: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+    at_to: Annotated[str | None, Query(alias="to", max_length=40)] = None,
+    actor: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    resource: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    after: Annotated[str | None, Query(min_length=1, max_length=40)] = None,
+    size: Annotated[str | None, Query(alias="pageSize")] = None,
+) -> WireJSONResponse:
+    """Who did what: one row per mutating request of this organization (applied or refused),
+    in commit order after the cursor `after`; `actor` is `key:` and an API key's prefix,
+    `resource` any part of the request's path (an id)."""
+    where = audit.audit_filter(
+        parse_instant(at_from, "from"), parse_instant(at_to, "to"), actor, resource
+    )
+    found = await audit.page(tenant, where, parse_cursor(after) if after else None, page_size(size))
+    return respond(
+        AuditPageOut(
+            data=[AuditEntryOut.of(r) for r in found.rows],
+            cursor=found.cursor.text(),
+            more=found.more,
+        )
+    )

@@ -8,6 +8,7 @@ from grantledger.api.wire import Amount, ResponseModel
 from grantledger.domain.journal import MONEY_KINDS, JournalKind
 from grantledger.domain.month_close import UnitClose
 from grantledger.service.books.reports import MonthClose
+from grantledger.store.books.audit import AuditRow
 from grantledger.store.books.journal import JournalRow
 
 
@@ -131,3 +132,37 @@ class MonthCloseOut(ResponseModel):
             account_id=close.account_id,
             data=[UnitCloseOut.of(u) for u in close.units],
         )
+
+
+class AuditEntryOut(ResponseModel):
+    cursor: str
+    at: datetime
+    actor: str
+    method: str
+    route: str
+    path: str
+    outcome: str
+    status: int | None = None
+    request_id: str | None = None
+    address: str | None = None
+
+    @classmethod
+    def of(cls, row: AuditRow) -> AuditEntryOut:
+        return cls(
+            cursor=row.cursor.text(),
+            at=row.at,
+            actor=row.actor,
+            method=row.method,
+            route=row.route,
+            path=row.path,
+            outcome=row.outcome,
+            status=row.status,
+            request_id=row.request_id,
+            address=row.address,
+        )
+
+
+class AuditPageOut(ResponseModel):
+    data: list[AuditEntryOut]
+    cursor: str
+    more: bool

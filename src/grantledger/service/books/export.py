@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from grantledger.domain.journal import MONEY_KINDS, Cursor, JournalKind
+from grantledger.store.books.audit import AuditRow
 from grantledger.store.books.journal import JournalRow
 
 COLUMNS = (
@@ -105,40 +106,92 @@ class Written:
     last: Cursor | None  # pass it as --after to the next incremental export
 
 
-async def _write_text(rows: AsyncIterator[JournalRow], out: IO[str], as_csv: bool) -> Written:
+@dataclass(frozen=True)
+class Sheet:
+    """What an export writes of each row: its columns, by name, and their types."""
+
+    columns: tuple[str, ...]
+    flat: Callable[[Any], dict[str, Any]]
+    amounts: frozenset[str] = frozenset()
+    instants: frozenset[str] = frozenset()
+    integers: frozenset[str] = frozenset()
+
+
+JOURNAL = Sheet(COLUMNS, flat, AMOUNTS, INSTANTS)
+
+
+def _audit_flat(row: AuditRow) -> dict[str, Any]:
+    return {
+        "cursor": row.cursor.text(),
+        "at": row.at,
+        "actor": row.actor,
+        "method": row.method,
+        "route": row.route,
+        "path": row.path,
+        "outcome": row.outcome,
+        "status": row.status,
+        "request_id": row.request_id,
+        "address": row.address,
+    }
+
+
+AUDIT = Sheet(
+    (
+        "cursor",
+        "at",
+        "actor",
+        "method",
+        "route",
+        "path",
+        "outcome",
+        "status",
+        "request_id",
+        "address",
+    ),
+    _audit_flat,
+    instants=frozenset({"at"}),
+    integers=frozenset({"status"}),
+)
+
+
+async def _write_text(
+    rows: AsyncIterator[Any], out: IO[str], as_csv: bool, sheet: Sheet
+) -> Written:
     count, last = 0, None
     writer = csv.writer(out, lineterminator="\n") if as_csv else None
     if writer is not None:
-        writer.writerow(COLUMNS)
+        writer.writerow(sheet.columns)
     async for row in rows:
-        values = flat(row)
+        values = sheet.flat(row)
         if writer is not None:
-            writer.writerow([_text(values[c]) for c in COLUMNS])
+            writer.writerow([_text(values[c]) for c in sheet.columns])
         else:
-            fields = ",".join(f"{json.dumps(c)}:{_json_value(values[c])}" for c in COLUMNS)
+            fields = ",".join(f"{json.dumps(c)}:{_json_value(values[c])}" for c in sheet.columns)
             out.write("{" + fields + "}\n")
         count, last = count + 1, row.cursor
     return Written(count, last)
 
 
-def _parquet_schema() -> Any:
+def _parquet_schema(sheet: Sheet) -> Any:
     import pyarrow as pa
 
     def kind(column: str) -> Any:
-        if column in AMOUNTS:
+        if column in sheet.amounts:
             return pa.decimal128(28, 10)
-        if column in INSTANTS:
+        if column in sheet.instants:
             return pa.timestamp("us", tz="UTC")
+        if column in sheet.integers:
+            return pa.int32()
         return pa.string()
 
-    return pa.schema([pa.field(c, kind(c), nullable=True) for c in COLUMNS])
+    return pa.schema([pa.field(c, kind(c), nullable=True) for c in sheet.columns])
 
 
-async def _write_parquet(rows: AsyncIterator[JournalRow], path: Path) -> Written:
+async def _write_parquet(rows: AsyncIterator[Any], path: Path, sheet: Sheet) -> Written:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = _parquet_schema()
+    schema = _parquet_schema(sheet)
     count, last = 0, None
     batch: list[dict[str, Any]] = []
     with pq.ParquetWriter(str(path), schema) as writer:
@@ -148,7 +201,7 @@ async def _write_parquet(rows: AsyncIterator[JournalRow], path: Path) -> Written
             batch.clear()
 
         async for row in rows:
-            batch.append(flat(row))
+            batch.append(sheet.flat(row))
             count, last = count + 1, row.cursor
             if len(batch) >= ROW_GROUP:
                 flush()
@@ -167,8 +220,11 @@ def parquet_missing() -> str | None:
     return None
 
 
-async def write(rows: AsyncIterator[JournalRow], kind: Format, path: Path) -> Written:
+async def write(
+    rows: AsyncIterator[Any], kind: Format, path: Path, sheet: Sheet = JOURNAL
+) -> Written:
+    """Write `rows` (journal rows, or audit rows with `AUDIT`) to `path` as they come."""
     if kind is Format.PARQUET:
-        return await _write_parquet(rows, path)
+        return await _write_parquet(rows, path, sheet)
     with path.open("w", encoding="utf-8", newline="") as out:
-        return await _write_text(rows, out, kind is Format.CSV)
+        return await _write_text(rows, out, kind is Format.CSV, sheet)

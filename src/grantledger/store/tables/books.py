@@ -42,3 +42,26 @@ journal = sa.Table(
     sa.Index("ix_journal_subject", "org_id", "subject", "seq"),
     sa.Index("ix_journal_time", "org_id", "occurred_at"),
 )
+
+# Who did what: one row per mutating API request (docs/api.md, "The audit log").
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("seq", Sequence, primary_key=True, autoincrement=True),
+    sa.Column("org_id", sa.String(50), nullable=False),
+    sa.Column("tx", sa.BigInteger(), nullable=False),  # as the journal's: commit order
+    # One per request, made by the server (a client's X-Request-Id may repeat).
+    sa.Column("audit_id", sa.String(32), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("method", sa.String(10), nullable=False),
+    sa.Column("route", sa.String(200), nullable=False),
+    sa.Column("path", sa.String(1000), nullable=False),
+    # APPLIED: written in the transaction of the change; REFUSED: the request changed nothing.
+    sa.Column("outcome", sa.String(10), nullable=False),
+    sa.Column("status", sa.Integer(), nullable=True),
+    sa.Column("request_id", sa.String(64), nullable=True),
+    sa.Column("address", sa.String(100), nullable=True),
+    sa.UniqueConstraint("org_id", "audit_id", name="uq_audit_log_audit_id"),
+    sa.Index("ix_audit_log_cursor", "org_id", "tx", "seq"),
+)

@@ -50,6 +50,29 @@ def upgrade() -> None:
         batch.add_column(sa.Column("cost_basis", Money(), nullable=True))
     with op.batch_alter_table("auto_topups") as batch:
         batch.add_column(sa.Column("cost_basis", Money(), nullable=True))
+    op.create_table(
+        "audit_log",
+        sa.Column(
+            "seq",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
+        sa.Column("org_id", sa.String(50), nullable=False),
+        sa.Column("tx", sa.BigInteger(), nullable=False),
+        sa.Column("audit_id", sa.String(32), nullable=False),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("actor", sa.String(100), nullable=False),
+        sa.Column("method", sa.String(10), nullable=False),
+        sa.Column("route", sa.String(200), nullable=False),
+        sa.Column("path", sa.String(1000), nullable=False),
+        sa.Column("outcome", sa.String(10), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=True),
+        sa.Column("request_id", sa.String(64), nullable=True),
+        sa.Column("address", sa.String(100), nullable=True),
+        sa.UniqueConstraint("org_id", "audit_id", name="uq_audit_log_audit_id"),
+    )
+    op.create_index("ix_audit_log_cursor", "audit_log", ["org_id", "tx", "seq"])
     op.create_index("ix_journal_cursor", "journal", ["org_id", "tx", "seq"])
     op.create_index("ix_journal_subject", "journal", ["org_id", "subject", "seq"])
     op.create_index("ix_journal_time", "journal", ["org_id", "occurred_at"])
@@ -61,3 +84,4 @@ def downgrade() -> None:
     with op.batch_alter_table("credits") as batch:
         batch.drop_column("cost_basis")
     op.drop_table("journal")
+    op.drop_table("audit_log")
