@@ -34,6 +34,8 @@ class JournalKind(StrEnum):
     ADJUSTMENT = "ADJUSTMENT"  # a PATCH of an entry's `granted`
     DRAW = "DRAW"  # units an event drew (/entitled, /ingest)
     REVERSAL = "REVERSAL"  # a draw taken back by a correction
+    # both: what a credit or an entry held when the journal began (migration 0013)
+    OPENING = "OPENING"
 
 
 MONEY_KINDS = frozenset(

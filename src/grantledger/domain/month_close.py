@@ -112,7 +112,7 @@ class UnitClose:
             else:
                 self.granted_free += row.amount
             self.sold += value
-        elif row.kind is JournalKind.ADJUSTMENT:
+        elif row.kind in (JournalKind.ADJUSTMENT, JournalKind.OPENING):
             self.adjusted += row.amount
             self.adjusted_value += value
         elif row.kind in CONSUMPTION:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from grantledger.api.wire import Amount, ResponseModel
-from grantledger.domain.journal import MONEY_KINDS, JournalKind
 from grantledger.domain.month_close import UnitClose
 from grantledger.service.books.reports import MonthClose
 from grantledger.store.books.audit import AuditRow
@@ -36,7 +35,7 @@ class JournalEntryOut(ResponseModel):
 
     @classmethod
     def of(cls, row: JournalRow) -> JournalEntryOut:
-        money = JournalKind(row.kind) in MONEY_KINDS and row.feature_id is None
+        money = row.feature_id is None  # a credit's row; an entry's names its feature
         return cls(
             cursor=row.cursor.text(),
             occurred_at=row.occurred_at,

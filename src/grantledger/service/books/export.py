@@ -18,7 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
-from grantledger.domain.journal import MONEY_KINDS, Cursor, JournalKind
+from grantledger.domain.journal import Cursor
 from grantledger.store.books.audit import AuditRow
 from grantledger.store.books.journal import JournalRow
 
@@ -57,7 +57,7 @@ class Format(StrEnum):
 
 def flat(row: JournalRow) -> dict[str, Any]:
     """A row as the export's columns (Decimals and datetimes kept as they are)."""
-    money = JournalKind(row.kind) in MONEY_KINDS and row.feature_id is None
+    money = row.feature_id is None  # a credit's row; an entry's names its feature
     return {
         "cursor": row.cursor.text(),
         "occurred_at": row.occurred_at,

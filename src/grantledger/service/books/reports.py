@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from grantledger.domain.journal import MONEY_KINDS, JournalKind
+from grantledger.domain.journal import JournalKind
 from grantledger.domain.month_close import Booked, Month, MonthCloser, UnitClose, parse_month
 from grantledger.service.books.journal import every_row
 from grantledger.service.context import Tenant
@@ -21,12 +21,11 @@ class MonthClose:
 
 
 def booked(row: JournalRow) -> Booked:
-    kind = JournalKind(row.kind)
     return Booked(
         occurred_at=row.occurred_at,
-        kind=kind,
+        kind=JournalKind(row.kind),
         unit=row.unit,
-        money=kind in MONEY_KINDS and row.feature_id is None,
+        money=row.feature_id is None,  # a credit's row; an entry's names its feature
         amount=row.amount,
         cost_basis=row.cost_basis,
     )

@@ -57,6 +57,8 @@ class EntryMove:
     # A grant (the entry's first row) names its cost basis; every later row repeats it.
     opens: bool = False
     cost_basis: Decimal | None = None
+    # Units reserved (+) or let go (-) without being drawn: feature holds (issue 21) pass it.
+    held: Decimal = ZERO
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,7 @@ async def append_entry_moves(tx: Tx, moves: Sequence[EntryMove], at: datetime) -
             "feature_id": m.feature_id,
             "unit": m.feature_id,
             "amount": m.amount,
-            "held": ZERO,
+            "held": m.held,
             "event_id": m.event_id,
             "invoice_id": None,
             "idempotency_key": m.idempotency_key,
