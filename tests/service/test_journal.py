@@ -14,11 +14,16 @@ import pytest
 import sqlalchemy as sa
 
 from grantledger.domain.credits import Line
+from grantledger.domain.cycles import Cycle
+from grantledger.domain.entitlements import PlanType, ValueType
 from grantledger.domain.holds import HoldKind, HoldStatus
 from grantledger.domain.journal import START, JournalKind
+from grantledger.domain.plans import PlanFeature
 from grantledger.service.books import journal
 from grantledger.service.context import Tenant
 from grantledger.service.credits import credits, holds
+from grantledger.service.entitlements import catalog, schedules
+from grantledger.service.parties import parties
 from grantledger.store.books.journal import (
     EntryMove,
     JournalFilter,
@@ -29,7 +34,17 @@ from grantledger.store.tables import credits as credit_rows
 from grantledger.store.tables import feature_entries
 from grantledger.store.tables import journal as journal_rows
 from grantledger.store.tx import Tx
-from tests.service.world import GRANT_ACCOUNT, SetClock, build, context, new_tenant
+from tests.service.world import (
+    FEATURE,
+    GRANT_ACCOUNT,
+    SCHEMA,
+    SetClock,
+    build,
+    context,
+    event,
+    judge,
+    new_tenant,
+)
 
 Run = Callable[[Any], Any]
 
@@ -52,10 +67,13 @@ async def _all_rows(tenant: Tenant) -> list[JournalRow]:
     raise AssertionError(f"{written} rows written, {len(rows)} settled after 30 s")
 
 
-async def _figures(tenant: Tenant) -> tuple[dict[str, tuple[M, M]], dict[str, M]]:
+Units = dict[tuple[str, str, str], M]
+
+
+async def _figures(tenant: Tenant) -> tuple[dict[str, tuple[M, M]], Units]:
     """Each credit's (balance, held) and each entry's granted - used, as the ledger keeps them."""
 
-    async def work(tx: Tx) -> tuple[dict[str, tuple[M, M]], dict[str, M]]:
+    async def work(tx: Tx) -> tuple[dict[str, tuple[M, M]], Units]:
         c = credit_rows
         money = {
             r.id: (
@@ -66,12 +84,43 @@ async def _figures(tenant: Tenant) -> tuple[dict[str, tuple[M, M]], dict[str, M]
         }
         e = feature_entries
         units = {
-            r.id: M(0) if r.voided_at is not None else r.granted - r.used
+            (r.account_id, r.feature_id, r.id): M(0)
+            if r.voided_at is not None
+            else r.granted - r.used
             for r in await tx.conn.execute(sa.select(e).where(e.c.org_id == tx.org_id))
         }
         return money, units
 
     return await tenant.run(work)
+
+
+async def _two_features_on_one_plan(tenant: Tenant) -> None:
+    """A plan of two features: each cycle's entries of both share their ids."""
+    await parties.create_account(
+        tenant, "cust-1", parties.NewAccount("acc-3", "Two features", "USD", "ACTIVE", {})
+    )
+    await catalog.create_feature(
+        tenant,
+        catalog.FeatureInput(
+            "f2", "Feature two", None, [(SCHEMA, "units")], ValueType.NUMERIC, None
+        ),
+    )
+    await catalog.create_plan(
+        tenant,
+        catalog.PlanInput(
+            "two",
+            "Two",
+            PlanType.BILLING,
+            Cycle.MONTHLY,
+            [
+                PlanFeature(FEATURE, None, M(100), M(20), None),
+                PlanFeature("f2", None, M(10), M(0), None),
+            ],
+        ),
+    )
+    start = tenant.now().date().replace(day=1)
+    await schedules.assign_plan(tenant, "acc-3", schedules.AssignInput("two", start, None))
+    assert await judge(tenant, event("ev-two", "acc-3", "4", tenant.now())) == "accepted"
 
 
 def test_the_journal_ties_out_to_every_credit_and_entry(run_on: Run, clock: SetClock) -> None:
@@ -105,19 +154,24 @@ def test_the_journal_ties_out_to_every_credit_and_entry(run_on: Run, clock: SetC
             tenant, status=None, account_id=None, credit_id=None, after=None, limit=50
         )
 
+        await _two_features_on_one_plan(tenant)
+
         rows = await _all_rows(tenant)
-        sums: dict[str, list[M]] = defaultdict(lambda: [M(0), M(0)])
+        sums: dict[tuple[str, str | None, str], list[M]] = defaultdict(lambda: [M(0), M(0)])
         for row in rows:
-            sums[row.subject][0] += row.amount
-            sums[row.subject][1] += row.held
+            key = (row.account_id, row.feature_id, row.subject)
+            sums[key][0] += row.amount
+            sums[key][1] += row.held
             # Each row's figures continue its subject's previous row.
-            assert (row.balance_after, row.held_after) == tuple(sums[row.subject])
+            assert (row.balance_after, row.held_after) == tuple(sums[key])
         money, units = await _figures(tenant)
+        by_credit = {subject: v for (_, feature, subject), v in sums.items() if feature is None}
         for credit_id, (balance, held) in money.items():
-            assert sums[credit_id] == [balance, held], credit_id
-        for entry_id, left in units.items():
-            if entry_id in sums:
-                assert sums[entry_id][0] == left, entry_id
+            assert by_credit[credit_id] == [balance, held], credit_id
+        for key, left in units.items():
+            assert sums[key][0] == left, key
+        shared = [k for k in units if k[0] == "acc-3"]
+        assert len(shared) == 4 and len({k[2] for k in shared}) == 2  # ids shared by features
         kinds = {row.kind for row in rows}
         assert {"GRANT", "HOLD", "RELEASE", "CAPTURE", "VOID", "DRAW", "EXPIRY"} <= kinds
         assert [r.cursor for r in rows] == sorted(r.cursor for r in rows)

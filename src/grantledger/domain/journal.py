@@ -9,12 +9,15 @@ amount. Σ of a subject's `amount` is its balance, Σ of its `held` what is rese
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import TypeVar
 
 from grantledger.domain.errors import InvalidInput
+
+K = TypeVar("K", bound=Hashable)
 
 
 class JournalKind(StrEnum):
@@ -64,10 +67,12 @@ class Position:
 
 
 def running_positions(
-    last: Mapping[str, Position], moves: Iterable[tuple[str, Decimal, Decimal]]
+    last: Mapping[K, Position], moves: Iterable[tuple[K, Decimal, Decimal]]
 ) -> list[Position]:
     """Each move's subject position after it, in order, starting from `last` (the subject's
-    latest journal row; a subject without one starts at zero)."""
+    latest journal row; a subject without one starts at zero). A subject is named by its key:
+    a feature entry's id is unique only with its account and feature (one plan cycle's
+    entries share their id across the plan's features)."""
     current = dict(last)
     after: list[Position] = []
     for subject, amount, held in moves:

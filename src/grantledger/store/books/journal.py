@@ -12,7 +12,7 @@ so a row can never later appear behind a cursor already handed out (docs/api.md,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -101,28 +101,38 @@ async def _customers(tx: Tx, account_ids: Sequence[str]) -> dict[str, str]:
     return found
 
 
+# A subject's key: a credit's id is unique in its organization; a feature entry's id only with
+# its account and feature (a plan cycle's entries share their id across the plan's features).
+Key = tuple[str, str | None, str]
+
+
+def key_of(row: Mapping[str, Any]) -> Key:
+    return (row["account_id"], row["feature_id"], row["subject"])
+
+
 async def _last_positions(
-    tx: Tx, subjects: Sequence[str]
-) -> tuple[dict[str, Position], dict[str, Decimal | None]]:
-    found: dict[str, Position] = {}
-    bases: dict[str, Decimal | None] = {}
-    for chunk in _chunks(subjects):
+    tx: Tx, keys: Sequence[Key]
+) -> tuple[dict[Key, Position], dict[Key, Decimal | None]]:
+    found: dict[Key, Position] = {}
+    bases: dict[Key, Decimal | None] = {}
+    wanted = set(keys)
+    j = journal.c
+    for chunk in _chunks([subject for _, _, subject in keys]):
         latest = (
-            sa.select(sa.func.max(journal.c.seq))
-            .where(journal.c.org_id == tx.org_id, journal.c.subject.in_(chunk))
-            .group_by(journal.c.subject)
+            sa.select(sa.func.max(j.seq))
+            .where(j.org_id == tx.org_id, j.subject.in_(chunk))
+            .group_by(j.account_id, j.feature_id, j.subject)
         )
         rows = await tx.conn.execute(
             sa.select(
-                journal.c.subject,
-                journal.c.balance_after,
-                journal.c.held_after,
-                journal.c.cost_basis,
-            ).where(journal.c.org_id == tx.org_id, journal.c.seq.in_(latest))
+                j.account_id, j.feature_id, j.subject, j.balance_after, j.held_after, j.cost_basis
+            ).where(j.org_id == tx.org_id, j.seq.in_(latest))
         )
         for row in rows:
-            found[row.subject] = Position(row.balance_after, row.held_after)
-            bases[row.subject] = row.cost_basis
+            key = (row.account_id, row.feature_id, row.subject)
+            if key in wanted:
+                found[key] = Position(row.balance_after, row.held_after)
+                bases[key] = row.cost_basis
     return found, bases
 
 
@@ -130,14 +140,14 @@ async def _append(tx: Tx, rows: list[dict[str, Any]], at: datetime) -> None:
     """Insert `rows` (each with its subject's move), continuing each subject's position."""
     if not rows:
         return
-    last, bases = await _last_positions(tx, [r["subject"] for r in rows])
-    positions = running_positions(last, ((r["subject"], r["amount"], r["held"]) for r in rows))
+    last, bases = await _last_positions(tx, [key_of(r) for r in rows])
+    positions = running_positions(last, ((key_of(r), r["amount"], r["held"]) for r in rows))
     for row in rows:
         # A row that does not name its subject's cost basis repeats the subject's last one.
         if "cost_basis" in row:
-            bases[row["subject"]] = row["cost_basis"]
+            bases[key_of(row)] = row["cost_basis"]
         else:
-            row["cost_basis"] = bases.get(row["subject"])
+            row["cost_basis"] = bases.get(key_of(row))
     customers = await _customers(tx, [r["account_id"] for r in rows])
     cause = tx.cause
     values = [
