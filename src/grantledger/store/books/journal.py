@@ -285,3 +285,20 @@ async def read_after(
         query = query.where(journal.c.kind.in_(where.kinds))
     query = query.order_by(journal.c.tx, journal.c.seq).limit(limit)
     return [_row_of(row) for row in await tx.conn.execute(query)]
+
+
+async def sums_of(tx: Tx, subjects: Sequence[str]) -> dict[Key, Position]:
+    """Σ `amount` and Σ `held` of every subject with one of these ids (what `verify` compares
+    with the credits and entries): summed here, exactly, on both databases."""
+    found: dict[Key, Position] = {}
+    j = journal.c
+    for chunk in _chunks(subjects):
+        rows = await tx.conn.execute(
+            sa.select(j.account_id, j.feature_id, j.subject, j.amount, j.held).where(
+                j.org_id == tx.org_id, j.subject.in_(chunk)
+            )
+        )
+        for row in rows:
+            key = (row.account_id, row.feature_id, row.subject)
+            found[key] = found.get(key, Position()).moved(row.amount, row.held)
+    return found

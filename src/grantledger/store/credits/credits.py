@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantledger.domain.credits import Credit, CreditStatus
+from grantledger.domain.journal import Position
 from grantledger.store.paging import Page, fetch_page
 from grantledger.store.tables import credits
 from grantledger.store.tx import Tx
@@ -276,6 +277,12 @@ class CachedCredit:
     @property
     def remaining(self) -> Decimal:
         return self.credit_amount - self.consumed - self.held - self.expired - self.voided
+
+    @property
+    def figures(self) -> Position:
+        """What the journal's rows of the credit must sum to: its balance (held money
+        included) and what is held."""
+        return Position(self.credit_amount - self.consumed - self.expired - self.voided, self.held)
 
 
 async def all_credits(
