@@ -70,7 +70,7 @@ WARMUP_SECONDS = 2.0
 T = TypeVar("T")
 
 # What one accepted event writes in grantledger (service/entitlements/events.py,
-# store/entitlements/gate.py, tables of migration 0002), as one transaction: lock the
+# store/pg/gate.py, tables of migrations 0002 and 0010), as one transaction: lock the
 # account's usable entries of the
 # feature in the product's lock order, claim the event id (the dedup primary key), record the
 # event, raise the entry's `used`, append the draw: 7 round trips. The reads the product also
@@ -99,9 +99,10 @@ VALUES ('evt.' || (:client_id)::text || '.' || (:r)::text, :org,
 UPDATE feature_entries SET used = used + 1, updated_at = now()
  WHERE org_id = :org AND account_id = 'acc-' || (:a)::text AND feature_id = :feature
    AND id = :entry;
-INSERT INTO draws (event_pk, seq, org_id, account_id, feature_id, entry_id, amount, created_at)
+INSERT INTO draws (event_pk, seq, org_id, account_id, feature_id, entry_id, amount, created_at,
+                   occurred_at, plan)
 VALUES ('evt.' || (:client_id)::text || '.' || (:r)::text, 0, :org, 'acc-' || (:a)::text,
-        :feature, :entry, 1, now());
+        :feature, :entry, 1, now(), now(), false);
 END;
 """
 

@@ -30,8 +30,11 @@ from grantledger.client import (
     CustomersApi,
     EntitlementPlansApi,
     EntitlementsApi,
+    EventIngestionApi,
+    EventManagementApi,
     EventSchemasApi,
     FeatureApi,
+    FeatureHoldsApi,
 )
 from grantledger.client.models import (
     Address,
@@ -310,6 +313,99 @@ async def _entitlements(client: Any, tag: str, acc: str, catalog: tuple[str, ...
     assert statuses[refund.id] == "VOIDED" and statuses[purchased.id] == "ACTIVE"
 
 
+async def _events(client: Any, tag: str, acc: str, catalog: tuple[str, ...]) -> None:
+    """Usage recorded after the fact, listed page after page, read, undone and re-judged."""
+    schema, tokens = catalog[0], catalog[1]
+    ingestion, events, ent = (
+        EventIngestionApi(client),
+        EventManagementApi(client),
+        EntitlementsApi(client),
+    )
+    before = (await _v(ent.get_feature_credits(acc, tokens))).balance
+
+    def usage(event_id: str, amount: str, schema_name: str = schema) -> Event:
+        return Event(
+            schema_name=schema_name,
+            account_id=acc,
+            timestamp=datetime.now(UTC),
+            id=event_id,
+            attributes=[Attribute(name="tokens", value=amount)],
+        )
+
+    one = usage(f"in-{tag}", "2")
+    recorded = await _v(ingestion.ingest(IngestEventRequest(event=one)))
+    assert isinstance(recorded, gl.IngestEventResponse) and recorded.status_code == 202
+    assert recorded.details is not None and "repeat" not in recorded.details
+    reference = recorded.details["referenceId"]
+    again = await _v(ingestion.ingest(ingest_event_request={"event": one}))
+    assert again.details is not None and again.details["repeat"] is True
+    batch = await _v(
+        ingestion.ingest_batch(
+            gl.IngestBatchEventRequest(
+                events=[usage(f"b1-{tag}", "1"), usage(f"b2-{tag}", "1", f"nope_{tag}")]
+            )
+        )
+    )
+    assert batch.success is False and batch.status_code == 207 and batch.details is not None
+    assert batch.details["recorded"] == 1 and batch.details["failures"][0]["index"] == 1
+    redone_ref = batch.details["referenceIds"][0]
+    assert (await _v(ent.get_feature_credits(acc, tokens))).balance == before - 3
+
+    page = await _v(events.get_events(account_id=acc, page_size=2))
+    assert isinstance(page, gl.GetEventsResponse) and len(page.events) == 2 and page.next_token
+    assert page.events[0].reference_id == redone_ref  # newest first
+    listed = await _all(events.iter_events(account_id=acc, page_size=2))
+    # the gate's accepted and refused events, the ingested one, the batch's recorded one
+    assert len(listed) == 4 and [e.reference_id for e in listed[:2]] == [
+        e.reference_id for e in page.events
+    ]
+    assert {e.source.id for e in listed if e.source} == {"ENTITLED", "INGEST"}
+    refused = await _all(
+        events.iter_events(account_id=acc, status="INGESTION_FAILED_INSUFFICIENT_CREDITS")
+    )
+    assert [e.event_payload.id for e in refused] == [f"ev2-{tag}"]
+    nothing = await _v(events.get_events(account_id=f"nobody-{tag}"))
+    assert nothing.events == [] and nothing.next_token is None  # the server's 204
+    assert await _all(events.iter_events(schema_name=f"nope_{tag}")) == []
+
+    got = await _v(events.get_single_event(reference))
+    assert isinstance(got, gl.GetEventResponse) and got.event.reference_id == reference
+    drawn = got.event
+    assert drawn.ingestion_status.status == "INGESTION_COMPLETED_EVENT_METERED"
+    assert drawn.drawn() == {tokens: Decimal(2)} and not drawn.reverted
+    assert drawn.event_payload.id == f"in-{tag}" and drawn.event_pipeline_info is not None
+    await _raises(NotFoundException, lambda: events.get_single_event(f"evt.none-{tag}"))
+
+    undo = await _v(
+        events.event_correction(
+            "UNDO", event_correction_request=gl.EventCorrectionRequest(event=one)
+        )
+    )
+    assert isinstance(undo, gl.EventsCorrectionResponse) and undo.status == "REVERTED"
+    assert undo.replacement is None and undo.data[0].reverted
+    assert all(d.reversed for d in undo.data[0].draws)
+    assert (await _v(ent.get_feature_credits(acc, tokens))).balance == before - 1
+    twice = await _v(events.event_correction("UNDO", True, {"event": one}))
+    assert twice.status == "FAILED" and "already reverted" in twice.reason
+    fixed = usage(f"b1-{tag}", "4").model_copy(
+        update={"timestamp": listed[0].event_payload.timestamp}
+    )
+    redo = await _v(
+        events.event_correction("REDO_EVENT", event_correction_request={"event": fixed})
+    )
+    assert redo.status == "REVERTED_AND_REINGESTED" and redo.replacement is not None
+    assert redo.data[0].reference_id == redone_ref and redo.data[0].replaced_by == (
+        redo.replacement.reference_id
+    )
+    assert (await _v(ent.get_feature_credits(acc, tokens))).balance == before - 4
+    reverted = await _all(events.iter_events(account_id=acc, status="REVERTED"))
+    assert sorted(e.reference_id for e in reverted) == sorted([reference, redone_ref])
+    bad = await _raises(
+        BadRequestException, lambda: events.event_correction("REDO", event_correction_request={})
+    )
+    assert bad.data is not None and "event is required" in bad.data.message
+
+
 async def _credits(client: Any, tag: str, acc: str) -> None:
     api, holds = CreditsApi(client), CreditHoldsApi(client)
     first = await _v(
@@ -431,11 +527,41 @@ async def _removals(client: Any, tag: str, acc: str) -> None:
     await _raises(NotFoundException, lambda: schemas.delete_event_schema(f"spare_{tag}"))
 
 
+async def _feature_holds(client: Any, tag: str, acc: str, catalog: tuple[str, ...]) -> None:
+    tokens = catalog[1]
+    holds, ent = FeatureHoldsApi(client), EntitlementsApi(client)
+    before = (await _v(ent.get_feature_credits(acc, tokens))).balance
+    one = {"features": [{"featureId": tokens, "units": 1}], "expiresIn": "PT5M"}
+    held = await _v(holds.create_feature_hold(acc, {"id": f"fh1-{tag}", **one}))
+    assert isinstance(held, gl.FeatureHold) and held.status == "HELD"
+    await _v(holds.create_feature_hold(acc, {"id": f"fh2-{tag}", **one}))
+    assert (await _v(ent.get_feature_credits(acc, tokens))).balance == before - 2
+    used = {"features": [{"featureId": tokens, "units": "0.5"}]}
+    settled = await _v(holds.settle_feature_hold(acc, f"fh1-{tag}", used))
+    assert settled.status == "SETTLED" and settled.features[0].settled_units == Decimal("0.5")
+    released = await _v(holds.release_feature_hold(acc, f"fh2-{tag}"))
+    assert released.status == "RELEASED"
+    assert (await _v(holds.get_feature_hold(acc, f"fh2-{tag}"))).status == "RELEASED"
+    page = await _v(holds.list_feature_holds(acc, status="SETTLED"))
+    assert [h.id for h in page.data] == [f"fh1-{tag}"]
+    assert len(await _all(holds.iter_feature_holds(acc, page_size=1))) == 2
+    reservation = holds.reserve(acc, {tokens: 3})
+    if isinstance(client, AsyncApiClient):
+        async with reservation as r:
+            await r.settle({tokens: 2})
+    else:
+        with reservation as r:
+            r.settle({tokens: 2})
+    assert (await _v(ent.get_feature_credits(acc, tokens))).balance == before - Decimal("2.5")
+
+
 async def _scenario(client: Any) -> None:
     tag = secrets.token_hex(3)
     acc, _ = await _parties(client, tag)
     catalog = await _catalog(client, tag)
     await _entitlements(client, tag, acc, catalog)
+    await _events(client, tag, acc, catalog)
+    await _feature_holds(client, tag, acc, catalog)
     await _credits(client, tag, acc)
     await _removals(client, tag, acc)
 

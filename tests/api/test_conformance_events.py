@@ -86,6 +86,8 @@ def test_ingest_draws_what_is_covered_and_records_the_shortfall(ev: Events) -> N
     again = ev.ingestion.ingest(IngestEventRequest(event=event(account, schema, "4", "e-1")))
     assert isinstance(again, IngestEventResponse) and again.details is not None
     assert again.details["repeat"] is True
+    # ... with the reference of what was recorded the first time, so the producer can find it.
+    assert again.details["referenceId"] == answer.details["referenceId"] is not None
     assert ev.balance(account, feature) == (0, 10)
 
     listed = ev.management.get_events(account_id=account)
@@ -205,3 +207,24 @@ def test_correction_bad_input_is_400(ev: Events) -> None:
         404,
         declared=False,
     )
+
+
+def test_a_feature_hold_settlement_is_listed_as_an_event_the_client_parses(ev: Events) -> None:
+    account, _, feature = ev.world(granted=10)
+    path = f"/accounts/{account}/feature_holds"
+    ev.post(path, {"id": "job-1", "features": [{"featureId": feature, "units": 4}]}, 201)
+    ev.post(f"{path}/job-1/settle", {"features": [{"featureId": feature, "units": 12.5}]})
+    listed = ev.management.get_events(account_id=account)
+    assert isinstance(listed, GetEventsResponse)
+    [settled] = listed.events  # the reservation is not usage: only the settlement is listed
+    assert settled.source is not None and settled.source.type == "FEATURE_HOLD_SETTLE"
+    payload = settled.event_payload
+    assert (payload.schema_name, payload.id, payload.account_id) == (
+        "FEATURE_HOLD_SETTLE",
+        "job-1",
+        account,
+    )
+    assert [(a.name, a.value) for a in payload.attributes] == [(feature, "12.5")]
+    assert payload.dimensions == {"holdId": "job-1"}
+    one = ev.management.get_single_event(settled.reference_id)
+    assert isinstance(one, GetEventResponse) and one.events[0].event_payload.id == "job-1"

@@ -364,3 +364,35 @@ def test_void_waits_for_the_holds_of_that_credit_only(api: httpx.Client) -> None
         ("VOIDED", 55),
     ]
     assert _figures(api, account) == (0, 0)
+
+
+def test_a_time_limit_gives_the_money_back_by_itself(clock: Server, api: httpx.Client) -> None:
+    clock.set_clock("2027-04-01T09:00:00Z")
+    account = new_account(api)
+    credit = grant(api, account, 100)["id"]
+    hold = ok_json(_place(api, account, "inv-t", [("api", 30)], expiresIn="PT1M"))
+    assert (hold["status"], hold["expiresAt"]) == ("HELD", "2027-04-01T09:01:00Z")
+    replay = ok_json(_place(api, account, "inv-t", [("api", 30)], expiresIn="PT1M"))
+    assert replay == hold
+    assert "different" in _fail(_place(api, account, "inv-t", [("api", 30)]), 409)
+    assert _figures(api, account) == (100, 70)
+    clock.set_clock("2027-04-01T09:01:00Z")
+    gone = ok_json(api.get(f"/accounts/{account}/credit_holds/inv-t"))
+    assert (gone["status"], gone["settledAt"]) == ("EXPIRED", "2027-04-01T09:01:00Z")
+    assert _figures(api, account) == (100, 100)  # at once, before anything was written
+    assert _figures(api, account, asOf="2027-04-01T09:00:30Z") == (100, 70)
+    assert "expiresIn passed" in _fail(_settle(api, account, "inv-t", "capture"), 409)
+    assert "expiresIn passed" in _fail(_settle(api, account, "inv-t", "release"), 409)
+    # The account's next hold writes the expiry: the credit's held money is back.
+    ok_json(_place(api, account, "inv-u", [("api", 100)]))
+    assert _credit(api, credit)["holdAmount"] == 100
+    assert _txns(api, credit) == [("CREDITED", 100, None, None)]
+    listed = {
+        h["invoiceId"]: h["status"] for h in iter_pages(api, f"/accounts/{account}/credit_holds")
+    }
+    assert listed == {"inv-t": "EXPIRED", "inv-u": "HELD"}
+    assert _figures(api, account, asOf="2027-04-01T09:00:30Z") == (100, 70)
+    assert "expiresIn" in _fail(
+        _place(api, account, "inv-v", [("api", 1)], "credit_debits", expiresIn="PT1M"), 400
+    )
+    assert "24 hours" in _fail(_place(api, account, "inv-v", [("api", 1)], expiresIn="PT25H"), 400)

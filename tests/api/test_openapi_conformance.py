@@ -316,6 +316,15 @@ def _walk(server: Server, api: httpx.Client, check: Any) -> dict[str, str]:
     )
     call("GET", fa, 200, account_id=account, feature_id=feature)
     call("GET", fa + "/entries", 200, account_id=account, feature_id=feature)
+    fh = at + "/feature_holds"
+    reserve = {"features": [{"featureId": feature, "units": 1}], "expiresIn": "PT5M"}
+    call("POST", fh, 201, {"id": f"fh1-{tag}", **reserve}, account_id=account)
+    call("POST", fh, 201, {"id": f"fh2-{tag}", **reserve}, account_id=account)
+    used = {"features": [{"featureId": feature, "units": 1}]}
+    call("POST", fh + "/{hold_id}/settle", 200, used, account_id=account, hold_id=f"fh1-{tag}")
+    call("POST", fh + "/{hold_id}/release", 200, account_id=account, hold_id=f"fh2-{tag}")
+    call("GET", fh + "/{hold_id}", 200, account_id=account, hold_id=f"fh1-{tag}")
+    call("GET", fh, 200, account_id=account)
     call(
         "PATCH",
         fa + "/entries/{entry_id}",
@@ -496,7 +505,18 @@ def test_the_document_states_errors_security_enums_and_integer_page_sizes(server
         "EXPIRED",
         "VOIDED",
     ]
-    assert schemas["HoldOut"]["properties"]["status"]["enum"] == ["HELD", "CAPTURED", "RELEASED"]
+    assert schemas["HoldOut"]["properties"]["status"]["enum"] == [
+        "HELD",
+        "CAPTURED",
+        "RELEASED",
+        "EXPIRED",
+    ]
+    assert schemas["FeatureHoldOut"]["properties"]["status"]["enum"] == [
+        "HELD",
+        "SETTLED",
+        "RELEASED",
+        "EXPIRED",
+    ]
     assert set(schemas["FeatureCreditEntryOut"]["properties"]["status"]["enum"]) == {
         "ACTIVE",
         "EXPIRED",

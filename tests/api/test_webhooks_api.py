@@ -134,6 +134,12 @@ def test_every_event_type_arrives_once_signed(api: httpx.Client, hub: Server) ->
         ok_json(api.post("/ingest", json={"event": usage}), 202)
         undone = api.post("/events/correction", params={"action": "UNDO"}, json={"event": usage})
         assert ok_json(undone)["data"][0]["status"] == "REVERTED"
+        held = f"/accounts/{account}/feature_holds"
+        one = [{"featureId": feature, "units": 1}]
+        ok_json(api.post(held, json={"id": "fh-lapse", "features": one, "expiresIn": "PT1M"}), 201)
+        ok_json(api.post(held, json={"id": "fh-short", "features": [{**one[0], "units": 2}]}), 201)
+        used = {"features": [{"featureId": feature, "units": 4}]}  # 2 held, 2 beyond: uncovered
+        ok_json(api.post(f"{held}/fh-short/settle", json=used))
         hub.set_clock("2030-06-16T00:00:01Z")
         assert ok_json(api.get(f"/credits/{third['id']}"))["status"] == "EXPIRED"
 
@@ -166,9 +172,21 @@ def test_every_event_type_arrives_once_signed(api: httpx.Client, hub: Server) ->
         assert topup.json["data"]["accountId"] == account
         assert topup.json["data"]["purpose"] == "Auto top-up"
         assert b'"creditAmount":100,' in topup.body  # exact, as the API writes it
-        [short] = receiver.of_type("usage.shortfall")
-        assert short.json["data"]["eventPayload"]["id"] == "usage-1"
+        # The ingested event's shortfall, and the hold settlement's (recorded usage as well).
+        shortfalls = {
+            r.json["data"]["eventPayload"].get("id"): r for r in receiver.of_type("usage.shortfall")
+        }
+        assert set(shortfalls) == {"usage-1", "fh-short"}  # a settlement is an Event too
+        assert shortfalls["fh-short"].json["data"]["eventPayload"]["schemaName"] == (
+            "FEATURE_HOLD_SETTLE"
+        )
+        short = shortfalls["usage-1"]
         assert b'"shortfall":{"' + feature.encode() + b'":2}' in short.body
+        [lapsed] = receiver.of_type("feature_hold.expired")
+        assert (lapsed.json["data"]["id"], lapsed.json["data"]["status"]) == ("fh-lapse", "EXPIRED")
+        [uncovered] = receiver.of_type("feature_hold.shortfall")
+        assert uncovered.json["data"]["id"] == "fh-short"
+        assert b'"shortfallUnits":2,' in uncovered.body
         [reverted] = receiver.of_type("event.reverted")
         assert reverted.json["data"]["ingestionStatus"]["status"] == "REVERTED"
         assert reverted.json["data"]["eventPipelineInfo"]["statusBeforeReverting"] == (

@@ -320,6 +320,40 @@ def test_forged_posts_change_nothing(server: Server, browser: Any) -> None:
         ] == ["Prepaid Credit"]
 
 
+def test_an_operator_undoes_an_event(server: Server, browser: Any) -> None:
+    """A producer sent a job twice: the second event is undone from its row of the event
+    log, through the confirmation page, and its units are back."""
+    driver = browser
+    key = server.key()
+    with server.client(key) as api:
+        account = new_account(api)
+        schema = new_schema(api)
+        feature = new_feature(api, [(schema, "tokens")])
+        entry = ok_json(
+            api.post(f"/accounts/{account}/features/{feature}/entries", json={"granted": 100})
+        )
+        for job in ("job-1", "job-1-retried"):
+            event = usage_event(schema, account, entry["effectiveFrom"], job, tokens="30")
+            ok_json(api.post("/ingest", json=event), 202)
+        sign_in(driver, server, key)
+        driver.get(f"{server.base_url}/console/accounts/{account}")
+        row = wait_for(driver, _by().CSS_SELECTOR, 'tr[data-event="job-1-retried"]')
+        row.find_element(_by().CSS_SELECTOR, '[data-testid="undo-event"]').click()
+        assert "give back to" in text_of(driver, "confirm-page")
+        confirm(driver)
+        assert "Event undone" in text_of(driver, "notice")
+        row = driver.find_element(_by().CSS_SELECTOR, 'tr[data-event="job-1-retried"]')
+        assert row.get_attribute("data-status") == "REVERTED"
+        assert (
+            "UNDO by key"
+            in row.find_element(_by().CSS_SELECTOR, '[data-testid="reverted-by"]').text
+        )
+        kept = driver.find_element(_by().CSS_SELECTOR, 'tr[data-event="job-1"]')
+        assert kept.get_attribute("data-status") == "INGESTION_COMPLETED_EVENT_METERED"
+        credits = ok_json(api.get(f"/accounts/{account}/features/{feature}"))
+        assert str(credits["balance"]) == "70"
+
+
 def _screenshot(driver: Any, tmp_path: Path) -> None:
     """docs/console.png when asked (`make screenshot`), else an artifact in the test's folder."""
     target = Path(os.environ.get("GRANTLEDGER_SCREENSHOT") or tmp_path / "console.png")

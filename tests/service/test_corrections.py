@@ -84,6 +84,37 @@ def test_redo_judges_again_and_a_refusal_changes_nothing(run_on: Run, clock: Set
     run_on(scenario)
 
 
+def test_an_undo_of_a_judgement_a_redo_replaced_does_nothing(run_on: Run) -> None:
+    """The console undoes the judgement its operator saw (`reference`): if a REDO replaced
+    it meanwhile, the replacement is not undone in its place; the actor is kept, bounded."""
+
+    async def scenario(tenant: Tenant) -> None:
+        m = await Metered.make(tenant)
+        await _grant(m, 50)
+        assert await m.draw(20) == "accepted"  # ev-1
+        seen = await corrections.correct(tenant, Action.REDO, _named(m, "ev-1", "20"), GRACE)
+        assert seen.replacement is not None
+        stale = await corrections.correct(
+            tenant, Action.UNDO, _named(m, "ev-1"), GRACE, actor="key ops", reference=seen.event.pk
+        )
+        assert stale.outcome is Outcome.FAILED and "already reverted" in stale.reason
+        assert await m.left() == 30  # the replacement still draws its 20
+        named = "key " + "x" * 200
+        done = await corrections.correct(
+            tenant,
+            Action.UNDO,
+            _named(m, "ev-1"),
+            GRACE,
+            actor=named,
+            reference=seen.replacement.pk,
+        )
+        assert done.outcome is Outcome.REVERTED and await m.left() == 50
+        assert done.event.correction is not None and done.event.correction.actor == named[:100]
+        await m.clean()
+
+    run_on(scenario)
+
+
 def test_plan_usage_is_given_back_to_its_window(run_on: Run, clock: SetClock) -> None:
     async def scenario(tenant: Tenant) -> None:
         m = await Metered.make(tenant)

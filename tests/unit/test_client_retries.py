@@ -21,6 +21,8 @@ from grantledger.client import (
     Configuration,
     CreditsApi,
     EntitlementsApi,
+    EventIngestionApi,
+    EventManagementApi,
 )
 from grantledger.client.rest import (
     ApiConnectionException,
@@ -207,6 +209,62 @@ def test_entitled_event_is_retried_only_with_an_event_id(
             assert api.ingest_entitled_event({"event": event}).success is True
     assert len(endpoint.seen) == attempts
     assert len(slept) == attempts - 1
+
+
+_EVENT: dict[str, Any] = {
+    "schemaName": "s",
+    "accountId": "a",
+    "timestamp": "2026-01-01T00:00:00Z",
+    "attributes": [{"name": "tokens", "value": "1"}],
+}
+
+
+@pytest.mark.parametrize(
+    ("send", "attempts"),
+    [
+        (lambda c: EventIngestionApi(c).ingest({"event": {**_EVENT, "id": "e1"}}), 2),
+        (lambda c: EventIngestionApi(c).ingest({"event": _EVENT}), 1),
+        (lambda c: EventIngestionApi(c).ingest_batch({"events": [{**_EVENT, "id": "e1"}]}), 2),
+        (
+            lambda c: EventIngestionApi(c).ingest_batch(
+                {"events": [{**_EVENT, "id": "e"}, _EVENT]}
+            ),
+            1,
+        ),
+        (lambda c: EventManagementApi(c).event_correction("UNDO", None, {"event": _EVENT}), 2),
+        (lambda c: EventManagementApi(c).event_correction("REDO", None, {"event": _EVENT}), 1),
+        (
+            lambda c: EventManagementApi(c).event_correction("REDO_EVENT", None, {"event": _EVENT}),
+            1,
+        ),
+        (lambda c: EventManagementApi(c).get_events(account_id="a"), 2),
+    ],
+)
+def test_usage_is_retried_only_where_a_repeat_cannot_do_more(
+    endpoint: Scripted, slept: list[float], send: Any, attempts: int
+) -> None:
+    """Ingestion with ids (a repeat is answered as recorded) and UNDO (a repeat cannot revert
+    twice) are retried; an id-less event and a REDO (a repeat judges again) are not."""
+    endpoint.script((503, {"Retry-After": "0"}, {"message": "busy"}), (200, {}, {"data": []}))
+    with _client(endpoint) as client:
+        if attempts == 1:
+            with pytest.raises(ServiceException):
+                send(client)
+        else:
+            send(client)
+    assert len(endpoint.seen) == attempts
+
+
+def test_an_empty_events_list_is_an_empty_page(endpoint: Scripted) -> None:
+    """The server answers 204 without a body when no event matches: no page, no error."""
+    endpoint.script((204, {}, b""))
+    with _client(endpoint) as client:
+        page = EventManagementApi(client).get_events(status="REVERTED")
+        assert page.events == [] and page.next_token is None
+        endpoint.script((204, {}, b""))
+        assert list(EventManagementApi(client).iter_events(account_id="a")) == []
+    assert endpoint.seen[0].path == "/events?status=REVERTED"
+    assert endpoint.seen[1].path == "/events?account_id=a"
 
 
 def test_retries_stop_after_the_configured_count(endpoint: Scripted, slept: list[float]) -> None:

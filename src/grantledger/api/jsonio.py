@@ -189,7 +189,25 @@ def _default(value: object) -> Any:
 
 def dumps(content: Any, *, sort_keys: bool = False) -> bytes:
     option = orjson.OPT_UTC_Z | (orjson.OPT_SORT_KEYS if sort_keys else 0)
-    return orjson.dumps(content, default=_default, option=option)
+    try:
+        return orjson.dumps(content, default=_default, option=option)
+    except orjson.JSONEncodeError:
+        # orjson encodes integers of at most 64 bits; JSON has no such bound, and fields a
+        # caller sent (passed through as received) may hold wider ones: written exactly.
+        return orjson.dumps(_wide_ints(content), default=_default, option=option)
+
+
+def _wide_ints(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and not _I64 <= value < _U64:
+        return orjson.Fragment(str(value))
+    if isinstance(value, dict):
+        return {k: _wide_ints(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_wide_ints(v) for v in value]
+    return value
+
+
+_I64, _U64 = -(2**63), 2**64
 
 
 class WireJSONResponse(JSONResponse):

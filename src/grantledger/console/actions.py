@@ -12,7 +12,7 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from grantledger.console import ledger
@@ -23,6 +23,7 @@ from grantledger.domain.entitlements import EntrySource
 from grantledger.domain.errors import InvalidInput
 from grantledger.domain.money import canonical, to_amount
 from grantledger.service.context import Tenant
+from grantledger.store.entitlements.event_log import EventLogRecord
 
 _AMOUNT = re.compile(r"^\d{1,18}(\.\d{1,10})?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -234,6 +235,75 @@ def assign_plan(t: Tenant, actor: str, account_id: str, form: dict[str, str]) ->
     )
 
 
+async def undo_event(
+    t: Tenant, actor: str, account_id: str, form: dict[str, str], grace: timedelta
+) -> Plan:
+    """Take back one judged event of the account: every unit it drew goes back to its entry
+    through an appended reversal (`POST /events/correction?action=UNDO`)."""
+    reference = _text(form, "referenceId", "referenceId", limit=50)
+    record = await ledger.event(t, reference)
+    if record.account_id != account_id:
+        raise Refused(404, f"event {reference} is not an event of account {account_id}")
+    if record.reverted:
+        raise Refused(409, f"event {record.event_id} was already reverted")
+    if not record.accepted:
+        raise Refused(
+            409,
+            f"event {record.event_id} was refused, so it drew nothing: there is nothing to undo",
+        )
+    return Plan(
+        title=f"Undo event {record.event_id} of {account_id}",
+        lines=_undo_lines(record),
+        fields={"referenceId": reference},
+        target=reference,
+        run=lambda: ledger.undo_event(t, record, grace, actor),
+    )
+
+
+def _undo_lines(record: EventLogRecord) -> list[tuple[str, str]]:
+    lines = [
+        ("event", f"{record.event_id} ({record.schema_name}, via {record.source})"),
+        ("referenceId", record.pk),
+        ("timestamp", record.timestamp.isoformat()),
+    ]
+    lines += [
+        (f"give back to {d.feature_id}", f"{canonical(d.amount)} to entry {d.entry_id}")
+        for d in record.draws
+    ]
+    lines += [
+        (f"shortfall of {feature}", f"{canonical(units)} (never drawn: nothing to give back)")
+        for feature, units in sorted(record.shortfall.items())
+    ]
+    if not record.draws:
+        lines.append(("draws", "none: it consumed 0 of every feature"))
+    lines.append(
+        (
+            "effect",
+            "a reversal is appended for each draw (the draws stay) and the event shows REVERTED; "
+            "balances before now still read as they were",
+        )
+    )
+    return lines
+
+
+async def plan_for(
+    name: str,
+    t: Tenant,
+    actor: str,
+    account_id: str,
+    form: dict[str, str],
+    grace: timedelta,
+) -> Plan:
+    """The checked action `name` (404 for no such action). Undoing an event reads it first,
+    and is bounded by the server's correction grace."""
+    if name == "undo-event":
+        return await undo_event(t, actor, account_id, form, grace)
+    build = ACTIONS.get(name)
+    if build is None:
+        raise Refused(404, f"no console action {name}")
+    return build(t, actor, account_id, form)
+
+
 ACTIONS: dict[str, Builder] = {
     "grant-credit": grant_credit,
     "void-credit": void_credit,
@@ -252,4 +322,5 @@ DONE = {
     "grant-entry": "Feature entry granted.",
     "void-entry": "Feature entry voided.",
     "assign-plan": "Plan assigned.",
+    "undo-event": "Event undone: its units were given back.",
 }

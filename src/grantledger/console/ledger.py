@@ -7,7 +7,7 @@ This module is the only place that knows the use cases' signatures.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,22 +20,26 @@ from grantledger.api.schemas.credits import (
     HoldOut,
 )
 from grantledger.api.schemas.entitlements import FeatureCreditEntryOut, ScheduleOut
+from grantledger.api.schemas.events import EventOut
 from grantledger.api.schemas.parties import AccountOut
 from grantledger.api.schemas.webhooks import DeliveryOut, EndpointOut
 from grantledger.api.wire import dump
+from grantledger.domain.corrections import Action, Outcome
 from grantledger.domain.entitlements import EntrySource
-from grantledger.domain.errors import NotFound
+from grantledger.domain.errors import Conflict, NotFound
 from grantledger.domain.holds import HoldStatus
 from grantledger.service.context import Tenant
 from grantledger.service.credits import credits, holds
 from grantledger.service.credits.credits import GrantRequest
-from grantledger.service.entitlements import catalog, entitlements, grants
+from grantledger.service.entitlements import catalog, corrections, entitlements, event_reads, grants
 from grantledger.service.entitlements import schedules as schedules_service
+from grantledger.service.entitlements.event_input import EventInput
 from grantledger.service.entitlements.grants import GrantInput
 from grantledger.service.entitlements.schedules import AssignInput
 from grantledger.service.notifications import alerts, webhooks
 from grantledger.service.parties import parties
 from grantledger.store.entitlements.entries import EntryRecord
+from grantledger.store.entitlements.event_log import EventLogRecord
 
 Wire = dict[str, Any]
 
@@ -181,6 +185,42 @@ async def credit_header(t: Tenant, credit_id: str) -> Wire:
 
 def entry_wire(record: EntryRecord, now: datetime) -> Wire:
     return dump(FeatureCreditEntryOut.of(record, now))
+
+
+# --- usage events ------------------------------------------------------------------------------
+
+
+async def events(
+    t: Tenant, account_id: str, after: str | None, limit: int
+) -> tuple[list[tuple[Wire, EventLogRecord]], str | None]:
+    """The account's judged events, newest first, as `GET /events?account_id=` shows them,
+    each beside its record (whose correction names who took it back, and when)."""
+    page = await event_reads.list_events(
+        t, account_id=account_id, schema_name=None, status=None, after=after, limit=limit
+    )
+    return [(dump(EventOut.of(r)), r) for r in page.items], page.last_key
+
+
+async def event(t: Tenant, reference: str) -> EventLogRecord:
+    """One judged event by its reference id (404 for an unknown or another tenant's)."""
+    return await event_reads.get_event(t, reference)
+
+
+async def undo_event(t: Tenant, record: EventLogRecord, grace: timedelta, actor: str) -> Wire:
+    """UNDO that very judgement, as `POST /events/correction?action=UNDO` does; a FAILED
+    correction (already reverted, past its grace) changed nothing and answers 409 saying why."""
+    named = EventInput(
+        schema_name=record.schema_name,
+        id=record.event_id,
+        timestamp=record.timestamp,
+        account_id=record.account_id,
+        attributes=[],
+        payload=record.payload,
+    )
+    done = await corrections.correct(t, Action.UNDO, named, grace, actor=actor, reference=record.pk)
+    if done.outcome is Outcome.FAILED:
+        raise Conflict(done.reason)
+    return dump(EventOut.of(done.event))
 
 
 # --- alerts and webhooks ----------------------------------------------------------------------

@@ -350,12 +350,12 @@ async def retry_delivery(request: Request) -> Response:
 async def act(request: Request, account_id: str, name: str) -> Response:
     async def work(session: Session | None) -> Response:
         signed, form = await guard.guarded_form(request, session)
-        build = actions.ACTIONS.get(name)
-        if build is None:
+        if name not in actions.DONE:
             raise Refused(404, f"no console action {name}")
         t = _tenant(request, signed)
         await ledger.account(t, _id(account_id, "account"))
-        plan = build(t, signed.actor, account_id, form)
+        grace = request.app.state.correction_grace
+        plan = await actions.plan_for(name, t, signed.actor, account_id, form, grace)
         if form.get("confirm") != "yes":
             return page(
                 "confirm.html",

@@ -19,6 +19,7 @@ from grantledger.service.context import Tenant
 from grantledger.store.console.console_reads import ActionRow, EventRow, OpenHold
 from grantledger.store.credits.credit_transactions import TransactionRecord
 from grantledger.store.credits.credits import CreditRecord
+from grantledger.store.entitlements.event_log import Correction, EventLogRecord
 from grantledger.store.paging import Page
 
 MAX_FEATURES = 20
@@ -107,6 +108,23 @@ def monthly(moves: list[tuple[str, str, Decimal, datetime]]) -> list[Month]:
 
 
 @dataclass(frozen=True)
+class EventLine:
+    """One judged event on the account page: as `GET /events` shows it (status, draws and
+    their reversal, shortfall), who took it back, and whether it can still be undone."""
+
+    wire: Wire
+    record: EventLogRecord
+    correction: Correction | None
+    undoable: bool
+
+
+def event_line(wire_event: Wire, record: EventLogRecord) -> EventLine:
+    # A refused event drew nothing; a reverted one has been given back already.
+    undoable = record.accepted and not record.reverted
+    return EventLine(wire_event, record, record.correction, undoable)
+
+
+@dataclass(frozen=True)
 class AccountPage:
     account: Wire
     figures: Figures
@@ -119,7 +137,8 @@ class AccountPage:
     credit_count: int
     holds: Page[OpenHold]
     ledger: Page[TransactionRecord]
-    events: Page[EventRow]
+    events: list[EventLine]
+    events_next: str | None
     actions: Page[ActionRow]
     features: list[tuple[str, Wire]]
     schedules: list[Wire]
@@ -144,6 +163,7 @@ async def account_page(t: Tenant, account_id: str, cursors: dict[str, str | None
         (f, await ledger.feature_credits(t, account_id, f)) for f in feature_ids[:MAX_FEATURES]
     ]
     shown = snap.credits[offset : offset + CREDITS_PAGE]
+    judged, events_next = await ledger.events(t, account_id, cursors.get("events"), CREDITS_PAGE)
     return AccountPage(
         account=account,
         figures=figures(balance),
@@ -156,7 +176,8 @@ async def account_page(t: Tenant, account_id: str, cursors: dict[str, str | None
         credit_count=len(snap.credits),
         holds=snap.holds,
         ledger=snap.ledger,
-        events=snap.event_log,
+        events=[event_line(w, r) for w, r in judged],
+        events_next=events_next,
         actions=snap.actions,
         features=features,
         schedules=schedules,

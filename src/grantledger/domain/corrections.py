@@ -33,6 +33,10 @@ class Source(StrEnum):
 
     ENTITLED = "ENTITLED"
     INGEST = "INGEST"
+    # A feature hold's reservation (judged like ENTITLED) and its settlement (recorded like
+    # INGEST: what was used happened, so what is not covered is a shortfall).
+    HOLD = "FEATURE_HOLD"
+    SETTLE = "FEATURE_HOLD_SETTLE"
 
 
 class Outcome(StrEnum):

@@ -151,6 +151,9 @@ class FeatureCredits:
     balance: Decimal
     overage_limit: Decimal | None
     used_overage: Decimal
+    # Of what is used, the units feature holds reserve at the instant (counted as used: they
+    # are drawn when held, given back when released or expired).
+    held: Decimal = ZERO
 
 
 def feature_credits(entries: Iterable[Entry], at: datetime) -> FeatureCredits:

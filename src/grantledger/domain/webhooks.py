@@ -19,6 +19,8 @@ EVENT_TYPES = (
     "auto_topup.granted",
     "usage.shortfall",
     "event.reverted",
+    "feature_hold.expired",
+    "feature_hold.shortfall",
 )
 
 # Webhook endpoints one organization may have. Every announced fact is one outbox row per

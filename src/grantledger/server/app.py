@@ -31,6 +31,7 @@ from grantledger.api.routers import (
     credits,
     entitlements,
     events,
+    feature_holds,
     health,
     holds,
     parties,
@@ -88,7 +89,17 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     errors.install(app)
     docs.install(app)
     openapi.install(app)
-    for module in (health, parties, credits, holds, catalog, entitlements, events, books):
+    for module in (
+        health,
+        parties,
+        credits,
+        holds,
+        catalog,
+        entitlements,
+        events,
+        feature_holds,
+        books,
+    ):
         app.include_router(module.router)
     for extra in ROUTERS:
         app.include_router(extra)

@@ -178,6 +178,7 @@ async def get_feature_credits(
             balance=credits.balance,
             overage_limit=credits.overage_limit,
             used_overage=credits.used_overage,
+            held=credits.held or None,
         )
     )
 

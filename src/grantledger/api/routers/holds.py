@@ -70,7 +70,7 @@ async def list_holds(
     page, unit = await holds.list_holds(tenant, account_id, cursor.after, paging.limit)
     return respond(
         HoldPage(
-            data=[HoldOut.of(holds.HoldView(h, unit)) for h in page.items],
+            data=[HoldOut.of(holds.view_at(h, unit, tenant.now())) for h in page.items],
             next_token=cursor.next(page.last_key),
         )
     )

@@ -18,7 +18,9 @@ from grantledger.api.wire import (
     WireDate,
 )
 from grantledger.domain.credits import Line
-from grantledger.domain.holds import HoldKind
+from grantledger.domain.errors import InvalidInput
+from grantledger.domain.feature_holds import parse_expires_in
+from grantledger.domain.holds import HoldKind, HoldStatus
 from grantledger.service.credits.credits import AccountBalance, GrantRequest
 from grantledger.service.credits.holds import HoldPlacement, HoldView
 from grantledger.store.credits.credit_transactions import TransactionRecord
@@ -179,14 +181,20 @@ class HoldRequest(RequestModel):
     invoice_id: NewKey255
     lines: Annotated[list[HoldLineRequest], Field(min_length=1, max_length=100)]
     allow_partial: StrictBool = True
+    # A time limit (ISO-8601 duration, at most PT24H): past it the money goes back by itself.
+    expires_in: Annotated[StrictStr, Field(max_length=40)] | None = None
 
     def to_placement(self, account_id: str, kind: HoldKind) -> HoldPlacement:
+        if kind is HoldKind.DEBIT and self.expires_in is not None:
+            raise InvalidInput("expiresIn applies to holds; a debit is captured at once")
+        limit = parse_expires_in(self.expires_in) if self.expires_in is not None else None
         return HoldPlacement(
             account_id=account_id,
             invoice_id=self.invoice_id,
             lines=tuple(Line(x.entity_id, x.entity_type, x.amount) for x in self.lines),
             kind=kind,
             allow_partial=self.allow_partial,
+            expires_in=limit,
         )
 
 
@@ -208,7 +216,7 @@ class HoldOut(ResponseModel):
     account_id: str
     invoice_id: str
     type: Literal["HOLD", "DEBIT"]
-    status: Literal["HELD", "CAPTURED", "RELEASED"]
+    status: Literal["HELD", "CAPTURED", "RELEASED", "EXPIRED"]
     unit: str
     requested_amount: Amount
     covered_amount: Amount
@@ -216,6 +224,7 @@ class HoldOut(ResponseModel):
     lines: list[HoldLineOut]
     created_at: datetime
     settled_at: datetime | None = None
+    expires_at: datetime | None = None
 
     @classmethod
     def of(cls, view: HoldView) -> HoldOut:
@@ -241,14 +250,16 @@ class HoldOut(ResponseModel):
             account_id=hold.account_id,
             invoice_id=hold.invoice_id,
             type=hold.kind.value,
-            status=hold.status.value,
+            status=view.status.value,
             unit=view.unit,
             requested_amount=requested,
             covered_amount=covered,
             uncovered_amount=requested - covered,
             lines=lines,
             created_at=hold.created_at,
-            settled_at=hold.settled_at,
+            settled_at=hold.settled_at
+            or (hold.expires_at if view.status is HoldStatus.EXPIRED else None),
+            expires_at=hold.expires_at,
         )
 
 

@@ -280,6 +280,8 @@ class GetFeatureCreditsResponse(ResponseModel):
     balance: Amount
     overage_limit: Amount | None = None
     used_overage: Amount
+    # Extension: of the units used, those feature holds reserve now (absent when none).
+    held: Amount | None = None
 
 
 class EntitlementValue(ResponseModel):

@@ -31,6 +31,7 @@ class CreateCreditHoldRequest(RequestBody):
     invoice_id: str
     lines: list[CreditHoldLineRequest] = Field(default_factory=list)
     allow_partial: bool | None = None
+    expires_in: str | None = None  # ISO-8601 duration, at most PT24H (holds only)
 
 
 class CreditHoldAllocation(ApiModel):
@@ -51,7 +52,7 @@ class CreditHold(ApiModel):
     account_id: str
     invoice_id: str
     type: str  # HOLD | DEBIT
-    status: str  # HELD | CAPTURED | RELEASED
+    status: str  # HELD | CAPTURED | RELEASED | EXPIRED
     unit: str
     requested_amount: Decimal
     covered_amount: Decimal
@@ -59,6 +60,7 @@ class CreditHold(ApiModel):
     lines: list[CreditHoldLine]
     created_at: datetime
     settled_at: datetime | None = None
+    expires_at: datetime | None = None
 
 
 class CreditHoldPaginatedResponse(ApiModel):

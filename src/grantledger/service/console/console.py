@@ -65,7 +65,6 @@ class AccountSnapshot:
     latest: dict[str, list[TransactionRecord]]  # the newest transactions of the credits on the page
     holds: Page[OpenHold]
     ledger: Page[TransactionRecord]
-    event_log: Page[EventRow]
     actions: Page[ActionRow]
     feature_ids: list[str]
 
@@ -88,7 +87,6 @@ async def account_snapshot(
             latest=await reads.latest_transactions(tx, [r.id for r in shown]),
             holds=await reads.open_holds(tx, account_id, cursors.get("holds")),
             ledger=await reads.transactions(tx, account_id=account_id, after=cursors.get("ledger")),
-            event_log=await reads.event_log(tx, account_id, cursors.get("events")),
             actions=await reads.actions(tx, account_id, cursors.get("actions")),
             feature_ids=await reads.account_feature_ids(tx, account_id),
         )

@@ -16,6 +16,7 @@ from grantledger.service.fingerprint import fingerprint
 from grantledger.service.idempotency import replay_of
 from grantledger.service.notifications import notify
 from grantledger.store.credits import credits as store
+from grantledger.store.credits import holds as hold_store
 from grantledger.store.credits.credit_transactions import (
     TransactionRecord,
     debits_around,
@@ -24,7 +25,7 @@ from grantledger.store.credits.credit_transactions import (
     transactions_of,
 )
 from grantledger.store.credits.credits import CreditRecord
-from grantledger.store.credits.holds import hold_events_of
+from grantledger.store.credits.holds import HoldRecord, hold_events_of
 from grantledger.store.paging import Page
 from grantledger.store.parties import parties
 from grantledger.store.parties.parties import AccountRecord
@@ -338,7 +339,8 @@ async def account_balance(
             raise NotFound(f"account {account_id} not found")
         records = await store.account_credits(tx, account_id)
         if as_of is None:
-            states = [r.ledger for r in records]
+            lapsed = await hold_store.lapsed_holds(tx, account_id, now)
+            states = lapsed_released([r.ledger for r in records], lapsed)
             stamps = [r.updated_at for r in records]
             instant = now
         else:
@@ -389,3 +391,15 @@ async def _states_at(
             max([record.ledger.created_at, *(e.at for e in events[record.id] if e.at <= at)])
         )
     return states, stamps
+
+
+def lapsed_released(states: Sequence[Credit], lapsed: Sequence[HoldRecord]) -> list[Credit]:
+    """The credits as a read shows them: the money of holds past their time limit given back,
+    whether or not a write has recorded it yet."""
+    by_id = {c.id: c for c in states}
+    for hold in lapsed:
+        for allocation in hold.allocations:
+            credit = by_id.get(allocation.credit_id)
+            if credit is not None:
+                by_id[credit.id] = rules.release(credit, allocation.amount)[0]
+    return [by_id[c.id] for c in states]

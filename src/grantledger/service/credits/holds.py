@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from grantledger.domain import credits as rules
 from grantledger.domain.credits import Allocation, CreditStatus, Line, Movement
 from grantledger.domain.errors import Conflict, NotFound
-from grantledger.domain.holds import HoldKind, HoldStatus
+from grantledger.domain.holds import HoldKind, HoldStatus, status_at
 from grantledger.domain.journal import JournalKind
 from grantledger.service.context import Tenant
 from grantledger.service.credits.credits import expire_due, lock_account, transaction
@@ -33,6 +33,17 @@ from grantledger.store.tx import Tx
 class HoldView:
     hold: HoldRecord
     unit: str
+    # The status shown (a HELD hold past its limit shows EXPIRED); None: as stored.
+    shown: HoldStatus | None = None
+
+    @property
+    def status(self) -> HoldStatus:
+        return self.shown or self.hold.status
+
+
+def view_at(hold: HoldRecord, unit: str, now: datetime) -> HoldView:
+    """The hold with the status it shows at `now`."""
+    return HoldView(hold, unit, status_at(hold.status, hold.expires_at, now))
 
 
 @dataclass(frozen=True)
@@ -44,15 +55,21 @@ class HoldPlacement:
     lines: tuple[Line, ...]
     kind: HoldKind
     allow_partial: bool = True
+    expires_in: timedelta | None = None  # the time limit; None: held until settled
 
     def fingerprint(self) -> str:
         lines = [
             {"entityId": line.entity_id, "entityType": line.entity_type, "amount": line.amount}
             for line in self.lines
         ]
-        return fingerprint(
-            {"kind": self.kind.value, "lines": lines, "allowPartial": self.allow_partial}
-        )
+        request: dict[str, object] = {
+            "kind": self.kind.value,
+            "lines": lines,
+            "allowPartial": self.allow_partial,
+        }
+        if self.expires_in is not None:  # absent from holds made before time limits existed
+            request["expiresIn"] = str(self.expires_in.total_seconds())
+        return fingerprint(request)
 
 
 async def place(tenant: Tenant, request: HoldPlacement) -> HoldView:
@@ -71,8 +88,9 @@ async def place(tenant: Tenant, request: HoldPlacement) -> HoldView:
             ),
         )
         if repeated is not None:
-            return HoldView(repeated, account.invoice_currency)
+            return view_at(repeated, account.invoice_currency, tenant.now())
         await expire_due(tenant, tx, request.account_id)
+        await release_lapsed(tenant, tx, request.account_id)
         records = await credit_store.account_credits(
             tx, request.account_id, statuses=[CreditStatus.ACTIVE], lock=True
         )
@@ -169,6 +187,9 @@ def _new_hold(
         allocations=tuple(
             AllocationRecord(a.line_index, a.credit_id, a.amount) for a in allocations
         ),
+        expires_at=now + request.expires_in
+        if request.expires_in is not None and not debit
+        else None,
     )
 
 
@@ -180,18 +201,24 @@ async def settle(tenant: Tenant, account_id: str, invoice_id: str, outcome: Hold
         hold = await store.get_hold(tx, account_id, invoice_id, lock=True)
         if hold is None:
             raise NotFound(f"no hold for invoice {invoice_id} on account {account_id}")
-        if hold.status is outcome:
+        now = tenant.now()
+        shown = status_at(hold.status, hold.expires_at, now)
+        if shown is outcome:
             return HoldView(hold, account.invoice_currency)
-        if hold.status is not HoldStatus.HELD:
+        if shown is not HoldStatus.HELD:
             verb = "captured" if outcome is HoldStatus.CAPTURED else "released"
+            why = (
+                " (its expiresIn passed: the money went back)"
+                if shown is HoldStatus.EXPIRED
+                else ""
+            )
             raise Conflict(
-                f"the hold for invoice {invoice_id} is {hold.status} and cannot be {verb}"
+                f"the hold for invoice {invoice_id} is {shown} and cannot be {verb}{why}"
             )
         await expire_due(tenant, tx, account_id)
         records: dict[str, CreditRecord] = {
             r.id: r for r in await credit_store.account_credits(tx, account_id, lock=True)
         }
-        now = tenant.now()
         movements: list[TransactionRecord] = []
         for allocation in hold.allocations:
             record = records[allocation.credit_id]
@@ -229,13 +256,49 @@ async def _account(tx: Tx, account_id: str) -> AccountRecord:
     return account
 
 
+async def release_lapsed(tenant: Tenant, tx: Tx, account_id: str) -> int:
+    """Give back the money of the account's holds past their time limit, marked EXPIRED at
+    their limit (on a credit expired meanwhile it leaves as expired money). The caller holds
+    the account lock. How many were released."""
+    now = tenant.now()
+    lapsed = await store.lapsed_holds(tx, account_id, now, lock=True)
+    if not lapsed:
+        return 0
+    records = {r.id: r for r in await credit_store.account_credits(tx, account_id, lock=True)}
+    movements: list[TransactionRecord] = []
+    for hold in lapsed:
+        assert hold.expires_at is not None
+        for allocation in hold.allocations:
+            record = records[allocation.credit_id]
+            state, movement = rules.release(record.ledger, allocation.amount)
+            if movement is not None:
+                entity = hold.lines[allocation.line_index].entity_id
+                movements.append(
+                    transaction(
+                        tenant,
+                        record.id,
+                        movement,
+                        hold.expires_at,
+                        invoice_id=hold.invoice_id,
+                        entity_id=entity,
+                    )
+                )
+            records[record.id] = await credit_store.save_ledger_state(tx, record, state, now)
+        await store.settle_hold(tx, hold.id, HoldStatus.EXPIRED, hold.expires_at)
+        # What was held goes back at the hold's limit (RELEASE rows, dated then).
+        await append_credit_moves(tx, _held(hold, JournalKind.RELEASE, hold.expires_at), now)
+    await insert_transactions(tx, movements, at=now)
+    await notify.after_change(tenant, tx, account_id)
+    return len(lapsed)
+
+
 async def get_hold(tenant: Tenant, account_id: str, invoice_id: str) -> HoldView:
     async def work(tx: Tx) -> HoldView:
         account = await _account(tx, account_id)
         hold = await store.get_hold(tx, account_id, invoice_id)
         if hold is None:
             raise NotFound(f"no hold for invoice {invoice_id} on account {account_id}")
-        return HoldView(hold, account.invoice_currency)
+        return view_at(hold, account.invoice_currency, tenant.now())
 
     return await tenant.run(work)
 

@@ -1,7 +1,8 @@
 """Taking usage back: UNDO, REDO and REDO_EVENT of a judged event, as appended reversals.
 
 One transaction each, all or nothing. The account is locked first, then the entries the event
-drew from and the usage figures of their windows (docs/design.md, lock order); the event is
+drew from and the usage figures of their windows (docs/design.md, lock order), and only then
+is the correction dated (so it is recorded after whatever held those rows before); the event is
 marked corrected under its primary key, so concurrent corrections of one event (in any number
 of processes) revert it once. A REDO judges the event again in the same transaction, under the
 id it already holds; if that judgement refuses, nothing at all changes.
@@ -9,23 +10,19 @@ id it already holds; if that judgement refuses, nothing at all changes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from decimal import Decimal
+from dataclasses import dataclass
+from datetime import timedelta
 
 from grantledger.domain.corrections import PAST_CYCLE, Action, Outcome, Source, past_grace
 from grantledger.domain.errors import InvalidInput, LedgerError, NotFound
 from grantledger.domain.gate import named_attributes
-from grantledger.domain.windows import usage_window
 from grantledger.service.context import Tenant
 from grantledger.service.credits.credits import lock_account
-from grantledger.service.entitlements import gate_batch, plan_view
+from grantledger.service.entitlements import gate_batch, reversing
 from grantledger.service.entitlements.event_input import EventInput
 from grantledger.service.notifications import notify
-from grantledger.store.entitlements import entries, event_log, usage
-from grantledger.store.entitlements.entries import EntryRecord
+from grantledger.store.entitlements import event_log
 from grantledger.store.entitlements.event_log import EventLogRecord
-from grantledger.store.entitlements.usage import WindowKey
 from grantledger.store.tx import Tx
 
 
@@ -55,8 +52,14 @@ async def correct(
     named: EventInput,
     grace: timedelta,
     actor: str | None = None,
+    reference: str | None = None,
 ) -> Corrected:
-    """Correct the account's latest judgement of the event id `named` carries."""
+    """Correct the account's latest judgement of the event id `named` carries.
+
+    `reference` (the console's) names the judgement the caller saw: if another correction
+    has replaced it meanwhile, nothing is done (FAILED), so a confirmed undo of one judgement
+    never undoes the judgement that replaced it.
+    """
     if named.id is None:
         raise InvalidInput("event.id is required: it names the event to correct")
     event_id = named.id
@@ -68,16 +71,34 @@ async def correct(
             raise NotFound(f"event {event_id} of account {named.account_id} not found")
         if event.reverted:
             raise _Failed(event, f"event {event_id} was already reverted")
+        if reference is not None and event.pk != reference:
+            seen = await event_log.get_event(tx, reference)
+            raise _Failed(
+                seen or event,
+                f"event {event_id} was already reverted: {reference} was replaced by {event.pk}",
+            )
+        if action is not Action.UNDO and event.source == Source.SETTLE.value:
+            raise _Failed(
+                event,
+                f"event {event_id} settles a feature hold: it can be undone (UNDO), not judged "
+                "again; place and settle a new hold for new usage",
+            )
         if action is Action.REDO_EVENT:
             _same_event(event, named)
+        drawn = await reversing.lock_drawn(tx, event)
+        windows = await reversing.lock_windows(tx, event, tenant.now())
+        # Dated once every row it changes is locked, as the gate dates its draws: whatever
+        # wrote those rows before has committed, so the reversals are recorded after it, and
+        # units given back are never recorded as drawn again before they were given back.
         now = tenant.now()
-        drawn = await _lock_drawn(tx, event)
         if past_grace([r.entry for r in drawn.values()], now, grace):
             raise _Failed(event, PAST_CYCLE)
-        windows = await _lock_windows(tx, event, now)
-        if not await event_log.claim_correction(tx, event.pk, action.value, actor, now):
+        # The column holds 100 characters; an actor names a key, which a longer name
+        # would not make clearer.
+        who = actor[:100] if actor is not None else None
+        if not await event_log.claim_correction(tx, event.pk, action.value, who, now):
             raise _Failed(event, f"event {event_id} was already reverted")
-        await _reverse(tx, event, drawn, windows, now)
+        await reversing.reverse(tx, event, drawn, windows, now)
         replacement = None
         if action is not Action.UNDO:
             corrected = named if action is Action.REDO_EVENT else None
@@ -112,62 +133,6 @@ def _same_event(event: EventLogRecord, named: EventInput) -> None:
             f"event.timestamp must be the event's own ({event.timestamp.isoformat()}): "
             "REDO_EVENT corrects its attributes, not when it happened"
         )
-
-
-async def _lock_drawn(tx: Tx, event: EventLogRecord) -> dict[tuple[str, str], EntryRecord]:
-    """The entries the event drew from, locked in (feature, id) order."""
-    found: dict[tuple[str, str], EntryRecord] = {}
-    for feature_id, entry_id in sorted({(d.feature_id, d.entry_id) for d in event.draws}):
-        record = await entries.get_entry(tx, event.account_id, feature_id, entry_id, lock=True)
-        if record is None:  # pragma: no cover - a draw's entry is never deleted
-            raise NotFound(f"entry {entry_id} not found")
-        found[(feature_id, entry_id)] = record
-    return found
-
-
-@dataclass(frozen=True)
-class _Windows:
-    """The usage figures of the windows the event's plan draws count in, and each draw's."""
-
-    figures: dict[WindowKey, Decimal]
-    of_draw: dict[int, WindowKey]
-
-
-async def _lock_windows(tx: Tx, event: EventLogRecord, now: datetime) -> _Windows:
-    """Locked after the entries (the lock order)."""
-    plans = await plan_view.billing_schedules(tx, event.account_id)
-    of_draw: dict[int, WindowKey] = {}
-    for line in event.draws:
-        window = usage_window(plans, line.occurred_at) if line.plan else None
-        if window is not None:
-            of_draw[line.seq] = WindowKey(
-                event.account_id, line.feature_id, window.begins, window.ends
-            )
-    figures = await usage.lock_usage(tx, list(of_draw.values()), now) if of_draw else {}
-    return _Windows(figures, of_draw)
-
-
-async def _reverse(
-    tx: Tx,
-    event: EventLogRecord,
-    drawn: dict[tuple[str, str], EntryRecord],
-    windows: _Windows,
-    now: datetime,
-) -> None:
-    """Append a reversal of each draw; give the units back to their entries and windows."""
-    await event_log.insert_reversals(tx, event, event.draws, now)
-    back: dict[tuple[str, str], Decimal] = {}
-    figures = dict(windows.figures)
-    for line in event.draws:
-        key = (line.feature_id, line.entry_id)
-        back[key] = back.get(key, Decimal(0)) + line.amount
-        if line.seq in windows.of_draw:
-            figures[windows.of_draw[line.seq]] -= line.amount
-    for key, amount in sorted(back.items()):
-        record = drawn[key]
-        entry = replace(record.entry, used=record.entry.used - amount).checked()
-        await entries.save_entry(tx, record, entry, now)
-    await usage.save_usage(tx, figures, now)
 
 
 async def _judge_again(

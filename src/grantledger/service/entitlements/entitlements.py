@@ -20,6 +20,7 @@ from grantledger.service.entitlements.entry_changes import change_entry
 from grantledger.store.entitlements import (
     entries,
     event_log,
+    feature_holds,
     features,
     history,
     schedules,
@@ -67,8 +68,12 @@ async def feature_credits(
         candidates = plan_view.cycle_at(plans, feature_id, at)
         candidates += plan_view.rollovers_unmade(plans, feature_id, at)
         unmade = await plan_view.unmade(tx, account_id, candidates)
-        shown = await plan_view.shown(tx, plans, account_id, feature_id, held + unmade, as_of)
-        return rules.feature_credits(shown, at)
+        lapsed = await plan_view.lapsed_holds(tx, plans, account_id, at)
+        shown = await plan_view.shown(
+            tx, plans, account_id, feature_id, held + unmade, as_of, lapsed
+        )
+        reserved = await feature_holds.held_units(tx, account_id, feature_id, at)
+        return replace(rules.feature_credits(shown, at), held=reserved)
 
     return await tenant.run(work)
 
@@ -127,7 +132,10 @@ async def list_entries(
         merged = sorted([*page.items, *listed], key=lambda r: r.row_key, reverse=True)
         items = merged[:limit]
         more = page.last_key is not None or len(merged) > limit
-        shown = await plan_view.shown(tx, plans, account_id, feature_id, [r.entry for r in items])
+        lapsed = await plan_view.lapsed_holds(tx, plans, account_id, now)
+        shown = await plan_view.shown(
+            tx, plans, account_id, feature_id, [r.entry for r in items], lapsed=lapsed
+        )
         records = [replace(r, entry=e) for r, e in zip(items, shown, strict=True)]
         return Page(records, records[-1].row_key if more and records else None)
 
@@ -235,8 +243,9 @@ async def _holdings(tenant: Tenant, tx: Tx, account_id: str) -> dict[str, Holdin
         if made:
             by_feature.setdefault(f, []).extend(made)
     remaining: dict[str, Decimal] = {}
+    lapsed = await plan_view.lapsed_holds(tx, plans, account_id, now)
     for f, held in by_feature.items():
-        shown = await plan_view.shown(tx, plans, account_id, f, held)
+        shown = await plan_view.shown(tx, plans, account_id, f, held, lapsed=lapsed)
         remaining[f] = sum((e.balance for e in shown), Decimal(0))
     value_of = held_values(in_force, await values.account_values(tx, account_id))
     held_ids = sorted(set(value_of) | set(remaining))

@@ -8,7 +8,7 @@ fails its neighbours: it only gets its own answer. A batch of one is the one-by-
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -36,6 +36,7 @@ from grantledger.domain.windows import (
     usage_window,
 )
 from grantledger.service.context import Tenant
+from grantledger.service.entitlements import hold_expiry
 from grantledger.service.entitlements.cycles import make_cycle_entries_of
 from grantledger.service.entitlements.event_input import EventInput
 from grantledger.service.entitlements.plan_view import key_of, window_key
@@ -47,6 +48,7 @@ from grantledger.store.entitlements.event_log import shortfall_json
 from grantledger.store.entitlements.gate import (
     DrawRecord,
     EventRecord,
+    PriorOutcome,
     SchemaLinks,
     UsedUpdate,
     WatchedBy,
@@ -66,6 +68,8 @@ class Received:
     event_id: str
     attributes: dict[str, str]
     source: Source = Source.ENTITLED
+    # A feature hold's units, given per feature rather than through a schema's attributes.
+    quantities: Mapping[str, Decimal] | None = None
 
 
 @dataclass(frozen=True)
@@ -120,18 +124,30 @@ async def decide(
     prior = await gate.prior_outcomes(
         tx, [v.received.event_id for v in copies if v.received.event_id not in claimed]
     )
+    if deciders:
+        # A hold past its limit no longer counts: its units go back before anything is judged.
+        await hold_expiry.expire_lapsed(
+            tenant, tx, sorted({v.received.event.account_id for v in deciders})
+        )
     ledger, plans, windows = await _lock(tenant, tx, deciders, billing)
+    # What this batch records is dated once every row it writes is locked: a transaction that
+    # wrote those rows before (a correction giving units back, say) has committed by now and
+    # is dated earlier, so the recorded order is the order things happened in and `asOf` or
+    # `verify` replaying it never sees a unit drawn before it was given back.
+    now = tenant.now()
     received: list[EventRecord] = []
     drawn: list[DrawRecord] = []
-    decided: dict[str, tuple[bool, str | None, str]] = {}  # event id: accepted, why, account
+    decided: dict[str, PriorOutcome] = {}  # event id: how this batch decided it
     touched: dict[tuple[str, str, str], None] = {}  # (account, feature, entry), ordered
     for v in deciders:
         event, account = v.received.event, v.received.event.account_id
         shortfall: dict[str, Decimal] = {}
         try:
-            _check_grace(plans.get(account, ()), event.timestamp, now)
+            if v.received.source is not Source.SETTLE:
+                # A settlement is dated when its hold was placed, in time by then.
+                _check_grace(plans.get(account, ()), event.timestamp, now)
             holding = ledger.of(account, sorted(v.quantities))
-            if v.received.source is Source.INGEST:
+            if v.received.source in (Source.INGEST, Source.SETTLE):
                 planned, shortfall = record_draws(holding, v.quantities, event.timestamp)
             else:
                 planned = plan_draws(holding, v.quantities, event.timestamp)
@@ -139,13 +155,13 @@ async def decide(
             refused = _record(tenant, v.received, now, refusal.message)
             outcomes[v.index] = Outcome(refusal, refused.id)
             received.append(refused)
-            decided[v.received.event_id] = (False, refusal.message, account)
+            decided[v.received.event_id] = PriorOutcome(False, refusal.message, account, refused.id)
             continue
         ledger.apply(account, planned)
         record = _record(tenant, v.received, now, None, shortfall)
         outcomes[v.index] = Outcome(None, record.id, shortfall)
         received.append(record)
-        decided[v.received.event_id] = (True, None, account)
+        decided[v.received.event_id] = PriorOutcome(True, None, account, record.id)
         for seq, (feature_id, d) in enumerate(planned):
             plan = ledger.is_plan(account, feature_id, d.entry_id)
             drawn.append(
@@ -164,25 +180,24 @@ async def decide(
             touched[(account, feature_id, d.entry_id)] = None
     for v in copies:
         event_id = v.received.event_id
-        accepted: bool | None = None  # unknown: claimed, but its event row is gone
-        reason: str | None = None
-        original: str | None = None
-        if event_id in decided:
-            accepted, reason, original = decided[event_id]
-        elif event_id in prior:
-            found = prior[event_id]
-            accepted, reason, original = found.accepted, found.reason, found.account_id
+        # None: claimed, but its event row is gone (its outcome unknown)
+        found = decided.get(event_id) or prior.get(event_id)
+        repeat = (
+            found is not None and found.accepted and found.account_id == v.received.event.account_id
+        )
         outcomes[v.index] = Outcome(
             Conflict(
                 duplicate_message(
                     event_id,
-                    accepted,
-                    reason,
+                    found.accepted if found else None,
+                    found.reason if found else None,
                     account_id=v.received.event.account_id,
-                    original_account_id=original,
+                    original_account_id=found.account_id if found else None,
                 )
             ),
-            repeat=accepted is True and original == v.received.event.account_id,
+            # A repeat is answered with the reference of what was recorded the first time.
+            reference=found.reference if repeat and found else None,
+            repeat=repeat,
         )
     used = [UsedUpdate(a, f, e, ledger.own_used(a, f, e)) for a, f, e in sorted(touched)]
     await usage.save_usage(tx, {windows[k]: ledger.usage[k] for k in ledger.changed_usage}, now)
@@ -233,12 +248,17 @@ async def _validate(
     `outcomes` and are not claimed (they change nothing)."""
     wanted = sorted({r.event.account_id for r in batch if len(r.event.account_id) <= 50})
     links, billing = await gate.gate_inputs(
-        tx, sorted({r.event.schema_name for r in batch}), wanted
+        tx, sorted({r.event.schema_name for r in batch if r.quantities is None}), wanted
     )
     missing: dict[str, bool] = {}  # schema without features → it exists at all
     valid: list[_Valid] = []
     for index, r in enumerate(batch):
         try:
+            if r.quantities is not None:  # a feature hold names its features itself
+                if r.event.account_id not in billing:
+                    raise InvalidInput(f"account {r.event.account_id} does not exist")
+                valid.append(_Valid(index, r, dict(r.quantities)))
+                continue
             schema = links.get(r.event.schema_name)
             if schema is None:
                 name = r.event.schema_name

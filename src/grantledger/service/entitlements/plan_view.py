@@ -10,7 +10,7 @@ same whatever was read before.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -34,7 +34,14 @@ from grantledger.domain.windows import (
     spent_rollover,
     usage_window,
 )
-from grantledger.store.entitlements import entries, event_log, history, schedules, usage
+from grantledger.store.entitlements import (
+    entries,
+    event_log,
+    feature_holds,
+    history,
+    schedules,
+    usage,
+)
 from grantledger.store.entitlements.entries import EntryRecord
 from grantledger.store.entitlements.schedules import PlannedSchedule, ScheduleChange
 from grantledger.store.entitlements.usage import WindowKey
@@ -143,6 +150,37 @@ def unmade_record(
     )
 
 
+@dataclass(frozen=True)
+class Lapsed:
+    """The units of an account's holds past their limit that no write has given back yet: a
+    read gives them back itself, so a hold stops counting at its limit on every read."""
+
+    by_entry: dict[tuple[str, str], Decimal] = field(default_factory=dict)  # (feature, entry)
+    by_window: dict[tuple[str, datetime], Decimal] = field(default_factory=dict)  # plan draws
+
+    def entries(self, feature_id: str, entries_: Sequence[Entry]) -> list[Entry]:
+        if not self.by_entry:
+            return list(entries_)
+        return [
+            replace(e, used=e.used - self.by_entry.get((feature_id, e.id), Decimal(0)))
+            for e in entries_
+        ]
+
+
+async def lapsed_holds(
+    tx: Tx, schedules_: Sequence[PlanSchedule], account_id: str, at: datetime
+) -> Lapsed:
+    lapsed = Lapsed()
+    for d in await feature_holds.lapsed_draws(tx, account_id, at):
+        key = (d.feature_id, d.entry_id)
+        lapsed.by_entry[key] = lapsed.by_entry.get(key, Decimal(0)) + d.amount
+        window = usage_window(schedules_, d.occurred_at) if d.plan else None
+        if window is not None:
+            slot = (d.feature_id, window.begins)
+            lapsed.by_window[slot] = lapsed.by_window.get(slot, Decimal(0)) + d.amount
+    return lapsed
+
+
 async def shown(
     tx: Tx,
     schedules_: Sequence[PlanSchedule],
@@ -150,17 +188,21 @@ async def shown(
     feature_id: str,
     entries_: Sequence[Entry],
     as_of: datetime | None = None,
+    lapsed: Lapsed | None = None,
 ) -> list[Entry]:
     """`entries_` with each plan entry as its window leaves it, and each ROLLOVER entry as its
     window rolled it (the windows' usage as of `as_of`, when given: the draws recorded after it
-    taken back)."""
+    taken back; and without the units of `lapsed` holds)."""
     figures: dict[WindowKey, Decimal] = {}
+    lapsed = lapsed or Lapsed()
+    entries_ = lapsed.entries(feature_id, entries_)
 
     async def figure(key: WindowKey) -> Decimal:
         if key not in figures:
             figures[key] = await usage.usage_of(tx, key)
             if as_of is not None:
                 figures[key] -= await usage.plan_drawn(tx, key, recorded_after=as_of)
+            figures[key] -= lapsed.by_window.get((feature_id, key.begins), Decimal(0))
         return figures[key]
 
     groups: dict[str, list[Entry]] = {}
@@ -172,7 +214,7 @@ async def shown(
             groups.setdefault(group, []).append(e)
     rolled: dict[datetime, Decimal] = {}
     if groups or rolling:
-        rolled = await rolled_over(tx, schedules_, account_id, feature_id, as_of)
+        rolled = await rolled_over(tx, schedules_, account_id, feature_id, as_of, lapsed)
     for e in rolling:
         source = rollover_source_of(schedules_, feature_id, e)
         if source is None:
@@ -200,6 +242,7 @@ async def rolled_over(
     account_id: str,
     feature_id: str,
     as_of: datetime | None = None,
+    lapsed: Lapsed | None = None,
 ) -> dict[datetime, Decimal]:
     """What was drawn from the feature's stored ROLLOVER entries, by the start of the window
     each rolled from (its usage counts against that window: one allowance, used once)."""
@@ -215,6 +258,8 @@ async def rolled_over(
         used = (
             record.entry.used - since.get(entry_id, Decimal(0)) + undone.get(entry_id, Decimal(0))
         )
+        if lapsed is not None:
+            used -= lapsed.by_entry.get((feature_id, entry_id), Decimal(0))
         window = usage_window(schedules_, rollover_origin(record.entry.id))
         if window is not None:
             found[window.begins] = found.get(window.begins, Decimal(0)) + used

@@ -27,6 +27,7 @@ from grantledger.service.notifications.outbox import Outbox, renderers
 from grantledger.store.credits import credits as credit_store
 from grantledger.store.credits.credits import CreditRecord
 from grantledger.store.entitlements import entries, event_log
+from grantledger.store.entitlements.feature_holds import FeatureHoldRecord
 from grantledger.store.notifications import alerts as alert_store
 from grantledger.store.notifications import outbox as marks
 from grantledger.store.notifications.alerts import AlertRecord, IncidentRecord
@@ -55,6 +56,7 @@ async def after_change(
     features: Iterable[tuple[str, str]] = (),
     watching: Sequence[AlertRecord] | None = None,
     announce: Iterable[tuple[str, str]] = (),
+    holds: Iterable[tuple[str, FeatureHoldRecord]] = (),
 ) -> None:
     """Judge alerts and auto top-up and write the events of what this transaction changed.
 
@@ -64,6 +66,8 @@ async def after_change(
     them already in this transaction (the gate reads them with its writes); else read here.
     `announce`: (event type, reference id) of judged events to announce (`usage.shortfall`,
     `event.reverted`), each once.
+    `holds`: (event type, feature hold as it now stands) to announce (`feature_hold.expired`,
+    `feature_hold.shortfall`), each once.
     """
     now = tenant.now()
     out = Outbox(tenant, tx, now)
@@ -83,7 +87,19 @@ async def after_change(
                 if alert.feature_id == feature_id and alert.account_id in (None, pair_account):
                     await _judge_feature(tenant, tx, alert, pair_account, out, now)
     await _event_facts(tx, sorted(set(announce)), out)
+    await _feature_hold_facts(tx, holds, out)
     await out.flush()
+
+
+async def _feature_hold_facts(
+    tx: Tx, facts: Iterable[tuple[str, FeatureHoldRecord]], out: Outbox
+) -> None:
+    render = renderers()
+    for kind, hold in facts:
+        if render is None or render.feature_hold is None or not await out.wants(kind):
+            continue
+        if await marks.mark_once(tx, kind, [hold.pk]):
+            out.emit(kind, render.feature_hold(hold), hold.closed_at)
 
 
 async def _event_facts(tx: Tx, facts: Sequence[tuple[str, str]], out: Outbox) -> None:

@@ -20,6 +20,7 @@ from grantledger.service.context import Context, Tenant
 from grantledger.store.credits.credits import CreditRecord
 from grantledger.store.credits.holds import HoldRecord
 from grantledger.store.entitlements.event_log import EventLogRecord
+from grantledger.store.entitlements.feature_holds import FeatureHoldRecord
 from grantledger.store.notifications import outbox as store
 from grantledger.store.notifications import webhooks
 from grantledger.store.notifications.alerts import IncidentRecord
@@ -36,6 +37,7 @@ class Renderers:
     hold: Callable[[HoldRecord, str], str]  # the hold and its account's currency
     incident: Callable[[IncidentRecord], str]
     event: Callable[[EventLogRecord], str]
+    feature_hold: Callable[[FeatureHoldRecord], str] | None = None
 
 
 _renderers: list[Renderers] = []

@@ -26,6 +26,7 @@ from grantledger.store.tables import (
     credit_transactions,
     credits,
     draws,
+    event_corrections,
     events,
     feature_entries,
 )
@@ -203,6 +204,8 @@ class EventRow:
     reason: str | None
     attributes: list[dict[str, Any]]
     draws: list[DrawRow]
+    # When a correction gave its draws back (they stay listed), else None.
+    reverted_at: datetime | None = None
 
 
 async def event_log(
@@ -237,6 +240,15 @@ async def event_log(
         )
         for d in rows:
             by_event[d.event_pk].append(DrawRow(d.feature_id, d.entry_id, d.amount))
+    reverted: dict[str, datetime] = {}
+    if by_event:
+        corrected = await tx.conn.execute(
+            sa.select(event_corrections.c.event_pk, event_corrections.c.created_at).where(
+                event_corrections.c.org_id == tx.org_id,
+                event_corrections.c.event_pk.in_(list(by_event)),
+            )
+        )
+        reverted = {r.event_pk: r.created_at for r in corrected}
     return Page(
         [
             EventRow(
@@ -249,6 +261,7 @@ async def event_log(
                 reason=r.reason,
                 attributes=list((r.payload or {}).get("attributes") or []),
                 draws=by_event[r.id],
+                reverted_at=reverted.get(r.id),
             )
             for r in page.items
         ],

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantledger.domain.credits import Line
 from grantledger.domain.holds import HoldKind, HoldStatus
@@ -37,6 +38,7 @@ class HoldRecord:
     created_at: datetime
     settled_at: datetime | None
     allocations: tuple[AllocationRecord, ...]
+    expires_at: datetime | None = None
 
 
 def _stored_lines(lines: Sequence[Line]) -> list[dict[str, Any]]:
@@ -97,6 +99,7 @@ async def _with_allocations(tx: Tx, rows: Sequence[sa.Row[Any]]) -> list[HoldRec
             created_at=r.created_at,
             settled_at=r.settled_at,
             allocations=tuple(by_hold[r.id]),
+            expires_at=r.expires_at,
         )
         for r in rows
     ]
@@ -115,6 +118,7 @@ async def insert_hold(tx: Tx, hold: HoldRecord) -> None:
             status=hold.status.value,
             created_at=hold.created_at,
             settled_at=hold.settled_at,
+            expires_at=hold.expires_at,
         )
     )
     if hold.allocations:
@@ -170,6 +174,7 @@ async def hold_events_of(tx: Tx, credit_ids: Sequence[str]) -> list[CreditHoldEv
             credit_holds.c.status,
             credit_holds.c.created_at,
             credit_holds.c.settled_at,
+            credit_holds.c.expires_at,
         )
         .join(credit_holds, credit_holds.c.id == credit_hold_allocations.c.hold_id)
         .where(
@@ -178,6 +183,46 @@ async def hold_events_of(tx: Tx, credit_ids: Sequence[str]) -> list[CreditHoldEv
         )
     )
     return [
-        CreditHoldEvent(r.credit_id, r.amount, HoldStatus(r.status), r.created_at, r.settled_at)
+        # A HELD hold with a time limit is given back at its limit, written yet or not.
+        CreditHoldEvent(
+            r.credit_id,
+            r.amount,
+            HoldStatus(r.status),
+            r.created_at,
+            r.settled_at or (r.expires_at if r.status == HoldStatus.HELD.value else None),
+        )
         for r in rows
     ]
+
+
+async def lapsed_holds(
+    tx: Tx, account_id: str, now: datetime, *, lock: bool = False
+) -> list[HoldRecord]:
+    """The account's HELD holds past their time limit at `now`, oldest first."""
+    query = (
+        sa.select(credit_holds)
+        .where(
+            credit_holds.c.org_id == tx.org_id,
+            credit_holds.c.account_id == account_id,
+            credit_holds.c.status == HoldStatus.HELD.value,
+            credit_holds.c.expires_at <= now,
+        )
+        .order_by(credit_holds.c.id)
+    )
+    if lock:
+        query = query.with_for_update()
+    return await _with_allocations(tx, (await tx.conn.execute(query)).all())
+
+
+async def accounts_with_lapsed_holds(
+    conn: AsyncConnection, now: datetime, limit: int
+) -> list[tuple[str, str]]:
+    """(org, account) pairs, over every organization, with HELD holds past their limit."""
+    rows = await conn.execute(
+        sa.select(credit_holds.c.org_id, credit_holds.c.account_id)
+        .where(credit_holds.c.status == HoldStatus.HELD.value, credit_holds.c.expires_at <= now)
+        .group_by(credit_holds.c.org_id, credit_holds.c.account_id)
+        .order_by(credit_holds.c.org_id, credit_holds.c.account_id)
+        .limit(limit)
+    )
+    return [(r.org_id, r.account_id) for r in rows]

@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from grantledger.domain.corrections import GRACE_MARK, StatusFilter
+from grantledger.domain.corrections import GRACE_MARK, Source, StatusFilter
 from grantledger.domain.journal import JournalKind
 from grantledger.store.books.journal import EntryMove, append_entry_moves
 from grantledger.store.paging import Page, fetch_page
@@ -197,12 +197,19 @@ async def latest_of(tx: Tx, account_id: str, event_id: str) -> EventLogRecord | 
                 events.c.org_id == tx.org_id,
                 events.c.event_id == event_id,
                 events.c.account_id == account_id,
+                _not_a_hold(),
             )
             .order_by(corrected, events.c.received_at.desc(), events.c.id.desc())
             .limit(1)
         )
     ).first()
     return (await _filled(tx, [_event(row)]))[0] if row is not None else None
+
+
+def _not_a_hold() -> sa.ColumnElement[bool]:
+    """A feature hold's reservation is not usage: the hold shows it (`/feature_holds`), its
+    settlement is the event listed, and only settling or releasing the hold gives it back."""
+    return sa.or_(events.c.source.is_(None), events.c.source != Source.HOLD.value)
 
 
 @dataclass(frozen=True)
@@ -216,7 +223,7 @@ async def list_events(
     tx: Tx, where: EventFilter, after: str | None, limit: int
 ) -> Page[EventLogRecord]:
     """The organization's judged events, newest first (reference ids are time-ordered)."""
-    query = sa.select(events).where(events.c.org_id == tx.org_id)
+    query = sa.select(events).where(events.c.org_id == tx.org_id, _not_a_hold())
     if where.account_id is not None:
         query = query.where(events.c.account_id == where.account_id)
     if where.schema_name is not None:

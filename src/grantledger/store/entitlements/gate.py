@@ -183,12 +183,14 @@ async def prior_outcomes(tx: Tx, ids: Sequence[str]) -> dict[str, PriorOutcome]:
 async def prior_of_sorted(tx: Tx, ids: list[str]) -> dict[str, PriorOutcome]:
     """`prior_outcomes` of distinct ids in sorted order."""
     query = (
-        sa.select(events.c.event_id, events.c.accepted, events.c.reason, events.c.account_id)
+        sa.select(
+            events.c.id, events.c.event_id, events.c.accepted, events.c.reason, events.c.account_id
+        )
         .where(events.c.org_id == tx.org_id, events.c.event_id.in_(ids))
         .order_by(events.c.received_at, events.c.id)
     )
     return {
-        r.event_id: PriorOutcome(bool(r.accepted), r.reason, r.account_id)
+        r.event_id: PriorOutcome(bool(r.accepted), r.reason, r.account_id, r.id)
         for r in await tx.conn.execute(query)
     }
 

@@ -51,11 +51,13 @@ class SchemaLinks:
 
 @dataclass(frozen=True)
 class PriorOutcome:
-    """How a received event was decided: accepted, or refused and why; and for which account."""
+    """How a received event was decided: accepted, or refused and why; for which account; and
+    its reference id (the row a repeat of it is answered with)."""
 
     accepted: bool
     reason: str | None
     account_id: str
+    reference: str
 
 
 @dataclass(frozen=True)

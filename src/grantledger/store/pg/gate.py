@@ -112,7 +112,7 @@ async def claim_sorted(
 
 
 _PRIOR = Statement("""
-SELECT event_id, accepted, reason, account_id FROM events
+SELECT id, event_id, accepted, reason, account_id FROM events
 WHERE org_id = :org_id AND event_id = ANY(:event_ids::text[])
 ORDER BY received_at, id
 """)
@@ -121,7 +121,8 @@ ORDER BY received_at, id
 async def prior_of_sorted(tx: Tx, ids: list[str]) -> dict[str, PriorOutcome]:
     rows = await driver.fetch(tx, _PRIOR, org_id=tx.org_id, event_ids=ids)
     return {
-        r["event_id"]: PriorOutcome(bool(r["accepted"]), r["reason"], r["account_id"]) for r in rows
+        r["event_id"]: PriorOutcome(bool(r["accepted"]), r["reason"], r["account_id"], r["id"])
+        for r in rows
     }
 
 

@@ -282,3 +282,36 @@ reversals = sa.Table(
     sa.Index("ix_reversals_feature_time", "org_id", "account_id", "feature_id", "created_at"),
     sa.Index("ix_reversals_window", "org_id", "account_id", "feature_id", "occurred_at"),
 )
+
+# Feature holds (migration 0012): units reserved by a hold event's draws until settled,
+# released or past `expires_at`. The caller's id is unique per account (its idempotency key).
+feature_holds = sa.Table(
+    "feature_holds",
+    metadata,
+    sa.Column("org_id", sa.String(50), primary_key=True),
+    sa.Column("pk", sa.String(50), primary_key=True),  # time-ordered: the list's key
+    sa.Column("account_id", sa.String(50), nullable=False),
+    sa.Column("hold_id", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    # {feature id: units} as canonical decimal text: held, settled (actual) and not covered.
+    sa.Column("units", sa.JSON(), nullable=False),
+    sa.Column("settled", sa.JSON(), nullable=True),
+    sa.Column("shortfall", sa.JSON(), nullable=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("event_pk", sa.String(50), nullable=False),  # the hold event (its draws)
+    sa.Column("settle_event_pk", sa.String(50), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Column("closed_at", UTCDateTime(), nullable=True),
+    sa.UniqueConstraint("org_id", "account_id", "hold_id", name="uq_feature_holds_hold_id"),
+    sa.Index("ix_feature_holds_account", "org_id", "account_id", "pk"),
+    # What the sweeper and the writers look for: HELD holds past their limit.
+    sa.Index(
+        "ix_feature_holds_open",
+        "org_id",
+        "account_id",
+        "expires_at",
+        postgresql_where=sa.text("status = 'HELD'"),
+        sqlite_where=sa.text("status = 'HELD'"),
+    ),
+)

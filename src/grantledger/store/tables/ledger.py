@@ -125,11 +125,20 @@ credit_holds = sa.Table(
     sa.Column("kind", sa.String(10), nullable=False),  # HOLD or DEBIT
     sa.Column("request_hash", sa.String(64), nullable=False),
     sa.Column("lines", sa.JSON(), nullable=False),
-    sa.Column("status", sa.String(20), nullable=False),  # HELD, CAPTURED, RELEASED
+    sa.Column("status", sa.String(20), nullable=False),  # HELD, CAPTURED, RELEASED, EXPIRED
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("settled_at", UTCDateTime(), nullable=True),
+    # The hold's time limit, when it was placed with `expiresIn` (migration 0012).
+    sa.Column("expires_at", UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(["org_id", "account_id"], ["accounts.org_id", "accounts.id"]),
     sa.UniqueConstraint("org_id", "account_id", "invoice_id", name="uq_credit_holds_invoice"),
+    # The sweeper's read: HELD holds with a time limit (migration 0012).
+    sa.Index(
+        "ix_credit_holds_lapsing",
+        "expires_at",
+        postgresql_where=sa.text("status = 'HELD' AND expires_at IS NOT NULL"),
+        sqlite_where=sa.text("status = 'HELD' AND expires_at IS NOT NULL"),
+    ),
 )
 
 credit_hold_allocations = sa.Table(

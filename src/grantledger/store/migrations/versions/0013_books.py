@@ -3,7 +3,7 @@ with one OPENING row per credit and feature entry already there; the cost basis 
 of the credits auto top-ups grant; the audit log of mutating requests.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 """
 
 from decimal import Decimal
@@ -15,7 +15,7 @@ from alembic import op
 from grantledger.store.types import Money, UTCDateTime
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

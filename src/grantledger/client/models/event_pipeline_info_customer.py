@@ -1,0 +1,5 @@
+"""`EventPipelineInfoCustomer` under the module name the Togai client uses."""
+
+from grantledger.client.models.event_management import EventPipelineInfoCustomer
+
+__all__ = ["EventPipelineInfoCustomer"]

@@ -1,0 +1,5 @@
+"""`GetEventsResponse` under the module name the Togai client uses."""
+
+from grantledger.client.models.event_management import GetEventsResponse
+
+__all__ = ["GetEventsResponse"]
