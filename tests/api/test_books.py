@@ -394,3 +394,31 @@ def test_a_month_close_ties_out_to_the_export_to_the_last_digit(
     assert printed["data"][0]["closing"] == str(usd["closing"])
     assert error_message(api.get("/reports/month_close", params={"month": "2026-13"}), 400)
     assert error_message(api.get("/reports/month_close"), 400)
+
+
+def test_a_purchase_gives_its_entries_its_cost_basis(api: httpx.Client) -> None:
+    feature = new_feature(api, name="Images")
+    plan = ok_json(
+        api.post(
+            "/entitlement_plans",
+            json={
+                "name": "Pack " + secrets.token_hex(3),
+                "type": "PURCHASE",
+                "cycle": "MONTHLY",
+                "features": [{"featureId": feature, "creditsPerCycle": 10}],
+            },
+        )
+    )["id"]
+    account = new_account(api)
+    body = {"pricePlanId": plan, "quantity": 2, "costBasis": 0.25, "idempotencyKey": "pack-1"}
+    ok_json(api.post(f"/accounts/{account}/purchases", json=body))
+    changed = {**body, "costBasis": 0.5}
+    assert "pack-1" in error_message(api.post(f"/accounts/{account}/purchases", json=changed), 409)
+    deadline = time.monotonic() + SETTLE_SECONDS
+    rows = read_journal(api, kind="PURCHASE")
+    while not rows and time.monotonic() < deadline:
+        time.sleep(0.1)
+        rows = read_journal(api, kind="PURCHASE")
+    assert [(r["amount"], r["costBasis"], r["featureId"]) for r in rows] == [
+        (Decimal(20), Decimal("0.25"), feature)
+    ]

@@ -81,6 +81,7 @@ async def create_purchase(
         type=body.type,
         expiry_date=body.expiry_date,
         options=body.options(),
+        cost_basis=body.cost_basis,
     )
     return respond(PurchaseOut.of(await grants.purchase(tenant, account_id, spec)))
 

@@ -88,6 +88,8 @@ class CreatePurchaseRequest(RequestModel):
     purchase_plan_override: Override | None = None
     association_override: Override | None = None
     wallet_topup_details: WalletTopupDetails | None = None
+    # Extension: what the customer paid per unit of the entries (0: free); absent: not known.
+    cost_basis: NonNegativeAmount | None = None
 
     def options(self) -> str | None:
         """The fields stored and echoed only, as canonical JSON text (sorted keys, exact

@@ -45,10 +45,15 @@ class PurchaseInput:
     type: str | None = None
     expiry_date: datetime | None = None
     options: str | None = None  # JSON text of fields stored and echoed only
+    # What the customer paid per unit of the entries (0: free); None: not known.
+    cost_basis: Decimal | None = None
 
     def fingerprint(self) -> str:
+        # Hashed only when given: keys used before it existed still match their replays.
+        basis = {} if self.cost_basis is None else {"costBasis": self.cost_basis}
         return fingerprint(
             {
+                **basis,
                 "planId": self.plan_id,
                 "quantities": self.quantities,
                 "from": self.effective_from,
@@ -129,7 +134,13 @@ async def purchase(tenant: Tenant, account_id: str, spec: PurchaseInput) -> Purc
         )
         await purchases.insert_purchase(tx, bought)
         records = [_purchased_entry(tenant, bought, g, now) for g in granted]
-        await entries.insert_entries(tx, records, ignore_existing=False, kind=JournalKind.PURCHASE)
+        await entries.insert_entries(
+            tx,
+            records,
+            ignore_existing=False,
+            kind=JournalKind.PURCHASE,
+            cost_basis=spec.cost_basis,
+        )
         pairs = {(account_id, r.feature_id) for r in records}
         await notify.after_change(tenant, tx, features=pairs)
         return bought
