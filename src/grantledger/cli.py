@@ -1,9 +1,10 @@
-"""`grantledger serve | migrate | keys create|list|revoke|rotate | verify`."""
+"""`grantledger serve | migrate | keys create|list|revoke|rotate | verify | export | report`."""
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import json
 import os
 import shutil
 import socket
@@ -11,6 +12,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
@@ -21,12 +23,17 @@ from sqlalchemy.exc import DBAPIError
 
 from grantledger.clock import clock_from_env
 from grantledger.config import Settings
+from grantledger.domain.errors import InvalidInput
+from grantledger.domain.journal import parse_cursor
 from grantledger.logs import uvicorn_config
 from grantledger.server.bootstrap import BootstrapError, Shown
 from grantledger.server.bootstrap import ensure as ensure_bootstrap
 from grantledger.server.serving import GuardedHttpToolsProtocol
 from grantledger.server.workers import serve as workers_serve
-from grantledger.service.context import Context
+from grantledger.service.books import audit, journal, reports
+from grantledger.service.books import export as export_files
+from grantledger.service.books.export import Format
+from grantledger.service.context import Cause, Context
 from grantledger.service.notifications.sealing import load_server_key
 from grantledger.service.operations import tenants
 from grantledger.service.operations.verify import verify_ledger
@@ -43,6 +50,8 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+report_app = typer.Typer(help="Reports summed from the journal.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
 err = Console(stderr=True)
 T = TypeVar("T")
 
@@ -309,6 +318,95 @@ def keys_rotate(
     key, revoked = _keys(settings, lambda ctx: tenants.rotate_keys(ctx, org, name))
     print(key)
     err.print(f"revoked {len(revoked)} older key(s): {', '.join(revoked) or '-'}")
+
+
+@app.command()
+def export(
+    org: str = ORG,
+    out: Path = typer.Option(..., "--out", help="The file to write (replaced if it exists)."),
+    kind: Format = typer.Option(Format.CSV, "--format", help="csv, jsonl or parquet."),
+    occurred_from: str | None = typer.Option(
+        None, "--from", help="Rows that occurred at or after this ISO-8601 instant."
+    ),
+    occurred_to: str | None = typer.Option(
+        None, "--to", help="Rows that occurred before this ISO-8601 instant."
+    ),
+    after: str | None = typer.Option(
+        None,
+        "--after",
+        help="Only rows after this cursor (the last one a previous export printed).",
+    ),
+    audit_log: bool = typer.Option(
+        False, "--audit", help="Export the audit log (who did what) instead of the journal."
+    ),
+) -> None:
+    """Write ORG's journal (every movement of money and units) to a file, in commit order;
+    with --audit, its audit log (every mutating request: who, what, its outcome).
+
+    Prints the last row's cursor: pass it as --after next time to export only what is new;
+    no row is ever skipped or written twice (docs/api.md, "The journal")."""
+    if kind is Format.PARQUET and (missing := export_files.parquet_missing()):
+        _fail(missing)
+    try:
+        where = journal.journal_filter(
+            _instant(occurred_from, "--from"), _instant(occurred_to, "--to"), None, ()
+        )
+        start = parse_cursor(after) if after else None
+    except InvalidInput as bad:
+        _fail(bad.message)
+    settings = _settings()
+
+    async def work(ctx: Context) -> export_files.Written:
+        tenant = ctx.tenant(await tenants.org_id_named(ctx, org), Cause(actor="cli:export"))
+        if audit_log:
+            logged = audit.audit_filter(where.occurred_from, where.occurred_to, None, None)
+            rows = audit.every_row(tenant, logged, start)
+            return await export_files.write(rows, kind, out, export_files.AUDIT)
+        return await export_files.write(journal.every_row(tenant, where, start), kind, out)
+
+    try:
+        written = asyncio.run(_with_context(settings, work))
+    except tenants.UnknownOrganization as unknown:
+        _fail(f"no organization named {unknown.args[0]!r}; see `grantledger keys list`")
+    except OSError as error:
+        _fail(f"cannot write {out}: {error.strerror or error}")
+    last = written.last.text() if written.last else (after or "-")
+    err.print(f"{written.rows} row(s) written to {out}")
+    print(f"cursor {last}")
+
+
+def _instant(raw: str | None, name: str) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        _fail(f"{name} must be an ISO-8601 datetime such as 2026-01-01T00:00:00Z, not {raw!r}")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@report_app.command("month-close")
+def report_month_close(
+    org: str = ORG,
+    month: str = typer.Option(..., "--month", help="The month to close, YYYY-MM (UTC)."),
+    account: str | None = typer.Option(None, "--account", help="One account only."),
+) -> None:
+    """Print ORG's close of a month as JSON, per currency and per feature: opening + granted +
+    adjusted - consumed - expired - voided = closing, revenue recognised, breakage and deferred
+    revenue from the cost basis; every figure a sum of journal rows."""
+    settings = _settings()
+
+    async def work(ctx: Context) -> reports.MonthClose:
+        tenant = ctx.tenant(await tenants.org_id_named(ctx, org), Cause(actor="cli:report"))
+        return await reports.month_close(tenant, month, account)
+
+    try:
+        close = asyncio.run(_with_context(settings, work))
+    except tenants.UnknownOrganization as unknown:
+        _fail(f"no organization named {unknown.args[0]!r}; see `grantledger keys list`")
+    except InvalidInput as bad:
+        _fail(bad.message)
+    print(json.dumps(reports.as_json(close), indent=2))
 
 
 @app.command()

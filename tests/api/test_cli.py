@@ -109,7 +109,7 @@ def test_help_of_the_command_and_every_subcommand() -> None:
     script = Path(sys.executable).parent / "grantledger"
     done = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    for command in ("serve", "migrate", "keys", "verify", "GRANTLEDGER_DATABASE_URL"):
+    for command in ("serve", "migrate", "keys", "verify", "export", "GRANTLEDGER_DATABASE_URL"):
         assert command in done.stdout
 
     runner = CliRunner()
@@ -119,6 +119,8 @@ def test_help_of_the_command_and_every_subcommand() -> None:
         ("keys",): ["create"],
         ("keys", "create"): ["--org"],
         ("verify",): ["ledger"],
+        ("export",): ["--org", "--format", "--after", "--from", "--to", "journal"],
+        ("report", "month-close"): ["--org", "--month", "--account", "closing"],
     }
     for args, words in expected.items():
         result = runner.invoke(app, [*args, "--help"], prog_name="grantledger")

@@ -298,3 +298,108 @@ def test_0014_gives_each_allocation_its_holds_organization(fresh_url: str) -> No
                 " credit_id, amount) VALUES ('o2', 'h-o1', 1, 0, 'cr-o1', 1)"
             )
         )
+
+
+def test_0013_opens_the_journal_with_every_balance_as_it_stands(fresh_url: str) -> None:
+    """A credit and an entry written before 0013 get one OPENING row each, carrying what they
+    hold (and what is held) then, so the journal's later rows continue true balances."""
+    from grantledger.store.tables import accounts, credits, feature_entries, journal
+
+    command.upgrade(alembic_config(fresh_url), "0011")
+    at = datetime(2026, 3, 5, 12, tzinfo=UTC)
+
+    async def write() -> None:
+        engine = create_engine(fresh_url, DatabaseOptions(pool_size=1))
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO organizations (id, name, created_at) VALUES ('o', 'o', :at)"
+                    ),
+                    {"at": at},
+                )
+                await conn.execute(
+                    sa.insert(accounts.c.org_id.table).values(
+                        org_id="o",
+                        id="a",
+                        togai_account_id="a",
+                        customer_id="cu",
+                        togai_customer_id="cu",
+                        name="a",
+                        invoice_currency="EUR",
+                        status="ACTIVE",
+                        attributes={},
+                        created_at=at,
+                        updated_at=at,
+                    )
+                )
+                amounts = {
+                    "credit_amount": "100.0000000001",
+                    "consumed_amount": "30",
+                    "hold_amount": "5",
+                    "expired_amount": "0",
+                    "voided_amount": "0",
+                }
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO credits (id, org_id, account_id, customer_id, purpose, "
+                        "effective_from, credit_amount, credit_unit, priority, request_hash, "
+                        "status, consumed_amount, hold_amount, expired_amount, voided_amount, "
+                        "created_at, updated_at) VALUES ('cred.1', 'o', 'a', 'cu', 'p', "
+                        "'2026-03-05', :credit_amount, 'EUR', 1, 'h', 'ACTIVE', "
+                        ":consumed_amount, :hold_amount, :expired_amount, :voided_amount, :at, :at)"
+                    ).bindparams(
+                        *(
+                            sa.bindparam(k, Decimal(v), type_=credits.c.credit_amount.type)
+                            for k, v in amounts.items()
+                        ),
+                        sa.bindparam("at", at, type_=credits.c.created_at.type),
+                    )
+                )
+                await conn.execute(
+                    sa.insert(feature_entries).values(
+                        org_id="o",
+                        account_id="a",
+                        feature_id="f",
+                        id="grant-1",
+                        row_key="rk-1",
+                        source="ENTITLEMENT",
+                        effective_from=at,
+                        effective_until=None,
+                        granted=Decimal(50),
+                        used=Decimal("7.5"),
+                        carried=None,
+                        created_at=at,
+                        updated_at=at,
+                    )
+                )
+        finally:
+            await engine.dispose()
+
+    async def read() -> list[Any]:
+        engine = create_engine(fresh_url, DatabaseOptions(pool_size=1))
+        try:
+            async with engine.connect() as conn:
+                return list(await conn.execute(sa.select(journal).order_by(journal.c.subject)))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(write())
+    upgrade(fresh_url)
+    rows = asyncio.run(read())
+    assert [
+        (r.kind, r.subject, r.customer_id, r.unit, r.amount, r.held, r.balance_after, r.tx)
+        for r in rows
+    ] == [
+        (
+            "OPENING",
+            "cred.1",
+            "cu",
+            "EUR",
+            Decimal("70.0000000001"),
+            Decimal(5),
+            Decimal("70.0000000001"),
+            0,
+        ),
+        ("OPENING", "grant-1", "cu", "f", Decimal("42.5"), Decimal(0), Decimal("42.5"), 0),
+    ]

@@ -373,6 +373,9 @@ def _walk(server: Server, api: httpx.Client, check: Any) -> dict[str, str]:
     assert api.get("/events", params={"account_id": f"nobody-{tag}"}).status_code == 204
     undo = {"event": {**event, "id": f"ingest-{tag}"}}
     call("POST", "/events/correction", 200, undo, params={"action": "UNDO"})
+    call("GET", "/ledger/entries", 200)
+    call("GET", "/audit_log", 200)
+    call("GET", "/reports/month_close", 200, params={"month": "2026-11"})
     for operator in ("/healthz", "/readyz"):
         call("GET", operator, 200)
     metrics = api.get("/metrics")

@@ -35,6 +35,8 @@ API_STORE_ALLOWED = {
     "grantledger.store.parties.parties": {"AccountRecord", "CustomerRecord"},
     "grantledger.store.credits.credits": {"CreditRecord"},
     "grantledger.store.credits.credit_transactions": {"TransactionRecord"},
+    "grantledger.store.books.journal": {"JournalRow"},
+    "grantledger.store.books.audit": {"AuditRow"},
     "grantledger.store.database": {"Database"},
     "grantledger.store.migrate": {"schema_is_current"},
     "grantledger.store.notifications.alerts": {"AlertRecord", "IncidentRecord"},

@@ -126,7 +126,10 @@ class Authenticate:
             message = f"rate limit of {rate:g} requests per second for this API key exceeded"
             await self._refuse(scope, receive, send, headers, 429, message, wait)
             return
-        scope.setdefault("state", {})["org_id"] = org_id
+        state = scope.setdefault("state", {})
+        state["org_id"] = org_id
+        # The key's prefix (never secret: `keys list` shows it) names the actor in the journal.
+        state["actor"] = f"key:{key[: tenants.PREFIX_LENGTH]}"
         await self.app(scope, receive, send)
 
     async def _metrics(

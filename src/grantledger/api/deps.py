@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
 from pydantic import BaseModel
@@ -12,7 +13,19 @@ from grantledger.api.auth import organization
 from grantledger.api.jsonio import WireJSONResponse
 from grantledger.api.paging import PageTokens, page_size
 from grantledger.api.wire import dump
-from grantledger.service.context import Context, Tenant
+from grantledger.service.context import Audit, Cause, Context, Tenant
+
+
+def cause_of(scope: Mapping[str, Any]) -> Cause:
+    """The request id and the actor the door put on the request's state, and for a mutating
+    request its audit row (`api/audit.py`), named by the route that answers it."""
+    state = scope.get("state") or {}
+    audit: Audit | None = state.get("audit")
+    route: Any = scope.get("route")
+    if audit is not None and route is not None:
+        audit = replace(audit, route=str(route.path)[:200])
+    return Cause(request_id=state.get("request_id"), actor=state.get("actor"), audit=audit)
+
 
 Org = Annotated[str, Depends(organization)]
 PathId = Annotated[str, Path(min_length=1, max_length=50)]
@@ -28,7 +41,7 @@ async def context(request: Request) -> Context:
 async def tenant(request: Request, org_id: Org) -> Tenant:
     """The service context bound to the caller's organization: the one place a tenant is chosen."""
     ctx: Context = request.app.state.ctx
-    return ctx.tenant(org_id)
+    return ctx.tenant(org_id, cause_of(request.scope))
 
 
 @dataclass(frozen=True)

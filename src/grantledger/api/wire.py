@@ -126,6 +126,18 @@ def parse_as_of(raw: str | None) -> datetime | None:
         ) from exc
 
 
+def parse_instant(raw: str | None, name: str) -> datetime | None:
+    """A query parameter `name` that is an ISO-8601 instant (a bare date is 00:00Z)."""
+    if raw is None:
+        return None
+    try:
+        return _instant.validate_python(raw)
+    except ValidationError as exc:
+        raise InvalidInput(
+            f"{name} must be an ISO-8601 datetime such as 2024-01-01T00:00:00Z"
+        ) from exc
+
+
 _instant = TypeAdapter(WireDateTime)
 
 

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from grantledger import __version__
 from grantledger.api import docs, errors, openapi
+from grantledger.api.audit import AuditTrail
 from grantledger.api.auth import Authenticate
 from grantledger.api.content_type import JsonBodies
 from grantledger.api.fairness import FairShares
@@ -26,6 +27,7 @@ from grantledger.api.paging import PageTokens
 from grantledger.api.paths import CollapseSlashes
 from grantledger.api.proxies import TrustedProxies
 from grantledger.api.routers import (
+    books,
     catalog,
     credits,
     entitlements,
@@ -92,12 +94,23 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     errors.install(app)
     docs.install(app)
     openapi.install(app)
-    for module in (health, parties, credits, holds, catalog, entitlements, events, feature_holds):
+    for module in (
+        health,
+        parties,
+        credits,
+        holds,
+        catalog,
+        entitlements,
+        events,
+        feature_holds,
+        books,
+    ):
         app.include_router(module.router)
     for extra in ROUTERS:
         app.include_router(extra)
     console.install(app)
     # Outermost last: the request id and the access log cover the door's 401s and 429s too.
+    app.add_middleware(AuditTrail, ctx=ctx)
     app.add_middleware(GateDoor, ctx=ctx)
     limit, share = settings.limits.in_flight_slots(settings.database)
     app.add_middleware(FairShares, limit=limit, share=share, wait=settings.database.pool_timeout)

@@ -11,7 +11,9 @@ from grantledger.clock import Clock
 from grantledger.domain.errors import NotFound
 from grantledger.domain.ids import new_id, new_ids
 from grantledger.store.database import Database
-from grantledger.store.tx import Tx
+from grantledger.store.tx import NO_CAUSE, Audit, Cause, Tx
+
+__all__ = ["Audit", "Cause", "Context", "Tenant"]
 
 T = TypeVar("T")
 
@@ -31,8 +33,8 @@ class Context:
         """`count` ids of one instant, ascending: their order is the order they are made in."""
         return new_ids(prefix, at or self.clock.now(), count)
 
-    def tenant(self, org_id: str) -> Tenant:
-        return Tenant(self, org_id)
+    def tenant(self, org_id: str, cause: Cause = NO_CAUSE) -> Tenant:
+        return Tenant(self, org_id, cause)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class Tenant:
 
     ctx: Context
     org_id: str
+    # Who asks (request id, actor): every journal row the tenant's transactions write names it.
+    cause: Cause = NO_CAUSE
 
     def now(self) -> datetime:
         return self.ctx.now()
@@ -57,7 +61,10 @@ class Tenant:
 
     async def run(self, work: Callable[[Tx], Awaitable[T]]) -> T:
         """One transaction; `work` may run more than once (see `Database.run`)."""
-        return await self.ctx.db.run_tenant(self.org_id, work)
+        result = await self.ctx.db.run_tenant(self.org_id, work, self.cause)
+        if self.cause.audit is not None:
+            self.cause.audit.committed.append(True)  # its row is in
+        return result
 
     async def read_behind(self, work: Callable[[Tx], Awaitable[T]]) -> T:
         """A read that may lag by up to GRANTLEDGER_READ_MAX_LAG_MS: on a read replica when

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
+import sqlalchemy as sa
 from sqlalchemy import Table
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -41,6 +42,13 @@ class Backend:
     insert: Inserting = sqlite.insert
     # Bound the statements of the current transaction (cross-tenant reads a probe runs).
     local_timeout: Callable[[AsyncConnection, int], Awaitable[None]] = _no_timeout
+    # The journal's commit order (docs/api.md, "The cursor"). `commit_order` is the number a
+    # journal row takes from its writing transaction; `settled_below` is the number below which
+    # no transaction is still running, so no row under it can still appear. SQLite has one
+    # writer at a time, which commits its rows in `seq` order: every row takes 0 and all of
+    # them are settled.
+    commit_order: Callable[[], Any] = lambda: sa.literal(0, sa.BigInteger())
+    settled_below: Callable[[], Any] = lambda: sa.literal(2**63 - 1, sa.BigInteger())
     # Key of a `@specialised` function → the function that replaces it on this backend.
     replacements: Mapping[str, Callable[..., Awaitable[Any]]] = field(default_factory=dict)
 

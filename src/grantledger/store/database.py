@@ -15,10 +15,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from grantledger.store.backend import PORTABLE, Backend
+from grantledger.store.books import audit as audit_rows
 from grantledger.store.engine import READ_SNAPSHOT, DatabaseOptions, create_engine, is_sqlite
 from grantledger.store.errors import Busy, OutcomeUnknown, StatementTimeout, Unavailable
 from grantledger.store.replicas import ReadObserver, ReplicaOptions, Replicas
-from grantledger.store.tx import Tx
+from grantledger.store.tx import NO_CAUSE, Cause, Tx
 from grantledger.store.watch import DatabaseObserver, watch
 
 T = TypeVar("T")
@@ -124,9 +125,23 @@ class Database:
         READ READ ONLY; SQLite: a deferred read transaction, which takes no lock)."""
         return await self._run(work, snapshot=True)
 
-    async def run_tenant(self, org_id: str, work: Callable[[Tx], Awaitable[T]]) -> T:
-        """`run` with the connection bound to one organization (see `Tx`)."""
-        return await self.run(lambda conn: work(self.tx(conn, org_id)))
+    async def run_tenant(
+        self, org_id: str, work: Callable[[Tx], Awaitable[T]], cause: Cause = NO_CAUSE
+    ) -> T:
+        """`run` with the connection bound to one organization (see `Tx`). For an audited
+        request, the transaction also writes the request's audit row (once per request: the
+        first of its transactions to commit holds it), so no change commits without it."""
+        audit = cause.audit
+        if audit is None:
+            return await self.run(lambda conn: work(self.tx(conn, org_id, cause)))
+
+        async def audited(conn: AsyncConnection) -> T:
+            tx = self.tx(conn, org_id, cause)
+            result = await work(tx)
+            await audit_rows.record(tx, audit, audit.at, audit_rows.APPLIED)
+            return result
+
+        return await self.run(audited)
 
     async def read_behind(self, org_id: str, work: Callable[[Tx], Awaitable[T]]) -> T:
         """A read of one organization that may be up to the replicas' lag bound behind: on a
@@ -143,9 +158,9 @@ class Database:
         """How far behind a `read_behind` may be: 0 without replicas."""
         return self.replicas.max_lag_ms if self.replicas is not None else 0
 
-    def tx(self, conn: AsyncConnection, org_id: str) -> Tx:
+    def tx(self, conn: AsyncConnection, org_id: str, cause: Cause = NO_CAUSE) -> Tx:
         """`conn`'s transaction bound to one organization, with this database's backend."""
-        return Tx(conn, org_id, self.backend)
+        return Tx(conn, org_id, self.backend, cause)
 
     def watch(self, observer: DatabaseObserver) -> None:
         """Tell `observer` of driver errors and pool checkouts (metrics live above the store)."""

@@ -81,6 +81,7 @@ async def create_purchase(
         type=body.type,
         expiry_date=body.expiry_date,
         options=body.options(),
+        cost_basis=body.cost_basis,
     )
     return respond(PurchaseOut.of(await grants.purchase(tenant, account_id, spec)))
 
@@ -122,6 +123,7 @@ async def grant_entry(
         effective_from=body.effective_from,
         effective_until=body.effective_until,
         idempotency_key=body.idempotency_key,
+        cost_basis=body.cost_basis,
     )
     record = await grants.grant_entry(tenant, account_id, feature_id, spec)
     return respond(FeatureCreditEntryOut.of(record, tenant.now()))

@@ -11,6 +11,7 @@ from pydantic import Field, StrictBool, StrictInt, StrictStr
 from grantledger.api.schemas.common import Id50, NewKey255
 from grantledger.api.wire import (
     Amount,
+    NonNegativeAmount,
     PositiveAmount,
     RequestModel,
     ResponseModel,
@@ -38,6 +39,8 @@ class CreditRequest(RequestModel):
     applicable_entity_ids: Annotated[list[Text255], Field(max_length=100)] | None = None
     grantor_id: Text255 | None = None
     idempotency_key: Text255 | None = None
+    # Extension: what the customer paid per unit of the credit (0: free); absent: not known.
+    cost_basis: NonNegativeAmount | None = None
 
     def to_grant(self) -> GrantRequest:
         return GrantRequest(
@@ -52,6 +55,7 @@ class CreditRequest(RequestModel):
             else None,
             grantor_id=self.grantor_id,
             idempotency_key=self.idempotency_key,
+            cost_basis=self.cost_basis,
         )
 
 
@@ -77,6 +81,7 @@ class CreditOut(ResponseModel):
     consumed_amount: Amount
     created_at: datetime
     updated_at: datetime
+    cost_basis: Amount | None = None  # extension: shown when the grant gave one
 
     @classmethod
     def of(cls, record: CreditRecord, today: date) -> CreditOut:
@@ -101,6 +106,7 @@ class CreditOut(ResponseModel):
             consumed_amount=c.consumed,
             created_at=c.created_at,
             updated_at=record.updated_at,
+            cost_basis=record.cost_basis,
         )
 
 

@@ -88,6 +88,8 @@ class CreatePurchaseRequest(RequestModel):
     purchase_plan_override: Override | None = None
     association_override: Override | None = None
     wallet_topup_details: WalletTopupDetails | None = None
+    # Extension: what the customer paid per unit of the entries (0: free); absent: not known.
+    cost_basis: NonNegativeAmount | None = None
 
     def options(self) -> str | None:
         """The fields stored and echoed only, as canonical JSON text (sorted keys, exact
@@ -218,6 +220,8 @@ class GrantEntryRequest(RequestModel):
     effective_from: WireDateTime | None = None
     effective_until: WireDateTime | None = None
     idempotency_key: Text255 | None = None
+    # What the customer paid per unit, in the account's currency (0: free); absent: not known.
+    cost_basis: NonNegativeAmount | None = None
 
 
 # --- the eight Togai operations ------------------------------------------------------------------

@@ -115,6 +115,8 @@ class AutoTopupRequest(RequestModel):
     max_per_month: Annotated[Int32, Field(ge=1, le=1000)]
     effective_days: Annotated[Int32, Field(ge=1, le=36500)] | None = None
     priority: Annotated[Int32, Field(ge=0)] = 1
+    # The cost basis of the credits it grants (per unit; 0: free); absent: not known.
+    cost_basis: NonNegativeAmount | None = None
 
     def to_setting(self) -> TopupSetting:
         return TopupSetting(
@@ -123,6 +125,7 @@ class AutoTopupRequest(RequestModel):
             max_per_month=self.max_per_month,
             effective_days=self.effective_days,
             priority=self.priority,
+            cost_basis=self.cost_basis,
         )
 
 
@@ -136,6 +139,7 @@ class AutoTopupOut(ResponseModel):
     topups_this_month: int
     created_at: datetime
     updated_at: datetime
+    cost_basis: Amount | None = None
 
     @classmethod
     def of(cls, r: TopupRecord, month: str) -> AutoTopupOut:
@@ -149,4 +153,5 @@ class AutoTopupOut(ResponseModel):
             topups_this_month=r.month_count if r.month == month else 0,
             created_at=r.created_at,
             updated_at=r.updated_at,
+            cost_basis=r.cost_basis,
         )

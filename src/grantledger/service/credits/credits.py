@@ -11,11 +11,13 @@ from grantledger.domain import credits as rules
 from grantledger.domain.credits import Credit, CreditStatus, LedgerEvent, Movement
 from grantledger.domain.errors import Conflict, InvalidInput, NotFound
 from grantledger.domain.holds import HoldStatus
+from grantledger.domain.journal import JournalKind
 from grantledger.service import counters
 from grantledger.service.context import Tenant
 from grantledger.service.fingerprint import fingerprint
 from grantledger.service.idempotency import replay_of
 from grantledger.service.notifications import notify
+from grantledger.store.books.journal import append_credit_moves
 from grantledger.store.credits import credits as store
 from grantledger.store.credits import holds as hold_store
 from grantledger.store.credits.credit_transactions import (
@@ -26,7 +28,7 @@ from grantledger.store.credits.credit_transactions import (
     transactions_of,
 )
 from grantledger.store.credits.credits import CreditRecord
-from grantledger.store.credits.holds import HoldRecord, hold_events_of
+from grantledger.store.credits.holds import HoldRecord, held_moves, hold_events_of
 from grantledger.store.paging import Page
 from grantledger.store.parties import parties
 from grantledger.store.parties.parties import AccountRecord
@@ -44,10 +46,15 @@ class GrantRequest:
     applicable_entity_ids: tuple[str, ...] | None = None
     grantor_id: str | None = None
     idempotency_key: str | None = None
+    cost_basis: Decimal | None = None
 
     def fingerprint(self) -> str:
+        # The cost basis joins the request's hash only when given, so every key used before
+        # it existed still matches its replays.
+        basis = {} if self.cost_basis is None else {"costBasis": self.cost_basis}
         return fingerprint(
             {
+                **basis,
                 "accountId": self.account_id,
                 "purpose": self.purpose,
                 "effectiveFrom": self.effective_from,
@@ -109,7 +116,7 @@ async def expire_due(tenant: Tenant, tx: Tx, account_id: str) -> None:
                     created_at=record.ledger.expired_at or now,
                 )
             )
-    await insert_transactions(tx, movements)
+    await insert_transactions(tx, movements, at=now)
 
 
 async def release_lapsed(tenant: Tenant, tx: Tx, account_id: str) -> int:
@@ -141,7 +148,9 @@ async def release_lapsed(tenant: Tenant, tx: Tx, account_id: str) -> int:
                 )
             records[record.id] = await store.save_ledger_state(tx, record, state, now)
         await hold_store.settle_hold(tx, hold.id, HoldStatus.EXPIRED, hold.expires_at)
-    await insert_transactions(tx, movements)
+        # What was held goes back at the hold's limit (RELEASE rows, dated then).
+        await append_credit_moves(tx, held_moves(hold, JournalKind.RELEASE, hold.expires_at), now)
+    await insert_transactions(tx, movements, at=now)
     expired = [replace(h, status=HoldStatus.EXPIRED, settled_at=h.expires_at) for h in lapsed]
     await notify.after_change(tenant, tx, account_id, expired=expired)
     return len(lapsed)
@@ -210,6 +219,7 @@ def _new_credit(
         grantor_id=request.grantor_id,
         idempotency_key=request.idempotency_key,
         request_hash=digest,
+        cost_basis=request.cost_basis,
     )
     return record, transaction(tenant, record.id, credited, now)
 

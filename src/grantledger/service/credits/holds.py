@@ -11,6 +11,7 @@ from grantledger.domain import credits as rules
 from grantledger.domain.credits import Allocation, CreditStatus, Line, Movement
 from grantledger.domain.errors import Conflict, NotFound
 from grantledger.domain.holds import HoldKind, HoldStatus, status_at
+from grantledger.domain.journal import JournalKind
 from grantledger.service.context import Tenant
 from grantledger.service.credits.credits import (
     expire_due,
@@ -21,11 +22,12 @@ from grantledger.service.credits.credits import (
 from grantledger.service.fingerprint import fingerprint
 from grantledger.service.idempotency import replay_of
 from grantledger.service.notifications import notify
+from grantledger.store.books.journal import append_credit_moves
 from grantledger.store.credits import credits as credit_store
 from grantledger.store.credits import holds as store
 from grantledger.store.credits.credit_transactions import TransactionRecord, insert_transactions
 from grantledger.store.credits.credits import CreditRecord
-from grantledger.store.credits.holds import AllocationRecord, HoldRecord
+from grantledger.store.credits.holds import AllocationRecord, HoldRecord, held_moves
 from grantledger.store.paging import Page
 from grantledger.store.parties import parties
 from grantledger.store.parties.parties import AccountRecord
@@ -104,6 +106,8 @@ async def place(tenant: Tenant, request: HoldPlacement) -> HoldView:
         hold = _new_hold(tenant, request, allocations, digest, now)
         await store.insert_hold(tx, hold)
         await insert_transactions(tx, movements)
+        if request.kind is HoldKind.HOLD:
+            await append_credit_moves(tx, held_moves(hold, JournalKind.HOLD, now), now)
         await notify.after_change(tenant, tx, request.account_id)
         return HoldView(hold, account.invoice_currency)
 
@@ -227,7 +231,12 @@ async def settle(tenant: Tenant, account_id: str, invoice_id: str, outcome: Hold
                 )
             records[record.id] = await credit_store.save_ledger_state(tx, record, state, now)
         await store.settle_hold(tx, hold.id, outcome, now)
-        await insert_transactions(tx, movements)
+        if outcome is HoldStatus.CAPTURED:
+            await insert_transactions(tx, movements, kind=JournalKind.CAPTURE)
+        else:
+            await append_credit_moves(tx, held_moves(hold, JournalKind.RELEASE, now), now)
+            # Money released from a credit that has expired meanwhile leaves it (EXPIRED).
+            await insert_transactions(tx, movements)
         await notify.after_change(tenant, tx, account_id)
         settled = replace(hold, status=outcome, settled_at=now)
         return HoldView(settled, account.invoice_currency)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from grantledger.domain.journal import JournalKind
 from grantledger.domain.windows import (
     CLOCK_SKEW,
     PlanSchedule,
@@ -101,7 +102,7 @@ async def make_cycle_entries_of(
             tx, account_ids, sorted({entry_id for _, _, entry_id in wanted})
         )
         missing = [wanted[k] for k in sorted(wanted) if k not in present]
-        await entries.insert_entries(tx, missing, ignore_existing=True)
+        await entries.insert_entries(tx, missing, ignore_existing=True, kind=JournalKind.PLAN_GRANT)
     return found
 
 

@@ -23,6 +23,7 @@ from grantledger.domain.gate import (
     plan_draws,
     quantities_of,
 )
+from grantledger.domain.journal import JournalKind
 from grantledger.domain.windows import (
     PlanSchedule,
     group_of,
@@ -41,6 +42,8 @@ from grantledger.service.entitlements.cycles import make_cycle_entries_of
 from grantledger.service.entitlements.event_input import EventInput
 from grantledger.service.entitlements.plan_view import key_of, window_key
 from grantledger.service.notifications import notify
+from grantledger.store.books import journal
+from grantledger.store.books.journal import EntryMove
 from grantledger.store.entitlements import entries, event_schemas, gate, usage
 from grantledger.store.entitlements.event_log import shortfall_json
 from grantledger.store.entitlements.gate import (
@@ -216,6 +219,7 @@ async def decide(
     # The notification hook's alerts read goes with the writes (one round trip fewer).
     watched = WatchedBy(sorted({a for a, _, _ in touched}), [FEATURE_BALANCE_BELOW])
     watching = await gate.record_batch(tx, received, used, drawn, now, watched)
+    await _journal_draws(tx, received, drawn, now)
     await notify.after_change(
         tenant,
         tx,
@@ -224,6 +228,31 @@ async def decide(
         announce=[("usage.shortfall", o.reference or "") for o in outcomes if o.shortfall],
     )
     return outcomes
+
+
+async def _journal_draws(
+    tx: Tx, received: Sequence[EventRecord], drawn: Sequence[DrawRecord], now: datetime
+) -> None:
+    """A journal row per draw, dated at its event's timestamp. A batch holds several requests,
+    so its rows name their event, not one request's id or key."""
+    event_ids = {e.id: e.event_id for e in received}
+    await journal.append_entry_moves(
+        tx,
+        [
+            EntryMove(
+                d.account_id,
+                d.feature_id,
+                d.entry_id,
+                JournalKind.DRAW,
+                -d.amount,
+                d.occurred_at,
+                event_id=event_ids.get(d.event_pk),
+                with_cause=False,
+            )
+            for d in drawn
+        ],
+        now,
+    )
 
 
 async def _validate(

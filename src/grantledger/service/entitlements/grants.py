@@ -18,6 +18,7 @@ from grantledger.domain.entitlements import (
     purchase_entry_id,
 )
 from grantledger.domain.errors import InvalidInput, NotFound
+from grantledger.domain.journal import JournalKind
 from grantledger.domain.plans import PurchaseGrant, purchase_grants
 from grantledger.service.context import Tenant
 from grantledger.service.credits.credits import lock_account
@@ -44,10 +45,15 @@ class PurchaseInput:
     type: str | None = None
     expiry_date: datetime | None = None
     options: str | None = None  # JSON text of fields stored and echoed only
+    # What the customer paid per unit of the entries (0: free); None: not known.
+    cost_basis: Decimal | None = None
 
     def fingerprint(self) -> str:
+        # Hashed only when given: keys used before it existed still match their replays.
+        basis = {} if self.cost_basis is None else {"costBasis": self.cost_basis}
         return fingerprint(
             {
+                **basis,
                 "planId": self.plan_id,
                 "quantities": self.quantities,
                 "from": self.effective_from,
@@ -128,7 +134,13 @@ async def purchase(tenant: Tenant, account_id: str, spec: PurchaseInput) -> Purc
         )
         await purchases.insert_purchase(tx, bought)
         records = [_purchased_entry(tenant, bought, g, now) for g in granted]
-        await entries.insert_entries(tx, records, ignore_existing=False)
+        await entries.insert_entries(
+            tx,
+            records,
+            ignore_existing=False,
+            kind=JournalKind.PURCHASE,
+            cost_basis=spec.cost_basis,
+        )
         pairs = {(account_id, r.feature_id) for r in records}
         await notify.after_change(tenant, tx, features=pairs)
         return bought
@@ -201,10 +213,14 @@ class GrantInput:
     effective_from: datetime | None
     effective_until: datetime | None
     idempotency_key: str | None
+    cost_basis: Decimal | None = None  # per unit, in the account's currency; None: not known
 
     def fingerprint(self, account_id: str, feature_id: str) -> str:
+        # Hashed only when given: keys used before it existed still match their replays.
+        basis = {} if self.cost_basis is None else {"costBasis": self.cost_basis}
         return fingerprint(
             {
+                **basis,
                 "account": account_id,
                 "feature": feature_id,
                 "granted": self.granted,
@@ -262,7 +278,13 @@ async def grant_entry(
             idempotency_key=spec.idempotency_key,
             request_hash=digest,
         )
-        await entries.insert_entries(tx, [record], ignore_existing=False)
+        await entries.insert_entries(
+            tx,
+            [record],
+            ignore_existing=False,
+            kind=JournalKind.ENTRY_GRANT,
+            cost_basis=spec.cost_basis,
+        )
         await notify.after_change(tenant, tx, features=[(account_id, feature_id)])
         return record
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 from grantledger.domain import alerts as rules
 from grantledger.domain import credits as credit_rules
 from grantledger.domain.errors import InvalidInput, NotFound
+from grantledger.domain.journal import JournalKind
 from grantledger.service.context import Tenant
 from grantledger.service.fingerprint import fingerprint
 from grantledger.store.credits import credits as credit_store
@@ -31,6 +32,7 @@ class TopupSetting:
     max_per_month: int
     effective_days: int | None = None
     priority: int = 1
+    cost_basis: Decimal | None = None  # per unit of the credits it grants; None: not known
 
 
 async def after_change(
@@ -109,10 +111,13 @@ async def _grant(
         grantor_id=None,
         idempotency_key=key,
         request_hash=fingerprint({"autoTopup": key, "amount": setting.topup_amount}),
+        cost_basis=setting.cost_basis,
     )
     await credit_store.insert_credit(tx, record)
     await insert_transactions(
-        tx, [TransactionRecord.of(tenant.new_id("ctxn", now), record.id, credited, now)]
+        tx,
+        [TransactionRecord.of(tenant.new_id("ctxn", now), record.id, credited, now)],
+        kind=JournalKind.AUTO_TOP_UP,
     )
     return record
 
@@ -147,6 +152,7 @@ async def put(tenant: Tenant, account_id: str, setting: TopupSetting) -> TopupRe
             created_at=revived.created_at if revived else now,
             updated_at=now,
             deleted_at=None,
+            cost_basis=setting.cost_basis,
         )
         await store.save_topup(tx, record, new=prior is None)
         return record

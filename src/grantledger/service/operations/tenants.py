@@ -87,6 +87,11 @@ async def _existing_org(conn: AsyncConnection, org_name: str) -> str:
     return org_id
 
 
+async def org_id_named(ctx: Context, org_name: str) -> str:
+    """The id of the organization named `org_name` (UnknownOrganization when there is none)."""
+    return await ctx.db.run(lambda conn: _existing_org(conn, org_name))
+
+
 async def list_keys(ctx: Context, org_name: str) -> list[KeyRecord]:
     async def work(conn: AsyncConnection) -> list[KeyRecord]:
         return await store.keys_of(conn, await _existing_org(conn, org_name))

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantledger.domain.credits import CreditStatus, TransactionType
 from grantledger.domain.holds import HoldStatus
+from grantledger.domain.journal import Position
 from grantledger.domain.windows import (
     Drawn,
     PlanSchedule,
@@ -24,6 +25,7 @@ from grantledger.domain.windows import (
 from grantledger.service.context import Context
 from grantledger.service.entitlements import plan_view
 from grantledger.store.backend import Backend
+from grantledger.store.books import journal
 from grantledger.store.credits import credits as store
 from grantledger.store.credits.credit_transactions import transactions_of
 from grantledger.store.credits.credits import CachedCredit
@@ -110,8 +112,12 @@ async def verify_credits(
             sums: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
             counts: dict[str, int] = defaultdict(int)
             held: dict[str, Decimal] = defaultdict(Decimal)
+            booked: dict[str, Position] = {}
             for org_id, ids in by_org.items():
                 tx = Tx(conn, org_id, backend)
+                for (_, feature, subject), position in (await journal.sums_of(tx, ids)).items():
+                    if feature is None:
+                        booked[subject] = position
                 for t in await transactions_of(tx, ids):
                     sums[t.credit_id][t.transaction_type] += t.amount
                     if t.transaction_type == TransactionType.CREDITED:
@@ -121,6 +127,7 @@ async def verify_credits(
                         held[h.credit_id] += h.amount
             for r in page.items:
                 problems.extend(_check_credit(r, sums[r.id], counts[r.id], held[r.id]))
+                problems.extend(_check_booked(f"credit {r.id}", booked.get(r.id), r.figures))
             return page
 
         page = await work(snapshot)
@@ -146,13 +153,19 @@ async def verify_entries(
             for r in page.items:
                 by_org[r.org_id].append((r.account_id, r.feature_id, r.id))
             sums: dict[tuple[str, str, str, str], Decimal] = {}
+            booked: dict[tuple[str, str, str | None, str], Position] = {}
             for org_id, keys in by_org.items():
                 # Draws are read per organization, each through its own tenant-bound `Tx`.
                 found = await entitlement_audit.draw_sums(Tx(conn, org_id, backend), keys)
                 sums.update(((org_id, *key), total) for key, total in found.items())
+                rows = await journal.sums_of(Tx(conn, org_id, backend), [k[2] for k in keys])
+                booked.update(((org_id, *key), position) for key, position in rows.items())
             for r in page.items:
                 key = (r.org_id, r.account_id, r.feature_id, r.id)
                 problems.extend(_check_entry(r, sums[key]))
+                left = Decimal(0) if r.voided else r.granted - r.used
+                name = f"entry {r.id} (account {r.account_id}, feature {r.feature_id})"
+                problems.extend(_check_booked(name, booked.get(key), Position(left)))
             return page
 
         page = await work(snapshot)
@@ -160,6 +173,18 @@ async def verify_entries(
         if page.last_key is None:
             return checked, problems
         after = page.last_key
+
+
+def _check_booked(name: str, booked: Position | None, kept: Position) -> list[str]:
+    """The journal's sums of a credit or an entry against the figures it holds."""
+    if booked is None:
+        return [f"{name}: no row in the journal"]
+    if booked != kept:
+        return [
+            f"{name}: the journal sums to balance {booked.balance}, held {booked.held}, but it "
+            f"holds {kept.balance}, held {kept.held}"
+        ]
+    return []
 
 
 def _check_entry(e: CachedEntry, drawn: Decimal) -> list[str]:

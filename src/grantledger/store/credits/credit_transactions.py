@@ -10,8 +10,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from grantledger.domain.credits import Movement
+from grantledger.domain.credits import Movement, TransactionType
+from grantledger.domain.journal import JournalKind
 from grantledger.store.backend import specialised
+from grantledger.store.books.journal import CreditMove, append_credit_moves
 from grantledger.store.tables import credit_transactions
 from grantledger.store.tx import Tx
 
@@ -62,7 +64,25 @@ def transaction_of(row: Any) -> TransactionRecord:
     )
 
 
-async def insert_transactions(tx: Tx, records: Sequence[TransactionRecord]) -> None:
+_JOURNAL_KIND = {
+    TransactionType.CREDITED.value: JournalKind.GRANT,
+    TransactionType.DEBITED.value: JournalKind.DEBIT,
+    TransactionType.EXPIRED.value: JournalKind.EXPIRY,
+    TransactionType.VOIDED.value: JournalKind.VOID,
+}
+
+
+async def insert_transactions(
+    tx: Tx,
+    records: Sequence[TransactionRecord],
+    *,
+    kind: JournalKind | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Append the transactions and their journal rows. `kind` names what the journal calls
+    them where the transaction type alone does not say (a CAPTURE of held money, an
+    AUTO_TOP_UP); a CAPTURE also takes its amount off what is held. `at` is when they are
+    recorded (by default their own instant; an expiry is dated when the credit expired)."""
     if not records:
         return
     await tx.conn.execute(
@@ -81,6 +101,15 @@ async def insert_transactions(tx: Tx, records: Sequence[TransactionRecord]) -> N
             for t in records
         ],
     )
+    moves = []
+    for t in records:
+        chosen = kind or _JOURNAL_KIND[t.transaction_type]
+        sign = 1 if t.transaction_type == TransactionType.CREDITED.value else -1
+        held = -t.amount if chosen is JournalKind.CAPTURE else Decimal(0)
+        moves.append(
+            CreditMove(t.credit_id, chosen, sign * t.amount, t.created_at, held, t.invoice_id)
+        )
+    await append_credit_moves(tx, moves, at or max(t.created_at for t in records))
 
 
 async def transactions_of(tx: Tx, credit_ids: Sequence[str]) -> list[TransactionRecord]:

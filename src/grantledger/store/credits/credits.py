@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantledger.domain.credits import Credit, CreditStatus
+from grantledger.domain.journal import Position
 from grantledger.store.paging import Page, fetch_page
 from grantledger.store.tables import credits
 from grantledger.store.tx import Tx
@@ -34,6 +35,7 @@ class CreditRecord:
     idempotency_key: str | None
     request_hash: str
     updated_at: datetime
+    cost_basis: Decimal | None = None  # per unit, in the credit's currency; None: not known
 
     @property
     def id(self) -> str:
@@ -52,6 +54,7 @@ class CreditRecord:
         grantor_id: str | None,
         idempotency_key: str | None,
         request_hash: str,
+        cost_basis: Decimal | None = None,
     ) -> CreditRecord:
         """The row of a credit just made (`domain.credits.grant`), in the account's currency."""
         return cls(
@@ -65,6 +68,7 @@ class CreditRecord:
             idempotency_key=idempotency_key,
             request_hash=request_hash,
             updated_at=ledger.created_at,
+            cost_basis=cost_basis,
         )
 
 
@@ -96,6 +100,7 @@ def _record(row: sa.Row[Any]) -> CreditRecord:
         idempotency_key=m["idempotency_key"],
         request_hash=m["request_hash"],
         updated_at=m["updated_at"],
+        cost_basis=m["cost_basis"],
     )
 
 
@@ -127,6 +132,7 @@ async def insert_credit(tx: Tx, record: CreditRecord) -> None:
             voided_amount=c.voided,
             created_at=c.created_at,
             updated_at=record.updated_at,
+            cost_basis=record.cost_basis,
         )
     )
 
@@ -271,6 +277,12 @@ class CachedCredit:
     @property
     def remaining(self) -> Decimal:
         return self.credit_amount - self.consumed - self.held - self.expired - self.voided
+
+    @property
+    def figures(self) -> Position:
+        """What the journal's rows of the credit must sum to: its balance (held money
+        included) and what is held."""
+        return Position(self.credit_amount - self.consumed - self.expired - self.voided, self.held)
 
 
 async def all_credits(

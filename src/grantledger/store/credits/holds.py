@@ -13,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grantledger.domain.credits import Line
 from grantledger.domain.holds import HoldKind, HoldStatus
+from grantledger.domain.journal import JournalKind
 from grantledger.domain.money import canonical
+from grantledger.store.books.journal import CreditMove
 from grantledger.store.paging import Page, fetch_page
 from grantledger.store.tables import credit_hold_allocations, credit_holds
 from grantledger.store.tx import Tx
@@ -237,3 +239,13 @@ async def accounts_with_lapsed_holds(
         .limit(limit)
     )
     return [(r.org_id, r.account_id) for r in rows]
+
+
+def held_moves(hold: HoldRecord, kind: JournalKind, at: datetime) -> list[CreditMove]:
+    """The journal rows of money held (HOLD) or given back (RELEASE): what is held on each
+    credit moves, its balance does not."""
+    sign = 1 if kind is JournalKind.HOLD else -1
+    return [
+        CreditMove(a.credit_id, kind, Decimal(0), at, sign * a.amount, hold.invoice_id)
+        for a in hold.allocations
+    ]

@@ -33,6 +33,7 @@ class CachedEntry:
     granted: Decimal
     used: Decimal
     carried: Decimal
+    voided: bool = False
 
 
 async def all_entries(
@@ -53,6 +54,7 @@ async def all_entries(
             granted=r.granted,
             used=r.used,
             carried=r.carried if r.carried is not None else Decimal(0),
+            voided=r.voided_at is not None,
         )
         for r in page.items
     ]

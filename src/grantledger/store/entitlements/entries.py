@@ -12,7 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from grantledger.domain.entitlements import Entry, EntrySource
+from grantledger.domain.journal import JournalKind
 from grantledger.store.backend import specialised
+from grantledger.store.books.journal import EntryMove, append_entry_moves
 from grantledger.store.paging import Page, fetch_page
 from grantledger.store.tables import feature_entries
 from grantledger.store.tx import Tx
@@ -112,23 +114,58 @@ def _values(org_id: str, record: EntryRecord) -> dict[str, Any]:
 _INSERT_CHUNK = 500
 
 
-async def insert_entries(tx: Tx, records: Sequence[EntryRecord], *, ignore_existing: bool) -> None:
-    """Insert entries; with `ignore_existing`, entries already there are left as they are."""
+async def insert_entries(
+    tx: Tx,
+    records: Sequence[EntryRecord],
+    *,
+    ignore_existing: bool,
+    kind: JournalKind,
+    cost_basis: Decimal | None = None,
+) -> None:
+    """Insert entries and journal each one inserted as a grant of `kind`; with
+    `ignore_existing`, entries already there are left as they are (and not journaled again)."""
     if not records:
         return
     rows = [_values(tx.org_id, r) for r in records]
     if not ignore_existing:
         await tx.conn.execute(feature_entries.insert(), rows)
-        return
-    # A back-dated schedule can add thousands of cycle entries at once; one multi-row statement
-    # of them all would pass the drivers' bound-parameter limits (32767 for asyncpg).
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        statement = tx.backend.insert(feature_entries).values(rows[start : start + _INSERT_CHUNK])
-        await tx.conn.execute(
-            statement.on_conflict_do_nothing(
-                index_elements=["org_id", "account_id", "feature_id", "id"]
+        inserted = list(records)
+    else:
+        made: set[tuple[str, str, str]] = set()
+        # A back-dated schedule can add thousands of cycle entries at once; one multi-row
+        # statement of them all would pass the drivers' bound-parameter limits (32767 for asyncpg).
+        for start in range(0, len(rows), _INSERT_CHUNK):
+            statement = tx.backend.insert(feature_entries).values(
+                rows[start : start + _INSERT_CHUNK]
             )
-        )
+            # Only the rows this statement inserted come back: a concurrent maker's are its own.
+            result = await tx.conn.execute(
+                statement.on_conflict_do_nothing(
+                    index_elements=["org_id", "account_id", "feature_id", "id"]
+                ).returning(
+                    feature_entries.c.account_id, feature_entries.c.feature_id, feature_entries.c.id
+                )
+            )
+            made.update((row.account_id, row.feature_id, row.id) for row in result)
+        inserted = [r for r in records if (r.account_id, r.feature_id, r.entry.id) in made]
+    await append_entry_moves(
+        tx,
+        [
+            EntryMove(
+                r.account_id,
+                r.feature_id,
+                r.entry.id,
+                kind,
+                r.entry.granted,
+                r.entry.effective_from,
+                idempotency_key=r.idempotency_key,
+                opens=True,
+                cost_basis=cost_basis,
+            )
+            for r in inserted
+        ],
+        max(r.created_at for r in records),
+    )
 
 
 def _entries_of(org_id: str, account_id: str) -> sa.Select[Any]:

@@ -12,6 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from grantledger.domain.corrections import GRACE_MARK, Source, StatusFilter
+from grantledger.domain.journal import JournalKind
+from grantledger.store.books.journal import EntryMove, append_entry_moves
 from grantledger.store.paging import Page, fetch_page
 from grantledger.store.tables import (
     accounts,
@@ -288,6 +290,22 @@ async def insert_reversals(
             }
             for line in lines
         ],
+    )
+    await append_entry_moves(
+        tx,
+        [
+            EntryMove(
+                event.account_id,
+                line.feature_id,
+                line.entry_id,
+                JournalKind.REVERSAL,
+                line.amount,
+                at,
+                event_id=event.event_id,
+            )
+            for line in lines
+        ],
+        at,
     )
 
 

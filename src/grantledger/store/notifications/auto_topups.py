@@ -29,6 +29,7 @@ class TopupRecord:
     updated_at: datetime
     # When DELETE removed the setting; the row, and its counters, stay for the next PUT.
     deleted_at: datetime | None = None
+    cost_basis: Decimal | None = None  # of the credits it grants; None: not known
 
     @property
     def live(self) -> bool:

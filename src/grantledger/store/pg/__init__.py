@@ -53,9 +53,22 @@ async def _local_timeout(conn: AsyncConnection, milliseconds: int) -> None:
     await conn.execute(sa.text(f"SET LOCAL statement_timeout = {int(milliseconds)}"))
 
 
+def _commit_order() -> Any:
+    # The writing transaction's 64-bit id (epoch included, so it never wraps).
+    return sa.text("pg_current_xact_id()::text::bigint")
+
+
+def _settled_below() -> Any:
+    # The oldest transaction still running when this statement's snapshot was taken (or the
+    # next id to be given when none is): every transaction below it has committed or aborted.
+    return sa.text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+
+
 POSTGRES = Backend(
     "postgresql",
     insert=postgresql.insert,
     local_timeout=_local_timeout,
+    commit_order=_commit_order,
+    settled_below=_settled_below,
     replacements={portable.key: replacement for portable, replacement in REPLACED},
 )

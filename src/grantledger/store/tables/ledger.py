@@ -93,6 +93,8 @@ credits = sa.Table(
     sa.Column("voided_amount", Money(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # What the customer paid per unit (migration 0013); NULL: not known.
+    sa.Column("cost_basis", Money(), nullable=True),
     sa.ForeignKeyConstraint(["org_id", "account_id"], ["accounts.org_id", "accounts.id"]),
     sa.UniqueConstraint("org_id", "idempotency_key", name="uq_credits_idempotency_key"),
     sa.Index("ix_credits_org_account", "org_id", "account_id", "status"),

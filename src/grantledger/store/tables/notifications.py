@@ -119,6 +119,8 @@ auto_topups = sa.Table(
     sa.Column("month_count", sa.Integer(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # The cost basis of the credits it grants (migration 0013); NULL: not known.
+    sa.Column("cost_basis", Money(), nullable=True),
     # Set by DELETE: the setting is gone, but its counters stay for the next PUT (migration
     # 0009), so top-up keys never repeat and the monthly cap cannot be reset by re-configuring.
     sa.Column("deleted_at", UTCDateTime(), nullable=True),

@@ -12,7 +12,7 @@ gets the `org_id` it lacked (its hold's).
 Ids stay unique on their own (they are random), so no row can collide under the wider keys.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
@@ -65,8 +65,9 @@ def upgrade() -> None:
         for name in inspector.get_table_names()
         if name not in GLOBAL_TABLES and ORG in {c["name"] for c in inspector.get_columns(name)}
     }
-    plans = [p for p in (_plan(inspector, name, tenant) for name in sorted(tenant)) if p]
-    if op.get_bind().dialect.name == "sqlite":
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    plans = [p for p in (_plan(inspector, name, tenant, sqlite) for name in sorted(tenant)) if p]
+    if sqlite:
         # SQLite changes a key by copying the table (migrations run with its foreign keys
         # unenforced and checked at the end: store/migrations/env.py).
         for plan in plans:
@@ -99,10 +100,14 @@ def _give_allocations_their_organization() -> None:
         batch.alter_column(ORG, existing_type=sa.String(50), nullable=False)
 
 
-def _plan(inspector: Any, table: str, tenant: set[str]) -> _Plan:
+def _plan(inspector: Any, table: str, tenant: set[str], sqlite: bool) -> _Plan:
     plan = _Plan(table)
     primary = inspector.get_pk_constraint(table)
     columns = list(primary.get("constrained_columns") or [])
+    if sqlite and len(columns) == 1 and _is_rowid(inspector, table, columns[0]):
+        # SQLite numbers such a table's rows by this key (an INTEGER PRIMARY KEY is its
+        # rowid); widened, it would number nothing. SQLite is never sharded: left alone.
+        columns = []
     if columns and ORG not in columns:
         plan.primary = (primary.get("name") or f"pk_{table}", [ORG, *columns])
     for unique in inspector.get_unique_constraints(table):
@@ -112,6 +117,11 @@ def _plan(inspector: Any, table: str, tenant: set[str]) -> _Plan:
         if ORG not in fk["constrained_columns"] and fk["referred_table"] in tenant:
             plan.foreign.append(fk)
     return plan
+
+
+def _is_rowid(inspector: Any, table: str, column: str) -> bool:
+    [found] = [c for c in inspector.get_columns(table) if c["name"] == column]
+    return str(found["type"]).upper() == "INTEGER"
 
 
 def _widen(target: Any, plan: _Plan, table: str | None = None) -> None:

@@ -1,0 +1,121 @@
+"""The audit log (issue 22): every mutating route, walked from the server's own
+/openapi.json, leaves exactly one row naming the key that asked — applied or refused — and
+another organization's key sees none of them."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+
+from tests.helpers import error_message, grant, new_account
+from tests.servers import Server, run_cli
+
+MUTATING = ("post", "put", "patch", "delete")
+# Judged events are audited by the event log (each with its id, account and decision).
+EVENT_PATHS = {"/entitled", "/ingest", "/ingestBatch"}
+SETTLE_SECONDS = 30
+
+
+def _audit_rows(api: httpx.Client, **params: Any) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    after = None
+    while True:
+        r = api.get("/audit_log", params={**params, **({"after": after} if after else {})})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        rows.extend(body["data"])
+        after = body["cursor"]
+        if not body["more"]:
+            return rows
+
+
+def test_every_mutating_route_leaves_one_row_naming_its_key(server: Server, tmp_path: Path) -> None:
+    org = "audit-" + secrets.token_hex(4)
+    key = server.key(org)
+    api = server.client(key)
+    routes = [
+        (method.upper(), path)
+        for path, operations in server.client().get("/openapi.json").json()["paths"].items()
+        for method in operations
+        if method in MUTATING and path not in EVENT_PATHS
+    ]
+    assert len(routes) > 20
+    sent: dict[str, tuple[str, str, int]] = {}
+    for n, (method, template) in enumerate(routes):
+        path = re.sub(r"\{[^}]+\}", f"nothing-{n}", template)
+        request_id = f"audit-{n}-{secrets.token_hex(4)}"
+        r = api.request(method, path, json={}, headers={"X-Request-Id": request_id})
+        assert r.status_code < 500, (method, path, r.text)
+        sent[request_id] = (method, template, r.status_code)
+    account = new_account(api)
+    granted = grant(api, account, 5000)
+    voided = api.post(f"/credits/{granted['id']}/void", headers={"X-Request-Id": "the-void"})
+    assert voided.status_code == 200
+
+    prefix = f"key:{key[:8]}"
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        rows = _audit_rows(api)
+        mine = [r for r in rows if r.get("requestId") in sent]
+        if len(mine) >= len(sent) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    by_request: dict[str, list[dict[str, Any]]] = {}
+    for row in mine:
+        by_request.setdefault(row["requestId"], []).append(row)
+    for request_id, (method, template, status) in sent.items():
+        assert len(by_request.get(request_id, [])) == 1, (method, template)
+        [row] = by_request[request_id]
+        assert (row["method"], row["route"], row["actor"]) == (method, template, prefix)
+        assert row["outcome"] == ("REFUSED" if status >= 400 else "APPLIED")
+        assert row.get("status") in (status, None)
+        assert row["address"]
+    # "Who granted this?": the journal's GRANT row names the request; its audit row the key.
+    [journal_row] = [
+        r
+        for r in api.get("/ledger/entries", params={"kind": "GRANT"}).json()["data"]
+        if r["creditId"] == granted["id"]
+    ]
+    [who] = [r for r in rows if r.get("requestId") == journal_row["requestId"]]
+    assert (who["route"], who["outcome"], who["actor"]) == ("/credits", "APPLIED", prefix)
+    assert who.get("status") is None  # written by the grant's own transaction, before the answer
+    [void] = _audit_rows(api, resource=granted["id"])
+    assert (void["route"], void["requestId"]) == ("/credits/{credit_id}/void", "the-void")
+    assert len(_audit_rows(api, actor=prefix)) == len(rows)
+    assert _audit_rows(api, actor="key:someone") == []
+
+    # `grantledger export --audit`: the same rows, loaded as they are.
+    out = tmp_path / "audit.parquet"
+    done = run_cli(
+        server.database_url,
+        "export",
+        "--org",
+        org,
+        "--audit",
+        "--format",
+        "parquet",
+        "--out",
+        str(out),
+    )
+    assert done.returncode == 0, done.stderr
+    exported = duckdb.sql(f"SELECT cursor, actor, status FROM read_parquet('{out}')").fetchall()
+    assert [c for c, _, _ in exported] == [r["cursor"] for r in _audit_rows(api)]
+
+    # Another organization sees none of it.
+    assert _audit_rows(server.client()) == []
+
+
+def test_bad_audit_queries_are_400s(api: httpx.Client) -> None:
+    for params, name in (
+        ({"after": "x"}, "after"),
+        ({"from": "soon"}, "from"),
+        ({"pageSize": "0"}, "pageSize"),
+        ({"who": "me"}, "who"),
+    ):
+        assert name in error_message(api.get("/audit_log", params=params), 400)
