@@ -76,7 +76,8 @@ def _amount(rng: random.Random) -> str:
 
 
 class Workload:
-    """Credits, holds, debits, voids, entry grants, events and corrections, at random."""
+    """Credits, holds, debits, voids, entry grants, events, corrections and feature holds, at
+    random."""
 
     def __init__(self, api: httpx.Client, seed: int) -> None:
         self.api, self.rng = api, random.Random(seed)
@@ -87,12 +88,17 @@ class Workload:
         self.entries: list[tuple[str, str]] = []
         self.holds: list[tuple[str, str]] = []
         self.events: list[dict[str, Any]] = []
+        self.feature_holds: list[tuple[str, str]] = []
+        self.kinds_made: set[str] = set()
 
     def step(self, n: int) -> None:
         api, rng = self.api, self.rng
         account = rng.choice(self.accounts)
         choice = rng.choice(
-            ["credit", "credit", "hold", "debit", "settle", "void", "entry", "event", "undo"]
+            [
+                *("credit", "credit", "hold", "debit", "settle", "void", "entry", "event"),
+                *("undo", "reserve", "reserve", "close"),
+            ]
         )
         if choice == "credit" or not self.credits:
             body = _grant(api, account, Decimal(_amount(rng)), idempotencyKey=f"k-{n}")
@@ -125,6 +131,24 @@ class Workload:
         elif choice == "undo" and self.events:
             event = self.events.pop(rng.randrange(len(self.events)))
             ok_json(api.post("/events/correction", params={"action": "UNDO"}, json=event))
+        elif choice == "reserve":
+            units = [{"featureId": self.feature, "units": rng.randint(1, 3)}]
+            path = f"/accounts/{account}/feature_holds"
+            r = _post(api, path, {"id": f"fh-{n}", "features": units})
+            assert r.status_code in (201, 403), r.text  # 403: not covered, nothing held
+            if r.status_code == 201:
+                self.feature_holds.append((account, f"fh-{n}"))
+                self.kinds_made.add("FEATURE_HOLD")
+        elif choice == "close" and self.feature_holds:
+            account, hold = self.feature_holds.pop(rng.randrange(len(self.feature_holds)))
+            path = f"/accounts/{account}/feature_holds/{hold}"
+            if rng.random() < 0.5:
+                used = [{"featureId": self.feature, "units": rng.randint(0, 4)}]
+                ok_json(_post(api, f"{path}/settle", {"features": used}))
+                self.kinds_made |= {"FEATURE_HOLD_RELEASE", "FEATURE_HOLD_SETTLE"}
+            else:
+                ok_json(api.post(f"{path}/release"))
+                self.kinds_made.add("FEATURE_HOLD_RELEASE")
 
     def expected(self) -> tuple[dict[str, tuple[Decimal, Decimal]], dict[str, Decimal]]:
         """Each credit's (balance, held) and each entry's balance, as the API shows them."""
@@ -192,6 +216,7 @@ def test_the_journal_ties_out_and_loads_in_duckdb(
     assert cursors == sorted(cursors) and len(set(cursors)) == len(cursors)
     kinds = {r["kind"] for r in rows}
     assert {"GRANT", "ENTRY_GRANT", "DRAW"} <= kinds, kinds
+    assert {"FEATURE_HOLD", "FEATURE_HOLD_RELEASE"} <= world.kinds_made <= kinds, kinds
     key_prefix = server_key_prefix(api)
     assert all(r["actor"] == f"key:{key_prefix}" for r in rows if r["kind"] == "GRANT")
     assert all(r.get("requestId") for r in rows if r["kind"] == "GRANT")
@@ -282,7 +307,10 @@ def test_the_export_refuses_bad_options_without_a_traceback(
 
 
 GRANT_KINDS = "('GRANT','AUTO_TOP_UP','ENTRY_GRANT','PURCHASE','PLAN_GRANT')"
-CONSUMING = "('CAPTURE','DEBIT','DRAW','REVERSAL')"
+CONSUMING = (
+    "('CAPTURE','DEBIT','DRAW','REVERSAL',"
+    "'FEATURE_HOLD','FEATURE_HOLD_RELEASE','FEATURE_HOLD_SETTLE')"
+)
 
 
 def test_a_month_close_ties_out_to_the_export_to_the_last_digit(

@@ -37,8 +37,30 @@ class JournalKind(StrEnum):
     ADJUSTMENT = "ADJUSTMENT"  # a PATCH of an entry's `granted`
     DRAW = "DRAW"  # units an event drew (/entitled, /ingest)
     REVERSAL = "REVERSAL"  # a draw taken back by a correction
+    FEATURE_HOLD = "FEATURE_HOLD"  # units a feature hold reserved (drawn at once)
+    # what a feature hold reserved, given back when it is settled, released or expires
+    FEATURE_HOLD_RELEASE = "FEATURE_HOLD_RELEASE"
+    FEATURE_HOLD_SETTLE = "FEATURE_HOLD_SETTLE"  # units a feature hold's settlement drew
     # both: what a credit or an entry held when the journal began (migration 0013)
     OPENING = "OPENING"
+
+
+# The kind of an event's draws, and of their giving back, by the door that judged it (the
+# event's `source`): a feature hold's own event reserves, a settlement's draws what was used.
+_DRAWN_BY = {
+    "FEATURE_HOLD": JournalKind.FEATURE_HOLD,
+    "FEATURE_HOLD_SETTLE": JournalKind.FEATURE_HOLD_SETTLE,
+}
+
+
+def draw_kind(source: str) -> JournalKind:
+    return _DRAWN_BY.get(source, JournalKind.DRAW)
+
+
+def reversal_kind(source: str) -> JournalKind:
+    """A hold's reservation is given back by its settlement, release or expiry; any other
+    event's draws by a correction."""
+    return JournalKind.FEATURE_HOLD_RELEASE if source == "FEATURE_HOLD" else JournalKind.REVERSAL
 
 
 MONEY_KINDS = frozenset(

@@ -35,8 +35,17 @@ GRANTS = frozenset(
     }
 )
 # A reversal gives consumed units back: it counts as negative consumption.
+# Units a feature hold reserves count as consumed while it holds them, given back when it ends.
 CONSUMPTION = frozenset(
-    {JournalKind.CAPTURE, JournalKind.DEBIT, JournalKind.DRAW, JournalKind.REVERSAL}
+    {
+        JournalKind.CAPTURE,
+        JournalKind.DEBIT,
+        JournalKind.DRAW,
+        JournalKind.REVERSAL,
+        JournalKind.FEATURE_HOLD,
+        JournalKind.FEATURE_HOLD_RELEASE,
+        JournalKind.FEATURE_HOLD_SETTLE,
+    }
 )
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 

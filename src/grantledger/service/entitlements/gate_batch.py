@@ -23,7 +23,7 @@ from grantledger.domain.gate import (
     plan_draws,
     quantities_of,
 )
-from grantledger.domain.journal import JournalKind
+from grantledger.domain.journal import draw_kind
 from grantledger.domain.windows import (
     PlanSchedule,
     group_of,
@@ -236,6 +236,7 @@ async def _journal_draws(
     """A journal row per draw, dated at its event's timestamp. A batch holds several requests,
     so its rows name their event, not one request's id or key."""
     event_ids = {e.id: e.event_id for e in received}
+    sources = {e.id: e.source for e in received}
     await journal.append_entry_moves(
         tx,
         [
@@ -243,7 +244,7 @@ async def _journal_draws(
                 d.account_id,
                 d.feature_id,
                 d.entry_id,
-                JournalKind.DRAW,
+                draw_kind(sources.get(d.event_pk, "")),
                 -d.amount,
                 d.occurred_at,
                 event_id=event_ids.get(d.event_pk),

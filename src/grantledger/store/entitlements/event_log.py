@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from grantledger.domain.corrections import GRACE_MARK, Source, StatusFilter
-from grantledger.domain.journal import JournalKind
+from grantledger.domain.journal import reversal_kind
 from grantledger.store.books.journal import EntryMove, append_entry_moves
 from grantledger.store.paging import Page, fetch_page
 from grantledger.store.tables import (
@@ -298,7 +298,7 @@ async def insert_reversals(
                 event.account_id,
                 line.feature_id,
                 line.entry_id,
-                JournalKind.REVERSAL,
+                reversal_kind(event.source),
                 line.amount,
                 at,
                 event_id=event.event_id,
