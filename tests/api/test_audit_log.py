@@ -7,18 +7,25 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import httpx
 
-from tests.helpers import error_message, grant, new_account
+from tests.helpers import (
+    error_message,
+    grant,
+    grant_entry,
+    new_account,
+    new_feature,
+    new_schema,
+    usage_event,
+)
 from tests.servers import Server, run_cli
 
 MUTATING = ("post", "put", "patch", "delete")
-# The gate's events are audited by the event log (each with its id, account and decision).
-EVENT_PATHS = {"/entitled"}
 SETTLE_SECONDS = 30
 
 
@@ -43,7 +50,7 @@ def test_every_mutating_route_leaves_one_row_naming_its_key(server: Server, tmp_
         (method.upper(), path)
         for path, operations in server.client().get("/openapi.json").json()["paths"].items()
         for method in operations
-        if method in MUTATING and path not in EVENT_PATHS
+        if method in MUTATING
     ]
     assert len(routes) > 20
     sent: dict[str, tuple[str, str, int]] = {}
@@ -119,3 +126,40 @@ def test_bad_audit_queries_are_400s(api: httpx.Client) -> None:
         ({"who": "me"}, "who"),
     ):
         assert name in error_message(api.get("/audit_log", params=params), 400)
+
+
+def test_each_gate_request_has_one_row_written_with_its_batch(server: Server) -> None:
+    """`/entitled`, group-committed: each request's row is written by the batch that answers
+    it, with that answer's status (the fast path for valid events, the route for the rest)."""
+    org = "audit-gate-" + secrets.token_hex(4)
+    key = server.key(org)
+    api = server.client(key)
+    account = new_account(api)
+    schema = new_schema(api)
+    feature = new_feature(api, [(schema, "tokens")], valueType="NUMERIC")
+    grant_entry(api, account, feature, 5)
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    sent = {
+        "gate-ok": (usage_event(schema, account, now, "g-1", tokens="4"), 200),
+        "gate-short": (usage_event(schema, account, now, "g-2", tokens="4"), 403),
+        "gate-again": (usage_event(schema, account, now, "g-1", tokens="4"), 409),
+        "gate-bad": ({"event": {"schemaName": schema}}, 400),
+    }
+    for request_id, (body, status) in sent.items():
+        r = api.post("/entitled", json=body, headers={"X-Request-Id": request_id})
+        assert r.status_code == status, (request_id, r.text)
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        rows = [r for r in _audit_rows(api) if r.get("requestId") in sent]
+        if len(rows) >= len(sent) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert sorted(r["requestId"] for r in rows) == sorted(sent)  # one each
+    for row in rows:
+        status = sent[row["requestId"]][1]
+        assert (row["route"], row["status"], row["actor"]) == (
+            "/entitled",
+            status,
+            f"key:{key[:8]}",
+        )
+        assert row["outcome"] == ("APPLIED" if status == 200 else "REFUSED")

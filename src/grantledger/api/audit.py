@@ -6,11 +6,10 @@ the route template, and every transaction of the use case writes the row with it
 first to commit holds it). After the answer, the row of a request none of whose transactions
 committed — a refusal — is written with its status. Both meet on the audit id: one row each.
 
-`/ingest` and `/ingestBatch` are group-committed (one transaction decides the events of many
-requests), so their row is written after the answer, with its status. `/entitled` is not
-audited here: the real-time gate answers thousands of requests a second, each event it judges
-is recorded with its id, account and decision in the event log (`GET /events`), and a second
-transaction per request would halve its rate.
+`/entitled` is group-committed: the batch that decides a request's event writes its row, with
+the status it answers (the fast path, `api/gate_door.py`, gives the request its audit before
+this middleware). `/ingest` and `/ingestBatch` are group-committed too; their row is written
+after the answer, with its status.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from grantledger.service.books import audit
 from grantledger.service.context import Audit, Context
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-EVENT_PATHS = frozenset({"/entitled"})
 log = logging.getLogger("grantledger.audit")
 
 
@@ -52,12 +50,7 @@ class AuditTrail:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.get("state") or {}
-        if (
-            scope["type"] != "http"
-            or scope["method"] not in MUTATING
-            or "org_id" not in state
-            or scope["path"] in EVENT_PATHS
-        ):
+        if scope["type"] != "http" or scope["method"] not in MUTATING or "org_id" not in state:
             await self.app(scope, receive, send)
             return
         started = started_audit(scope, self.ctx.now())

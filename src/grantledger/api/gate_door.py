@@ -14,18 +14,19 @@ own, word for word.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from grantledger.api.audit import started_audit
 from grantledger.api.content_type import declared_type, is_json
 from grantledger.api.errors import ledger_error_response
 from grantledger.api.jsonio import MAX_BODY_BYTES, loads
 from grantledger.api.routers.entitlements import event_input
 from grantledger.api.schemas.entitlements import IngestEventRequest
 from grantledger.domain.errors import LedgerError
-from grantledger.service.context import Context
+from grantledger.service.context import Cause, Context
 from grantledger.service.entitlements import events
 
 PATH = "/entitled"
@@ -71,9 +72,13 @@ class GateDoor:
             return
         # Left in the scope as the framework's routing would, so metrics name the route.
         scope["route"] = _ROUTE
-        org_id = scope["state"]["org_id"]  # set by Authenticate, which every API request passes
+        state = scope["state"]
+        org_id = state["org_id"]  # set by Authenticate, which every API request passes
+        # Its audit row is written by the batch that answers it (`AuditTrail` is inside).
+        audit = replace(started_audit(scope, self.ctx.now()), route=PATH)
+        cause = Cause(state.get("request_id"), audit.actor, audit)
         try:
-            await events.ingest_entitled(self.ctx.tenant(org_id), event_input(request))
+            await events.ingest_entitled(self.ctx.tenant(org_id, cause), event_input(request))
         except LedgerError as error:
             await ledger_error_response(error)(scope, receive, send)
             return

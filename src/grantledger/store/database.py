@@ -141,7 +141,9 @@ class Database:
             await audit_rows.record(tx, audit, audit.at, audit_rows.APPLIED)
             return result
 
-        return await self.run(audited)
+        result = await self.run(audited)
+        audit.committed.append(True)  # its row is in: the answer needs none of its own
+        return result
 
     async def read_behind(self, org_id: str, work: Callable[[Tx], Awaitable[T]]) -> T:
         """A read of one organization that may be up to the replicas' lag bound behind: on a

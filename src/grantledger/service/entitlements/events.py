@@ -29,9 +29,14 @@ async def ingest_entitled(tenant: Tenant, event: EventInput) -> None:
     """
     check_reach(event.timestamp, tenant.now(), "event timestamp")
     received = Received(
-        event, event.id or tenant.new_id("event"), named_attributes(event.attributes)
+        event,
+        event.id or tenant.new_id("event"),
+        named_attributes(event.attributes),
+        audit=tenant.cause.audit,
     )
     outcome = await group_commit.submit(tenant, received)
+    if received.audit is not None:
+        received.audit.committed.append(True)  # its batch wrote its row
     if outcome.error is not None:
         raise outcome.error
 

@@ -42,6 +42,7 @@ from grantledger.service.entitlements.cycles import make_cycle_entries_of
 from grantledger.service.entitlements.event_input import EventInput
 from grantledger.service.entitlements.plan_view import key_of, window_key
 from grantledger.service.notifications import notify
+from grantledger.store.books import audit as audit_rows
 from grantledger.store.books import journal
 from grantledger.store.books.journal import EntryMove
 from grantledger.store.entitlements import entries, event_schemas, gate, usage
@@ -55,7 +56,7 @@ from grantledger.store.entitlements.gate import (
     WatchedBy,
 )
 from grantledger.store.entitlements.usage import WindowKey
-from grantledger.store.tx import Tx
+from grantledger.store.tx import Audit, Tx
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ class Received:
     source: Source = Source.ENTITLED
     # A feature hold's units, given per feature rather than through a schema's attributes.
     quantities: Mapping[str, Decimal] | None = None
+    # The `/entitled` request's audit row, written with the batch that answers it.
+    audit: Audit | None = None
 
 
 @dataclass(frozen=True)
@@ -219,6 +222,15 @@ async def decide(
     # The notification hook's alerts read goes with the writes (one round trip fewer).
     watched = WatchedBy(sorted({a for a, _, _ in touched}), [FEATURE_BALANCE_BELOW])
     watching = await gate.record_batch(tx, received, used, drawn, now, watched)
+    await audit_rows.record_many(
+        tx,
+        [
+            (r.audit, 200 if o.error is None else o.error.status)
+            for r, o in zip(batch, outcomes, strict=True)
+            if r.audit is not None
+        ],
+        now,
+    )
     await _journal_draws(tx, received, drawn, now)
     await notify.after_change(
         tenant,

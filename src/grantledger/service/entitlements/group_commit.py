@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from grantledger.service.context import Tenant
 from grantledger.service.entitlements.gate_batch import Outcome, Received, ingest_batch
 from grantledger.store.database import Database
+from grantledger.store.tx import NO_CAUSE
 
 # Bounds one transaction's statements (10 bound values per event row, far below the drivers'
 # limits) and the time its row locks are held.
@@ -51,7 +52,9 @@ def _enqueue(tenant: Tenant, batch: Sequence[Received]) -> list[asyncio.Future[O
     queues = _queues.setdefault(tenant.ctx.db, {})
     queue = queues.get(tenant.org_id)
     if queue is None:
-        queue = queues[tenant.org_id] = _Queue(tenant)
+        # A batch answers many requests: its transaction is no one request's (each event names
+        # its own id, each /entitled request its own audit row).
+        queue = queues[tenant.org_id] = _Queue(replace(tenant, cause=NO_CAUSE))
     loop = asyncio.get_running_loop()
     futures: list[asyncio.Future[Outcome]] = [loop.create_future() for _ in batch]
     queue.waiting.extend(zip(batch, futures, strict=True))
