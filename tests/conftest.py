@@ -27,10 +27,11 @@ from tests.servers import (
 # Hypothesis profiles. A property test asks for a multiple of the profile's `max_examples`
 # (`2 * settings.default.max_examples`), so one switch scales every test and keeps their
 # relative weights: `dev` (the default) is a quarter of Hypothesis' own 100, quick enough for
-# `make unit` in seconds; `ci` (HYPOTHESIS_PROFILE=ci, exported by .ci/run) is twice it.
+# `make unit` in seconds; `ci` (HYPOTHESIS_PROFILE=ci, exported by .ci/run) is Hypothesis' own
+# 100, four times it (200 until the suite passed 1,800 tests and 15 minutes).
 # No deadline: the machine running the suite is shared, and a slow example is not a failure.
 settings.register_profile("dev", max_examples=25, deadline=None)
-settings.register_profile("ci", max_examples=200, deadline=None, print_blob=True)
+settings.register_profile("ci", max_examples=100, deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 BACKENDS = ["sqlite", "postgres"]
