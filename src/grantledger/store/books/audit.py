@@ -65,7 +65,6 @@ async def record_many(tx: Tx, answered: Sequence[tuple[Audit, int]], at: datetim
     values = [
         {
             "org_id": tx.org_id,
-            "tx": tx.backend.commit_order(),
             "audit_id": audit.audit_id,
             "at": audit.at,
             "actor": audit.actor,
@@ -79,8 +78,12 @@ async def record_many(tx: Tx, answered: Sequence[tuple[Audit, int]], at: datetim
         }
         for audit, status in answered
     ]
-    statement: Any = tx.backend.insert(audit_log).values(values)
-    await tx.conn.execute(statement.on_conflict_do_nothing(index_elements=["org_id", "audit_id"]))
+    # One statement text for any number of rows (executemany): compiled once and cached, where
+    # a multi-row VALUES of each batch's size was compiled again for every batch.
+    statement: Any = tx.backend.insert(audit_log).values(tx=tx.backend.commit_order())
+    await tx.conn.execute(
+        statement.on_conflict_do_nothing(index_elements=["org_id", "audit_id"]), values
+    )
 
 
 @dataclass(frozen=True)
